@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages shoal needs that are missing, and nothing else.
+#
+#   tools/setup.sh test    what the build and the test suite need
+#   tools/setup.sh bench   the above plus the shoot-out's peers and plotting
+#
+# Idempotent and silent when everything is installed; runs `apt-get update`
+# only when it has something to install. Needs root (or sudo) only then.
+set -euo pipefail
+
+profile=${1:-test}
+
+pkgs=(
+  bazel-bootstrap g++ python3
+  libboost-dev libabsl-dev libcereal-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+if [[ $profile == bench ]]; then
+  pkgs+=(libzmq3-dev cppzmq-dev iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
+         gnuplot-nox)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "shoal setup: installing ${missing[*]}" >&2
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "shoal setup: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq >&2
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
