@@ -151,6 +151,7 @@ uint64_t SlotRing::Next(uint64_t pos) const {
 void SlotRing::FreeBlockOf(SlotHeader* slot) {
   // Clear first, then free: a process dying in between leaks the block but
   // can never cause a double free.
+  if (slot->block.load(std::memory_order_relaxed) == 0) return;
   uint64_t block = slot->block.exchange(0, std::memory_order_acq_rel);
   uint64_t len = slot->block_len.load(std::memory_order_relaxed);
   if (block != 0 && free_block_ != nullptr) free_block_(free_ctx_, block - 1, len);
