@@ -179,6 +179,7 @@ SlotRing::Status SlotRing::TryClaimWriteOnce(Claim* claim, uint64_t* blocker) {
     if (d == 0 && PhaseOf(state) == kEmpty) {
       if (slot->state.compare_exchange_strong(state, MakeState(lap, me, kWriting),
                                               std::memory_order_seq_cst)) {
+        slot->flags.store(0, std::memory_order_relaxed);
         Advance(shared_->tail, pos, Next(pos));
         // A Close() that raced with the claim: give the slot back as a skip
         // so a reader that already saw "closed and drained" stays right.
@@ -228,6 +229,7 @@ SlotRing::Status SlotRing::TryClaimReadOnce(Claim* claim, uint64_t* blocker) {
       if (flags & (kSlotLost | kSlotSkip)) {
         if (flags & kSlotLost) {
           shared_->lost.fetch_add(1, std::memory_order_relaxed);
+          if (lost_fn_ != nullptr) lost_fn_(lost_ctx_, flags);
         }
         Release(*claim);
         continue;
@@ -278,7 +280,9 @@ bool SlotRing::RecoverIfOwnerGone(SlotHeader* slot, uint64_t state) {
   if (phase == kWriting) {
     // The writer died before publishing: readers will skip and count it.
     slot->size.store(0, std::memory_order_relaxed);
-    slot->flags.store(kSlotLost, std::memory_order_relaxed);
+    slot->flags.store(
+        kSlotLost | (slot->flags.load(std::memory_order_relaxed) & ~0xffu),
+        std::memory_order_relaxed);
     slot->state.exchange(MakeState(lap, 0, kFull), std::memory_order_seq_cst);
     if (shared_->readers_waiting.load(std::memory_order_seq_cst) > 0) {
       WakeReaders();
@@ -286,6 +290,9 @@ bool SlotRing::RecoverIfOwnerGone(SlotHeader* slot, uint64_t state) {
   } else {
     // The reader died before it finished: its item is lost.
     shared_->lost.fetch_add(1, std::memory_order_relaxed);
+    if (lost_fn_ != nullptr) {
+      lost_fn_(lost_ctx_, slot->flags.load(std::memory_order_relaxed));
+    }
     FreeBlockOf(slot);
     slot->state.exchange(MakeState(lap + 1, 0, kEmpty),
                          std::memory_order_seq_cst);
@@ -381,7 +388,8 @@ SlotRing::Status SlotRing::ClaimRead(Claim* claim, const Deadline& deadline) {
 void SlotRing::Publish(const Claim& claim, uint32_t size, uint32_t flags) {
   SlotHeader* slot = claim.slot;
   slot->size.store(size, std::memory_order_relaxed);
-  slot->flags.store(flags, std::memory_order_relaxed);
+  slot->flags.store(flags | (slot->flags.load(std::memory_order_relaxed) & ~0xffu),
+                    std::memory_order_relaxed);
   slot->state.exchange(MakeState(LapOfPos(claim.pos), 0, kFull),
                        std::memory_order_seq_cst);
   if (shared_->readers_waiting.load(std::memory_order_seq_cst) > 0) {

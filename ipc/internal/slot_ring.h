@@ -67,6 +67,10 @@ inline constexpr uint32_t kSlotInline = 0;      // payload follows the header
 inline constexpr uint32_t kSlotBlock = 1u << 0;  // payload in a heap block
 inline constexpr uint32_t kSlotLost = 1u << 1;   // writer died: skip, count
 inline constexpr uint32_t kSlotSkip = 1u << 2;   // writer abandoned: skip
+// Free for the ring's user (JoinableQueue marks items it has counted). The
+// ring clears all flags when a writer claims a slot and keeps user bits when
+// it marks a slot lost, so the lost hook can see them.
+inline constexpr uint32_t kSlotUser0 = 1u << 8;
 
 // The fixed header of each slot; the payload follows it.
 struct SlotHeader {
@@ -102,6 +106,8 @@ static_assert(std::is_standard_layout_v<RingShared>);
 // owner of the heap can free it.
 using FreeBlockFn = void (*)(void* ctx, uint64_t block_offset,
                              uint64_t block_len);
+// Called once for every item lost to a process death, with the slot's flags.
+using LostFn = void (*)(void* ctx, uint32_t flags);
 
 // The process-local handle on a ring in shared memory. Cheap to copy.
 class SlotRing {
@@ -134,6 +140,10 @@ class SlotRing {
     free_block_ = fn;
     free_ctx_ = ctx;
   }
+  void set_lost_hook(LostFn fn, void* ctx) {
+    lost_fn_ = fn;
+    lost_ctx_ = ctx;
+  }
   // How long Claim* spin before sleeping, in polls of the slot.
   void set_spin(uint32_t polls) { spin_ = polls; }
 
@@ -141,7 +151,8 @@ class SlotRing {
   // calls Publish (or Abandon). kClosed once Close() was called.
   Status TryClaimWrite(Claim* claim);
   Status ClaimWrite(Claim* claim, const Deadline& deadline);
-  // Makes the slot visible to readers. `flags` says where the payload is; a
+  // Makes the slot visible to readers. `flags` says where the payload is
+  // (plus user bits set earlier with claim.slot->flags are kept); a
   // writer that stores its payload in a heap block records the block in
   // claim.slot->block / block_len right after allocating it (before filling
   // it), so the block is freed if the writer dies.
@@ -196,6 +207,8 @@ class SlotRing {
   uint32_t spin_ = 200;
   FreeBlockFn free_block_ = nullptr;
   void* free_ctx_ = nullptr;
+  LostFn lost_fn_ = nullptr;
+  void* lost_ctx_ = nullptr;
 };
 
 }  // namespace shoal::internal

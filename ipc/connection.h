@@ -1,0 +1,160 @@
+// Copyright 2026 The shoal Authors.
+//
+// connection.h: Pipe() and Connection, Python's multiprocessing.Pipe in C++.
+//
+//   auto [parent, child] = shoal::Pipe();          // duplex: a socketpair
+//   if (fork() == 0) { child.send(std::string("hi")); _exit(0); }
+//   std::string s = parent.recv<std::string>();    // "hi"
+//
+// Contract
+//   A Connection is one end of a byte stream (a socketpair end, or one end of
+//   a pipe2() pair when not duplex) carrying length-framed messages: an 8-byte
+//   native length, then the payload. Messages of any size up to
+//   `max_message_size()` (default 4 GiB) travel whole; partial reads and
+//   writes and EINTR are handled inside. `send(obj)`/`recv<T>()` go through
+//   the codec (ipc/codec.h); `send_bytes`/`recv_bytes` move raw bytes.
+//
+// Failure
+//   - The peer closed or died: recv* throws shoal::EOFError once everything
+//     it sent has been read; it never hangs on a dead peer. A message cut
+//     short by the peer's death is EOFError too.
+//   - send* to a peer that is gone throws shoal::SystemError (EPIPE). It
+//     never kills the process with SIGPIPE: sockets send with MSG_NOSIGNAL;
+//     pipe writes block SIGPIPE for the calling thread and discard it.
+//   - recv_bytes(maxlength) on a longer message throws shoal::ValueError and
+//     the connection stops being readable (as in Python: the stream position
+//     is inside a message nobody will read). recv_bytes_into() on a buffer
+//     too small throws shoal::BufferTooShort carrying the needed size, and
+//     leaves the message unread, so the caller can retry with a larger one.
+//   - Bytes that do not decode as T: shoal::CodecError; the message is gone,
+//     the connection stays usable.
+//
+// Cost: one write (sendmsg/writev) per send and usually one read per recv for
+// messages that fit the 64 KiB receive buffer; larger payloads are read
+// straight into their destination.
+//
+// Processes and threads: a Connection is move-only; after fork() parent and
+// child each hold a copy of the descriptor, as with Python. One reader and
+// one writer at a time per end (like Python, no internal locking).
+#ifndef SHOAL_IPC_CONNECTION_H_
+#define SHOAL_IPC_CONNECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ipc/codec.h"
+#include "sync/deadline.h"
+
+namespace shoal {
+
+class Connection {
+ public:
+  static constexpr uint64_t kDefaultMaxMessageSize = uint64_t{4} << 30;
+
+  Connection() = default;
+  // Takes ownership of `fd`.
+  Connection(int fd, bool readable, bool writable);
+  Connection(Connection&& other) noexcept;
+  Connection& operator=(Connection&& other) noexcept;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Encodes `value` with the codec and sends it as one message.
+  template <class T>
+  void send(const T& value) {
+    std::string bytes = Encode(value);
+    send_bytes(std::as_bytes(std::span<const char>(bytes)));
+  }
+
+  // Receives one message and decodes it as T. Throws EOFError, CodecError,
+  // TimeoutError (timed form).
+  template <class T>
+  T recv(const Deadline& deadline = Deadline()) {
+    std::vector<std::byte> bytes = recv_bytes_vector(kNoLimit, deadline);
+    return Decode<T>(std::span<const std::byte>(bytes));
+  }
+
+  // Sends bytes [offset, offset + size) of `buffer` as one message
+  // (size == npos: to the end).
+  void send_bytes(std::span<const std::byte> buffer, std::size_t offset = 0,
+                  std::size_t size = static_cast<std::size_t>(-1));
+  void send_bytes(std::string_view buffer) {
+    send_bytes(std::as_bytes(std::span<const char>(buffer)));
+  }
+
+  // Receives one message as a string. Throws ValueError (and stops being
+  // readable) when it is longer than `maxlength`.
+  std::string recv_bytes(std::size_t maxlength = kNoLimit,
+                         const Deadline& deadline = Deadline());
+  std::vector<std::byte> recv_bytes_vector(
+      std::size_t maxlength = kNoLimit, const Deadline& deadline = Deadline());
+
+  // Receives one message into buffer[offset..]; returns its size. Throws
+  // BufferTooShort (message left unread) when it does not fit.
+  std::size_t recv_bytes_into(std::span<std::byte> buffer,
+                              std::size_t offset = 0,
+                              const Deadline& deadline = Deadline());
+
+  // True when a recv would not block: a message (or EOF) is waiting.
+  // poll() with no argument does not block; poll(timeout) waits up to it.
+  bool poll(const Deadline& deadline = Deadline::Now());
+
+  int fileno() const;
+  void close();
+  bool closed() const { return fd_ < 0; }
+  bool readable() const { return readable_; }
+  bool writable() const { return writable_; }
+
+  uint64_t max_message_size() const { return max_message_size_; }
+  void set_max_message_size(uint64_t n) { max_message_size_ = n; }
+
+  // Gives up ownership of the descriptor (for passing it to another process).
+  int release_fd();
+
+  static constexpr std::size_t kNoLimit = static_cast<std::size_t>(-1);
+
+ private:
+  void CheckOpen(bool for_read) const;
+  // Makes sure the 8-byte header of the next message is parsed into
+  // pending_len_. Throws EOFError / TimeoutError.
+  uint64_t ReadHeader(const Deadline& deadline);
+  // Reads exactly `len` payload bytes of the current message into `dst`.
+  void ReadExact(std::byte* dst, std::size_t len);
+  // Reads at least once into the receive buffer (waiting up to `deadline`
+  // first). Throws EOFError, TimeoutError.
+  void FillBuffer(const Deadline& deadline);
+  void WaitReadable(const Deadline& deadline);
+  void WriteAll(const void* header, std::size_t header_len, const void* data,
+                std::size_t len);
+
+  int fd_ = -1;
+  bool readable_ = false;
+  bool writable_ = false;
+  bool is_socket_ = false;
+  uint64_t max_message_size_ = kDefaultMaxMessageSize;
+  // Bytes read from the fd and not consumed yet: rbuf_[rpos_, rend_).
+  std::vector<std::byte> rbuf_;
+  std::size_t rpos_ = 0;
+  std::size_t rend_ = 0;
+  std::optional<uint64_t> pending_len_;  // header of the next message, parsed
+};
+
+// Python's multiprocessing.Pipe(duplex). Duplex: a socketpair, both ends read
+// and write. Not duplex: pipe2(); first end receives only, second sends only.
+// Descriptors are close-on-exec.
+std::pair<Connection, Connection> Pipe(bool duplex = true);
+
+// multiprocessing.connection.wait: the connections (indices into `conns`)
+// that are ready to read, waiting up to `deadline` for at least one.
+std::vector<std::size_t> Wait(std::span<Connection* const> conns,
+                              const Deadline& deadline = Deadline());
+
+}  // namespace shoal
+
+#endif  // SHOAL_IPC_CONNECTION_H_

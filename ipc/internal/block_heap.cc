@@ -1,0 +1,223 @@
+#include "ipc/internal/block_heap.h"
+
+#include <algorithm>
+#include <climits>
+#include <new>
+#include <string>
+
+#include "sync/errors.h"
+#include "sync/internal/futex.h"
+
+namespace shoal::internal {
+namespace {
+
+constexpr uint64_t kAlign = 64;
+constexpr uint64_t kMaxHeapBytes = uint64_t{1} << 40;
+
+uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+uint64_t BitmapWords(uint64_t blocks) { return (blocks + 63) / 64; }
+
+uint64_t HeaderBytes() { return RoundUp(sizeof(BlockHeapShared), kAlign); }
+
+}  // namespace
+
+std::size_t BlockHeap::BytesFor(uint64_t data_bytes, uint64_t block_size) {
+  if (block_size < 64 || (block_size & (block_size - 1)) != 0) {
+    throw ValueError("block heap: block size must be a power of two >= 64");
+  }
+  if (data_bytes > kMaxHeapBytes) {
+    throw ValueError("block heap: " + std::to_string(data_bytes) +
+                     " bytes is too large");
+  }
+  uint64_t blocks = RoundUp(data_bytes, block_size) / block_size;
+  return HeaderBytes() + RoundUp(BitmapWords(blocks) * 8, kAlign) +
+         blocks * block_size;
+}
+
+BlockHeap BlockHeap::Create(void* mem, std::size_t bytes, uint64_t data_bytes,
+                            uint64_t block_size) {
+  if (bytes < BytesFor(data_bytes, block_size) ||
+      reinterpret_cast<uintptr_t>(mem) % kAlign != 0) {
+    throw ValueError("block heap: memory too small or misaligned");
+  }
+  auto* shared = new (mem) BlockHeapShared;
+  uint64_t blocks = RoundUp(data_bytes, block_size) / block_size;
+  shared->block_size = block_size;
+  shared->blocks = blocks;
+  shared->bitmap_offset = HeaderBytes();
+  shared->data_offset =
+      HeaderBytes() + RoundUp(BitmapWords(blocks) * 8, kAlign);
+  shared->total_bytes = shared->data_offset + blocks * block_size;
+  shared->next_hint = 0;
+  shared->used_blocks.store(0, std::memory_order_relaxed);
+  shared->free_seq.store(0, std::memory_order_relaxed);
+  shared->waiters.store(0, std::memory_order_relaxed);
+  auto* bitmap = reinterpret_cast<std::atomic<uint64_t>*>(
+      static_cast<std::byte*>(mem) + shared->bitmap_offset);
+  for (uint64_t i = 0; i < BitmapWords(blocks); ++i) {
+    new (&bitmap[i]) std::atomic<uint64_t>(0);
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  return Attach(mem, bytes);
+}
+
+BlockHeap BlockHeap::Attach(void* mem, std::size_t bytes) {
+  if (mem == nullptr || reinterpret_cast<uintptr_t>(mem) % kAlign != 0 ||
+      bytes < sizeof(BlockHeapShared)) {
+    throw InvalidRegion("block heap: memory too small or misaligned");
+  }
+  auto* shared = static_cast<BlockHeapShared*>(mem);
+  const uint64_t bs = shared->block_size;
+  const uint64_t blocks = shared->blocks;
+  const bool geometry_ok =
+      bs >= 64 && (bs & (bs - 1)) == 0 && blocks <= kMaxHeapBytes / bs &&
+      shared->bitmap_offset == HeaderBytes() &&
+      shared->data_offset ==
+          HeaderBytes() + RoundUp(BitmapWords(blocks) * 8, kAlign) &&
+      shared->total_bytes == shared->data_offset + blocks * bs &&
+      shared->total_bytes <= bytes;
+  if (!geometry_ok) {
+    throw InvalidRegion("block heap: corrupt geometry (block size " +
+                        std::to_string(bs) + ", " + std::to_string(blocks) +
+                        " blocks, " + std::to_string(bytes) +
+                        " bytes available)");
+  }
+  BlockHeap heap;
+  heap.shared_ = shared;
+  heap.bitmap_ = reinterpret_cast<std::atomic<uint64_t>*>(
+      static_cast<std::byte*>(mem) + shared->bitmap_offset);
+  heap.data_ = static_cast<std::byte*>(mem) + shared->data_offset;
+  heap.blocks_ = blocks;
+  heap.block_size_ = bs;
+  return heap;
+}
+
+uint64_t BlockHeap::BlocksFor(uint64_t len) const {
+  uint64_t n = (len + block_size_ - 1) / block_size_;
+  return n == 0 ? 1 : n;
+}
+
+void BlockHeap::Lock() {
+  // A holder that died mid-update left at most a few bits set: blocks
+  // leaked, never a broken structure. Carry on.
+  if (shared_->lock.acquire_status(Deadline::Infinite()) ==
+      LockStatus::kOwnerDied) {
+    shared_->lock.make_consistent();
+  }
+}
+
+std::optional<uint64_t> BlockHeap::TryAllocateLocked(uint64_t nblocks) {
+  uint64_t hint = shared_->next_hint;
+  if (hint >= blocks_) hint = 0;
+  // Two passes: [hint, blocks) then [0, blocks) (runs never wrap).
+  for (int pass = 0; pass < 2; ++pass) {
+    uint64_t i = pass == 0 ? hint : 0;
+    const uint64_t end = blocks_;
+    uint64_t run = 0, start = 0;
+    while (i < end) {
+      const uint64_t word = bitmap_[i / 64].load(std::memory_order_relaxed);
+      const unsigned bit = static_cast<unsigned>(i % 64);
+      if (bit == 0 && word == ~uint64_t{0}) {
+        run = 0;
+        i += 64;
+        continue;
+      }
+      if (bit == 0 && word == 0 && i + 64 <= end) {
+        if (run == 0) start = i;
+        run += 64;
+        i += 64;
+        if (run >= nblocks) break;
+        continue;
+      }
+      if ((word >> bit) & 1) {
+        run = 0;
+      } else {
+        if (run == 0) start = i;
+        ++run;
+      }
+      ++i;
+      if (run >= nblocks) break;
+    }
+    if (run >= nblocks) {
+      for (uint64_t b = start; b < start + nblocks;) {
+        const unsigned bit = static_cast<unsigned>(b % 64);
+        const uint64_t take = std::min<uint64_t>(64 - bit, start + nblocks - b);
+        const uint64_t mask =
+            (take == 64 ? ~uint64_t{0} : ((uint64_t{1} << take) - 1)) << bit;
+        bitmap_[b / 64].fetch_or(mask, std::memory_order_relaxed);
+        b += take;
+      }
+      shared_->next_hint = start + nblocks;
+      shared_->used_blocks.fetch_add(nblocks, std::memory_order_relaxed);
+      return start;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> BlockHeap::Allocate(uint64_t len,
+                                            const Deadline& deadline) {
+  const uint64_t nblocks = BlocksFor(len);
+  if (nblocks > blocks_) {
+    throw ValueError("message of " + std::to_string(len) +
+                     " bytes exceeds the queue's heap of " +
+                     std::to_string(capacity()) +
+                     " bytes; create the queue with a larger heap_bytes");
+  }
+  for (;;) {
+    const uint32_t seq = shared_->free_seq.load(std::memory_order_seq_cst);
+    Lock();
+    std::optional<uint64_t> start = TryAllocateLocked(nblocks);
+    shared_->lock.release();
+    if (start) return *start * block_size_;
+    if (deadline.expired()) return std::nullopt;
+    shared_->waiters.fetch_add(1, std::memory_order_seq_cst);
+    if (shared_->free_seq.load(std::memory_order_seq_cst) == seq) {
+      FutexWait(&shared_->free_seq, seq, deadline);
+    }
+    shared_->waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+void BlockHeap::Free(uint64_t offset, uint64_t len) {
+  if (offset % block_size_ != 0 || offset / block_size_ >= blocks_ ||
+      BlocksFor(len) > blocks_ - offset / block_size_) {
+    throw InvalidRegion("block heap: free of a bad range (offset " +
+                        std::to_string(offset) + ", " + std::to_string(len) +
+                        " bytes): shared memory corrupt");
+  }
+  const uint64_t start = offset / block_size_;
+  const uint64_t nblocks = BlocksFor(len);
+  Lock();
+  for (uint64_t b = start; b < start + nblocks;) {
+    const unsigned bit = static_cast<unsigned>(b % 64);
+    const uint64_t take = std::min<uint64_t>(64 - bit, start + nblocks - b);
+    const uint64_t mask =
+        (take == 64 ? ~uint64_t{0} : ((uint64_t{1} << take) - 1)) << bit;
+    bitmap_[b / 64].fetch_and(~mask, std::memory_order_relaxed);
+    b += take;
+  }
+  shared_->used_blocks.fetch_sub(nblocks, std::memory_order_relaxed);
+  shared_->lock.release();
+  shared_->free_seq.fetch_add(1, std::memory_order_seq_cst);
+  if (shared_->waiters.load(std::memory_order_seq_cst) > 0) {
+    FutexWake(&shared_->free_seq, INT_MAX);
+  }
+}
+
+std::byte* BlockHeap::At(uint64_t offset, uint64_t len) const {
+  const uint64_t cap = capacity();
+  if (offset > cap || len > cap - offset) {
+    throw InvalidRegion("block heap: range (offset " + std::to_string(offset) +
+                        ", " + std::to_string(len) +
+                        " bytes) outside the heap: shared memory corrupt");
+  }
+  return data_ + offset;
+}
+
+uint64_t BlockHeap::used() const {
+  return shared_->used_blocks.load(std::memory_order_relaxed) * block_size_;
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,238 @@
+#include "ipc/internal/queue_core.h"
+
+#include <climits>
+#include <new>
+#include <string>
+
+#include "sync/errors.h"
+#include "sync/internal/futex.h"
+
+namespace shoal::internal {
+namespace {
+
+uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+}  // namespace
+
+std::shared_ptr<QueueCore> QueueCore::Create(const QueueOptions& options,
+                                             std::size_t default_inline,
+                                             const RegionLayout& layout) {
+  std::size_t maxsize =
+      options.maxsize == 0 ? QueueOptions::kDefaultMaxsize : options.maxsize;
+  if (maxsize > (std::size_t{1} << 31)) {
+    throw ValueError("Queue: maxsize " + std::to_string(maxsize) +
+                     " is too large (at most 2^31)");
+  }
+  std::size_t inline_bytes =
+      options.inline_bytes == 0 ? default_inline : options.inline_bytes;
+  const uint64_t ring_offset = RoundUp(sizeof(QueueShared), 64);
+  const uint64_t ring_bytes =
+      SlotRing::BytesFor(static_cast<uint32_t>(maxsize), inline_bytes);
+  const uint64_t heap_offset = RoundUp(ring_offset + ring_bytes, 64);
+  const uint64_t heap_bytes =
+      options.heap_bytes == 0 ? 0 : BlockHeap::BytesFor(options.heap_bytes);
+  Region region =
+      Region::Create(heap_offset + heap_bytes, layout, options.region);
+
+  auto* shared = new (region.payload()) QueueShared;
+  shared->version = kQueueLayoutVersion;
+  shared->reserved = 0;
+  shared->maxsize = maxsize;
+  shared->ring_offset = ring_offset;
+  shared->ring_bytes = ring_bytes;
+  shared->heap_offset = heap_offset;
+  shared->heap_bytes = heap_bytes;
+  shared->unfinished.store(0, std::memory_order_relaxed);
+  shared->join_seq.store(0, std::memory_order_relaxed);
+  shared->join_waiters.store(0, std::memory_order_relaxed);
+  SlotRing::Create(region.payload() + ring_offset, ring_bytes,
+                   static_cast<uint32_t>(maxsize), inline_bytes);
+  if (heap_bytes > 0) {
+    BlockHeap::Create(region.payload() + heap_offset, heap_bytes,
+                      options.heap_bytes);
+  }
+  region.PublishReady();
+  return Attach(std::move(region));
+}
+
+std::shared_ptr<QueueCore> QueueCore::Attach(Region region) {
+  std::shared_ptr<QueueCore> core(new QueueCore);
+  core->region_ = std::move(region);
+  core->Init();
+  return core;
+}
+
+void QueueCore::Init() {
+  shared_ = region_.at<QueueShared>(0);
+  const std::string where = region_.description();
+  if (shared_->version != kQueueLayoutVersion) {
+    throw InvalidRegion(where + ": queue layout version " +
+                        std::to_string(shared_->version) + ", expected " +
+                        std::to_string(kQueueLayoutVersion));
+  }
+  const uint64_t size = region_.payload_size();
+  const uint64_t ro = shared_->ring_offset, rb = shared_->ring_bytes;
+  const uint64_t ho = shared_->heap_offset, hb = shared_->heap_bytes;
+  if (ro < sizeof(QueueShared) || ro % 64 != 0 || ro > size ||
+      rb > size - ro || ho < ro + rb || ho % 64 != 0 || ho > size ||
+      hb > size - ho) {
+    throw InvalidRegion(where + ": corrupt queue layout (ring " +
+                        std::to_string(ro) + "+" + std::to_string(rb) +
+                        ", heap " + std::to_string(ho) + "+" +
+                        std::to_string(hb) + ", payload " +
+                        std::to_string(size) + ")");
+  }
+  ring_ = SlotRing::Attach(region_.payload() + ro, rb);
+  if (ring_.capacity() != shared_->maxsize) {
+    throw InvalidRegion(where + ": queue maxsize and ring capacity differ");
+  }
+  if (hb > 0) heap_ = BlockHeap::Attach(region_.payload() + ho, hb);
+  ring_.set_free_block(&QueueCore::FreeBlock, this);
+  ring_.set_lost_hook(&QueueCore::OnLost, this);
+}
+
+void QueueCore::FreeBlock(void* ctx, uint64_t offset, uint64_t len) {
+  auto* self = static_cast<QueueCore*>(ctx);
+  if (self->heap_.valid()) self->heap_.Free(offset, len);
+}
+
+void QueueCore::OnLost(void* ctx, uint32_t flags) {
+  // A counted item that a dead process took with it will never see its
+  // task_done(): take it off the count so join() does not wait for it.
+  if (flags & kSlotCounted) static_cast<QueueCore*>(ctx)->Uncount();
+}
+
+QueueCore::Result QueueCore::Put(std::size_t size, WriteFn write,
+                                 const Deadline& deadline, bool counted) {
+  if (ring_.closed()) return Result::kClosed;
+  SlotRing::Claim claim;
+  if (size <= ring_.inline_capacity()) {
+    SlotRing::Status s = ring_.ClaimWrite(&claim, deadline);
+    if (s == SlotRing::Status::kClosed) return Result::kClosed;
+    if (s != SlotRing::Status::kOk) return Result::kTimedOut;
+    try {
+      write(std::span<std::byte>(claim.data, size));
+    } catch (...) {
+      ring_.Abandon(claim);
+      throw;
+    }
+    if (counted) {
+      shared_->unfinished.fetch_add(1, std::memory_order_relaxed);
+      claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
+    }
+    ring_.Publish(claim, static_cast<uint32_t>(size), kSlotInline);
+    return Result::kOk;
+  }
+  if (!heap_.valid()) {
+    throw ValueError("Queue.put: item of " + std::to_string(size) +
+                     " bytes exceeds the slot size (" +
+                     std::to_string(ring_.inline_capacity()) +
+                     ") and the queue has no heap");
+  }
+  std::optional<uint64_t> block = heap_.Allocate(size, deadline);
+  if (!block) return Result::kTimedOut;
+  try {
+    write(std::span<std::byte>(heap_.At(*block, size), size));
+  } catch (...) {
+    heap_.Free(*block, size);
+    throw;
+  }
+  SlotRing::Status s = ring_.ClaimWrite(&claim, deadline);
+  if (s != SlotRing::Status::kOk) {
+    heap_.Free(*block, size);
+    return s == SlotRing::Status::kClosed ? Result::kClosed
+                                          : Result::kTimedOut;
+  }
+  claim.slot->block_len.store(size, std::memory_order_relaxed);
+  claim.slot->block.store(*block + 1, std::memory_order_release);
+  if (counted) {
+    shared_->unfinished.fetch_add(1, std::memory_order_relaxed);
+    claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
+  }
+  ring_.Publish(claim, 0, kSlotBlock);
+  return Result::kOk;
+}
+
+QueueCore::Result QueueCore::Get(ReadFn read, const Deadline& deadline) {
+  SlotRing::Claim claim;
+  SlotRing::Status s = ring_.ClaimRead(&claim, deadline);
+  if (s == SlotRing::Status::kClosed) return Result::kClosed;
+  if (s != SlotRing::Status::kOk) return Result::kTimedOut;
+  struct ReleaseOnExit {
+    SlotRing& ring;
+    const SlotRing::Claim& claim;
+    ~ReleaseOnExit() { ring.Release(claim); }
+  } release{ring_, claim};
+  const uint32_t flags = claim.slot->flags.load(std::memory_order_relaxed);
+  if (flags & kSlotBlock) {
+    const uint64_t block = claim.slot->block.load(std::memory_order_acquire);
+    const uint64_t len = claim.slot->block_len.load(std::memory_order_relaxed);
+    if (block == 0 || !heap_.valid()) {
+      throw InvalidRegion(region_.description() +
+                          ": queue slot names a heap block that is not there");
+    }
+    read(std::span<const std::byte>(heap_.At(block - 1, len), len));
+  } else {
+    const uint32_t size = claim.slot->size.load(std::memory_order_relaxed);
+    if (size > ring_.inline_capacity()) {
+      throw InvalidRegion(region_.description() + ": queue slot size " +
+                          std::to_string(size) + " exceeds the slot");
+    }
+    read(std::span<const std::byte>(claim.data, size));
+  }
+  return Result::kOk;
+}
+
+void QueueCore::Uncount() {
+  uint64_t n = shared_->unfinished.load(std::memory_order_relaxed);
+  while (n > 0 && !shared_->unfinished.compare_exchange_weak(
+                      n, n - 1, std::memory_order_seq_cst)) {
+  }
+  if (n == 1) {
+    shared_->join_seq.fetch_add(1, std::memory_order_seq_cst);
+    if (shared_->join_waiters.load(std::memory_order_seq_cst) > 0) {
+      FutexWake(&shared_->join_seq, INT_MAX);
+    }
+  }
+}
+
+void QueueCore::TaskDone() {
+  uint64_t n = shared_->unfinished.load(std::memory_order_relaxed);
+  do {
+    if (n == 0) {
+      throw ValueError("JoinableQueue.task_done: called more times than "
+                       "there were items placed in the queue");
+    }
+  } while (!shared_->unfinished.compare_exchange_weak(
+      n, n - 1, std::memory_order_seq_cst));
+  if (n == 1) {
+    shared_->join_seq.fetch_add(1, std::memory_order_seq_cst);
+    if (shared_->join_waiters.load(std::memory_order_seq_cst) > 0) {
+      FutexWake(&shared_->join_seq, INT_MAX);
+    }
+  }
+}
+
+bool QueueCore::Join(const Deadline& deadline) {
+  for (;;) {
+    if (shared_->unfinished.load(std::memory_order_seq_cst) == 0) return true;
+    shared_->join_waiters.fetch_add(1, std::memory_order_seq_cst);
+    const uint32_t seq = shared_->join_seq.load(std::memory_order_seq_cst);
+    if (shared_->unfinished.load(std::memory_order_seq_cst) == 0) {
+      shared_->join_waiters.fetch_sub(1, std::memory_order_seq_cst);
+      return true;
+    }
+    if (deadline.expired()) {
+      shared_->join_waiters.fetch_sub(1, std::memory_order_seq_cst);
+      return false;
+    }
+    FutexWait(&shared_->join_seq, seq, deadline);
+    shared_->join_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+uint64_t QueueCore::unfinished() const {
+  return shared_->unfinished.load(std::memory_order_relaxed);
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,130 @@
+// Copyright 2026 The shoal Authors.
+//
+// queue_core.h: the untyped engine under Queue<T>, SimpleQueue<T> and
+// JoinableQueue<T>: one region holding a control block, a SlotRing and a
+// BlockHeap. Queue<T> adds the codec on top.
+//
+// Payload layout (offsets from the region payload, all checked on attach):
+//   [QueueShared][SlotRing: control + capacity slots][BlockHeap]
+//
+// A message that fits a slot's inline bytes is encoded straight into the
+// slot. A larger one is encoded straight into a heap block *before* a slot
+// is claimed (so a writer never holds a slot while it waits for heap space,
+// which could deadlock against readers), and only the block's offset travels
+// through the slot.
+#ifndef SHOAL_IPC_INTERNAL_QUEUE_CORE_H_
+#define SHOAL_IPC_INTERNAL_QUEUE_CORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <type_traits>
+
+#include "absl/functional/function_ref.h"
+#include "ipc/internal/block_heap.h"
+#include "ipc/internal/slot_ring.h"
+#include "ipc/region.h"
+#include "sync/deadline.h"
+
+namespace shoal {
+
+// How a queue is built. Every field has a usable default.
+struct QueueOptions {
+  // Most items the queue holds; put() blocks (or fails with Full) beyond it.
+  // 0 picks kDefaultMaxsize: shared memory is fixed-size, so unlike Python's
+  // Queue() an unbounded queue does not exist.
+  std::size_t maxsize = 0;
+  // Bytes of an item that travel inside a ring slot; larger items go through
+  // the heap. 0 picks a default from the item type (its size when fixed and
+  // small, else 96).
+  std::size_t inline_bytes = 0;
+  // Shared heap for items larger than inline_bytes. The pages are only
+  // touched (and only then cost memory) when large items flow.
+  uint64_t heap_bytes = uint64_t{64} << 20;
+  // Where the queue lives: memfd (default; passable to other processes),
+  // anonymous (fork only) or named (openable by name by unrelated programs).
+  RegionOptions region;
+
+  static constexpr std::size_t kDefaultMaxsize = 65536;
+};
+
+namespace internal {
+
+inline constexpr uint32_t kQueueLayoutVersion = 1;
+// Slot flag: the item is counted in JoinableQueue's unfinished tasks.
+inline constexpr uint32_t kSlotCounted = kSlotUser0;
+
+struct QueueShared {
+  uint32_t version;
+  uint32_t reserved;
+  uint64_t maxsize;
+  uint64_t ring_offset;
+  uint64_t ring_bytes;
+  uint64_t heap_offset;
+  uint64_t heap_bytes;
+  alignas(64) std::atomic<uint64_t> unfinished;  // JoinableQueue
+  std::atomic<uint32_t> join_seq;
+  std::atomic<uint32_t> join_waiters;
+};
+static_assert(std::is_standard_layout_v<QueueShared>);
+
+class QueueCore {
+ public:
+  enum class Result { kOk, kTimedOut, kClosed };
+  using WriteFn = absl::FunctionRef<void(std::span<std::byte>)>;
+  using ReadFn = absl::FunctionRef<void(std::span<const std::byte>)>;
+
+  // Creates a queue region laid out for `options`.
+  static std::shared_ptr<QueueCore> Create(const QueueOptions& options,
+                                           std::size_t default_inline,
+                                           const RegionLayout& layout);
+  // Attaches to an existing, validated region.
+  static std::shared_ptr<QueueCore> Attach(Region region);
+
+  // Puts an item of `size` encoded bytes that `write` produces. `counted`
+  // adds it to the unfinished-task count (JoinableQueue). Exceptions thrown
+  // by `write` propagate after the claimed space is returned.
+  Result Put(std::size_t size, WriteFn write, const Deadline& deadline,
+             bool counted);
+  // Takes the next item and hands its bytes to `read`. The item is consumed
+  // even if `read` throws (the exception propagates).
+  Result Get(ReadFn read, const Deadline& deadline);
+
+  std::size_t qsize() const { return ring_.size(); }
+  std::size_t maxsize() const { return ring_.capacity(); }
+  std::size_t inline_capacity() const { return ring_.inline_capacity(); }
+  uint64_t heap_capacity() const { return heap_.capacity(); }
+  void Close() { ring_.Close(); }
+  bool closed() const { return ring_.closed(); }
+  uint64_t lost() const { return ring_.lost(); }
+
+  // JoinableQueue.
+  void TaskDone();
+  bool Join(const Deadline& deadline);
+  uint64_t unfinished() const;
+
+  const Region& region() const { return region_; }
+  SlotRing& ring() { return ring_; }
+
+  QueueCore(const QueueCore&) = delete;
+  QueueCore& operator=(const QueueCore&) = delete;
+
+ private:
+  QueueCore() = default;
+  void Init();
+  static void FreeBlock(void* ctx, uint64_t offset, uint64_t len);
+  static void OnLost(void* ctx, uint32_t flags);
+  void Uncount();
+
+  Region region_;
+  QueueShared* shared_ = nullptr;
+  SlotRing ring_;
+  BlockHeap heap_;
+};
+
+}  // namespace internal
+}  // namespace shoal
+
+#endif  // SHOAL_IPC_INTERNAL_QUEUE_CORE_H_

@@ -1,0 +1,296 @@
+// Copyright 2026 The shoal Authors.
+//
+// queue.h: Queue<T>, SimpleQueue<T> and JoinableQueue<T>: Python's
+// multiprocessing queues, over shared memory.
+//
+//   shoal::Queue<std::string> q(/*maxsize=*/100);
+//   if (fork() == 0) { q.put("hello"); _exit(0); }
+//   std::string s = q.get();                        // "hello"
+//
+// Contract
+//   A multi-producer, multi-consumer, bounded FIFO shared by every process
+//   that holds a handle: the creator, its fork()ed children, any process that
+//   opens it by name (QueueOptions::region) or by ref(). Items are typed
+//   through the codec (ipc/codec.h): trivially copyable types by memcpy, std
+//   containers built in, user classes through cereal. Handles are cheap to
+//   copy; all copies name the same queue.
+//
+//   Calls, with Python's semantics:
+//     put(item)              blocks while full
+//     put(item, timeout)     shoal::Full when still full at the deadline
+//     put_nowait(item)       shoal::Full at once when full
+//     get()                  blocks while empty
+//     get(timeout)           shoal::Empty when still empty at the deadline
+//     get_nowait()           shoal::Empty at once when empty
+//     try_put / try_get      bool / std::optional, never Full/Empty/Closed
+//     qsize, empty, full     approximate while others operate (as in Python)
+//     close()                see below
+//
+//   Shutdown. Two recipes work:
+//     * sentinels: each producer puts one sentinel value per consumer;
+//     * close(): afterwards every put() throws shoal::Closed, and readers
+//       get what is left, then shoal::Closed instead of blocking. close() is
+//       queue-wide (unlike Python's, which concerns one process's feeder
+//       thread) and wakes every sleeper at once.
+//
+//   Sizes. maxsize is fixed at creation (shared memory does not grow; 0
+//   means QueueOptions::kDefaultMaxsize). An item whose encoding fits the
+//   slot's inline bytes is encoded straight into the slot. A larger one is
+//   encoded straight into the queue's shared heap (QueueOptions::heap_bytes)
+//   and only its offset travels: no truncation, no silent drop. An item
+//   larger than the whole heap is refused with shoal::ValueError at put(),
+//   and the caller keeps it.
+//
+// Process death
+//   A process killed inside put() or get() loses at most the one item it
+//   was moving; survivors notice within ~50 ms (the pid in the slot is gone)
+//   and carry on; lost() counts such items. A process killed while holding a
+//   heap block it had not yet published leaks that block (not the queue).
+//   A dead process never leaves the queue blocked.
+//
+// Performance (bench/queue_bench.cc; bench/RESULTS.md): a put or get is one
+// CAS on the slot, one on the index and one exchange to publish, plus the
+// copy; no system call unless the other side sleeps. A caller that would
+// block first spins briefly, then sleeps on a futex.
+//
+// Errors: Full, Empty, Closed (see above); ValueError (item too large);
+// CodecError when the bytes do not decode as T (the item is consumed);
+// InvalidRegion when the shared memory is corrupt or not a Queue<T>.
+#ifndef SHOAL_IPC_QUEUE_H_
+#define SHOAL_IPC_QUEUE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "ipc/codec.h"
+#include "ipc/internal/queue_core.h"
+#include "ipc/internal/ref_codec.h"
+#include "ipc/layout.h"
+#include "ipc/region.h"
+#include "sync/deadline.h"
+#include "sync/errors.h"
+
+namespace shoal {
+
+namespace internal {
+
+template <class T>
+constexpr std::size_t DefaultInlineBytes() {
+  if constexpr (std::is_trivially_copyable_v<T> && sizeof(T) <= 224) {
+    return sizeof(T) < 32 ? 32 : sizeof(T);
+  } else {
+    return 96;
+  }
+}
+
+// The typed layer shared by the three queue classes.
+template <class T, class Derived>
+class QueueBase {
+ public:
+  using value_type = T;
+
+  // Copies the encoded item into the queue, blocking while it is full.
+  void put(const T& item) { DoPut(item, Deadline::Infinite(), true); }
+  // Throws Full if there is still no room at the deadline.
+  void put(const T& item, const Deadline& deadline) {
+    DoPut(item, deadline, true);
+  }
+  void put_nowait(const T& item) { DoPut(item, Deadline::Now(), true); }
+  // False when full (after waiting up to `deadline`) or closed.
+  bool try_put(const T& item, const Deadline& deadline = Deadline::Now()) {
+    return DoPut(item, deadline, false);
+  }
+
+  T get() { return *DoGet(Deadline::Infinite(), true); }
+  // Throws Empty if still empty at the deadline.
+  T get(const Deadline& deadline) { return *DoGet(deadline, true); }
+  T get_nowait() { return *DoGet(Deadline::Now(), true); }
+  // nullopt when empty (after waiting up to `deadline`) or closed and
+  // drained.
+  std::optional<T> try_get(const Deadline& deadline = Deadline::Now()) {
+    return DoGet(deadline, false);
+  }
+
+  std::size_t qsize() const { return core_->qsize(); }
+  bool empty() const { return core_->qsize() == 0; }
+  bool full() const { return core_->qsize() >= core_->maxsize(); }
+  std::size_t maxsize() const { return core_->maxsize(); }
+  void close() { core_->Close(); }
+  bool closed() const { return core_->closed(); }
+  // Items lost because the process moving them died.
+  uint64_t lost() const { return core_->lost(); }
+
+  // Where the queue lives; ref() lets another process open it.
+  const Region& region() const { return core_->region(); }
+  RegionRef ref() const { return core_->region().ref(); }
+  std::size_t inline_capacity() const { return core_->inline_capacity(); }
+  uint64_t heap_capacity() const { return core_->heap_capacity(); }
+
+  static RegionLayout Layout() { return LayoutOf<Derived>("queue", 1); }
+
+ protected:
+  QueueBase() = default;
+  explicit QueueBase(std::shared_ptr<QueueCore> core)
+      : core_(std::move(core)) {}
+
+  static std::shared_ptr<QueueCore> Make(const QueueOptions& options) {
+    return QueueCore::Create(options, DefaultInlineBytes<T>(), Layout());
+  }
+  static std::shared_ptr<QueueCore> OpenByName(std::string_view name,
+                                               const OpenOptions& options) {
+    return QueueCore::Attach(Region::OpenNamed(name, Layout(), options));
+  }
+  static std::shared_ptr<QueueCore> OpenByRef(const RegionRef& ref,
+                                              const OpenOptions& options) {
+    return QueueCore::Attach(Region::Open(ref, Layout(), options));
+  }
+
+  bool DoPut(const T& item, const Deadline& deadline, bool throwing) {
+    const std::size_t size = EncodedSize(item);
+    QueueCore::Result r = core_->Put(
+        size, [&](std::span<std::byte> dst) { EncodeTo(item, dst); },
+        deadline, Derived::kCounted);
+    if (r == QueueCore::Result::kOk) return true;
+    if (!throwing) return false;
+    if (r == QueueCore::Result::kClosed) {
+      throw Closed("Queue.put: the queue is closed");
+    }
+    throw Full("Queue.put: the queue is full");
+  }
+
+  std::optional<T> DoGet(const Deadline& deadline, bool throwing) {
+    std::optional<T> out;
+    QueueCore::Result r = core_->Get(
+        [&](std::span<const std::byte> bytes) { out.emplace(Decode<T>(bytes)); },
+        deadline);
+    if (r == QueueCore::Result::kOk || !throwing) return out;
+    if (r == QueueCore::Result::kClosed) {
+      throw Closed("Queue.get: the queue is closed and drained");
+    }
+    throw Empty("Queue.get: the queue is empty");
+  }
+
+  std::shared_ptr<QueueCore> core_;
+};
+
+}  // namespace internal
+
+// Python's multiprocessing.Queue. See the file comment.
+template <class T>
+class Queue : public internal::QueueBase<T, Queue<T>> {
+  using Base = internal::QueueBase<T, Queue<T>>;
+
+ public:
+  static constexpr bool kCounted = false;
+
+  // A new queue holding at most `maxsize` items (0: the default).
+  explicit Queue(std::size_t maxsize = 0)
+      : Base(Base::Make(QueueOptions{.maxsize = maxsize})) {}
+  explicit Queue(const QueueOptions& options) : Base(Base::Make(options)) {}
+
+  // Opens a named queue another program created with
+  // QueueOptions::region.kind = RegionKind::kNamed. Throws InvalidRegion if
+  // it is not a Queue<T> (the message names both types).
+  static Queue Open(std::string_view name, const OpenOptions& options = {}) {
+    return Queue(Base::OpenByName(name, options));
+  }
+  // Opens the queue `ref` names (see Region::Open).
+  static Queue Open(const RegionRef& ref, const OpenOptions& options = {}) {
+    return Queue(Base::OpenByRef(ref, options));
+  }
+
+ private:
+  explicit Queue(std::shared_ptr<internal::QueueCore> core)
+      : Base(std::move(core)) {}
+};
+
+// Python's multiprocessing.SimpleQueue: put, get, empty, close. The same
+// engine as Queue; the narrow interface is the point.
+template <class T>
+class SimpleQueue {
+ public:
+  explicit SimpleQueue(std::size_t maxsize = 0) : q_(maxsize) {}
+  explicit SimpleQueue(const QueueOptions& options) : q_(options) {}
+  static SimpleQueue Open(std::string_view name,
+                          const OpenOptions& options = {}) {
+    return SimpleQueue(Queue<T>::Open(name, options));
+  }
+  static SimpleQueue Open(const RegionRef& ref,
+                          const OpenOptions& options = {}) {
+    return SimpleQueue(Queue<T>::Open(ref, options));
+  }
+
+  void put(const T& item) { q_.put(item); }
+  T get() { return q_.get(); }
+  bool empty() const { return q_.empty(); }
+  void close() { q_.close(); }
+  const Region& region() const { return q_.region(); }
+  RegionRef ref() const { return q_.ref(); }
+
+ private:
+  explicit SimpleQueue(Queue<T> q) : q_(std::move(q)) {}
+  Queue<T> q_;
+};
+
+// Python's multiprocessing.JoinableQueue: a Queue whose consumers call
+// task_done() once per item they finish, and whose join() waits until every
+// item put so far is done.
+//
+// task_done() more times than items were put throws shoal::ValueError (the
+// count is unchanged). An item lost with a dead process (see Queue) is taken
+// off the count, so join() does not wait for it; an item a consumer had
+// already received when it died is not (nobody can know it will never be
+// finished): give join() a timeout when consumers may die.
+template <class T>
+class JoinableQueue : public internal::QueueBase<T, JoinableQueue<T>> {
+  using Base = internal::QueueBase<T, JoinableQueue<T>>;
+
+ public:
+  static constexpr bool kCounted = true;
+
+  explicit JoinableQueue(std::size_t maxsize = 0)
+      : Base(Base::Make(QueueOptions{.maxsize = maxsize})) {}
+  explicit JoinableQueue(const QueueOptions& options)
+      : Base(Base::Make(options)) {}
+  static JoinableQueue Open(std::string_view name,
+                            const OpenOptions& options = {}) {
+    return JoinableQueue(Base::OpenByName(name, options));
+  }
+  static JoinableQueue Open(const RegionRef& ref,
+                            const OpenOptions& options = {}) {
+    return JoinableQueue(Base::OpenByRef(ref, options));
+  }
+
+  void task_done() { this->core_->TaskDone(); }
+  // Blocks until every item put so far has had its task_done().
+  void join() { this->core_->Join(Deadline::Infinite()); }
+  // False if items are still unfinished at the deadline.
+  bool join(const Deadline& deadline) { return this->core_->Join(deadline); }
+  // Items put and not yet task_done().
+  uint64_t unfinished_tasks() const { return this->core_->unfinished(); }
+
+ private:
+  explicit JoinableQueue(std::shared_ptr<internal::QueueCore> core)
+      : Base(std::move(core)) {}
+};
+
+// Queues travel to other processes (Process arguments, pool tasks) as their
+// region's ref; the far side opens the same queue.
+template <class T>
+struct CodecTraits<Queue<T>> : internal::RefHandleCodec<Queue<T>> {};
+template <class T>
+struct CodecTraits<SimpleQueue<T>> : internal::RefHandleCodec<SimpleQueue<T>> {};
+template <class T>
+struct CodecTraits<JoinableQueue<T>>
+    : internal::RefHandleCodec<JoinableQueue<T>> {};
+
+}  // namespace shoal
+
+#endif  // SHOAL_IPC_QUEUE_H_

@@ -1,0 +1,861 @@
+// Copyright 2026 The shoal Authors.
+#include "ipc/region.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "ipc/internal/process_liveness.h"
+#include "sync/deadline.h"
+#include "sync/internal/futex.h"
+
+namespace shoal {
+namespace internal {
+namespace {
+
+// String concatenation for messages. (Debian's Abseil has its own
+// absl::string_view, which std::string_view does not convert to, so
+// absl::StrCat would need a conversion at every call.)
+template <class T>
+void CatOne(std::string& out, const T& v) {
+  if constexpr (std::is_arithmetic_v<T>) {
+    out += std::to_string(v);
+  } else {
+    out += std::string_view(v);
+  }
+}
+template <class... Ts>
+std::string Cat(const Ts&... parts) {
+  std::string out;
+  (CatOne(out, parts), ...);
+  return out;
+}
+
+}  // namespace
+
+// The process-local object every copy of a Region handle shares.
+class RegionMapping {
+ public:
+  std::byte* base = nullptr;
+  uint64_t total_size = 0;
+  int fd = -1;
+  RegionKind kind = RegionKind::kAnonymous;
+  std::string name;  // named: "shoal.x"; memfd: label; anonymous: ""
+  bool creator = false;
+  pid_t creator_pid = 0;  // getpid() of the creating call
+  std::atomic<bool> unlinked{false};
+  void (*destroy_payload)(void*) = nullptr;
+
+  RegionHeader* header() const { return reinterpret_cast<RegionHeader*>(base); }
+  ~RegionMapping();
+};
+
+namespace {
+
+constexpr const char* kShmDir = "/dev/shm";
+constexpr std::string_view kPrefix = "shoal.";
+constexpr size_t kMaxSuffixLength = kMaxRegionNameLength - kPrefix.size();
+
+// ---------------------------------------------------------------------------
+// Process-local registry: region id -> mapping. Lets Open(ref) reuse a mapping
+// this process already has (and makes anonymous regions openable by ref in
+// fork()ed children, which inherit both the mapping and this table).
+
+using RegionId = std::pair<uint64_t, uint64_t>;
+
+struct Registry {
+  std::mutex mu;
+  std::map<RegionId, std::weak_ptr<RegionMapping>> table;
+};
+
+Registry& GetRegistry();
+
+void AtforkPrepare() { GetRegistry().mu.lock(); }
+void AtforkRelease() { GetRegistry().mu.unlock(); }
+
+Registry& GetRegistry() {
+  // Leaked on purpose: mappings may be released during static destruction.
+  static Registry* r = [] {
+    auto* reg = new Registry;
+    // A fork() while another thread holds the mutex would leave the child's
+    // copy locked forever; holding it across fork() prevents that.
+    pthread_atfork(&AtforkPrepare, &AtforkRelease, &AtforkRelease);
+    return reg;
+  }();
+  return *r;
+}
+
+RegionId IdOf(const RegionHeader& h) { return {h.id[0], h.id[1]}; }
+
+void Register(const std::shared_ptr<RegionMapping>& m) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto& slot = r.table[IdOf(*m->header())];
+  if (slot.expired()) slot = m;
+}
+
+std::shared_ptr<RegionMapping> Lookup(const RegionId& id) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.table.find(id);
+  if (it == r.table.end()) return nullptr;
+  return it->second.lock();
+}
+
+void Unregister(const RegionId& id) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.table.find(id);
+  if (it != r.table.end() && it->second.expired()) r.table.erase(it);
+}
+
+// ---------------------------------------------------------------------------
+
+[[noreturn]] void Invalid(const std::string& what) { throw InvalidRegion(what); }
+
+std::string Hex64(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, v);
+  return buf;
+}
+
+std::string Octal(unsigned v) {
+  char buf[16];
+  std::snprintf(buf, sizeof(buf), "%04o", v);
+  return buf;
+}
+
+// The checks that need only the header bytes and the file size. Returns ""
+// when they pass, else what is wrong (without the region's name).
+std::string CheckHeader(const RegionHeader& h, uint64_t file_size) {
+  static const char kZero[8] = {};
+  if (std::memcmp(h.magic, kRegionMagic, 8) != 0) {
+    if (std::memcmp(h.magic, kZero, 8) == 0) {
+      return "has no header (zero magic): not a shoal region, or its "
+             "creator has not written the header yet";
+    }
+    return Cat("has bad magic 0x",
+                        Hex64([&] {
+                          uint64_t m;
+                          std::memcpy(&m, h.magic, 8);
+                          return m;
+                        }()),
+                        ": not a shoal region");
+  }
+  if (h.version != kRegionLayoutVersion) {
+    return Cat("has layout version ", h.version, ", expected ",
+                        kRegionLayoutVersion,
+                        " (made by a different shoal build)");
+  }
+  if (h.header_size != kRegionHeaderSize) {
+    return Cat("has header size ", h.header_size, ", expected ",
+                        kRegionHeaderSize);
+  }
+  uint64_t sum = RegionHeaderChecksum(h);
+  if (sum != h.checksum) {
+    return Cat("has a bad header checksum (stored ", Hex64(h.checksum),
+                        ", computed ", Hex64(sum), "): the header is corrupt");
+  }
+  if (h.total_size < kRegionHeaderSize || h.total_size > kMaxRegionSize) {
+    return Cat("has an absurd total size ", h.total_size,
+                        " (must be in [", kRegionHeaderSize, ", ",
+                        kMaxRegionSize, "])");
+  }
+  if (h.total_size > file_size) {
+    return Cat("is truncated: its header says total size ",
+                        h.total_size, " but the file has only ", file_size,
+                        " bytes");
+  }
+  if (h.kind < 1 || h.kind > 3) {
+    return Cat("has an invalid kind ", h.kind);
+  }
+  return "";
+}
+
+bool AllZero(const void* p, size_t n) {
+  const unsigned char* b = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; ++i) {
+    if (b[i] != 0) return false;
+  }
+  return true;
+}
+
+void SleepBriefly() {
+  timespec ts{0, 1000 * 1000};  // 1 ms
+  nanosleep(&ts, nullptr);
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+  int release() { return std::exchange(fd, -1); }
+};
+
+std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
+                                              std::string name,
+                                              const std::string& desc,
+                                              const RegionLayout& expected,
+                                              const OpenOptions& options) {
+  FdCloser fd{fd_in};
+  const Deadline deadline(options.init_timeout);
+  const auto waited = [&] {
+    return Cat(" (waited ", options.init_timeout.count(), " ms)");
+  };
+  RegionHeader h;
+  uint64_t file_size = 0;
+  for (;;) {
+    struct stat st;
+    if (fstat(fd.fd, &st) != 0) ThrowSystemError("fstat " + desc, errno);
+    if (!S_ISREG(st.st_mode)) {
+      internal::Invalid(Cat(desc, " is not a regular file"));
+    }
+    if (st.st_uid != geteuid()) {
+      internal::Invalid(Cat(desc, " is owned by uid ", st.st_uid,
+                           ", not by this process's uid ", geteuid(),
+                           "; refusing to attach"));
+    }
+    if (st.st_mode & S_IWOTH) {
+      internal::Invalid(Cat(desc, " is world-writable (mode ",
+                           Octal(st.st_mode & 07777),
+                           "); refusing to attach"));
+    }
+    file_size = static_cast<uint64_t>(st.st_size);
+    if (file_size < kRegionHeaderSize) {
+      if (deadline.expired()) {
+        internal::Invalid(Cat(
+            desc, " is ", file_size, " bytes, shorter than the ",
+            kRegionHeaderSize, "-byte header",
+            file_size == 0 ? " (empty: not a shoal region, or its creator "
+                             "has not sized it yet)"
+                           : "",
+            waited()));
+      }
+      SleepBriefly();
+      continue;
+    }
+    ssize_t n;
+    do {
+      n = pread(fd.fd, &h, sizeof(h), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) ThrowSystemError("pread " + desc, errno);
+    if (static_cast<size_t>(n) != sizeof(h)) {
+      internal::Invalid(Cat(desc, ": short read of the header (", n, " bytes)"));
+    }
+    // An all-zero magic is a region whose creator has sized the file but not
+    // yet finished the header (the magic is written last): wait for it.
+    if (AllZero(h.magic, sizeof(h.magic)) && !deadline.expired()) {
+      SleepBriefly();
+      continue;
+    }
+    break;
+  }
+  std::string problem = CheckHeader(h, file_size);
+  if (!problem.empty()) Invalid(Cat(desc, " ", problem));
+  if (h.layout_hash != expected.hash) {
+    internal::Invalid(Cat(desc, " holds ", RegionHeaderTypeName(h),
+                         " but was opened as ", expected.type_name,
+                         " (layout hash ", Hex64(h.layout_hash), " != ",
+                         Hex64(expected.hash), ")"));
+  }
+
+  void* addr = mmap(nullptr, h.total_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                    fd.fd, 0);
+  if (addr == MAP_FAILED) ThrowSystemError("mmap " + desc, errno);
+  auto m = std::make_shared<RegionMapping>();
+  m->base = static_cast<std::byte*>(addr);
+  m->total_size = h.total_size;
+  m->fd = fd.release();
+  m->kind = kind;
+  m->name = std::move(name);
+
+  // Validate what is now mapped (the file could have changed since pread).
+  if (std::memcmp(m->base, &h, offsetof(RegionHeader, init_state)) != 0) {
+    internal::Invalid(Cat(desc, " changed while it was being opened"));
+  }
+
+  // Wait until the creator has published the payload.
+  RegionHeader* live = m->header();
+  for (;;) {
+    uint32_t state = live->init_state.load(std::memory_order_acquire);
+    if (state == kInitReady) break;
+    if (state == kInitFailed) {
+      internal::Invalid(Cat(desc, ": its creator (pid ", h.creator_pid,
+                           ") failed while constructing ",
+                           RegionHeaderTypeName(h)));
+    }
+    if (state != kInitConstructing) {
+      internal::Invalid(Cat(desc, " has an invalid init state ", state));
+    }
+    if (!ProcessAlive(h.creator_pid, h.creator_start_time)) {
+      // Re-check: the creator may have published and then exited.
+      if (live->init_state.load(std::memory_order_acquire) == kInitReady) break;
+      internal::Invalid(Cat(desc, ": its creator (pid ", h.creator_pid,
+                           ") died before the region was ready"));
+    }
+    if (deadline.expired()) {
+      internal::Invalid(Cat(desc, " is not ready: its creator (pid ",
+                           h.creator_pid, ") is still constructing ",
+                           RegionHeaderTypeName(h), waited()));
+    }
+    // Sleep in short slices so a creator that dies is noticed promptly.
+    live->init_waiters.fetch_add(1, std::memory_order_seq_cst);
+    FutexWait(&live->init_state, kInitConstructing,
+              Deadline::Min(deadline, Deadline(std::chrono::milliseconds(10))));
+    live->init_waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  Register(m);
+  return m;
+}
+
+std::string DescribeNamed(std::string_view name) {
+  return Cat("region '", name, "'");
+}
+
+}  // namespace
+
+RegionMapping::~RegionMapping() {
+  if (base == nullptr) return;
+  RegionHeader* h = header();
+  RegionId id = IdOf(*h);
+  // Only the creating process finishes the region's life: a fork()ed child
+  // inherits `creator == true` but has another pid.
+  if (creator && getpid() == creator_pid) {
+    uint32_t state = h->init_state.load(std::memory_order_acquire);
+    if (state == kInitReady && destroy_payload != nullptr) {
+      destroy_payload(base + kRegionHeaderSize);
+    }
+    if (state == kInitConstructing) {
+      // The creator gave up (its constructor threw): tell waiting openers.
+      h->init_state.store(kInitFailed, std::memory_order_seq_cst);
+      if (h->init_waiters.load(std::memory_order_seq_cst) != 0) {
+        FutexWake(&h->init_state, INT32_MAX);
+      }
+    }
+    if (kind == RegionKind::kNamed && !unlinked.exchange(true)) {
+      // Unlink only if the name still refers to our file (someone may have
+      // removed it and created another region under the same name).
+      std::string path = Cat("/", name);
+      int other = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+      if (other >= 0) {
+        struct stat a, b;
+        if (fstat(other, &a) == 0 && fstat(fd, &b) == 0 &&
+            a.st_ino == b.st_ino && a.st_dev == b.st_dev) {
+          shm_unlink(path.c_str());
+        }
+        close(other);
+      }
+    }
+  }
+  munmap(base, total_size);
+  if (fd >= 0) close(fd);
+  Unregister(id);
+}
+
+std::string NormalizeRegionName(std::string_view name) {
+  std::string_view suffix = name;
+  if (suffix.substr(0, kPrefix.size()) == kPrefix) {
+    suffix.remove_prefix(kPrefix.size());
+  }
+  if (suffix.empty()) {
+    throw ValueError(Cat("region name '", name, "' is empty"));
+  }
+  if (suffix.size() > kMaxSuffixLength) {
+    throw ValueError(Cat("region name '", name, "' is longer than ",
+                                  kMaxSuffixLength, " characters"));
+  }
+  for (char c : suffix) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      throw ValueError(Cat(
+          "region name '", name,
+          "' may only contain [A-Za-z0-9._-] (no '/', spaces or control "
+          "characters)"));
+    }
+  }
+  return Cat(kPrefix, suffix);
+}
+
+std::string RandomHex128() {
+  unsigned char buf[16];
+  size_t got = 0;
+  while (got < sizeof(buf)) {
+    ssize_t n = getrandom(buf + got, sizeof(buf) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ThrowSystemError("getrandom", errno);
+    }
+    got += static_cast<size_t>(n);
+  }
+  std::string out;
+  static const char kDigits[] = "0123456789abcdef";
+  for (unsigned char b : buf) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+bool ProcessAlive(pid_t pid, uint64_t start_time) {
+  // IsProcessGone counts zombies as gone: a killed, unreaped creator will
+  // never finish anything, and its parent is often the very process asking.
+  if (pid <= 0 || IsProcessGone(pid)) return false;
+  // Same pid, other start time: the pid was reused by an unrelated process.
+  if (start_time != 0 && ProcessStartTime(pid) != start_time) return false;
+  return true;
+}
+
+}  // namespace internal
+
+using internal::Cat;
+using internal::kRegionHeaderSize;
+using internal::Octal;
+using internal::RegionHeader;
+using internal::RegionMapping;
+
+std::string_view RegionKindName(RegionKind kind) {
+  switch (kind) {
+    case RegionKind::kAnonymous:
+      return "anonymous";
+    case RegionKind::kMemfd:
+      return "memfd";
+    case RegionKind::kNamed:
+      return "named";
+  }
+  return "invalid";
+}
+
+std::string_view RegionRef::name_view() const {
+  return std::string_view(name, strnlen(name, sizeof(name)));
+}
+
+std::string RegionRef::DebugString() const {
+  switch (kind) {
+    case RegionKind::kNamed:
+      return Cat("named region '", name_view(), "'");
+    case RegionKind::kMemfd:
+      return Cat("memfd region (pid ", pid, " fd ", fd, ")");
+    case RegionKind::kAnonymous:
+      return Cat("anonymous region (creator pid ", pid, ")");
+  }
+  return Cat("invalid RegionRef (kind ", static_cast<uint32_t>(kind),
+                      ")");
+}
+
+Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
+                      const RegionOptions& options) {
+  if (payload_size > kMaxRegionSize - kRegionHeaderSize) {
+    throw ValueError(Cat("region payload of ", payload_size,
+                                  " bytes is larger than the maximum ",
+                                  kMaxRegionSize - kRegionHeaderSize));
+  }
+  const uint64_t total = kRegionHeaderSize + payload_size;
+  auto m = std::make_shared<RegionMapping>();
+  m->kind = options.kind;
+  m->total_size = total;
+  internal::FdCloser fd{-1};
+  std::string unlink_on_error;
+  struct Cleanup {
+    std::string* path;
+    ~Cleanup() {
+      if (!path->empty()) shm_unlink(path->c_str());
+    }
+  } cleanup{&unlink_on_error};
+
+  switch (options.kind) {
+    case RegionKind::kAnonymous:
+      break;
+    case RegionKind::kMemfd: {
+      std::string label = options.name.empty() ? std::string("shoal")
+                                                : options.name;
+      if (label.size() > 100) label.resize(100);
+      fd.fd = memfd_create(label.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      if (fd.fd < 0) ThrowSystemError("memfd_create", errno);
+      // memfds are born 0777. Only fd holders and same-uid processes (via
+      // /proc) reach them, but openers refuse world-writable files, and a
+      // memfd should not be the one exception.
+      if (fchmod(fd.fd, 0600) != 0) ThrowSystemError("fchmod memfd", errno);
+      m->name = label;
+      break;
+    }
+    case RegionKind::kNamed: {
+      if (options.mode & S_IWOTH) {
+        throw ValueError(Cat("mode ", Octal(options.mode),
+                             " is world-writable; shoal regions never are"));
+      }
+      if (options.mode & ~0777u) {
+        throw ValueError(
+            Cat("mode ", Octal(options.mode), " has bits beyond 0777"));
+      }
+      m->name = options.name.empty()
+                    ? Cat("shoal.", internal::RandomHex128())
+                    : internal::NormalizeRegionName(options.name);
+      std::string path = Cat("/", m->name);
+      fd.fd = shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
+                                         O_NOFOLLOW,
+                       options.mode & 0777);
+      if (fd.fd < 0) {
+        int e = errno;
+        if (e == EEXIST) {
+          throw SystemError(Cat("cannot create region '", m->name,
+                                         "': it already exists (O_EXCL)"),
+                            e);
+        }
+        ThrowSystemError(Cat("shm_open ", m->name), e);
+      }
+      unlink_on_error = path;
+      // The umask may have narrowed the mode; never widened it.
+      if (fchmod(fd.fd, options.mode & 0777) != 0) {
+        ThrowSystemError("fchmod " + m->name, errno);
+      }
+      break;
+    }
+    default:
+      throw ValueError(Cat("invalid region kind ",
+                                    static_cast<uint32_t>(options.kind)));
+  }
+
+  void* addr;
+  if (options.kind == RegionKind::kAnonymous) {
+    addr = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  } else {
+    if (ftruncate(fd.fd, static_cast<off_t>(total)) != 0) {
+      ThrowSystemError("ftruncate " + m->name, errno);
+    }
+    if (options.kind == RegionKind::kMemfd) {
+      // Nobody can shrink the file under a mapping (SIGBUS) or grow it.
+      if (fcntl(fd.fd, F_ADD_SEALS,
+                F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        ThrowSystemError("F_ADD_SEALS", errno);
+      }
+    }
+    addr = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.fd, 0);
+  }
+  if (addr == MAP_FAILED) ThrowSystemError("mmap region", errno);
+  m->base = static_cast<std::byte*>(addr);
+  m->fd = fd.release();
+  m->creator = true;
+  m->creator_pid = getpid();
+
+  RegionHeader* h = m->header();  // zero-filled by the kernel
+  h->version = internal::kRegionLayoutVersion;
+  h->header_size = kRegionHeaderSize;
+  h->total_size = total;
+  h->layout_hash = layout.hash;
+  h->creator_pid = m->creator_pid;
+  h->kind = static_cast<uint32_t>(options.kind);
+  h->creator_start_time = internal::ProcessStartTime(m->creator_pid);
+  {
+    std::string id_hex = internal::RandomHex128();
+    h->id[0] = std::strtoull(id_hex.substr(0, 16).c_str(), nullptr, 16);
+    h->id[1] = std::strtoull(id_hex.substr(16).c_str(), nullptr, 16);
+  }
+  std::string_view tn = layout.type_name.substr(
+      0, internal::kRegionTypeNameSize - 1);
+  std::memcpy(h->type_name, tn.data(), tn.size());
+  // The checksum covers the magic, but the magic is stored last: an opener
+  // that reads the header meanwhile sees an all-zero magic ("being created")
+  // and waits, rather than a valid magic with a checksum not yet written.
+  {
+    char image[internal::kRegionChecksummedBytes];
+    std::memcpy(image, h, sizeof(image));
+    std::memcpy(image, internal::kRegionMagic, 8);
+    h->checksum = internal::Fnv1a64(std::string_view(image, sizeof(image)));
+  }
+  h->init_state.store(internal::kInitConstructing, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  std::memcpy(h->magic, internal::kRegionMagic, 8);
+  unlink_on_error.clear();
+  internal::Register(m);
+  return Region(std::move(m));
+}
+
+Region Region::OpenNamed(std::string_view name, const RegionLayout& expected,
+                         const OpenOptions& options) {
+  std::string full = internal::NormalizeRegionName(name);
+  std::string path = Cat("/", full);
+  int fd = shm_open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+  if (fd < 0) {
+    int e = errno;
+    if (e == ENOENT) {
+      throw SystemError(Cat("no region named '", full, "'"), e);
+    }
+    ThrowSystemError(Cat("shm_open ", full), e);
+  }
+  return Region(internal::MapAndValidate(fd, RegionKind::kNamed, full,
+                                         internal::DescribeNamed(full),
+                                         expected, options));
+}
+
+Region Region::FromFd(int fd, const RegionLayout& expected,
+                      const OpenOptions& options) {
+  int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) ThrowSystemError(Cat("dup fd ", fd), errno);
+  return Region(internal::MapAndValidate(
+      dup_fd, RegionKind::kMemfd, "",
+      Cat("region at fd ", fd), expected, options));
+}
+
+Region Region::OpenProcFd(pid_t pid, int fd, const RegionLayout& expected,
+                          const OpenOptions& options) {
+  std::string path = Cat("/proc/", pid, "/fd/", fd);
+  int own = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (own < 0) ThrowSystemError(Cat("open ", path), errno);
+  return Region(internal::MapAndValidate(own, RegionKind::kMemfd, "",
+                                         Cat("region at ", path),
+                                         expected, options));
+}
+
+Region Region::Open(const RegionRef& ref, const RegionLayout& expected,
+                    const OpenOptions& options) {
+  // A mapping this process already has (its own region, or one inherited
+  // over fork()) is reused; it is checked like a fresh one would be.
+  if (auto m = internal::Lookup({ref.id[0], ref.id[1]})) {
+    Region r(std::move(m));
+    if (r.layout_hash() != expected.hash) {
+      internal::Invalid(Cat(r.description(), " holds ", r.type_name(),
+                            " but was opened as ", expected.type_name,
+                            " (layout hash ", internal::Hex64(r.layout_hash()),
+                            " != ", internal::Hex64(expected.hash), ")"));
+    }
+    return r;
+  }
+  Region r;
+  switch (ref.kind) {
+    case RegionKind::kAnonymous:
+      internal::Invalid(Cat(
+          ref.DebugString(),
+          " is not mapped in this process: anonymous regions reach other "
+          "processes only through fork()"));
+    case RegionKind::kNamed:
+      r = OpenNamed(ref.name_view(), expected, options);
+      break;
+    case RegionKind::kMemfd:
+      r = ref.pid == getpid() ? FromFd(ref.fd, expected, options)
+                              : OpenProcFd(ref.pid, ref.fd, expected, options);
+      break;
+    default:
+      internal::Invalid(ref.DebugString());
+  }
+  const RegionHeader& h = r.header();
+  if (h.id[0] != ref.id[0] || h.id[1] != ref.id[1]) {
+    internal::Invalid(Cat(r.description(), " is not the region ",
+                         ref.DebugString(),
+                         " names (it was destroyed and another took its "
+                         "place)"));
+  }
+  if (h.total_size != ref.total_size) {
+    internal::Invalid(Cat(r.description(), " has total size ", h.total_size,
+                         " but the RegionRef says ", ref.total_size));
+  }
+  return r;
+}
+
+void Region::PublishReady() {
+  if (!mapping_ || !mapping_->creator) {
+    throw ValueError("PublishReady() called on a region this handle did not "
+                     "create");
+  }
+  RegionHeader* h = mapping_->header();
+  // seq_cst pairs with the opener's waiter increment (Dekker): either the
+  // opener sees "ready" before sleeping, or we see its count and wake it.
+  h->init_state.store(internal::kInitReady, std::memory_order_seq_cst);
+  if (h->init_waiters.load(std::memory_order_seq_cst) != 0) {
+    internal::FutexWake(&h->init_state, INT32_MAX);
+  }
+}
+
+bool Region::ready() const {
+  return mapping_ && mapping_->header()->init_state.load(
+                         std::memory_order_acquire) == internal::kInitReady;
+}
+
+RegionKind Region::kind() const { return mapping_->kind; }
+const std::string& Region::name() const { return mapping_->name; }
+int Region::fd() const { return mapping_->fd; }
+
+std::string Region::description() const {
+  if (!mapping_) return "empty region handle";
+  switch (mapping_->kind) {
+    case RegionKind::kNamed:
+      return internal::DescribeNamed(mapping_->name);
+    case RegionKind::kMemfd:
+      return mapping_->name.empty()
+                 ? Cat("memfd region (fd ", mapping_->fd, ")")
+                 : Cat("memfd region '", mapping_->name, "' (fd ",
+                                mapping_->fd, ")");
+    case RegionKind::kAnonymous:
+      return "anonymous region";
+  }
+  return "region";
+}
+
+std::byte* Region::payload() const { return mapping_->base + kRegionHeaderSize; }
+uint64_t Region::payload_size() const {
+  return mapping_->total_size - kRegionHeaderSize;
+}
+uint64_t Region::total_size() const { return mapping_->total_size; }
+const RegionHeader& Region::header() const { return *mapping_->header(); }
+uint64_t Region::layout_hash() const { return header().layout_hash; }
+std::string_view Region::type_name() const {
+  return internal::RegionHeaderTypeName(header());
+}
+pid_t Region::creator_pid() const { return header().creator_pid; }
+bool Region::is_creator() const {
+  return mapping_ && mapping_->creator && mapping_->creator_pid == getpid();
+}
+
+RegionRef Region::ref() const {
+  RegionRef r;
+  const RegionHeader& h = header();
+  r.kind = mapping_->kind;
+  r.pid = getpid();
+  r.fd = mapping_->fd;
+  r.total_size = h.total_size;
+  r.layout_hash = h.layout_hash;
+  r.id[0] = h.id[0];
+  r.id[1] = h.id[1];
+  if (mapping_->kind == RegionKind::kNamed) {
+    std::memcpy(r.name, mapping_->name.data(),
+                std::min(mapping_->name.size(), sizeof(r.name) - 1));
+  }
+  return r;
+}
+
+void Region::Unlink() {
+  if (!mapping_ || mapping_->kind != RegionKind::kNamed) return;
+  if (!is_creator()) {
+    throw ValueError(Cat("only the creator (pid ", creator_pid(),
+                                  ") unlinks ", description()));
+  }
+  if (!mapping_->unlinked.exchange(true)) {
+    std::string path = Cat("/", mapping_->name);
+    if (shm_unlink(path.c_str()) != 0 && errno != ENOENT) {
+      ThrowSystemError("shm_unlink " + mapping_->name, errno);
+    }
+  }
+}
+
+void Region::SetPayloadDestructor(void (*fn)(void* payload)) {
+  if (!is_creator()) {
+    throw ValueError("SetPayloadDestructor() on a region this process did "
+                     "not create");
+  }
+  mapping_->destroy_payload = fn;
+}
+
+void Region::CheckRange(uint64_t offset, uint64_t count, uint64_t elem_size,
+                        uint64_t align) const {
+  const uint64_t size = payload_size();
+  bool ok = true;
+  uint64_t bytes = 0;
+  if (elem_size != 0 && count > size / elem_size) {
+    ok = false;
+  } else {
+    bytes = count * elem_size;
+    ok = offset <= size - bytes;
+  }
+  if (!ok) {
+    internal::Invalid(Cat(description(), ": offset ", offset, " + ", count,
+                         " x ", elem_size,
+                         " bytes is outside its payload of ", size, " bytes"));
+  }
+  uintptr_t addr = reinterpret_cast<uintptr_t>(payload()) + offset;
+  if (align > 1 && addr % align != 0) {
+    internal::Invalid(Cat(description(), ": offset ", offset,
+                         " is not aligned to ", align, " bytes"));
+  }
+}
+
+std::vector<RegionInfo> ListRegions() {
+  std::vector<RegionInfo> out;
+  DIR* dir = opendir(internal::kShmDir);
+  if (dir == nullptr) ThrowSystemError("opendir /dev/shm", errno);
+  const int dfd = dirfd(dir);
+  while (dirent* e = readdir(dir)) {
+    std::string_view n = e->d_name;
+    if (n.substr(0, internal::kPrefix.size()) != internal::kPrefix) continue;
+    RegionInfo info;
+    info.name = std::string(n);
+    int fd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+                                        O_NONBLOCK);
+    if (fd < 0) {
+      info.problem = Cat("cannot open: ", std::strerror(errno));
+      out.push_back(std::move(info));
+      continue;
+    }
+    internal::FdCloser closer{fd};
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      info.problem = "not a regular file";
+      out.push_back(std::move(info));
+      continue;
+    }
+    info.uid = st.st_uid;
+    info.size = static_cast<uint64_t>(st.st_size);
+    RegionHeader h;
+    ssize_t r = info.size >= kRegionHeaderSize
+                    ? pread(fd, &h, sizeof(h), 0)
+                    : 0;
+    if (r != static_cast<ssize_t>(sizeof(h))) {
+      info.problem = Cat(info.size, " bytes, shorter than the header");
+      out.push_back(std::move(info));
+      continue;
+    }
+    info.problem = internal::CheckHeader(h, info.size);
+    if (info.problem.empty()) {
+      info.valid = true;
+      info.creator_pid = h.creator_pid;
+      info.type_name = std::string(internal::RegionHeaderTypeName(h));
+      info.alive = internal::ProcessAlive(h.creator_pid, h.creator_start_time);
+      info.ready = h.init_state.load(std::memory_order_relaxed) ==
+                   internal::kInitReady;
+    }
+    out.push_back(std::move(info));
+  }
+  closedir(dir);
+  std::sort(out.begin(), out.end(),
+            [](const RegionInfo& a, const RegionInfo& b) {
+              return a.name < b.name;
+            });
+  return out;
+}
+
+std::vector<std::string> SweepStale() {
+  std::vector<std::string> removed;
+  for (const RegionInfo& info : ListRegions()) {
+    if (!info.valid || info.alive || info.uid != geteuid()) continue;
+    std::string path = Cat("/", info.name);
+    // Re-read the header right before unlinking: only remove the file we
+    // judged (same creator), not one created under the name meanwhile.
+    int fd = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+    if (fd < 0) continue;
+    RegionHeader h;
+    bool same = pread(fd, &h, sizeof(h), 0) == sizeof(h) &&
+                h.creator_pid == info.creator_pid &&
+                !internal::ProcessAlive(h.creator_pid, h.creator_start_time);
+    close(fd);
+    if (same && shm_unlink(path.c_str()) == 0) removed.push_back(info.name);
+  }
+  return removed;
+}
+
+}  // namespace shoal

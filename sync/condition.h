@@ -1,0 +1,171 @@
+// Copyright 2026 The shoal Authors.
+//
+// condition.h: shoal::Condition, a condition variable shared by processes,
+// with its own robust lock.
+//
+// Contract
+//   The analogue of Python's multiprocessing.Condition / threading.Condition
+//   created without a lock argument: the Condition contains its own lock
+//   (a shoal::Lock: no raw pointer to a separate lock may live in shared
+//   memory). Acquire it through the Condition (acquire/release, or
+//   std::unique_lock<shoal::Condition>) or through get_lock().
+//
+//     cond.acquire();                        // or std::unique_lock lk(cond);
+//     while (!ready) cond.wait();            // or cond.wait_for(pred, 1s);
+//     ...
+//     cond.release();
+//
+//     // elsewhere, holding the lock:  ready = true;  cond.notify();
+//
+//   wait(deadline): the caller must hold the lock (ValueError otherwise). It
+//   releases the lock, sleeps until notified or the deadline passes, and
+//   re-acquires the lock before returning -- also on timeout. Returns true
+//   if notified, false on timeout.
+//   wait_for(pred, deadline): Python's wait_for: waits until pred() is true
+//   (evaluated with the lock held) or the deadline passes; returns the last
+//   value of pred().
+//   notify(n=1): wakes exactly min(n, waiting) waiters; notify_all() wakes
+//   all. The caller must hold the lock (ValueError otherwise), as in Python.
+//
+//   Exactness: a notify(n) makes exactly min(n, W) wait() calls return true,
+//   where W is the number of waiters registered (under the lock) before it;
+//   no wait() ever returns true without a notify behind it (no visible
+//   spurious wake-ups; a timed-out wait returns false unless a notify raced
+//   with the timeout, in which case it takes that notification and returns
+//   true so that none is lost). Which waiters wake is not specified: not
+//   FIFO. A waiter that registered after the notify may take a notification
+//   while an earlier waiter keeps waiting (the count is what is guaranteed).
+//
+//   Differences from Python: the default lock is a Lock, not an RLock (a
+//   wait() therefore never has to save and restore a recursion depth).
+//
+// Algorithm (token scheme)
+//   One 64-bit word packs W (registered waiters, high 32 bits) and T
+//   (notification tokens not yet taken, low 32 bits); a 32-bit sequence
+//   number is the futex word. Invariant: live waiters == W + T.
+//     wait:   W++ (under the lock); seen = seq; release the lock;
+//             loop { if T > 0: CAS T-1 -> notified;
+//                    else FUTEX_WAIT(seq, seen, deadline); seen = seq }
+//             on timeout: one CAS that takes a token if T > 0 (notified)
+//             or else W-1 (timed out).
+//     notify: k = min(n, W); CAS (W-k, T+k); seq++; FUTEX_WAKE(seq, k) only
+//             if k > 0.
+//   A waiter reads `seen` before it looks at T, and notify bumps seq after
+//   adding tokens, so a notification can never slip between the check and
+//   the sleep. A woken waiter that finds no token (another took it) sleeps
+//   again; no wait() ever reports a wake-up it did not get a token for.
+//   Waiters spin briefly for a token before sleeping (sync/internal/spin.h).
+//
+// When a process dies
+//   * Holding the lock: the next acquirer -- including a waiter re-acquiring
+//     the lock at the end of wait() -- gets shoal::OwnerDied exactly as from
+//     Lock (see lock.h): it holds the lock, must repair, make_consistent()
+//     (on the Condition or get_lock()) and release.
+//   * Inside wait(): its registration (or a token it was given) stays behind:
+//     one later notification may be absorbed by it, or one later waiter may
+//     return true early. Code that must tolerate crashed peers should use
+//     wait_for(pred, ...) (it re-checks the predicate, as Python recommends).
+//
+// Memory ordering: the lock orders the shared data; the token word and the
+//   sequence number are seq_cst.
+//
+// Layout: standard-layout, two 64-byte cache lines (the lock; the token
+// word and sequence number), no pointers; not copyable or movable.
+#ifndef SHOAL_SYNC_CONDITION_H_
+#define SHOAL_SYNC_CONDITION_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <type_traits>
+
+#include "sync/deadline.h"
+#include "sync/errors.h"
+#include "sync/internal/cache_line.h"
+#include "sync/internal/spin.h"
+#include "sync/lock.h"
+
+namespace shoal {
+
+class alignas(internal::kCacheLine) Condition {
+ public:
+  Condition() {
+    state_.store(0, std::memory_order_relaxed);
+    seq_.store(0, std::memory_order_relaxed);
+    spin_.Init();
+  }
+
+  Condition(const Condition&) = delete;
+  Condition& operator=(const Condition&) = delete;
+
+  // The lock: get_lock() and forwarding (as Lock, see lock.h).
+  Lock& get_lock() { return lock_; }
+  void acquire() { lock_.acquire(); }
+  bool acquire(Deadline deadline) { return lock_.acquire(deadline); }
+  bool try_acquire() { return lock_.try_acquire(); }
+  void release() { lock_.release(); }
+  void make_consistent() { lock_.make_consistent(); }
+  void lock() { lock_.lock(); }
+  bool try_lock() { return lock_.try_lock(); }
+  void unlock() { lock_.unlock(); }
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return lock_.try_lock_for(timeout);
+  }
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
+    return lock_.try_lock_until(when);
+  }
+
+  // Releases the lock, waits for a notification or `deadline`, re-acquires
+  // the lock. true: notified. false: timed out. Throws ValueError if the
+  // caller does not hold the lock, OwnerDied if the lock's holder died
+  // (the caller then holds the lock; see lock.h).
+  bool wait(Deadline deadline = Deadline::Infinite());
+
+  // Waits until pred() (called with the lock held) is true or `deadline`
+  // passes; returns pred()'s last value. Same errors as wait().
+  template <class Predicate>
+  bool wait_for(Predicate pred, Deadline deadline = Deadline::Infinite()) {
+    bool result = pred();
+    while (!result) {
+      if (deadline.expired()) break;
+      wait(deadline);
+      result = pred();
+    }
+    return result;
+  }
+
+  // Wakes exactly min(n, waiting) waiters. Caller holds the lock.
+  void notify(uint32_t n = 1);
+  // Wakes every waiter. Caller holds the lock.
+  void notify_all() { notify(UINT32_MAX); }
+
+  // Waiters registered and not yet notified (a snapshot; for tests and
+  // diagnostics).
+  uint32_t waiting() const {
+    return static_cast<uint32_t>(state_.load(std::memory_order_relaxed) >> 32);
+  }
+
+  void set_max_spin(std::chrono::nanoseconds max);
+
+ private:
+  static constexpr uint64_t kOneWaiter = uint64_t{1} << 32;
+  static constexpr uint64_t kTokenMask = 0xffffffffu;
+
+  bool TakeToken();
+  bool TakeTokenOrCancel();
+
+  Lock lock_;
+  alignas(internal::kCacheLine) std::atomic<uint64_t> state_;  // W<<32 | T
+  std::atomic<uint32_t> seq_;  // futex word, bumped by every effective notify
+  internal::SpinPolicy spin_;
+};
+
+static_assert(std::is_standard_layout_v<Condition>);
+static_assert(sizeof(Condition) == 2 * internal::kCacheLine);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+
+}  // namespace shoal
+
+#endif  // SHOAL_SYNC_CONDITION_H_

@@ -1,0 +1,105 @@
+// Copyright 2026 The shoal Authors.
+//
+// robust_mutex.h: the robust, process-shared pthread mutex under shoal::Lock
+// and shoal::RLock. Not for direct use: include sync/lock.h or sync/rlock.h.
+//
+// What it adds to pthread_mutex_t
+//   * adaptive spinning (sync/internal/spin.h) before blocking in the kernel;
+//   * absolute CLOCK_MONOTONIC deadlines (pthread_mutex_clocklock);
+//   * owner-death bookkeeping: on EOWNERDEAD it calls
+//     pthread_mutex_consistent() at once, so the pthread mutex can never
+//     become ENOTRECOVERABLE, and records the death in `inconsistent`, a flag
+//     of its own that stays set until the user calls MakeConsistent(). Every
+//     acquisition that finds the flag set reports kOwnerDied, so a holder that
+//     releases without repairing passes the news on to the next acquirer.
+//   * a cheap "owned by the calling thread" test: the robust lock word holds
+//     the owner's kernel tid (FUTEX_TID_MASK bits), which the kernel clears
+//     (setting FUTEX_OWNER_DIED) when the owner dies, so the test cannot be
+//     fooled by a dead owner's recycled tid. This reads glibc's lock word
+//     (`__data.__lock`), a Linux/glibc-specific detail; static_asserts below
+//     pin the layout it relies on.
+//
+// Standard-layout, no pointers: it lives in MAP_SHARED memory and every
+// process that maps it may use it at the same time.
+#ifndef SHOAL_SYNC_INTERNAL_ROBUST_MUTEX_H_
+#define SHOAL_SYNC_INTERNAL_ROBUST_MUTEX_H_
+
+#include <linux/futex.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+#include "sync/deadline.h"
+#include "sync/internal/spin.h"
+#include "sync/internal/tid.h"
+
+namespace shoal {
+
+// The outcome of a non-throwing acquisition (Lock::acquire_status and
+// friends).
+enum class LockStatus {
+  kAcquired,   // the caller holds the lock; the protected data is consistent
+  kOwnerDied,  // the caller holds the lock, but a previous holder died while
+               // holding it (now or earlier, unrepaired): repair the data,
+               // then make_consistent(), then release
+  kTimedOut,   // not acquired: the deadline passed (try forms: it was busy)
+};
+
+namespace internal {
+
+class RobustMutex {
+ public:
+  // kind: PTHREAD_MUTEX_NORMAL or PTHREAD_MUTEX_RECURSIVE.
+  void Init(int kind);
+  void Destroy();
+
+  // Blocks until acquired or `deadline`. On kOwnerDied the caller holds the
+  // mutex. Throws SystemError only for states that cannot happen unless the
+  // memory was corrupted (EINVAL, ENOTRECOVERABLE).
+  LockStatus Lock(const Deadline& deadline);
+  LockStatus TryLock();
+  // Returns pthread_mutex_unlock's result (0 or EPERM).
+  int Unlock() { return pthread_mutex_unlock(&mu_); }
+
+  // The tid bits of the robust lock word: the owner's kernel tid, or 0.
+  pid_t OwnerTid() const {
+    return static_cast<pid_t>(
+        __atomic_load_n(&mu_.__data.__lock, __ATOMIC_RELAXED) &
+        FUTEX_TID_MASK);
+  }
+  bool OwnedByCaller() const { return OwnerTid() == CurrentTid(); }
+  bool Locked() const { return OwnerTid() != 0; }
+
+  bool Inconsistent() const {
+    return inconsistent_.load(std::memory_order_relaxed) != 0;
+  }
+  // Caller holds the mutex.
+  void SetInconsistent(bool v) {
+    inconsistent_.store(v ? 1 : 0, std::memory_order_relaxed);
+  }
+
+  SpinPolicy& spin() { return spin_; }
+
+ private:
+  // Maps a pthread result (0, EOWNERDEAD, EBUSY/ETIMEDOUT) to a status.
+  LockStatus Finish(int rc, const char* what);
+  int BlockingLock(const Deadline& deadline);
+
+  pthread_mutex_t mu_;
+  // 1 while the data is unrepaired after an owner died. Read and written only
+  // by the holder (relaxed is enough: the mutex orders it).
+  std::atomic<uint32_t> inconsistent_;
+  SpinPolicy spin_;
+};
+
+static_assert(std::is_standard_layout_v<RobustMutex>);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(sizeof(pthread_mutex_t) == 40, "glibc x86-64/aarch64 layout");
+static_assert(sizeof(RobustMutex) <= 56);
+
+}  // namespace internal
+}  // namespace shoal
+
+#endif  // SHOAL_SYNC_INTERNAL_ROBUST_MUTEX_H_

@@ -1,0 +1,252 @@
+#include "ipc/connection.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sync/errors.h"
+
+namespace shoal {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Forks a child running `body`; the child exits 0 unless body throws or
+// returns false. A watchdog alarm bounds it.
+template <class F>
+pid_t Spawn(F body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(60);
+    bool ok = false;
+    try {
+      ok = body();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child: %s\n", e.what());
+    }
+    _exit(ok ? 0 : 1);
+  }
+  return pid;
+}
+
+int ExitCode(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(Pipe, PingPong10000MessagesAcrossProcesses) {
+  auto [a, b] = Pipe();
+  pid_t child = Spawn([&, &b = b] {
+    for (int i = 0; i < 10000; ++i) {
+      auto m = b.recv<std::pair<int, std::string>>(5s);
+      if (m.first != i || m.second != "ping " + std::to_string(i)) return false;
+      b.send(std::make_pair(i * 2, std::string("pong")));
+    }
+    return true;
+  });
+  b.close();
+  for (int i = 0; i < 10000; ++i) {
+    a.send(std::make_pair(i, "ping " + std::to_string(i)));
+    auto r = a.recv<std::pair<int, std::string>>(5s);
+    ASSERT_EQ(r.first, i * 2);
+    ASSERT_EQ(r.second, "pong");
+  }
+  EXPECT_EQ(ExitCode(child), 0);
+}
+
+TEST(Pipe, SixtyFourMiBMessage) {
+  auto [a, b] = Pipe();
+  constexpr std::size_t kSize = std::size_t{64} << 20;
+  pid_t child = Spawn([&, &b = b] {
+    std::string big(kSize, '\0');
+    for (std::size_t i = 0; i < kSize; ++i) big[i] = static_cast<char>(i * 131);
+    b.send_bytes(big);
+    return true;
+  });
+  b.close();
+  std::string got = a.recv_bytes(Connection::kNoLimit, 30s);
+  ASSERT_EQ(got.size(), kSize);
+  for (std::size_t i = 0; i < kSize; i += 4093) {
+    ASSERT_EQ(got[i], static_cast<char>(i * 131)) << i;
+  }
+  EXPECT_EQ(got[kSize - 1], static_cast<char>((kSize - 1) * 131));
+  EXPECT_EQ(ExitCode(child), 0);
+}
+
+TEST(Pipe, EofWhenPeerCloses) {
+  auto [a, b] = Pipe();
+  pid_t child = Spawn([&, &b = b] {
+    b.send(42);
+    b.close();
+    return true;
+  });
+  b.close();
+  EXPECT_EQ(a.recv<int>(5s), 42);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(a.recv<int>(5s), EOFError);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(ExitCode(child), 0);
+}
+
+TEST(Pipe, EofWhenPeerIsKilled) {
+  auto [a, b] = Pipe();
+  pid_t child = fork();
+  if (child == 0) {
+    alarm(60);
+    pause();  // holds its end open until killed
+    _exit(0);
+  }
+  b.close();
+  std::thread killer([child] {
+    std::this_thread::sleep_for(100ms);
+    kill(child, SIGKILL);
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(a.recv<int>(), EOFError);  // untimed: must not hang
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  killer.join();
+  waitpid(child, nullptr, 0);
+}
+
+TEST(Pipe, SendToDeadPeerIsAnErrorNotSigpipe) {
+  for (bool duplex : {true, false}) {
+    auto [r, w] = Pipe(duplex);
+    r.close();
+    // A pipe's writer with SIGPIPE at its default action would die here.
+    EXPECT_THROW(w.send(std::string(100000, 'x')), SystemError) << duplex;
+    try {
+      w.send(1);
+      FAIL();
+    } catch (const SystemError& e) {
+      EXPECT_EQ(e.error_code(), EPIPE);
+    }
+  }
+}
+
+TEST(Pipe, NonDuplexEndsAreOneWay) {
+  auto [r, w] = Pipe(false);
+  EXPECT_TRUE(r.readable());
+  EXPECT_FALSE(r.writable());
+  EXPECT_FALSE(w.readable());
+  EXPECT_TRUE(w.writable());
+  EXPECT_THROW(r.send(1), ValueError);
+  EXPECT_THROW(w.recv<int>(), ValueError);
+  w.send(std::vector<int>{1, 2, 3});
+  EXPECT_EQ(r.recv<std::vector<int>>(1s), (std::vector<int>{1, 2, 3}));
+}
+
+TEST(Pipe, MaxlengthErrorMakesConnectionUnreadable) {
+  auto [a, b] = Pipe();
+  b.send_bytes(std::string(100, 'x'));
+  EXPECT_THROW(a.recv_bytes(10, 1s), ValueError);
+  EXPECT_FALSE(a.readable());
+  EXPECT_THROW(a.recv_bytes(1000, 1s), ValueError);
+  EXPECT_TRUE(a.writable());  // duplex: still writable
+}
+
+TEST(Pipe, BufferTooShortCarriesNeededSizeAndKeepsMessage) {
+  auto [a, b] = Pipe();
+  b.send_bytes(std::string("hello world"));
+  std::vector<std::byte> small(4);
+  try {
+    a.recv_bytes_into(small, 0, 1s);
+    FAIL();
+  } catch (const BufferTooShort& e) {
+    EXPECT_EQ(e.needed(), 11u);
+  }
+  std::vector<std::byte> big(32);
+  EXPECT_EQ(a.recv_bytes_into(big, 5, 1s), 11u);
+  EXPECT_EQ(std::memcmp(big.data() + 5, "hello world", 11), 0);
+}
+
+TEST(Pipe, SendBytesOffsetAndSize) {
+  auto [a, b] = Pipe();
+  std::string s = "0123456789";
+  b.send_bytes(std::as_bytes(std::span<const char>(s)), 2, 5);
+  EXPECT_EQ(a.recv_bytes(Connection::kNoLimit, 1s), "23456");
+  EXPECT_THROW(b.send_bytes(std::as_bytes(std::span<const char>(s)), 11),
+               ValueError);
+  EXPECT_THROW(b.send_bytes(std::as_bytes(std::span<const char>(s)), 8, 5),
+               ValueError);
+  b.send_bytes(std::string());  // empty messages are messages
+  EXPECT_EQ(a.recv_bytes(Connection::kNoLimit, 1s), "");
+}
+
+TEST(Pipe, PollAndTimeouts) {
+  auto [a, b] = Pipe();
+  EXPECT_FALSE(a.poll());
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(a.poll(100ms));
+  auto dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(dt, 100ms);
+  EXPECT_LT(dt, 600ms);
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(a.recv<int>(100ms), TimeoutError);
+  dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(dt, 100ms);
+  EXPECT_LT(dt, 600ms);
+  b.send(7);
+  EXPECT_TRUE(a.poll(1s));
+  EXPECT_EQ(a.recv<int>(), 7);
+  b.close();
+  EXPECT_TRUE(a.poll(1s));  // EOF is "readable": recv will say EOFError
+  EXPECT_THROW(a.recv<int>(), EOFError);
+}
+
+TEST(Pipe, ClosedHandleErrors) {
+  auto [a, b] = Pipe();
+  a.close();
+  EXPECT_TRUE(a.closed());
+  EXPECT_THROW(a.send(1), Closed);
+  EXPECT_THROW(a.recv<int>(), Closed);
+  EXPECT_THROW(a.fileno(), Closed);
+}
+
+TEST(Pipe, WaitReportsReadyConnections) {
+  auto [a1, b1] = Pipe();
+  auto [a2, b2] = Pipe();
+  Connection* conns[] = {&a1, &a2};
+  EXPECT_TRUE(Wait(conns, 50ms).empty());
+  b2.send(1);
+  auto ready = Wait(conns, 1s);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0], 1u);
+}
+
+// The seed's adder server: a duplex pipe, requests of numbers and strings,
+// shutdown by closing the pipe (EOF).
+TEST(Pipe, AdderServerShutsDownOnEof) {
+  auto [client, server] = Pipe();
+  pid_t child = Spawn([&, &server = server, &client = client] {
+    client.close();
+    for (;;) {
+      std::pair<std::string, std::string> req;
+      try {
+        req = server.recv<std::pair<std::string, std::string>>(10s);
+      } catch (const EOFError&) {
+        return true;  // the client is done
+      }
+      server.send(req.first + req.second);
+    }
+  });
+  server.close();
+  client.send(std::make_pair(std::string("3"), std::string("4")));
+  EXPECT_EQ(client.recv<std::string>(5s), "34");
+  client.send(std::make_pair(std::string("hello "), std::string("world")));
+  EXPECT_EQ(client.recv<std::string>(5s), "hello world");
+  client.close();
+  EXPECT_EQ(ExitCode(child), 0);
+}
+
+}  // namespace
+}  // namespace shoal

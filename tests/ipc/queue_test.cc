@@ -1,0 +1,351 @@
+#include "ipc/queue.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sync/errors.h"
+#include "tests/ipc/fork_helper.h"
+
+namespace shoal {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::RunInChild;
+using testing::StartChild;
+using testing::WaitChild;
+
+// Shared counters visible to forked children.
+template <class T>
+T* SharedArray(std::size_t n) {
+  void* p = mmap(nullptr, sizeof(T) * n, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  EXPECT_NE(p, MAP_FAILED);
+  return new (p) T[n]();
+}
+
+TEST(Queue, OneProducerOneConsumerKeepsOrder) {
+  Queue<int> q(64);
+  pid_t child = StartChild([&] {
+    for (int i = 0; i < 100000; ++i) q.put(i, 10s);
+    return 0;
+  });
+  for (int i = 0; i < 100000; ++i) ASSERT_EQ(q.get(10s), i);
+  EXPECT_EQ(WaitChild(child), 0);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(Queue, FourProducersFourConsumersEachItemExactlyOnce) {
+  constexpr int kProducers = 4, kConsumers = 4, kItems = 200000;
+  constexpr int kPer = kItems / kProducers;
+  Queue<uint64_t> q(1024);
+  auto* seen = SharedArray<std::atomic<uint8_t>>(kItems);
+  auto* sums = SharedArray<std::atomic<uint64_t>>(kConsumers);
+  std::vector<pid_t> kids;
+  for (int c = 0; c < kConsumers; ++c) {
+    kids.push_back(StartChild(
+        [&, c] {
+          for (;;) {
+            std::optional<uint64_t> v = q.try_get(20s);
+            if (!v) return 0;  // closed and drained
+            seen[*v].fetch_add(1);
+            sums[c].fetch_add(*v);
+          }
+        },
+        60));
+  }
+  std::vector<pid_t> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.push_back(StartChild(
+        [&, p] {
+          for (int i = 0; i < kPer; ++i) q.put(uint64_t(p) * kPer + i, 20s);
+          return 0;
+        },
+        60));
+  }
+  for (pid_t p : producers) EXPECT_EQ(WaitChild(p, 70), 0);
+  q.close();
+  for (pid_t k : kids) EXPECT_EQ(WaitChild(k, 70), 0);
+  uint64_t total = 0;
+  for (int c = 0; c < kConsumers; ++c) total += sums[c].load();
+  EXPECT_EQ(total, uint64_t(kItems) * (kItems - 1) / 2);
+  for (int i = 0; i < kItems; ++i) ASSERT_EQ(seen[i].load(), 1) << i;
+  EXPECT_EQ(q.lost(), 0u);
+}
+
+// Items from 0 B to 4 MiB: small ones inline, large ones through the heap.
+TEST(Queue, RandomSizesZeroToFourMiB) {
+  Queue<std::string> q(QueueOptions{.maxsize = 16, .heap_bytes = 32 << 20});
+  constexpr int kItems = 200;
+  pid_t child = StartChild(
+      [&] {
+        std::mt19937 rng(7);
+        for (int i = 0; i < kItems; ++i) {
+          std::size_t n = (i % 10 == 0) ? (rng() % (4 << 20)) : (rng() % 300);
+          std::string s(n, '\0');
+          for (std::size_t k = 0; k < n; ++k) s[k] = static_cast<char>(k * 7 + i);
+          q.put(s, 20s);
+        }
+        return 0;
+      },
+      60);
+  std::mt19937 rng(7);
+  for (int i = 0; i < kItems; ++i) {
+    std::size_t n = (i % 10 == 0) ? (rng() % (4 << 20)) : (rng() % 300);
+    std::string s = q.get(20s);
+    ASSERT_EQ(s.size(), n) << i;
+    for (std::size_t k = 0; k < n; k += 997) {
+      ASSERT_EQ(s[k], static_cast<char>(k * 7 + i)) << i << " " << k;
+    }
+  }
+  EXPECT_EQ(WaitChild(child, 70), 0);
+}
+
+TEST(Queue, ItemLargerThanHeapIsRefusedAndKept) {
+  Queue<std::string> q(QueueOptions{.maxsize = 4, .heap_bytes = 1 << 20});
+  std::string big(2 << 20, 'x');
+  EXPECT_THROW(q.put(big), ValueError);
+  EXPECT_EQ(big.size(), 2u << 20);
+  EXPECT_TRUE(q.empty());
+  q.put(std::string(900 << 10, 'y'));
+  EXPECT_EQ(q.get(1s).size(), 900u << 10);
+}
+
+TEST(Queue, EmptyAndFull) {
+  Queue<int> q(2);
+  EXPECT_THROW(q.get_nowait(), Empty);
+  EXPECT_FALSE(q.try_get().has_value());
+  q.put_nowait(1);
+  q.put_nowait(2);
+  EXPECT_TRUE(q.full());
+  EXPECT_EQ(q.qsize(), 2u);
+  EXPECT_THROW(q.put_nowait(3), Full);
+  EXPECT_FALSE(q.try_put(3));
+  EXPECT_EQ(q.get_nowait(), 1);
+  EXPECT_EQ(q.get_nowait(), 2);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(Queue, TimeoutsReturnInBound) {
+  Queue<int> q(1);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(q.get(150ms), Empty);
+  auto dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(dt, 150ms);
+  EXPECT_LT(dt, 650ms);
+  q.put(1);
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(q.put(2, 150ms), Full);
+  dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(dt, 150ms);
+  EXPECT_LT(dt, 650ms);
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(q.try_put(2, absl::Milliseconds(100)));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms);
+}
+
+TEST(Queue, CloseThenDrainThenClosed) {
+  Queue<std::string> q(16);
+  q.put("a");
+  q.put("b");
+  q.close();
+  EXPECT_TRUE(q.closed());
+  EXPECT_THROW(q.put("c"), Closed);
+  EXPECT_FALSE(q.try_put("c"));
+  EXPECT_EQ(q.get(1s), "a");
+  EXPECT_EQ(q.get(1s), "b");
+  EXPECT_THROW(q.get(1s), Closed);
+  EXPECT_FALSE(q.try_get(1s).has_value());
+}
+
+TEST(Queue, CloseWakesBlockedReadersInOtherProcesses) {
+  Queue<int> q(16);
+  std::vector<pid_t> kids;
+  for (int i = 0; i < 3; ++i) {
+    kids.push_back(StartChild([&] {
+      try {
+        q.get();  // untimed: only close() can end it
+      } catch (const Closed&) {
+        return 0;
+      }
+      return 1;
+    }));
+  }
+  std::this_thread::sleep_for(100ms);
+  q.close();
+  for (pid_t k : kids) EXPECT_EQ(WaitChild(k, 10), 0);
+}
+
+TEST(Queue, SentinelShutdownWithTenConsumers) {
+  constexpr int kConsumers = 10, kItems = 10000;
+  Queue<int> q(256);
+  auto* total = SharedArray<std::atomic<int64_t>>(1);
+  std::vector<pid_t> kids;
+  for (int c = 0; c < kConsumers; ++c) {
+    kids.push_back(StartChild([&] {
+      for (;;) {
+        int v = q.get(20s);
+        if (v < 0) return 0;  // the sentinel
+        total->fetch_add(v);
+      }
+    }));
+  }
+  for (int i = 0; i < kItems; ++i) q.put(i, 20s);
+  for (int c = 0; c < kConsumers; ++c) q.put(-1, 20s);
+  for (pid_t k : kids) EXPECT_EQ(WaitChild(k, 30), 0);
+  EXPECT_EQ(total->load(), int64_t(kItems) * (kItems - 1) / 2);
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(Queue, ProducerKilledMidPutLosesAtMostItsItem) {
+  Queue<std::string> q(8);
+  pid_t child = fork();
+  if (child == 0) {
+    // Claim a slot the way put() does, then die before publishing.
+    internal::SlotRing ring = internal::SlotRing::Attach(
+        q.region().payload() +
+            q.region().at<internal::QueueShared>(0)->ring_offset,
+        q.region().at<internal::QueueShared>(0)->ring_bytes);
+    internal::SlotRing::Claim c;
+    if (ring.TryClaimWrite(&c) != internal::SlotRing::Status::kOk) _exit(1);
+    raise(SIGKILL);
+  }
+  waitpid(child, nullptr, 0);
+  q.put("after");
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(q.get(5s), "after");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(q.lost(), 1u);
+}
+
+TEST(Queue, NamedQueueOpenedByAnotherProcess) {
+  std::string name = "queue_test_" + std::to_string(getpid());
+  QueueOptions options;
+  options.maxsize = 8;
+  options.region.kind = RegionKind::kNamed;
+  options.region.name = name;
+  Queue<std::string> q(options);
+  EXPECT_EQ(RunInChild([&] {
+              Queue<std::string> other = Queue<std::string>::Open(name);
+              other.put("from another process");
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(q.get(1s), "from another process");
+  // The wrong item type is refused, naming both.
+  try {
+    Queue<int>::Open(name);
+    FAIL() << "opened a Queue<std::string> as Queue<int>";
+  } catch (const InvalidRegion& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("shoal::Queue<std::string>"), std::string::npos) << what;
+    EXPECT_NE(what.find("shoal::Queue<int>"), std::string::npos) << what;
+  }
+}
+
+TEST(Queue, OpenByRefFromForkedChild) {
+  Queue<int> q(8);
+  RegionRef ref = q.ref();
+  EXPECT_EQ(RunInChild([&] {
+              Queue<int> other = Queue<int>::Open(ref);
+              other.put(41);
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(q.get(1s), 41);
+}
+
+TEST(SimpleQueue, PutGetEmptyClose) {
+  SimpleQueue<std::vector<double>> q;
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(RunInChild([&] {
+              q.put({1.5, 2.5});
+              return 0;
+            }),
+            0);
+  EXPECT_FALSE(q.empty());
+  EXPECT_EQ(q.get(), (std::vector<double>{1.5, 2.5}));
+  q.close();
+  EXPECT_THROW(q.get(), Closed);
+}
+
+// The seed's producer/consumer: a daemon-like consumer calls task_done() for
+// each item; the producer's join() returns once all are done.
+TEST(JoinableQueue, ProducerConsumerTaskDoneJoin) {
+  JoinableQueue<int> q(32);
+  auto* processed = SharedArray<std::atomic<int>>(1);
+  pid_t consumer = StartChild([&] {
+    for (;;) {
+      int v = q.get(20s);
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+      processed->fetch_add(v);
+      q.task_done();
+    }
+    return 0;
+  });
+  for (int i = 1; i <= 1000; ++i) q.put(i);
+  EXPECT_TRUE(q.join(20s));
+  EXPECT_EQ(processed->load(), 1000 * 1001 / 2);
+  EXPECT_EQ(q.unfinished_tasks(), 0u);
+  kill(consumer, SIGKILL);
+  WaitChild(consumer);
+}
+
+TEST(JoinableQueue, JoinTimesOutWhileUnfinished) {
+  JoinableQueue<int> q(4);
+  q.put(1);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(q.join(100ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms);
+  EXPECT_EQ(q.get(), 1);
+  q.task_done();
+  EXPECT_TRUE(q.join(100ms));
+}
+
+TEST(JoinableQueue, TaskDoneTooOftenIsAnError) {
+  JoinableQueue<int> q(4);
+  q.put(1);
+  q.get();
+  q.task_done();
+  EXPECT_THROW(q.task_done(), ValueError);
+  EXPECT_EQ(q.unfinished_tasks(), 0u);
+}
+
+TEST(JoinableQueue, LostItemDoesNotBlockJoin) {
+  JoinableQueue<int> q(4);
+  q.put(1);
+  pid_t child = fork();
+  if (child == 0) {
+    internal::SlotRing ring = internal::SlotRing::Attach(
+        q.region().payload() +
+            q.region().at<internal::QueueShared>(0)->ring_offset,
+        q.region().at<internal::QueueShared>(0)->ring_bytes);
+    internal::SlotRing::Claim c;
+    if (ring.TryClaimRead(&c) != internal::SlotRing::Status::kOk) _exit(1);
+    raise(SIGKILL);  // dies holding the item
+  }
+  waitpid(child, nullptr, 0);
+  q.put(2);
+  q.put(3);
+  q.put(4);
+  q.put(5, 5s);  // the writer recovers the dead reader's slot (ring of 4)
+  EXPECT_EQ(q.lost(), 1u);
+  for (int i = 0; i < 4; ++i) {
+    q.get(1s);
+    q.task_done();
+  }
+  EXPECT_TRUE(q.join(1s));
+}
+
+}  // namespace
+}  // namespace shoal

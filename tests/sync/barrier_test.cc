@@ -1,0 +1,261 @@
+// Tests for sync/barrier.h: arrival indices over many cycles with forked
+// processes, abort/reset/timeout breaking, the per-call action, and a
+// waiter that learns its own generation's outcome after the barrier moved on.
+#include "sync/barrier.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sync/errors.h"
+#include "tests/sync/fork_helpers.h"
+
+namespace shoal {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Clock;
+using testing::DestroyShared;
+using testing::ElapsedMs;
+using testing::ForkChild;
+using testing::NewShared;
+using testing::NewSharedArray;
+using testing::WaitChild;
+using testing::WaitUntil;
+
+constexpr int kCycles = 500;
+
+struct Shared {
+  explicit Shared(uint32_t parties) : barrier(parties) {}
+  Barrier barrier;
+  std::atomic<uint32_t> index_bits[kCycles] = {};  // bit i: index i seen
+  std::atomic<int> actions{0};
+  std::atomic<int> broken{0};
+  std::atomic<int> passed{0};
+};
+
+TEST(BarrierTest, Layout) {
+  EXPECT_EQ(sizeof(Barrier), 192u);
+  EXPECT_TRUE(std::is_standard_layout_v<Barrier>);
+  EXPECT_THROW(Barrier(0), ValueError);
+}
+
+TEST(BarrierTest, OnePartyNeverBlocks) {
+  Barrier* b = NewShared<Barrier>(1);
+  EXPECT_EQ(b->wait(), 0u);
+  EXPECT_EQ(b->wait(0ms), 0u);
+  DestroyShared(b);
+}
+
+TEST(BarrierTest, FourProcessesGetEachIndexOncePerCycle) {
+  Shared* s = NewShared<Shared>(4);
+  EXPECT_EQ(s->barrier.parties(), 4u);
+  std::vector<pid_t> pids;
+  for (int p = 0; p < 4; ++p) {
+    pids.push_back(ForkChild([s] {
+      for (int c = 0; c < kCycles; ++c) {
+        const uint32_t i =
+            s->barrier.wait(10s, [s] { s->actions.fetch_add(1); });
+        CHILD_CHECK(i < 4);
+        s->index_bits[c].fetch_or(1u << i);
+        // Everyone sees every action of this cycle (the action runs before
+        // anyone is released).
+        CHILD_CHECK(s->actions.load() >= c + 1);
+      }
+    }));
+  }
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid, 60000ms));
+  for (int c = 0; c < kCycles; ++c) {
+    ASSERT_EQ(s->index_bits[c].load(), 0xfu) << "cycle " << c;
+  }
+  EXPECT_EQ(s->actions.load(), kCycles);  // exactly one action per cycle
+  EXPECT_FALSE(s->barrier.broken());
+  EXPECT_EQ(s->barrier.n_waiting(), 0u);
+  DestroyShared(s);
+}
+
+// Starts `n` children that each wait once with a long deadline and count
+// broken/passed; returns once all n wait.
+std::vector<pid_t> StartWaiters(Shared* s, int n) {
+  std::vector<pid_t> pids;
+  for (int p = 0; p < n; ++p) {
+    pids.push_back(ForkChild([s] {
+      try {
+        s->barrier.wait(10s);
+        s->passed.fetch_add(1);
+      } catch (const BrokenBarrierError&) {
+        s->broken.fetch_add(1);
+      }
+    }));
+  }
+  EXPECT_TRUE(WaitUntil(
+      [&] { return s->barrier.n_waiting() == static_cast<uint32_t>(n); }));
+  return pids;
+}
+
+TEST(BarrierTest, AbortWakesEveryWaiterWithBrokenBarrierError) {
+  Shared* s = NewShared<Shared>(4);
+  auto pids = StartWaiters(s, 3);
+  usleep(100 * 1000);
+  const auto start = Clock::now();
+  s->barrier.abort();
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_LT(ElapsedMs(start), 2000.0);
+  EXPECT_EQ(s->broken.load(), 3);
+  EXPECT_EQ(s->passed.load(), 0);
+  EXPECT_TRUE(s->barrier.broken());
+  EXPECT_EQ(s->barrier.n_waiting(), 0u);
+  // Broken until reset: wait() fails at once.
+  EXPECT_THROW(s->barrier.wait(5s), BrokenBarrierError);
+
+  s->barrier.reset();
+  EXPECT_FALSE(s->barrier.broken());
+  // Usable again with all four parties.
+  std::vector<pid_t> again;
+  for (int p = 0; p < 3; ++p) {
+    again.push_back(ForkChild([s] { CHILD_CHECK(s->barrier.wait(10s) < 4); }));
+  }
+  EXPECT_LT(s->barrier.wait(10s), 4u);
+  for (pid_t pid : again) EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(s);
+}
+
+TEST(BarrierTest, ResetBreaksCurrentWaitersAndLeavesBarrierUsable) {
+  Shared* s = NewShared<Shared>(3);
+  auto pids = StartWaiters(s, 2);
+  s->barrier.reset();
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->broken.load(), 2);
+  EXPECT_FALSE(s->barrier.broken());  // reset, not abort
+  EXPECT_EQ(s->barrier.n_waiting(), 0u);
+
+  s->broken.store(0);
+  pids = StartWaiters(s, 2);
+  const uint32_t mine = s->barrier.wait(10s);
+  EXPECT_EQ(mine, 2u);  // the last arrival
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->passed.load(), 2);
+  EXPECT_EQ(s->broken.load(), 0);
+  DestroyShared(s);
+}
+
+TEST(BarrierTest, TimeoutBreaksTheBarrier) {
+  Shared* s = NewShared<Shared>(3);
+  auto pids = StartWaiters(s, 1);
+  const auto start = Clock::now();
+  EXPECT_THROW(s->barrier.wait(100ms), BrokenBarrierError);
+  const double ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+  EXPECT_TRUE(s->barrier.broken());
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->broken.load(), 1);  // the other waiter was released broken
+  EXPECT_THROW(s->barrier.wait(100ms), BrokenBarrierError);
+  s->barrier.reset();
+  EXPECT_FALSE(s->barrier.broken());
+  DestroyShared(s);
+}
+
+TEST(BarrierTest, FailingActionBreaksTheBarrier) {
+  Shared* s = NewShared<Shared>(2);
+  auto pids = StartWaiters(s, 1);
+  EXPECT_THROW(s->barrier.wait(5s, [] { throw std::runtime_error("boom"); }),
+               std::runtime_error);
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->broken.load(), 1);
+  EXPECT_TRUE(s->barrier.broken());
+  DestroyShared(s);
+}
+
+// A waiter stopped (SIGSTOP) after arriving learns the outcome of ITS
+// generation even though the barrier cycled, broke and was reset before it
+// got the CPU back.
+TEST(BarrierTest, StaleWaiterLearnsItsOwnGenerationOutcome) {
+  for (const bool break_it : {false, true}) {
+    Shared* s = NewShared<Shared>(2);
+    auto* result = NewSharedArray<std::atomic<int>>(1);  // 1 passed, 2 broken
+    pid_t stale = ForkChild([s, result] {
+      try {
+        const uint32_t i = s->barrier.wait(20s);
+        CHILD_CHECK(i == 0);
+        result->store(1);
+      } catch (const BrokenBarrierError&) {
+        result->store(2);
+      }
+    });
+    ASSERT_TRUE(WaitUntil([&] { return s->barrier.n_waiting() == 1; }));
+    usleep(100 * 1000);  // past the internal critical section
+    ASSERT_EQ(kill(stale, SIGSTOP), 0);
+    if (break_it) {
+      s->barrier.abort();  // its generation ends broken
+      s->barrier.reset();
+    } else {
+      EXPECT_EQ(s->barrier.wait(5s), 1u);  // its generation is released
+    }
+    // Now cycle on without it: a helper process and this one.
+    pid_t helper = ForkChild([s] {
+      for (int c = 0; c < 20; ++c) CHILD_CHECK(s->barrier.wait(10s) < 2);
+      try {
+        s->barrier.wait(10s);  // broken below
+        CHILD_CHECK(false);
+      } catch (const BrokenBarrierError&) {
+      }
+    });
+    for (int c = 0; c < 20; ++c) EXPECT_LT(s->barrier.wait(10s), 2u);
+    ASSERT_TRUE(WaitUntil([&] { return s->barrier.n_waiting() == 1; }));
+    s->barrier.abort();
+    EXPECT_CHILD_OK(WaitChild(helper));
+    s->barrier.reset();
+
+    ASSERT_EQ(kill(stale, SIGCONT), 0);
+    EXPECT_CHILD_OK(WaitChild(stale));
+    EXPECT_EQ(result->load(), break_it ? 2 : 1) << "break_it=" << break_it;
+    DestroyShared(s);
+  }
+}
+
+TEST(BarrierTest, ProcessDyingWhileWaitingCountsAsArrived) {
+  Shared* s = NewShared<Shared>(3);
+  pid_t doomed = ForkChild([s] { s->barrier.wait(20s); });
+  ASSERT_TRUE(WaitUntil([&] { return s->barrier.n_waiting() == 1; }));
+  usleep(50 * 1000);
+  kill(doomed, SIGKILL);
+  WaitChild(doomed);
+  pid_t other = ForkChild([s] { CHILD_CHECK(s->barrier.wait(10s) < 3); });
+  ASSERT_TRUE(WaitUntil([&] { return s->barrier.n_waiting() == 2; }));
+  EXPECT_EQ(s->barrier.wait(10s), 2u);
+  EXPECT_CHILD_OK(WaitChild(other));
+  DestroyShared(s);
+}
+
+TEST(BarrierTest, ProcessDyingInsideTheBarrierBreaksIt) {
+  // The action runs with the barrier's internal lock held; a process that
+  // dies there leaves the internal state unknown. The next process to touch
+  // the barrier repairs it by breaking it, which releases the waiter.
+  Shared* s = NewShared<Shared>(2);
+  auto pids = StartWaiters(s, 1);
+  pid_t dying = ForkChild([s] { s->barrier.wait(10s, [] { raise(SIGKILL); }); });
+  int status = WaitChild(dying);
+  ASSERT_TRUE(WIFSIGNALED(status)) << testing::DescribeStatus(status);
+  const auto start = Clock::now();
+  EXPECT_THROW(s->barrier.wait(5s), BrokenBarrierError);
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_LT(ElapsedMs(start), 2000.0);
+  EXPECT_EQ(s->broken.load(), 1);
+  EXPECT_TRUE(s->barrier.broken());
+  s->barrier.reset();
+  EXPECT_FALSE(s->barrier.broken());
+  pid_t other = ForkChild([s] { CHILD_CHECK(s->barrier.wait(10s) < 2); });
+  EXPECT_LT(s->barrier.wait(10s), 2u);
+  EXPECT_CHILD_OK(WaitChild(other));
+  DestroyShared(s);
+}
+
+}  // namespace
+}  // namespace shoal

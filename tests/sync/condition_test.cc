@@ -1,0 +1,246 @@
+// Tests for sync/condition.h: exact notify counts across forked processes,
+// wait_for, timeouts, misuse, owner death through wait().
+#include "sync/condition.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sync/errors.h"
+#include "tests/sync/fork_helpers.h"
+
+namespace shoal {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Clock;
+using testing::DestroyShared;
+using testing::ElapsedMs;
+using testing::ForkChild;
+using testing::NewShared;
+using testing::WaitChild;
+using testing::WaitUntil;
+
+struct Shared {
+  Condition cond;
+  // Protected by cond's lock.
+  int registered = 0;
+  int woken = 0;
+  int timed_out = 0;
+  int value = 0;
+};
+
+// Starts `n` children that each wait once (deadline `timeout`) and record
+// whether they were notified; returns once all n are registered waiters.
+std::vector<pid_t> StartWaiters(Shared* s, int n, std::chrono::milliseconds timeout) {
+  std::vector<pid_t> pids;
+  for (int p = 0; p < n; ++p) {
+    pids.push_back(ForkChild([s, timeout] {
+      s->cond.acquire();
+      ++s->registered;  // same critical section as wait()'s registration
+      const bool notified = s->cond.wait(timeout);
+      CHILD_CHECK(s->cond.get_lock().is_owned());
+      if (notified) {
+        ++s->woken;
+      } else {
+        ++s->timed_out;
+      }
+      s->cond.release();
+    }));
+  }
+  EXPECT_TRUE(WaitUntil([&] {
+    std::lock_guard<Condition> g(s->cond);
+    return s->registered == n;
+  }));
+  return pids;
+}
+
+void Notify(Shared* s, uint32_t n) {
+  std::lock_guard<Condition> g(s->cond);
+  if (n == UINT32_MAX) {
+    s->cond.notify_all();
+  } else {
+    s->cond.notify(n);
+  }
+}
+
+void ExpectWoken(uint32_t notify_n, int waiters, int expect_woken) {
+  Shared* s = NewShared<Shared>();
+  auto pids = StartWaiters(s, waiters, 1500ms);
+  EXPECT_EQ(s->cond.waiting(), static_cast<uint32_t>(waiters));
+  Notify(s, notify_n);
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->woken, expect_woken);
+  EXPECT_EQ(s->timed_out, waiters - expect_woken);
+  EXPECT_EQ(s->cond.waiting(), 0u);
+  // No notification is left over for a later waiter.
+  s->cond.acquire();
+  EXPECT_FALSE(s->cond.wait(50ms));
+  s->cond.release();
+  DestroyShared(s);
+}
+
+TEST(ConditionTest, Layout) {
+  EXPECT_EQ(sizeof(Condition), 128u);
+  EXPECT_TRUE(std::is_standard_layout_v<Condition>);
+}
+
+TEST(ConditionTest, NotifyOneWakesExactlyOne) { ExpectWoken(1, 3, 1); }
+TEST(ConditionTest, NotifyTwoWakesExactlyTwo) { ExpectWoken(2, 3, 2); }
+TEST(ConditionTest, NotifyAllWakesAll) { ExpectWoken(UINT32_MAX, 3, 3); }
+TEST(ConditionTest, NotifyMoreThanWaitingWakesThoseWaiting) {
+  ExpectWoken(5, 2, 2);
+}
+
+TEST(ConditionTest, NotifyWithoutWaitersIsANoOp) {
+  Shared* s = NewShared<Shared>();
+  Notify(s, 1);
+  Notify(s, UINT32_MAX);
+  s->cond.acquire();
+  EXPECT_FALSE(s->cond.wait(50ms));  // an earlier notify is not remembered
+  s->cond.release();
+  DestroyShared(s);
+}
+
+TEST(ConditionTest, EveryNotifyWakesExactlyOneWaiter) {
+  // 3 waiter processes x 200 waits; a notifier process issues notify(1)
+  // whenever someone waits, 600 times. Every wait must return true (no
+  // notification lost) and the total must be exactly 600 (none duplicated).
+  constexpr int kWaiters = 3;
+  constexpr int kRounds = 200;
+  Shared* s = NewShared<Shared>();
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kWaiters; ++p) {
+    pids.push_back(ForkChild([s] {
+      for (int i = 0; i < kRounds; ++i) {
+        std::unique_lock<Condition> lk(s->cond);
+        CHILD_CHECK(s->cond.wait(10s));
+        ++s->woken;
+      }
+    }));
+  }
+  pids.push_back(ForkChild([s] {
+    int sent = 0;
+    const auto end = Clock::now() + 20s;
+    while (sent < kWaiters * kRounds && Clock::now() < end) {
+      std::lock_guard<Condition> g(s->cond);
+      if (s->cond.waiting() > 0) {
+        s->cond.notify(1);
+        ++sent;
+      }
+    }
+    CHILD_CHECK(sent == kWaiters * kRounds);
+  }));
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->woken, kWaiters * kRounds);
+  EXPECT_EQ(s->cond.waiting(), 0u);
+  DestroyShared(s);
+}
+
+TEST(ConditionTest, WaitForPredicateAcrossProcesses) {
+  Shared* s = NewShared<Shared>();
+  pid_t pid = ForkChild([s] {
+    usleep(100 * 1000);
+    std::lock_guard<Condition> g(s->cond);
+    s->value = 1;  // a spurious-looking notify first ...
+    s->cond.notify_all();
+  });
+  pid_t pid2 = ForkChild([s] {
+    usleep(200 * 1000);
+    std::lock_guard<Condition> g(s->cond);
+    s->value = 2;
+    s->cond.notify_all();
+  });
+  {
+    std::lock_guard<Condition> g(s->cond);
+    EXPECT_TRUE(s->cond.wait_for([&] { return s->value == 2; }, 5s));
+    EXPECT_EQ(s->value, 2);
+  }
+  EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_CHILD_OK(WaitChild(pid2));
+  DestroyShared(s);
+}
+
+TEST(ConditionTest, TimedWaitsReturnWithinTheirBoundHoldingTheLock) {
+  Shared* s = NewShared<Shared>();
+  s->cond.acquire();
+  auto start = Clock::now();
+  EXPECT_FALSE(s->cond.wait(100ms));
+  double ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+  EXPECT_TRUE(s->cond.get_lock().is_owned());
+
+  start = Clock::now();
+  EXPECT_FALSE(s->cond.wait_for([] { return false; }, 100ms));
+  ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+  EXPECT_TRUE(s->cond.get_lock().is_owned());
+
+  start = Clock::now();
+  EXPECT_FALSE(s->cond.wait(0ms));
+  EXPECT_LE(ElapsedMs(start), 50.0);
+  s->cond.release();
+
+  // The lock's own timed forms, through the Condition.
+  pid_t pid = ForkChild([s] {
+    s->cond.acquire();
+    usleep(500 * 1000);
+    s->cond.release();
+  });
+  ASSERT_TRUE(WaitUntil([&] { return s->cond.get_lock().locked(); }));
+  start = Clock::now();
+  EXPECT_FALSE(s->cond.acquire(100ms));
+  ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+  EXPECT_TRUE(s->cond.try_lock_for(5s));
+  s->cond.unlock();
+  EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(s);
+}
+
+TEST(ConditionTest, WaitAndNotifyWithoutTheLockAreValueErrors) {
+  Shared* s = NewShared<Shared>();
+  EXPECT_THROW(s->cond.wait(10ms), ValueError);
+  EXPECT_THROW(s->cond.notify(), ValueError);
+  EXPECT_THROW(s->cond.notify_all(), ValueError);
+  EXPECT_EQ(s->cond.waiting(), 0u);
+  DestroyShared(s);
+}
+
+TEST(ConditionTest, OwnerDiedPropagatesFromWait) {
+  Shared* s = NewShared<Shared>();
+  pid_t pid = ForkChild([s] {
+    // Blocks until the parent's wait() has released the lock.
+    s->cond.acquire();
+    s->cond.notify();
+    raise(SIGKILL);  // dies holding the Condition's lock
+  });
+  s->cond.acquire();
+  bool threw = false;
+  try {
+    s->cond.wait(5s);
+  } catch (const OwnerDied&) {
+    threw = true;
+  }
+  EXPECT_TRUE(threw);
+  EXPECT_TRUE(s->cond.get_lock().is_owned());
+  s->cond.make_consistent();
+  s->cond.release();
+  WaitChild(pid);
+  // Fully usable afterwards.
+  EXPECT_EQ(s->cond.get_lock().acquire_status(1s), LockStatus::kAcquired);
+  s->cond.release();
+  DestroyShared(s);
+}
+
+}  // namespace
+}  // namespace shoal

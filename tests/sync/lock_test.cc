@@ -1,0 +1,351 @@
+// Tests for sync/lock.h: mutual exclusion across forked processes, owner
+// death (the robust path), timeouts, misuse and the std Lockable adapters.
+#include "sync/lock.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sync/errors.h"
+#include "tests/sync/fork_helpers.h"
+
+namespace shoal {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Clock;
+using testing::DestroyShared;
+using testing::ElapsedMs;
+using testing::ForkChild;
+using testing::NewShared;
+using testing::NewSharedArray;
+using testing::WaitChild;
+using testing::WaitUntil;
+
+struct Counter {
+  Lock lock;
+  uint64_t value = 0;  // protected by lock; a plain, non-atomic increment
+};
+
+TEST(LockTest, LayoutIsOneCacheLine) {
+  EXPECT_EQ(sizeof(Lock), 64u);
+  EXPECT_EQ(alignof(Lock), 64u);
+  EXPECT_TRUE(std::is_standard_layout_v<Lock>);
+}
+
+TEST(LockTest, AcquireReleaseInOneProcess) {
+  Lock* lock = NewShared<Lock>();
+  EXPECT_FALSE(lock->locked());
+  EXPECT_FALSE(lock->is_owned());
+  EXPECT_TRUE(lock->try_acquire());
+  EXPECT_TRUE(lock->locked());
+  EXPECT_TRUE(lock->is_owned());
+  EXPECT_FALSE(lock->try_acquire());  // not recursive
+  EXPECT_EQ(lock->try_acquire_status(), LockStatus::kTimedOut);
+  lock->release();
+  EXPECT_FALSE(lock->locked());
+  lock->acquire();
+  lock->release();
+  EXPECT_TRUE(lock->acquire(100ms));
+  lock->release();
+  EXPECT_EQ(lock->acquire_status(), LockStatus::kAcquired);
+  lock->release();
+  DestroyShared(lock);
+}
+
+TEST(LockTest, FourProcessesCountExactly) {
+  constexpr int kProcs = 4;
+  constexpr int kIters = 100000;
+  Counter* c = NewShared<Counter>();
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProcs; ++p) {
+    pids.push_back(ForkChild([c] {
+      for (int i = 0; i < kIters; ++i) {
+        std::lock_guard<Lock> guard(c->lock);
+        c->value = c->value + 1;
+      }
+    }));
+  }
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(c->value, uint64_t{kProcs} * kIters);
+  EXPECT_FALSE(c->lock.locked());
+  DestroyShared(c);
+}
+
+TEST(LockTest, OwnerDiedIsReportedWithTheLockHeld) {
+  Lock* lock = NewShared<Lock>();
+  pid_t pid = ForkChild([lock] {
+    lock->acquire();
+    raise(SIGKILL);
+  });
+  int status = WaitChild(pid);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+      << testing::DescribeStatus(status);
+
+  const auto start = Clock::now();
+  EXPECT_THROW(lock->acquire(5s), OwnerDied);
+  EXPECT_LT(ElapsedMs(start), 1000.0);
+  EXPECT_TRUE(lock->is_owned());  // OwnerDied leaves the lock held
+  EXPECT_TRUE(lock->inconsistent());
+  lock->make_consistent();
+  EXPECT_FALSE(lock->inconsistent());
+  lock->release();
+
+  // Usable afterwards, by this process and by others, without OwnerDied.
+  EXPECT_EQ(lock->acquire_status(1s), LockStatus::kAcquired);
+  lock->release();
+  pid = ForkChild([lock] {
+    CHILD_CHECK(lock->acquire_status(1s) == LockStatus::kAcquired);
+    lock->release();
+  });
+  EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(lock);
+}
+
+TEST(LockTest, BlockedWaiterLearnsOfOwnerDeathPromptly) {
+  Lock* lock = NewShared<Lock>();
+  auto* held = NewSharedArray<std::atomic<int>>(1);
+  pid_t pid = ForkChild([lock, held] {
+    lock->acquire();
+    held->store(1);
+    usleep(200 * 1000);
+    raise(SIGKILL);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return held->load() == 1; }));
+  const auto start = Clock::now();
+  // Blocks in the kernel (infinite form) until the kernel reports the death.
+  EXPECT_EQ(lock->acquire_status(), LockStatus::kOwnerDied);
+  EXPECT_LT(ElapsedMs(start), 1000.0);
+  EXPECT_TRUE(lock->is_owned());
+  lock->make_consistent();
+  lock->release();
+  int status = WaitChild(pid);
+  EXPECT_TRUE(WIFSIGNALED(status)) << testing::DescribeStatus(status);
+  DestroyShared(lock);
+}
+
+TEST(LockTest, TimedWaiterLearnsOfOwnerDeath) {
+  Lock* lock = NewShared<Lock>();
+  auto* held = NewSharedArray<std::atomic<int>>(1);
+  pid_t pid = ForkChild([lock, held] {
+    lock->acquire();
+    held->store(1);
+    usleep(100 * 1000);
+    raise(SIGKILL);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return held->load() == 1; }));
+  const auto start = Clock::now();
+  EXPECT_EQ(lock->acquire_status(5s), LockStatus::kOwnerDied);
+  EXPECT_LT(ElapsedMs(start), 1000.0);
+  lock->make_consistent();
+  lock->release();
+  WaitChild(pid);
+  DestroyShared(lock);
+}
+
+TEST(LockTest, ReleaseWithoutMakeConsistentReportsAgain) {
+  Lock* lock = NewShared<Lock>();
+  pid_t pid = ForkChild([lock] {
+    lock->acquire();
+    raise(SIGKILL);
+  });
+  WaitChild(pid);
+
+  // Non-throwing form; do not repair.
+  ASSERT_EQ(lock->acquire_status(1s), LockStatus::kOwnerDied);
+  lock->release();
+
+  // The next acquirer (another process) is told as well, also through the
+  // throwing form, and still gets the lock.
+  pid = ForkChild([lock] {
+    bool threw = false;
+    try {
+      lock->acquire();
+    } catch (const OwnerDied&) {
+      threw = true;
+    }
+    CHILD_CHECK(threw);
+    CHILD_CHECK(lock->is_owned());
+    lock->release();  // still unrepaired
+  });
+  EXPECT_CHILD_OK(WaitChild(pid));
+
+  EXPECT_EQ(lock->try_acquire_status(), LockStatus::kOwnerDied);
+  lock->make_consistent();
+  lock->release();
+  EXPECT_EQ(lock->try_acquire_status(), LockStatus::kAcquired);
+  lock->release();
+  DestroyShared(lock);
+}
+
+TEST(LockTest, RepairerDyingPassesTheNewsOn) {
+  Lock* lock = NewShared<Lock>();
+  pid_t pid = ForkChild([lock] {
+    lock->acquire();
+    raise(SIGKILL);
+  });
+  WaitChild(pid);
+  pid = ForkChild([lock] {
+    CHILD_CHECK(lock->acquire_status(1s) == LockStatus::kOwnerDied);
+    raise(SIGKILL);  // dies while repairing
+  });
+  WaitChild(pid);
+  EXPECT_EQ(lock->acquire_status(1s), LockStatus::kOwnerDied);
+  lock->make_consistent();
+  lock->release();
+  DestroyShared(lock);
+}
+
+// A child holds the lock until told to let go.
+struct HeldLock {
+  Lock lock;
+  std::atomic<int> held{0};
+  std::atomic<int> let_go{0};
+};
+
+pid_t HoldInChild(HeldLock* h) {
+  pid_t pid = ForkChild([h] {
+    h->lock.acquire();
+    h->held.store(1);
+    CHILD_CHECK(WaitUntil([&] { return h->let_go.load() == 1; }, 20000ms));
+    h->lock.release();
+  });
+  EXPECT_TRUE(WaitUntil([&] { return h->held.load() == 1; }));
+  return pid;
+}
+
+TEST(LockTest, TimedAcquireReturnsWithinItsBound) {
+  HeldLock* h = NewShared<HeldLock>();
+  pid_t pid = HoldInChild(h);
+
+  auto start = Clock::now();
+  EXPECT_FALSE(h->lock.acquire(100ms));
+  double ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+
+  start = Clock::now();
+  EXPECT_EQ(h->lock.acquire_status(absl::Milliseconds(100)),
+            LockStatus::kTimedOut);
+  ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+
+  start = Clock::now();
+  EXPECT_FALSE(h->lock.try_lock_for(100ms));
+  ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+
+  start = Clock::now();
+  EXPECT_FALSE(h->lock.try_lock_until(std::chrono::system_clock::now() + 100ms));
+  ms = ElapsedMs(start);
+  EXPECT_GE(ms, 95.0);
+  EXPECT_LE(ms, 600.0);
+
+  start = Clock::now();
+  EXPECT_FALSE(h->lock.try_lock_until(Clock::now() + 100ms));
+  ms = ElapsedMs(start);
+  EXPECT_GE(ms, 99.0);
+  EXPECT_LE(ms, 600.0);
+
+  // Zero and negative timeouts do not block.
+  start = Clock::now();
+  EXPECT_FALSE(h->lock.acquire(0ms));
+  EXPECT_FALSE(h->lock.acquire(-5ms));
+  EXPECT_FALSE(h->lock.try_acquire());
+  EXPECT_LE(ElapsedMs(start), 50.0);
+
+  h->let_go.store(1);
+  EXPECT_TRUE(h->lock.acquire(10s));
+  h->lock.release();
+  EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(h);
+}
+
+TEST(LockTest, ReleaseByNonOwnerIsValueError) {
+  HeldLock* h = NewShared<HeldLock>();
+  EXPECT_THROW(h->lock.release(), ValueError);  // nobody holds it
+  pid_t pid = HoldInChild(h);
+  EXPECT_THROW(h->lock.release(), ValueError);  // another process holds it
+  EXPECT_TRUE(h->lock.locked());
+  EXPECT_FALSE(h->lock.try_acquire());
+  EXPECT_THROW(h->lock.make_consistent(), ValueError);
+  h->let_go.store(1);
+  EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(h);
+}
+
+TEST(LockTest, StdAdaptersWork) {
+  struct Two {
+    Lock a;
+    Lock b;
+    uint64_t value = 0;
+  };
+  Two* t = NewShared<Two>();
+  {
+    std::lock_guard<Lock> g(t->a);
+    EXPECT_TRUE(t->a.is_owned());
+  }
+  EXPECT_FALSE(t->a.locked());
+  {
+    std::unique_lock<Lock> u(t->a, std::defer_lock);
+    EXPECT_TRUE(u.try_lock_for(10ms));
+    u.unlock();
+    EXPECT_TRUE(u.try_lock_until(Clock::now() + 10ms));
+  }
+  {
+    std::unique_lock<Lock> u(t->a, std::try_to_lock);
+    EXPECT_TRUE(u.owns_lock());
+  }
+  {
+    std::scoped_lock both(t->a, t->b);
+    EXPECT_TRUE(t->a.is_owned());
+    EXPECT_TRUE(t->b.is_owned());
+  }
+  EXPECT_FALSE(t->a.locked());
+  EXPECT_FALSE(t->b.locked());
+
+  // std::scoped_lock's deadlock avoidance across processes taking the two
+  // locks in opposite orders.
+  constexpr int kIters = 20000;
+  pid_t pid = ForkChild([t] {
+    for (int i = 0; i < kIters; ++i) {
+      std::scoped_lock both(t->b, t->a);
+      t->value = t->value + 1;
+    }
+  });
+  for (int i = 0; i < kIters; ++i) {
+    std::scoped_lock both(t->a, t->b);
+    t->value = t->value + 1;
+  }
+  EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(t->value, uint64_t{2} * kIters);
+  DestroyShared(t);
+}
+
+TEST(LockTest, SpinCanBeDisabled) {
+  Counter* c = NewShared<Counter>();
+  c->lock.set_max_spin(std::chrono::nanoseconds(0));
+  std::vector<pid_t> pids;
+  for (int p = 0; p < 2; ++p) {
+    pids.push_back(ForkChild([c] {
+      for (int i = 0; i < 20000; ++i) {
+        std::lock_guard<Lock> guard(c->lock);
+        c->value = c->value + 1;
+      }
+    }));
+  }
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(c->value, 40000u);
+  DestroyShared(c);
+}
+
+}  // namespace
+}  // namespace shoal
