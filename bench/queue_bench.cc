@@ -1,0 +1,272 @@
+// Copyright 2026 The shoal Authors.
+//
+// queue_bench.cc: shoal::Queue next to its peers and the floor, in one binary
+// and one run (bench/RESULTS.md, "## queue").
+//
+//   Streaming, 8 B items, 1 producer (this process) and 1 consumer (a forked
+//   child): shoal::Queue<uint64_t> vs Boost.Interprocess message_queue, both
+//   with room for 1024 items. One iteration = a batch of 4096 items put and
+//   then acknowledged by the consumer (so items still in flight are never
+//   counted); items/s is the figure. Goal: Queue >= 10x message_queue.
+//
+//   Round trip, 64 B (std::array<uint64_t, 8>), two queues, forked echo peer:
+//     *_BothActive: back-to-back round trips, both sides busy. Compared with
+//       RawSpin (the same 64 B copied through shared memory, hand-over by
+//       spinning). Goal: Queue <= 2x RawSpin.
+//     *_PeerSleeps: the parent waits 200 us between round trips (outside the
+//       timed region), so the peer has gone to sleep when the message
+//       arrives; compared with RawFutex (FUTEX_WAIT/FUTEX_WAKE on every
+//       hand-over). Goal: Queue <= 1.2x RawFutex.
+//     Boost.Interprocess message_queue round trip as the library peer.
+//
+// Every message is stamped (bench_util.h) and checked on arrival; a mismatch
+// fails the benchmark (SkipWithError).
+//
+// Run: bazel run -c opt //bench:queue_bench -- --benchmark_min_time=0.2
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "benchmark/benchmark.h"
+#include "bench/bench_util.h"
+#include "boost/interprocess/ipc/message_queue.hpp"
+#include "ipc/queue.h"
+
+namespace {
+
+namespace bi = boost::interprocess;
+using shoal::bench::Check;
+using shoal::bench::DestroyShared;
+using shoal::bench::ForkPeer;
+using shoal::bench::kBadSeq;
+using shoal::bench::kStopSeq;
+using shoal::bench::NewShared;
+using shoal::bench::NowNs;
+using shoal::bench::Reap;
+using shoal::bench::Relax;
+using shoal::bench::Stamp;
+
+constexpr std::size_t kDepth = 1024;
+constexpr uint64_t kBatch = 4096;
+constexpr uint64_t kGapNs = 200'000;
+
+struct Ctl {
+  alignas(64) std::atomic<uint64_t> acked{0};
+  alignas(64) std::atomic<uint64_t> bad{0};
+};
+
+void WaitAcked(Ctl* ctl, uint64_t n) {
+  while (ctl->acked.load(std::memory_order_acquire) < n) Relax();
+}
+
+void SpinFor(uint64_t ns) {
+  const uint64_t end = NowNs() + ns;
+  while (NowNs() < end) Relax();
+}
+
+std::string UniqueName(const char* what) {
+  return std::string("shoal_bench_") + what + "_" + std::to_string(getpid());
+}
+
+// --------------------------------------------------- streaming, 8 B items
+
+// Put/Get: how one item goes in and comes out. The consumer checks that the
+// items arrive as 0, 1, 2, ... and acknowledges each batch.
+template <class PutFn, class GetFn>
+void Stream8(benchmark::State& state, PutFn put, GetFn get) {
+  auto* ctl = NewShared<Ctl>();
+  pid_t pid = ForkPeer([&] {
+    uint64_t expect = 0;
+    for (;;) {
+      uint64_t v = get();
+      if (v == kStopSeq) break;
+      if (v != expect) ctl->bad.fetch_add(1);
+      expect = v + 1;
+      if (expect % kBatch == 0) {
+        ctl->acked.store(expect, std::memory_order_release);
+      }
+    }
+  });
+  uint64_t seq = 0;
+  for (auto _ : state) {
+    for (uint64_t i = 0; i < kBatch; ++i) put(seq++);
+    WaitAcked(ctl, seq);
+  }
+  put(kStopSeq);
+  Reap(pid);
+  state.SetItemsProcessed(static_cast<int64_t>(seq));
+  state.SetBytesProcessed(static_cast<int64_t>(seq * 8));
+  if (ctl->bad.load() != 0) state.SkipWithError("items arrived out of order");
+  DestroyShared(ctl);
+}
+
+void BM_Queue_Stream8B_1P1C(benchmark::State& state) {
+  shoal::QueueOptions options;
+  options.maxsize = kDepth;
+  shoal::Queue<uint64_t> q(options);
+  Stream8(
+      state, [&](uint64_t v) { q.put(v); }, [&] { return q.get(); });
+}
+BENCHMARK(BM_Queue_Stream8B_1P1C)->UseRealTime();
+
+void BM_SimpleQueue_Stream8B_1P1C(benchmark::State& state) {
+  shoal::SimpleQueue<uint64_t> q(kDepth);
+  Stream8(
+      state, [&](uint64_t v) { q.put(v); }, [&] { return q.get(); });
+}
+BENCHMARK(BM_SimpleQueue_Stream8B_1P1C)->UseRealTime();
+
+void BM_BoostMessageQueue_Stream8B_1P1C(benchmark::State& state) {
+  const std::string name = UniqueName("mq8");
+  bi::message_queue::remove(name.c_str());
+  {
+    bi::message_queue mq(bi::create_only, name.c_str(), kDepth, 8);
+    Stream8(
+        state, [&](uint64_t v) { mq.send(&v, sizeof v, 0); },
+        [&] {
+          uint64_t v = 0;
+          bi::message_queue::size_type got = 0;
+          unsigned prio = 0;
+          mq.receive(&v, sizeof v, got, prio);
+          return got == sizeof v ? v : kBadSeq;
+        });
+  }
+  bi::message_queue::remove(name.c_str());
+}
+BENCHMARK(BM_BoostMessageQueue_Stream8B_1P1C)->UseRealTime();
+
+// --------------------------------------------------- round trip, 64 B
+
+using Msg64 = std::array<uint64_t, 8>;
+
+// Send(dir, msg) / Recv(dir) -> msg move one message in direction dir
+// (0: parent to child, 1: child to parent). The child echoes what it gets.
+// gap_ns > 0: the parent waits that long between round trips, outside the
+// timed region (manual time), so the child is asleep when the ping arrives.
+template <class SendFn, class RecvFn>
+void RoundTrip64(benchmark::State& state, SendFn send, RecvFn recv,
+                 uint64_t gap_ns) {
+  auto* ctl = NewShared<Ctl>();
+  pid_t pid = ForkPeer([&] {
+    for (;;) {
+      Msg64 m = recv(0);
+      const uint64_t s = Check(m.data(), m.size());
+      if (s == kStopSeq) break;
+      if (s == kBadSeq) ctl->bad.fetch_add(1);
+      send(1, m);
+    }
+  });
+  Msg64 m{};
+  uint64_t seq = 0;
+  auto one = [&] {
+    Stamp(m.data(), m.size(), seq);
+    send(0, m);
+    Msg64 r = recv(1);
+    if (Check(r.data(), r.size()) != seq) ctl->bad.fetch_add(1);
+    ++seq;
+  };
+  one();  // the child is up
+  for (auto _ : state) {
+    if (gap_ns == 0) {
+      one();
+    } else {
+      SpinFor(gap_ns);
+      const uint64_t t0 = NowNs();
+      one();
+      state.SetIterationTime(static_cast<double>(NowNs() - t0) * 1e-9);
+    }
+  }
+  Stamp(m.data(), m.size(), kStopSeq);
+  send(0, m);
+  Reap(pid);
+  if (ctl->bad.load() != 0) state.SkipWithError("a message arrived corrupted");
+  DestroyShared(ctl);
+}
+
+void QueueRoundTrip(benchmark::State& state, uint64_t gap_ns) {
+  shoal::Queue<Msg64> q[2] = {shoal::Queue<Msg64>(16), shoal::Queue<Msg64>(16)};
+  RoundTrip64(
+      state, [&](int d, const Msg64& m) { q[d].put(m); },
+      [&](int d) { return q[d].get(); }, gap_ns);
+}
+void BM_Queue_RoundTrip64B_BothActive(benchmark::State& state) {
+  QueueRoundTrip(state, 0);
+}
+BENCHMARK(BM_Queue_RoundTrip64B_BothActive)->UseRealTime();
+void BM_Queue_RoundTrip64B_PeerSleeps(benchmark::State& state) {
+  QueueRoundTrip(state, kGapNs);
+}
+BENCHMARK(BM_Queue_RoundTrip64B_PeerSleeps)->UseManualTime();
+
+// The floor: 64 B copied into shared memory, handed over with a flag.
+template <class Flag>
+struct RawLink {
+  Flag flag[2];
+  Msg64 buf[2];
+};
+
+template <class Flag>
+void RawRoundTrip(benchmark::State& state, uint64_t gap_ns) {
+  auto* link = NewShared<RawLink<Flag>>();
+  RoundTrip64(
+      state,
+      [&](int d, const Msg64& m) {
+        std::memcpy(link->buf[d].data(), m.data(), sizeof(Msg64));
+        link->flag[d].Post();
+      },
+      [&](int d) {
+        link->flag[d].Take();
+        Msg64 m;
+        std::memcpy(m.data(), link->buf[d].data(), sizeof(Msg64));
+        return m;
+      },
+      gap_ns);
+  DestroyShared(link);
+}
+void BM_RawSpin_RoundTrip64B_BothActive(benchmark::State& state) {
+  RawRoundTrip<shoal::bench::SpinFlag>(state, 0);
+}
+BENCHMARK(BM_RawSpin_RoundTrip64B_BothActive)->UseRealTime();
+void BM_RawFutex_RoundTrip64B_BothActive(benchmark::State& state) {
+  RawRoundTrip<shoal::bench::FutexFlag>(state, 0);
+}
+BENCHMARK(BM_RawFutex_RoundTrip64B_BothActive)->UseRealTime();
+void BM_RawFutex_RoundTrip64B_PeerSleeps(benchmark::State& state) {
+  RawRoundTrip<shoal::bench::FutexFlag>(state, kGapNs);
+}
+BENCHMARK(BM_RawFutex_RoundTrip64B_PeerSleeps)->UseManualTime();
+
+void BoostRoundTrip(benchmark::State& state, uint64_t gap_ns) {
+  const std::string n0 = UniqueName("rt0"), n1 = UniqueName("rt1");
+  bi::message_queue::remove(n0.c_str());
+  bi::message_queue::remove(n1.c_str());
+  {
+    bi::message_queue q0(bi::create_only, n0.c_str(), 16, sizeof(Msg64));
+    bi::message_queue q1(bi::create_only, n1.c_str(), 16, sizeof(Msg64));
+    bi::message_queue* q[2] = {&q0, &q1};
+    RoundTrip64(
+        state, [&](int d, const Msg64& m) { q[d]->send(m.data(), sizeof m, 0); },
+        [&](int d) {
+          Msg64 m{};
+          bi::message_queue::size_type got = 0;
+          unsigned prio = 0;
+          q[d]->receive(m.data(), sizeof m, got, prio);
+          return m;
+        },
+        gap_ns);
+  }
+  bi::message_queue::remove(n0.c_str());
+  bi::message_queue::remove(n1.c_str());
+}
+void BM_BoostMessageQueue_RoundTrip64B_BothActive(benchmark::State& state) {
+  BoostRoundTrip(state, 0);
+}
+BENCHMARK(BM_BoostMessageQueue_RoundTrip64B_BothActive)->UseRealTime();
+void BM_BoostMessageQueue_RoundTrip64B_PeerSleeps(benchmark::State& state) {
+  BoostRoundTrip(state, kGapNs);
+}
+BENCHMARK(BM_BoostMessageQueue_RoundTrip64B_PeerSleeps)->UseManualTime();
+
+}  // namespace
