@@ -220,14 +220,20 @@ void ContendedPair(benchmark::State& state, M* mu, LockFn lock, UnlockFn unlock)
   DestroyShared(ctl);
 }
 
+// Arg: the lock's max spin in ns (10000 is the default; 0 never spins).
 void BM_Lock_Contended2Proc(benchmark::State& state) {
   auto* lock = NewShared<shoal::Lock>();
+  lock->set_max_spin(std::chrono::nanoseconds(state.range(0)));
   ContendedPair(
       state, lock, [](shoal::Lock* l) { l->acquire(); },
       [](shoal::Lock* l) { l->release(); });
   DestroyShared(lock);
 }
-BENCHMARK(BM_Lock_Contended2Proc)->UseRealTime();
+BENCHMARK(BM_Lock_Contended2Proc)
+    ->Arg(shoal::internal::kDefaultMaxSpinNs)
+    ->Arg(2000)
+    ->Arg(0)
+    ->UseRealTime();
 
 void BM_PthreadRobustPsharedMutex_Contended2Proc(benchmark::State& state) {
   pthread_mutex_t* mu = NewPsharedMutex(/*robust=*/true);

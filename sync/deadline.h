@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "absl/time/time.h"
 
@@ -70,6 +71,20 @@ class Deadline {
     ts.tv_sec = static_cast<time_t>(ns / 1000000000);
     ts.tv_nsec = static_cast<long>(ns % 1000000000);
     return ts;
+  }
+
+  // A deadline at `t` on any clock: exact for steady_clock time points,
+  // through the time left now for other clocks (system_clock, ...), so
+  // std's try_lock_until(time_point) maps onto it.
+  template <class C, class D>
+  static Deadline Until(const std::chrono::time_point<C, D>& t) {
+    if (t == std::chrono::time_point<C, D>::max()) return Infinite();
+    if constexpr (std::is_same_v<C, Clock> &&
+                  std::is_same_v<D, Clock::duration>) {
+      return Deadline(t);
+    } else {
+      return Deadline(t - C::now());
+    }
   }
 
   // The earlier of two deadlines.

@@ -38,6 +38,7 @@
 //       shoal::OwnerDied. THE CALLER THEN HOLDS THE LOCK. The data the lock
 //       protects may be half-updated.
 //     * acquire_status()/try_acquire_status() return LockStatus::kOwnerDied
+//       (sync/lock_status.h)
 //       instead of throwing, for code that repairs without exceptions.
 //
 //   What the caller must do: repair (or discard) the protected data, call
@@ -84,6 +85,7 @@
 #include "sync/errors.h"
 #include "sync/internal/cache_line.h"
 #include "sync/internal/robust_mutex.h"
+#include "sync/lock_status.h"
 
 namespace shoal {
 
@@ -135,7 +137,8 @@ class alignas(internal::kCacheLine) Lock {
   bool is_owned() const { return mu_.OwnedByCaller(); }
 
   // Spinning before sleeping: at most `max` per acquisition (0: never spin).
-  // Shared by every process using the lock. Default 10 us, adaptive below.
+  // Shared by every process using the lock. Default 20 us (the adaptive
+  // policy of sync/internal/spin.h usually spins far less).
   void set_max_spin(std::chrono::nanoseconds max);
 
   // std::Lockable / TimedLockable.
@@ -148,21 +151,7 @@ class alignas(internal::kCacheLine) Lock {
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
-    return acquire(ToDeadline(when));
-  }
-
-  // For the other sync/ primitives (Condition, Barrier) and tests.
-  internal::RobustMutex& robust_mutex() { return mu_; }
-
-  // Converts any clock's time point to a Deadline (steady_clock exactly;
-  // other clocks through the time left now).
-  template <class Clock, class Duration>
-  static Deadline ToDeadline(const std::chrono::time_point<Clock, Duration>& t) {
-    if constexpr (std::is_same_v<Clock, Deadline::Clock>) {
-      return Deadline(std::chrono::time_point_cast<Deadline::Clock::duration>(t));
-    } else {
-      return Deadline(t - Clock::now());
-    }
+    return acquire(Deadline::Until(when));
   }
 
  private:

@@ -47,7 +47,7 @@
 #include "sync/errors.h"
 #include "sync/internal/cache_line.h"
 #include "sync/internal/robust_mutex.h"
-#include "sync/lock.h"
+#include "sync/lock_status.h"
 
 namespace shoal {
 
@@ -101,7 +101,7 @@ class alignas(internal::kCacheLine) RLock {
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
-    return acquire(Lock::ToDeadline(when));
+    return acquire(Deadline::Until(when));
   }
 
  private:

@@ -59,7 +59,6 @@
 #include "sync/errors.h"
 #include "sync/internal/cache_line.h"
 #include "sync/internal/semaphore_core.h"
-#include "sync/lock.h"
 
 namespace shoal {
 
@@ -100,7 +99,7 @@ class alignas(internal::kCacheLine) Semaphore {
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
-    return acquire(Lock::ToDeadline(when));
+    return acquire(Deadline::Until(when));
   }
 
  private:
@@ -137,7 +136,7 @@ class alignas(internal::kCacheLine) BoundedSemaphore {
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
-    return acquire(Lock::ToDeadline(when));
+    return acquire(Deadline::Until(when));
   }
 
  private:

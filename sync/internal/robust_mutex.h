@@ -32,21 +32,11 @@
 #include <type_traits>
 
 #include "sync/deadline.h"
+#include "sync/lock_status.h"
 #include "sync/internal/spin.h"
 #include "sync/internal/tid.h"
 
 namespace shoal {
-
-// The outcome of a non-throwing acquisition (Lock::acquire_status and
-// friends).
-enum class LockStatus {
-  kAcquired,   // the caller holds the lock; the protected data is consistent
-  kOwnerDied,  // the caller holds the lock, but a previous holder died while
-               // holding it (now or earlier, unrepaired): repair the data,
-               // then make_consistent(), then release
-  kTimedOut,   // not acquired: the deadline passed (try forms: it was busy)
-};
-
 namespace internal {
 
 class RobustMutex {

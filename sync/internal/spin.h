@@ -20,8 +20,16 @@
 //             preemption, say) finds its way back to the spinning one when
 //             the peer is in fact active.
 // In a steady sleeping workload the spin costs ~kSpinFloorNs plus
-// max_ns / kProbePeriod per blocking call; in a ping-pong with an active peer
-// the estimate follows the peer's reply time.
+// max_ns / kProbePeriod (~3 us in all) per blocking call; in a ping-pong
+// with an active peer the estimate follows the peer's reply time.
+//
+// Why these constants (measured on the 2-core reference VM, shared with
+// other jobs): a semaphore ping-pong between two active processes averaged
+// 1.5 us per round trip with a 10 us max (rare drops into the sleeping
+// regime cost up to milliseconds each on a loaded machine), 0.40-0.46 us
+// with 20 us, 0.38-0.40 us with 30 us; the floor mattered less (1-5 us).
+// 20 us is about one futex sleep/wake round trip on an idle machine, the
+// classic bound for a spin that should never cost more than blocking.
 //
 // max_ns == 0 disables spinning for the object (the benchmarks use that to
 // measure the pure sleeping path). The fields are updated with relaxed
@@ -45,8 +53,8 @@
 
 namespace shoal::internal {
 
-inline constexpr uint32_t kDefaultMaxSpinNs = 10'000;
-inline constexpr uint32_t kSpinFloorNs = 1'000;
+inline constexpr uint32_t kDefaultMaxSpinNs = 20'000;
+inline constexpr uint32_t kSpinFloorNs = 2'000;
 inline constexpr uint32_t kProbePeriod = 16;
 
 inline int64_t MonotonicNanos() {
