@@ -257,5 +257,19 @@ TEST(BarrierTest, ProcessDyingInsideTheBarrierBreaksIt) {
   DestroyShared(s);
 }
 
+TEST(BarrierTest, ZeroTimeoutBreaksUnlessLast) {
+  Barrier* b = NewShared<Barrier>(2);
+  const auto start = Clock::now();
+  EXPECT_THROW(b->wait(0ms), BrokenBarrierError);
+  EXPECT_LT(ElapsedMs(start), 100.0);
+  EXPECT_TRUE(b->broken());
+  b->reset();
+  pid_t pid = ForkChild([b] { CHILD_CHECK(b->wait(10s) == 0); });
+  ASSERT_TRUE(WaitUntil([&] { return b->n_waiting() == 1; }));
+  EXPECT_EQ(b->wait(0ms), 1u);  // the last arrival never waits
+  EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(b);
+}
+
 }  // namespace
 }  // namespace shoal

@@ -2,6 +2,7 @@
 // "set then clear still releases the waiters", timeouts.
 #include "sync/event.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -138,6 +139,24 @@ TEST(EventTest, ManyRoundsAcrossProcesses) {
   }
   EXPECT_CHILD_OK(WaitChild(pid));
   DestroyShared(t);
+}
+
+TEST(EventTest, WaiterKilledInsideWaitDoesNotBreakIt) {
+  Shared* s = NewShared<Shared>();
+  pid_t doomed = ForkChild([s] {
+    s->ready.fetch_add(1);
+    s->event.wait(20s);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return s->ready.load() == 1; }));
+  usleep(100 * 1000);
+  kill(doomed, SIGKILL);
+  WaitChild(doomed);
+  pid_t pid = ForkChild([s] { CHILD_CHECK(s->event.wait(5s)); });
+  usleep(50 * 1000);
+  s->event.set();
+  EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_TRUE(s->event.is_set());
+  DestroyShared(s);
 }
 
 }  // namespace

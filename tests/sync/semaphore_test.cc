@@ -2,6 +2,7 @@
 // release errors, cross-process wake-ups, timeouts, std adapters.
 #include "sync/semaphore.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -240,6 +241,28 @@ TEST(SemaphoreTest, StdAdaptersWork) {
   EXPECT_EQ(b->get_value(), 1u);
   DestroyShared(s);
   DestroyShared(b);
+}
+
+TEST(SemaphoreTest, SleeperKilledInsideAcquireDoesNotBreakIt) {
+  auto* g = NewShared<Gate<Semaphore>>(0);
+  pid_t doomed = ForkChild([g] {
+    g->ready.fetch_add(1);
+    g->sem.acquire(20s);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return g->ready.load() == 1; }));
+  usleep(100 * 1000);  // asleep in the kernel, registered as a sleeper
+  kill(doomed, SIGKILL);
+  WaitChild(doomed);
+  g->sem.release(2);  // a stale sleeper registration costs a wake-up, no more
+  EXPECT_EQ(g->sem.get_value(), 2u);
+  pid_t pid = ForkChild([g] {
+    CHILD_CHECK(g->sem.acquire(1s));
+    CHILD_CHECK(g->sem.acquire(1s));
+    CHILD_CHECK(!g->sem.acquire(50ms));
+  });
+  EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(g->sem.get_value(), 0u);
+  DestroyShared(g);
 }
 
 }  // namespace
