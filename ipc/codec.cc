@@ -1,10 +1,11 @@
 // Copyright 2026 The shoal Authors.
 //
 // The codec's cold paths: building error messages and throwing.
+#include "ipc/codec.h"
+
 #include <string>
 #include <string_view>
 
-#include "ipc/codec.h"
 #include "sync/errors.h"
 
 namespace shoal::internal {
@@ -34,8 +35,7 @@ std::string DecodeTruncatedMessage(size_t need, size_t left) {
          std::to_string(left) + " left";
 }
 
-std::string DecodeLengthMessage(uint64_t count, size_t min_bytes,
-                                size_t left) {
+std::string DecodeLengthMessage(uint64_t count, size_t min_bytes, size_t left) {
   if (min_bytes == 0) {
     return "length " + std::to_string(count) + " exceeds the limit of " +
            std::to_string(kMaxZeroSizeElements) +

@@ -177,11 +177,11 @@ inline constexpr bool kIsRaw =
 // something whose bytes mean nothing in another process (pointers, views
 // over memory elsewhere) or whose bit patterns are restricted (bool).
 template <class T>
-concept RawEncodable =
-    std::is_trivially_copyable_v<T> && std::is_object_v<T> &&
-    !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-    !std::is_array_v<T> && !std::is_same_v<T, bool> &&
-    !std::is_null_pointer_v<T> && !std::ranges::range<T>;
+concept RawEncodable = std::is_trivially_copyable_v<T> && std::is_object_v<T> &&
+                       !std::is_pointer_v<T> &&
+                       !std::is_member_pointer_v<T> && !std::is_array_v<T> &&
+                       !std::is_same_v<T, bool> && !std::is_null_pointer_v<T> &&
+                       !std::ranges::range<T>;
 
 struct BoolCodec {
   static constexpr size_t kMinSize = 1;
@@ -284,8 +284,8 @@ void WriteCount(uint64_t n, CodecWriter& w) {
 // smallest encoding, so garbage counts cannot make us allocate much more
 // than the input's size.
 template <class E>
-constexpr bool kReserveSafe =
-    MinSize<E>() > 0 && sizeof(E) <= 16 * MinSize<E>();
+constexpr bool kReserveSafe = MinSize<E>() > 0 &&
+                              sizeof(E) <= 16 * MinSize<E>();
 
 template <class R>
 size_t SizeOfRange(const R& range) {
@@ -368,10 +368,10 @@ struct CodecTraits<std::vector<T, A>> {
   using V = std::vector<T, A>;
   static constexpr size_t kMinSize = 8;
   static size_t Size(const V& v) { return internal::SizeOfRange(v); }
-  static void Encode(const V& v, CodecWriter& w) { internal::EncodeRange(v, w); }
-  static V Decode(CodecReader& r)
-    requires Encodable<T>
-  {
+  static void Encode(const V& v, CodecWriter& w) {
+    internal::EncodeRange(v, w);
+  }
+  static V Decode(CodecReader& r) requires Encodable<T> {
     if constexpr (internal::kIsRaw<T>) {
       const uint64_t n = r.ReadLength(sizeof(T));
       const std::byte* p = r.Read(n * sizeof(T));
@@ -457,9 +457,7 @@ struct CodecTraits<std::array<T, N>> {
       for (const T& e : a) internal::EncodeValue<T>(e, w);
     }
   }
-  static Arr Decode(CodecReader& r)
-    requires Encodable<T>
-  {
+  static Arr Decode(CodecReader& r) requires Encodable<T> {
     if constexpr (internal::kIsRaw<T> && std::is_default_constructible_v<T>) {
       Arr a;
       r.ReadInto(static_cast<void*>(a.data()), sizeof(T) * N);
@@ -472,7 +470,8 @@ struct CodecTraits<std::array<T, N>> {
       return [&]<size_t... I>(std::index_sequence<I...>) {
         // Braced initialization evaluates left to right.
         return Arr{((void)I, internal::DecodeValue<T>(r))...};
-      }(std::make_index_sequence<N>());
+      }
+      (std::make_index_sequence<N>());
     }
   }
 };
@@ -493,9 +492,7 @@ struct CodecTraits<std::pair<A, B>> {
     internal::EncodeValue<A>(p.first, w);
     internal::EncodeValue<B>(p.second, w);
   }
-  static P Decode(CodecReader& r)
-    requires Encodable<A> && Encodable<B>
-  {
+  static P Decode(CodecReader& r) requires Encodable<A> && Encodable<B> {
     // Braced initialization evaluates left to right.
     return P{internal::DecodeValue<A>(r), internal::DecodeValue<B>(r)};
   }
@@ -505,7 +502,8 @@ template <class... Ts>
   requires(internal::CanEncode<Ts> && ...)
 struct CodecTraits<std::tuple<Ts...>> {
   using Tup = std::tuple<Ts...>;
-  static constexpr size_t kMinSize = (size_t{0} + ... + internal::MinSize<Ts>());
+  static constexpr size_t kMinSize =
+      (size_t{0} + ... + internal::MinSize<Ts>());
   static size_t Size(const Tup& t) {
     return std::apply(
         [](const auto&... e) {
@@ -514,12 +512,10 @@ struct CodecTraits<std::tuple<Ts...>> {
         t);
   }
   static void Encode(const Tup& t, CodecWriter& w) {
-    std::apply([&](const auto&... e) { (internal::EncodeValue<Ts>(e, w), ...); },
-               t);
+    std::apply(
+        [&](const auto&... e) { (internal::EncodeValue<Ts>(e, w), ...); }, t);
   }
-  static Tup Decode(CodecReader& r)
-    requires(Encodable<Ts> && ...)
-  {
+  static Tup Decode(CodecReader& r) requires(Encodable<Ts> && ...) {
     // Braced initialization evaluates left to right.
     return Tup{internal::DecodeValue<Ts>(r)...};
   }
@@ -537,9 +533,7 @@ struct CodecTraits<std::optional<T>> {
     internal::BoolCodec::Encode(o.has_value(), w);
     if (o.has_value()) internal::EncodeValue<T>(*o, w);
   }
-  static O Decode(CodecReader& r)
-    requires Encodable<T>
-  {
+  static O Decode(CodecReader& r) requires Encodable<T> {
     if (!internal::BoolCodec::Decode(r)) return std::nullopt;
     return O(std::in_place, internal::DecodeValue<T>(r));
   }
@@ -549,8 +543,7 @@ template <class... Ts>
   requires(internal::CanEncode<Ts> && ...)
 struct CodecTraits<std::variant<Ts...>> {
   using V = std::variant<Ts...>;
-  static constexpr size_t kMinSize =
-      4 + std::min({internal::MinSize<Ts>()...});
+  static constexpr size_t kMinSize = 4 + std::min({internal::MinSize<Ts>()...});
   static size_t Size(const V& v) {
     CheckValue(v);
     return 4 + std::visit(
@@ -568,9 +561,7 @@ struct CodecTraits<std::variant<Ts...>> {
         },
         v);
   }
-  static V Decode(CodecReader& r)
-    requires(Encodable<Ts> && ...)
-  {
+  static V Decode(CodecReader& r) requires(Encodable<Ts> && ...) {
     const uint32_t index = r.ReadRaw<uint32_t>();
     if (index >= sizeof...(Ts)) {
       r.Fail("variant index " + std::to_string(index) + " is out of range (" +
@@ -614,23 +605,27 @@ struct CodecTraits<std::monostate> {
 namespace internal {
 
 template <class M>
-concept MapLike = requires {
-  typename M::key_type;
-  typename M::mapped_type;
-  typename M::value_type;
-} && requires(M& m, const M& cm, typename M::key_type&& k,
-              typename M::mapped_type&& v) {
-  { cm.size() } -> std::convertible_to<size_t>;
-  cm.begin();
-  cm.end();
-  m.emplace_hint(m.end(), std::move(k), std::move(v));
-};
+concept MapLike =
+    requires {
+      typename M::key_type;
+      typename M::mapped_type;
+      typename M::value_type;
+    } &&
+    requires(M& m, const M& cm, typename M::key_type&& k,
+             typename M::mapped_type&& v) {
+      { cm.size() } -> std::convertible_to<size_t>;
+      cm.begin();
+      cm.end();
+      m.emplace_hint(m.end(), std::move(k), std::move(v));
+    };
 
 template <class S>
-concept SetLike = requires {
-  typename S::key_type;
-  typename S::value_type;
-} && !requires { typename S::mapped_type; } &&
+concept SetLike =
+    requires {
+      typename S::key_type;
+      typename S::value_type;
+    } &&
+    !requires { typename S::mapped_type; } &&
     std::same_as<typename S::key_type, typename S::value_type> &&
     requires(S& s, const S& cs, typename S::key_type&& k) {
       { cs.size() } -> std::convertible_to<size_t>;
@@ -672,9 +667,7 @@ struct CodecTraits<M> {
       internal::EncodeValue<V>(v, w);
     }
   }
-  static M Decode(CodecReader& r)
-    requires Encodable<K> && Encodable<V>
-  {
+  static M Decode(CodecReader& r) requires Encodable<K> && Encodable<V> {
     const uint64_t n =
         r.ReadLength(internal::MinSize<K>() + internal::MinSize<V>());
     M m;
@@ -712,9 +705,7 @@ struct CodecTraits<S> {
     internal::WriteCount<K>(s.size(), w);
     for (const K& k : s) internal::EncodeValue<K>(k, w);
   }
-  static S Decode(CodecReader& r)
-    requires Encodable<K>
-  {
+  static S Decode(CodecReader& r) requires Encodable<K> {
     const uint64_t n = r.ReadLength(internal::MinSize<K>());
     S s;
     if constexpr (internal::kReserveSafe<K>) internal::MaybeReserve(s, n);

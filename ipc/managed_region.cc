@@ -51,10 +51,9 @@ constexpr size_t kMaxObjectName = 255;
 std::string NameFor(std::string_view name) {
   if (name.empty() || name.size() > kMaxObjectName ||
       name.find('\0') != std::string_view::npos) {
-    throw ValueError("managed object names are 1.." +
-                     std::to_string(kMaxObjectName) +
-                     " characters without NUL; got '" + std::string(name) +
-                     "'");
+    throw ValueError(
+        "managed object names are 1.." + std::to_string(kMaxObjectName) +
+        " characters without NUL; got '" + std::string(name) + "'");
   }
   return std::string(name);
 }
@@ -168,9 +167,9 @@ ManagedRegion ManagedRegion::Attach(Region r) {
                         " does not fit its payload of " +
                         std::to_string(r.payload_size()) + " bytes");
   }
-  state->segment = internal::Segment(boost::interprocess::open_only,
-                                     r.at<internal::Cell>(off, size / 16),
-                                     size);
+  state->segment =
+      internal::Segment(boost::interprocess::open_only,
+                        r.at<internal::Cell>(off, size / 16), size);
   state->desc = "managed " + r.description();
   state->region = std::move(r);
   ManagedRegion mr;
@@ -184,8 +183,8 @@ ObjectHeader* ManagedRegion::FindLocked(std::string_view name) const {
   if (cells == nullptr) return nullptr;
   ObjectHeader* h = internal::AlignedHeader(cells);
   const uint64_t bytes = count * sizeof(internal::Cell);
-  const uint64_t skew = reinterpret_cast<std::byte*>(h) -
-                        reinterpret_cast<std::byte*>(cells);
+  const uint64_t skew =
+      reinterpret_cast<std::byte*>(h) - reinterpret_cast<std::byte*>(cells);
   if (bytes < skew + sizeof(ObjectHeader) ||
       h->size > bytes - skew - sizeof(ObjectHeader)) {
     throw InvalidRegion("object '" + n + "' in " + state_->desc +
@@ -237,8 +236,7 @@ void ManagedRegion::ThrowExists(std::string_view name) const {
                    state_->desc);
 }
 
-void ManagedRegion::ThrowWrongType(const ObjectHeader* h,
-                                   std::string_view name,
+void ManagedRegion::ThrowWrongType(const ObjectHeader* h, std::string_view name,
                                    std::string_view wanted) const {
   if (h->layout_hash == 0) {
     throw InvalidRegion("object '" + std::string(name) + "' in " +

@@ -126,7 +126,9 @@ void Unregister(const RegionId& id) {
 
 // ---------------------------------------------------------------------------
 
-[[noreturn]] void Invalid(const std::string& what) { throw InvalidRegion(what); }
+[[noreturn]] void Invalid(const std::string& what) {
+  throw InvalidRegion(what);
+}
 
 std::string Hex64(uint64_t v) {
   char buf[17];
@@ -149,37 +151,33 @@ std::string CheckHeader(const RegionHeader& h, uint64_t file_size) {
       return "has no header (zero magic): not a shoal region, or its "
              "creator has not written the header yet";
     }
-    return Cat("has bad magic 0x",
-                        Hex64([&] {
-                          uint64_t m;
-                          std::memcpy(&m, h.magic, 8);
-                          return m;
-                        }()),
-                        ": not a shoal region");
+    return Cat("has bad magic 0x", Hex64([&] {
+                 uint64_t m;
+                 std::memcpy(&m, h.magic, 8);
+                 return m;
+               }()),
+               ": not a shoal region");
   }
   if (h.version != kRegionLayoutVersion) {
     return Cat("has layout version ", h.version, ", expected ",
-                        kRegionLayoutVersion,
-                        " (made by a different shoal build)");
+               kRegionLayoutVersion, " (made by a different shoal build)");
   }
   if (h.header_size != kRegionHeaderSize) {
     return Cat("has header size ", h.header_size, ", expected ",
-                        kRegionHeaderSize);
+               kRegionHeaderSize);
   }
   uint64_t sum = RegionHeaderChecksum(h);
   if (sum != h.checksum) {
     return Cat("has a bad header checksum (stored ", Hex64(h.checksum),
-                        ", computed ", Hex64(sum), "): the header is corrupt");
+               ", computed ", Hex64(sum), "): the header is corrupt");
   }
   if (h.total_size < kRegionHeaderSize || h.total_size > kMaxRegionSize) {
-    return Cat("has an absurd total size ", h.total_size,
-                        " (must be in [", kRegionHeaderSize, ", ",
-                        kMaxRegionSize, "])");
+    return Cat("has an absurd total size ", h.total_size, " (must be in [",
+               kRegionHeaderSize, ", ", kMaxRegionSize, "])");
   }
   if (h.total_size > file_size) {
-    return Cat("is truncated: its header says total size ",
-                        h.total_size, " but the file has only ", file_size,
-                        " bytes");
+    return Cat("is truncated: its header says total size ", h.total_size,
+               " but the file has only ", file_size, " bytes");
   }
   if (h.kind < 1 || h.kind > 3) {
     return Cat("has an invalid kind ", h.kind);
@@ -228,24 +226,24 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
     }
     if (st.st_uid != geteuid()) {
       internal::Invalid(Cat(desc, " is owned by uid ", st.st_uid,
-                           ", not by this process's uid ", geteuid(),
-                           "; refusing to attach"));
+                            ", not by this process's uid ", geteuid(),
+                            "; refusing to attach"));
     }
     if (st.st_mode & S_IWOTH) {
       internal::Invalid(Cat(desc, " is world-writable (mode ",
-                           Octal(st.st_mode & 07777),
-                           "); refusing to attach"));
+                            Octal(st.st_mode & 07777),
+                            "); refusing to attach"));
     }
     file_size = static_cast<uint64_t>(st.st_size);
     if (file_size < kRegionHeaderSize) {
       if (deadline.expired()) {
-        internal::Invalid(Cat(
-            desc, " is ", file_size, " bytes, shorter than the ",
-            kRegionHeaderSize, "-byte header",
-            file_size == 0 ? " (empty: not a shoal region, or its creator "
-                             "has not sized it yet)"
-                           : "",
-            waited()));
+        internal::Invalid(
+            Cat(desc, " is ", file_size, " bytes, shorter than the ",
+                kRegionHeaderSize, "-byte header",
+                file_size == 0 ? " (empty: not a shoal region, or its creator "
+                                 "has not sized it yet)"
+                               : "",
+                waited()));
       }
       SleepBriefly();
       continue;
@@ -256,7 +254,8 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
     } while (n < 0 && errno == EINTR);
     if (n < 0) ThrowSystemError("pread " + desc, errno);
     if (static_cast<size_t>(n) != sizeof(h)) {
-      internal::Invalid(Cat(desc, ": short read of the header (", n, " bytes)"));
+      internal::Invalid(
+          Cat(desc, ": short read of the header (", n, " bytes)"));
     }
     // An all-zero magic is a region whose creator has sized the file but not
     // yet finished the header (the magic is written last): wait for it.
@@ -270,13 +269,13 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
   if (!problem.empty()) Invalid(Cat(desc, " ", problem));
   if (h.layout_hash != expected.hash) {
     internal::Invalid(Cat(desc, " holds ", RegionHeaderTypeName(h),
-                         " but was opened as ", expected.type_name,
-                         " (layout hash ", Hex64(h.layout_hash), " != ",
-                         Hex64(expected.hash), ")"));
+                          " but was opened as ", expected.type_name,
+                          " (layout hash ", Hex64(h.layout_hash),
+                          " != ", Hex64(expected.hash), ")"));
   }
 
-  void* addr = mmap(nullptr, h.total_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                    fd.fd, 0);
+  void* addr =
+      mmap(nullptr, h.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.fd, 0);
   if (addr == MAP_FAILED) ThrowSystemError("mmap " + desc, errno);
   auto m = std::make_shared<RegionMapping>();
   m->base = static_cast<std::byte*>(addr);
@@ -297,8 +296,8 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
     if (state == kInitReady) break;
     if (state == kInitFailed) {
       internal::Invalid(Cat(desc, ": its creator (pid ", h.creator_pid,
-                           ") failed while constructing ",
-                           RegionHeaderTypeName(h)));
+                            ") failed while constructing ",
+                            RegionHeaderTypeName(h)));
     }
     if (state != kInitConstructing) {
       internal::Invalid(Cat(desc, " has an invalid init state ", state));
@@ -307,12 +306,12 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
       // Re-check: the creator may have published and then exited.
       if (live->init_state.load(std::memory_order_acquire) == kInitReady) break;
       internal::Invalid(Cat(desc, ": its creator (pid ", h.creator_pid,
-                           ") died before the region was ready"));
+                            ") died before the region was ready"));
     }
     if (deadline.expired()) {
       internal::Invalid(Cat(desc, " is not ready: its creator (pid ",
-                           h.creator_pid, ") is still constructing ",
-                           RegionHeaderTypeName(h), waited()));
+                            h.creator_pid, ") is still constructing ",
+                            RegionHeaderTypeName(h), waited()));
     }
     // Sleep in short slices so a creator that dies is noticed promptly.
     live->init_waiters.fetch_add(1, std::memory_order_seq_cst);
@@ -326,6 +325,28 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
 
 std::string DescribeNamed(std::string_view name) {
   return Cat("region '", name, "'");
+}
+
+// Unlinks /dev/shm/<name> if it is a shoal region of our uid with a valid
+// header whose creator is gone. The header is read right before unlinking,
+// so a region created under the name meanwhile (by a live process) is kept.
+bool UnlinkIfStale(const std::string& name) {
+  const std::string path = Cat("/", name);
+  int fd = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+  if (fd < 0) return false;
+  FdCloser closer{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+      static_cast<uint64_t>(st.st_size) < kRegionHeaderSize) {
+    return false;
+  }
+  RegionHeader h;
+  if (pread(fd, &h, sizeof(h), 0) != static_cast<ssize_t>(sizeof(h))) {
+    return false;
+  }
+  if (!CheckHeader(h, static_cast<uint64_t>(st.st_size)).empty()) return false;
+  if (ProcessAlive(h.creator_pid, h.creator_start_time)) return false;
+  return shm_unlink(path.c_str()) == 0;
 }
 
 }  // namespace
@@ -378,16 +399,16 @@ std::string NormalizeRegionName(std::string_view name) {
   }
   if (suffix.size() > kMaxSuffixLength) {
     throw ValueError(Cat("region name '", name, "' is longer than ",
-                                  kMaxSuffixLength, " characters"));
+                         kMaxSuffixLength, " characters"));
   }
   for (char c : suffix) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
               (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) {
-      throw ValueError(Cat(
-          "region name '", name,
-          "' may only contain [A-Za-z0-9._-] (no '/', spaces or control "
-          "characters)"));
+      throw ValueError(
+          Cat("region name '", name,
+              "' may only contain [A-Za-z0-9._-] (no '/', spaces or control "
+              "characters)"));
     }
   }
   return Cat(kPrefix, suffix);
@@ -455,16 +476,15 @@ std::string RegionRef::DebugString() const {
     case RegionKind::kAnonymous:
       return Cat("anonymous region (creator pid ", pid, ")");
   }
-  return Cat("invalid RegionRef (kind ", static_cast<uint32_t>(kind),
-                      ")");
+  return Cat("invalid RegionRef (kind ", static_cast<uint32_t>(kind), ")");
 }
 
 Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
                       const RegionOptions& options) {
   if (payload_size > kMaxRegionSize - kRegionHeaderSize) {
     throw ValueError(Cat("region payload of ", payload_size,
-                                  " bytes is larger than the maximum ",
-                                  kMaxRegionSize - kRegionHeaderSize));
+                         " bytes is larger than the maximum ",
+                         kMaxRegionSize - kRegionHeaderSize));
   }
   const uint64_t total = kRegionHeaderSize + payload_size;
   auto m = std::make_shared<RegionMapping>();
@@ -483,8 +503,8 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
     case RegionKind::kAnonymous:
       break;
     case RegionKind::kMemfd: {
-      std::string label = options.name.empty() ? std::string("shoal")
-                                                : options.name;
+      std::string label =
+          options.name.empty() ? std::string("shoal") : options.name;
       if (label.size() > 100) label.resize(100);
       fd.fd = memfd_create(label.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
       if (fd.fd < 0) ThrowSystemError("memfd_create", errno);
@@ -508,14 +528,21 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
                     ? Cat("shoal.", internal::RandomHex128())
                     : internal::NormalizeRegionName(options.name);
       std::string path = Cat("/", m->name);
-      fd.fd = shm_open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC |
-                                         O_NOFOLLOW,
+      fd.fd = shm_open(path.c_str(),
+                       O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                        options.mode & 0777);
+      // A region left behind by a creator that was killed does not block
+      // its name: it is swept and the create retried (once).
+      if (fd.fd < 0 && errno == EEXIST && internal::UnlinkIfStale(m->name)) {
+        fd.fd = shm_open(path.c_str(),
+                         O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                         options.mode & 0777);
+      }
       if (fd.fd < 0) {
         int e = errno;
         if (e == EEXIST) {
           throw SystemError(Cat("cannot create region '", m->name,
-                                         "': it already exists (O_EXCL)"),
+                                "': it already exists (O_EXCL)"),
                             e);
         }
         ThrowSystemError(Cat("shm_open ", m->name), e);
@@ -528,8 +555,8 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
       break;
     }
     default:
-      throw ValueError(Cat("invalid region kind ",
-                                    static_cast<uint32_t>(options.kind)));
+      throw ValueError(
+          Cat("invalid region kind ", static_cast<uint32_t>(options.kind)));
   }
 
   void* addr;
@@ -568,8 +595,8 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
     h->id[0] = std::strtoull(id_hex.substr(0, 16).c_str(), nullptr, 16);
     h->id[1] = std::strtoull(id_hex.substr(16).c_str(), nullptr, 16);
   }
-  std::string_view tn = layout.type_name.substr(
-      0, internal::kRegionTypeNameSize - 1);
+  std::string_view tn =
+      layout.type_name.substr(0, internal::kRegionTypeNameSize - 1);
   std::memcpy(h->type_name, tn.data(), tn.size());
   // The checksum covers the magic, but the magic is stored last: an opener
   // that reads the header meanwhile sees an all-zero magic ("being created")
@@ -609,9 +636,9 @@ Region Region::FromFd(int fd, const RegionLayout& expected,
                       const OpenOptions& options) {
   int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (dup_fd < 0) ThrowSystemError(Cat("dup fd ", fd), errno);
-  return Region(internal::MapAndValidate(
-      dup_fd, RegionKind::kMemfd, "",
-      Cat("region at fd ", fd), expected, options));
+  return Region(internal::MapAndValidate(dup_fd, RegionKind::kMemfd, "",
+                                         Cat("region at fd ", fd), expected,
+                                         options));
 }
 
 Region Region::OpenProcFd(pid_t pid, int fd, const RegionLayout& expected,
@@ -619,9 +646,8 @@ Region Region::OpenProcFd(pid_t pid, int fd, const RegionLayout& expected,
   std::string path = Cat("/proc/", pid, "/fd/", fd);
   int own = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (own < 0) ThrowSystemError(Cat("open ", path), errno);
-  return Region(internal::MapAndValidate(own, RegionKind::kMemfd, "",
-                                         Cat("region at ", path),
-                                         expected, options));
+  return Region(internal::MapAndValidate(
+      own, RegionKind::kMemfd, "", Cat("region at ", path), expected, options));
 }
 
 Region Region::Open(const RegionRef& ref, const RegionLayout& expected,
@@ -641,10 +667,10 @@ Region Region::Open(const RegionRef& ref, const RegionLayout& expected,
   Region r;
   switch (ref.kind) {
     case RegionKind::kAnonymous:
-      internal::Invalid(Cat(
-          ref.DebugString(),
-          " is not mapped in this process: anonymous regions reach other "
-          "processes only through fork()"));
+      internal::Invalid(
+          Cat(ref.DebugString(),
+              " is not mapped in this process: anonymous regions reach other "
+              "processes only through fork()"));
     case RegionKind::kNamed:
       r = OpenNamed(ref.name_view(), expected, options);
       break;
@@ -658,21 +684,22 @@ Region Region::Open(const RegionRef& ref, const RegionLayout& expected,
   const RegionHeader& h = r.header();
   if (h.id[0] != ref.id[0] || h.id[1] != ref.id[1]) {
     internal::Invalid(Cat(r.description(), " is not the region ",
-                         ref.DebugString(),
-                         " names (it was destroyed and another took its "
-                         "place)"));
+                          ref.DebugString(),
+                          " names (it was destroyed and another took its "
+                          "place)"));
   }
   if (h.total_size != ref.total_size) {
     internal::Invalid(Cat(r.description(), " has total size ", h.total_size,
-                         " but the RegionRef says ", ref.total_size));
+                          " but the RegionRef says ", ref.total_size));
   }
   return r;
 }
 
 void Region::PublishReady() {
   if (!mapping_ || !mapping_->creator) {
-    throw ValueError("PublishReady() called on a region this handle did not "
-                     "create");
+    throw ValueError(
+        "PublishReady() called on a region this handle did not "
+        "create");
   }
   RegionHeader* h = mapping_->header();
   // seq_cst pairs with the opener's waiter increment (Dekker): either the
@@ -700,15 +727,17 @@ std::string Region::description() const {
     case RegionKind::kMemfd:
       return mapping_->name.empty()
                  ? Cat("memfd region (fd ", mapping_->fd, ")")
-                 : Cat("memfd region '", mapping_->name, "' (fd ",
-                                mapping_->fd, ")");
+                 : Cat("memfd region '", mapping_->name, "' (fd ", mapping_->fd,
+                       ")");
     case RegionKind::kAnonymous:
       return "anonymous region";
   }
   return "region";
 }
 
-std::byte* Region::payload() const { return mapping_->base + kRegionHeaderSize; }
+std::byte* Region::payload() const {
+  return mapping_->base + kRegionHeaderSize;
+}
 uint64_t Region::payload_size() const {
   return mapping_->total_size - kRegionHeaderSize;
 }
@@ -743,8 +772,8 @@ RegionRef Region::ref() const {
 void Region::Unlink() {
   if (!mapping_ || mapping_->kind != RegionKind::kNamed) return;
   if (!is_creator()) {
-    throw ValueError(Cat("only the creator (pid ", creator_pid(),
-                                  ") unlinks ", description()));
+    throw ValueError(Cat("only the creator (pid ", creator_pid(), ") unlinks ",
+                         description()));
   }
   if (!mapping_->unlinked.exchange(true)) {
     std::string path = Cat("/", mapping_->name);
@@ -756,8 +785,9 @@ void Region::Unlink() {
 
 void Region::SetPayloadDestructor(void (*fn)(void* payload)) {
   if (!is_creator()) {
-    throw ValueError("SetPayloadDestructor() on a region this process did "
-                     "not create");
+    throw ValueError(
+        "SetPayloadDestructor() on a region this process did "
+        "not create");
   }
   mapping_->destroy_payload = fn;
 }
@@ -775,13 +805,13 @@ void Region::CheckRange(uint64_t offset, uint64_t count, uint64_t elem_size,
   }
   if (!ok) {
     internal::Invalid(Cat(description(), ": offset ", offset, " + ", count,
-                         " x ", elem_size,
-                         " bytes is outside its payload of ", size, " bytes"));
+                          " x ", elem_size, " bytes is outside its payload of ",
+                          size, " bytes"));
   }
   uintptr_t addr = reinterpret_cast<uintptr_t>(payload()) + offset;
   if (align > 1 && addr % align != 0) {
     internal::Invalid(Cat(description(), ": offset ", offset,
-                         " is not aligned to ", align, " bytes"));
+                          " is not aligned to ", align, " bytes"));
   }
 }
 
@@ -795,8 +825,8 @@ std::vector<RegionInfo> ListRegions() {
     if (n.substr(0, internal::kPrefix.size()) != internal::kPrefix) continue;
     RegionInfo info;
     info.name = std::string(n);
-    int fd = openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-                                        O_NONBLOCK);
+    int fd =
+        openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
       info.problem = Cat("cannot open: ", std::strerror(errno));
       out.push_back(std::move(info));
@@ -812,9 +842,8 @@ std::vector<RegionInfo> ListRegions() {
     info.uid = st.st_uid;
     info.size = static_cast<uint64_t>(st.st_size);
     RegionHeader h;
-    ssize_t r = info.size >= kRegionHeaderSize
-                    ? pread(fd, &h, sizeof(h), 0)
-                    : 0;
+    ssize_t r =
+        info.size >= kRegionHeaderSize ? pread(fd, &h, sizeof(h), 0) : 0;
     if (r != static_cast<ssize_t>(sizeof(h))) {
       info.problem = Cat(info.size, " bytes, shorter than the header");
       out.push_back(std::move(info));
@@ -826,16 +855,15 @@ std::vector<RegionInfo> ListRegions() {
       info.creator_pid = h.creator_pid;
       info.type_name = std::string(internal::RegionHeaderTypeName(h));
       info.alive = internal::ProcessAlive(h.creator_pid, h.creator_start_time);
-      info.ready = h.init_state.load(std::memory_order_relaxed) ==
-                   internal::kInitReady;
+      info.ready =
+          h.init_state.load(std::memory_order_relaxed) == internal::kInitReady;
     }
     out.push_back(std::move(info));
   }
   closedir(dir);
-  std::sort(out.begin(), out.end(),
-            [](const RegionInfo& a, const RegionInfo& b) {
-              return a.name < b.name;
-            });
+  std::sort(
+      out.begin(), out.end(),
+      [](const RegionInfo& a, const RegionInfo& b) { return a.name < b.name; });
   return out;
 }
 
@@ -843,17 +871,7 @@ std::vector<std::string> SweepStale() {
   std::vector<std::string> removed;
   for (const RegionInfo& info : ListRegions()) {
     if (!info.valid || info.alive || info.uid != geteuid()) continue;
-    std::string path = Cat("/", info.name);
-    // Re-read the header right before unlinking: only remove the file we
-    // judged (same creator), not one created under the name meanwhile.
-    int fd = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-    if (fd < 0) continue;
-    RegionHeader h;
-    bool same = pread(fd, &h, sizeof(h), 0) == sizeof(h) &&
-                h.creator_pid == info.creator_pid &&
-                !internal::ProcessAlive(h.creator_pid, h.creator_start_time);
-    close(fd);
-    if (same && shm_unlink(path.c_str()) == 0) removed.push_back(info.name);
+    if (internal::UnlinkIfStale(info.name)) removed.push_back(info.name);
   }
   return removed;
 }

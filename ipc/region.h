@@ -10,8 +10,9 @@
 //     kind        backing                         reaches another process by
 //     ----------  ------------------------------  ----------------------------
 //     kAnonymous  mmap(MAP_SHARED|MAP_ANONYMOUS)  fork() only (inherited)
-//     kMemfd      memfd_create (the default)      fork(); passing the fd;
-//                                                 /proc/<pid>/fd/<n> (same uid)
+//     kMemfd      memfd_create (the default;      fork(); passing the fd;
+//                 mode 0600, sealed against       /proc/<pid>/fd/<n> (same uid)
+//                 resizing)
 //     kNamed      shm_open("/shoal.<name>")       its name, while the creator
 //                                                 keeps it
 //
@@ -19,16 +20,17 @@
 //   and writes the header with init state "constructing". The creator builds
 //   its structure in the payload, then calls `PublishReady()` (a release
 //   store). Openers validate the header and wait, bounded by
-//   `OpenOptions::init_timeout`, until the state is "ready", so they never see
-//   a half-built structure.
+//   `OpenOptions::init_timeout`, until the state is "ready", so they
+//   never see a half-built structure.
 //
-//   Attaching validates ALL of the header, in this order, and throws
+//   Attaching validates ALL of it, in this order, and throws
 //   shoal::InvalidRegion with a message naming the region and the problem:
-//   file shorter than the header; magic ("not a shoal region"); version;
+//   the file (a regular file, owned by our uid, not world-writable); its
+//   size (shorter than the header); magic ("not a shoal region"); version;
 //   header size; checksum; total size (absurd, or larger than the file);
 //   layout hash ("region 'x' holds shoal::Queue<int> but was opened as
-//   shoal::Queue<std::string>"); owner uid; init state (the creator died or
-//   failed while constructing, or did not finish within the timeout).
+//   shoal::Queue<std::string>"); init state (the creator died or failed
+//   while constructing, or did not finish within the timeout).
 //   Structures then reach their data only through `at<T>(offset, count)`,
 //   which checks bounds and alignment, so an offset read from shared memory
 //   can never send a reader outside the mapping.
@@ -58,7 +60,12 @@
 //   point never leaves a header half-written for others. A creator killed
 //   before PublishReady() makes openers fail fast ("creator pid N died before
 //   the region was ready"). A named region whose creator was killed stays in
-//   /dev/shm until SweepStale() removes it.
+//   /dev/shm until SweepStale() removes it, or until a Create() of the same
+//   name sweeps it.
+// Cost: Create and the Open calls are a handful of system calls (open,
+//   fstat, pread, mmap; memfd_create/ftruncate/fcntl to create) plus a read
+//   of /proc/<pid>/stat; at<T>() is two compares. None of it is for hot
+//   paths: structures keep their pointers.
 // Not protected against: a peer with the same uid that ftruncate()s a named
 //   region smaller while it is mapped (accessing the lost pages raises
 //   SIGBUS). memfd regions are sealed against shrinking, so this cannot happen
@@ -156,7 +163,9 @@ class Region {
   // Creates a region with `payload_size` zeroed payload bytes for a structure
   // of `layout`. The region is not ready until PublishReady().
   // Throws: ValueError (bad name, mode, size), SystemError (EEXIST for a
-  // named region that exists: O_EXCL refusal; ENOMEM; ...).
+  // named region that exists: O_EXCL refusal; ENOMEM; ...). A named region
+  // left behind by a dead creator does not count as existing: it is swept
+  // (as by SweepStale) and the create retried once.
   // Cost: a few system calls; the payload pages are faulted in lazily.
   static Region Create(uint64_t payload_size, const RegionLayout& layout,
                        const RegionOptions& options = {});
@@ -237,15 +246,15 @@ class Region {
 
 // One /dev/shm/shoal.* file, as ListRegions sees it.
 struct RegionInfo {
-  std::string name;        // "shoal.xyz"
-  pid_t creator_pid = 0;   // 0 when the header is invalid
-  bool alive = false;      // creator runs (same pid AND same start time)
-  uint64_t size = 0;       // file size, bytes
-  std::string type_name;   // from the header
-  bool valid = false;      // the header validated
-  bool ready = false;      // init state is "ready"
-  uid_t uid = 0;           // file owner
-  std::string problem;     // why !valid
+  std::string name;       // "shoal.xyz"
+  pid_t creator_pid = 0;  // 0 when the header is invalid
+  bool alive = false;     // creator runs (same pid AND same start time)
+  uint64_t size = 0;      // file size, bytes
+  std::string type_name;  // from the header
+  bool valid = false;     // the header validated
+  bool ready = false;     // init state is "ready"
+  uid_t uid = 0;          // file owner
+  std::string problem;    // why !valid
 };
 
 // Every /dev/shm/shoal.* file. Cost: one open+fstat+pread per file, plus a

@@ -77,7 +77,8 @@ class Shared {
     Region r = Region::Create(sizeof(T), Layout(), options);
     // If the constructor throws, `r` goes unpublished: openers are told the
     // creator failed, and a named region is unlinked.
-    T* p = ::new (static_cast<void*>(r.payload())) T(std::forward<Args>(args)...);
+    T* p =
+        ::new (static_cast<void*>(r.payload())) T(std::forward<Args>(args)...);
     if constexpr (!std::is_trivially_destructible_v<T>) {
       r.SetPayloadDestructor(&DestroyPayload);
     }

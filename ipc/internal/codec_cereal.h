@@ -75,11 +75,13 @@ class CodecInputArchive
                                   cereal::AllowEmptyClassElision> {
  public:
   explicit CodecInputArchive(CodecReader& r)
-      : cereal::InputArchive<CodecInputArchive,
-                             cereal::AllowEmptyClassElision>(this),
+      : cereal::InputArchive<CodecInputArchive, cereal::AllowEmptyClassElision>(
+            this),
         reader_(r) {}
 
-  void loadBinary(void* data, std::size_t size) { reader_.ReadInto(data, size); }
+  void loadBinary(void* data, std::size_t size) {
+    reader_.ReadInto(data, size);
+  }
   CodecReader& reader() { return reader_; }
 
   void Enter() {
@@ -185,8 +187,8 @@ template <class T>
 inline constexpr bool kCerealSerializable = [] {
   if constexpr (std::is_class_v<T>) {
     if constexpr (kHasCerealMember<T>) {
-      return cereal::traits::is_output_serializable<T,
-                                                    CodecOutputArchive>::value &&
+      return cereal::traits::is_output_serializable<
+                 T, CodecOutputArchive>::value &&
              cereal::traits::is_input_serializable<T, CodecInputArchive>::value;
     }
   }

@@ -43,7 +43,8 @@
 
 namespace shoal::internal {
 
-inline constexpr char kRegionMagic[8] = {'S', 'H', 'O', 'A', 'L', 'R', 'G', 'N'};
+inline constexpr char kRegionMagic[8] = {'S', 'H', 'O', 'A',
+                                         'L', 'R', 'G', 'N'};
 inline constexpr uint32_t kRegionLayoutVersion = 1;
 inline constexpr size_t kRegionTypeNameSize = 128;
 

@@ -121,7 +121,8 @@ struct TrackingAllocator {
   T* allocate(size_t n) {
     size_t bytes = n * sizeof(T);
     size_t prev = g_largest_alloc.load();
-    while (bytes > prev && !g_largest_alloc.compare_exchange_weak(prev, bytes)) {
+    while (bytes > prev &&
+           !g_largest_alloc.compare_exchange_weak(prev, bytes)) {
     }
     return std::allocator<T>().allocate(n);
   }
@@ -247,7 +248,8 @@ TEST(CodecRoundTrip, Sequences) {
 TEST(CodecRoundTrip, ProductsAndSums) {
   ExpectRoundTrip(std::pair<int, std::string>{1, "one"});
   ExpectRoundTrip(std::tuple<>{});
-  ExpectRoundTrip(std::tuple<int, double, std::string, bool>{1, 2.0, "3", true});
+  ExpectRoundTrip(
+      std::tuple<int, double, std::string, bool>{1, 2.0, "3", true});
   ExpectRoundTrip(std::optional<int>());
   ExpectRoundTrip(std::optional<int>(5));
   ExpectRoundTrip(std::optional<std::string>("s"));
@@ -375,8 +377,12 @@ void ExpectDecodeError(std::string_view bytes, const std::string& substr) {
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-std::string U64(uint64_t v) { return std::string(reinterpret_cast<char*>(&v), 8); }
-std::string U32(uint32_t v) { return std::string(reinterpret_cast<char*>(&v), 4); }
+std::string U64(uint64_t v) {
+  return std::string(reinterpret_cast<char*>(&v), 8);
+}
+std::string U32(uint32_t v) {
+  return std::string(reinterpret_cast<char*>(&v), 4);
+}
 
 TEST(CodecBadInput, TrailingBytes) {
   ExpectDecodeError<int>(Encode(1) + "x", "1 trailing bytes");
@@ -466,16 +472,16 @@ TEST(CodecBadInput, EveryTruncationOfACompositeFails) {
   std::get<3>(v) = {true, false, true};
   std::get<4>(v) = {{1, {1.0, 2.0}}, {2, {}}};
   std::get<5>(v) = {{1, "x"}, {1, "y"}};
-  std::get<6>(v) = {internal::FuzzRecord{"r", {1, 2}, 0.5, true,
-                                         {{"t", {"u", "v"}}}},
-                    internal::FuzzRecord{}};
+  std::get<6>(v) = {
+      internal::FuzzRecord{"r", {1, 2}, 0.5, true, {{"t", {"u", "v"}}}},
+      internal::FuzzRecord{}};
   std::get<7>(v) = {std::string("o"), std::nullopt};
   std::get<8>(v) = "tail";
   const std::string bytes = Encode(v);
   ASSERT_EQ(bytes.size(), EncodedSize(v));
   ASSERT_TRUE(Decode<internal::FuzzComposite>(bytes) == v);
-  EXPECT_TRUE(internal::FuzzDecode(std::as_bytes(std::span<const char>(bytes)))
-                  .ok());
+  EXPECT_TRUE(
+      internal::FuzzDecode(std::as_bytes(std::span<const char>(bytes))).ok());
   for (size_t len = 0; len < bytes.size(); ++len) {
     std::string_view prefix(bytes.data(), len);
     EXPECT_THROW(Decode<internal::FuzzComposite>(prefix), CodecError) << len;
@@ -515,8 +521,8 @@ TEST(CodecBadInput, RandomGarbageNeverCrashes) {
 TEST(CodecBadInput, MutatedValidEncodingsNeverCrash) {
   internal::FuzzComposite v;
   std::get<0>(v) = {{{"key", std::string("value")}, {"n", 7}}};
-  std::get<6>(v) = {internal::FuzzRecord{"r", {1, 2, 3}, 1.0, false,
-                                         {{"t", {"a"}}}}};
+  std::get<6>(v) = {
+      internal::FuzzRecord{"r", {1, 2, 3}, 1.0, false, {{"t", {"a"}}}}};
   std::get<8>(v) = "end";
   const std::string bytes = Encode(v);
   std::mt19937_64 rng(42);

@@ -107,8 +107,8 @@ TEST(ManagedRegionTest, ManyObjects) {
 }
 
 TEST(ManagedRegionTest, ForkedChildFindsAndConstructs) {
-  for (RegionKind kind : {RegionKind::kAnonymous, RegionKind::kMemfd,
-                          RegionKind::kNamed}) {
+  for (RegionKind kind :
+       {RegionKind::kAnonymous, RegionKind::kMemfd, RegionKind::kNamed}) {
     SCOPED_TRACE(std::string(RegionKindName(kind)));
     RegionOptions o;
     o.kind = kind;
@@ -143,8 +143,8 @@ TEST(ManagedRegionTest, OpenedByNameAndThroughProcFromAChild) {
   int rc = RunInChild([&] {
     ManagedRegion a = ManagedRegion::OpenNamed(name);
     close(fd);
-    ManagedRegion b =
-        ManagedRegion::Attach(Region::OpenProcFd(parent, fd, ManagedRegion::Layout()));
+    ManagedRegion b = ManagedRegion::Attach(
+        Region::OpenProcFd(parent, fd, ManagedRegion::Layout()));
     a.find<Counter>("n")->value.store(100);
     b.find<Counter>("m")->value.store(200);
     return 0;

@@ -51,7 +51,8 @@ TEST(SharedTest, CreateConstructsInPlace) {
   EXPECT_EQ((*c).value.load(), 5);
   EXPECT_EQ(reinterpret_cast<std::byte*>(c.get()), c.region().payload());
   EXPECT_EQ(c.region().kind(), RegionKind::kMemfd);
-  EXPECT_EQ(c.region().type_name(), "shoal::Shared<shoal::{anonymous}::Counter>");
+  EXPECT_EQ(c.region().type_name(),
+            "shoal::Shared<shoal::{anonymous}::Counter>");
   Shared<Counter> copy = c;
   EXPECT_EQ(copy.get(), c.get());
   Shared<Counter> empty;
@@ -70,8 +71,8 @@ TEST(SharedTest, ForkedChildIncrementsThroughTheHandle) {
 }
 
 TEST(SharedTest, OpenByRefFromAChildForEveryKind) {
-  for (RegionKind kind : {RegionKind::kAnonymous, RegionKind::kMemfd,
-                          RegionKind::kNamed}) {
+  for (RegionKind kind :
+       {RegionKind::kAnonymous, RegionKind::kMemfd, RegionKind::kNamed}) {
     SCOPED_TRACE(std::string(RegionKindName(kind)));
     RegionOptions o;
     o.kind = kind;
@@ -128,9 +129,10 @@ TEST(SharedTest, OpenAsTheWrongTypeNamesBoth) {
     Shared<Other>::Open(c.ref());
     ADD_FAILURE();
   } catch (const InvalidRegion& e) {
-    EXPECT_THAT(e.what(),
-                HasSubstr("holds shoal::Shared<shoal::{anonymous}::Counter> but "
-                          "was opened as shoal::Shared<shoal::{anonymous}::Other>"));
+    EXPECT_THAT(
+        e.what(),
+        HasSubstr("holds shoal::Shared<shoal::{anonymous}::Counter> but "
+                  "was opened as shoal::Shared<shoal::{anonymous}::Other>"));
   }
   // Garbage bytes decode to an error status, not a crash.
   std::string junk(sizeof(RegionRef), '\x7f');
