@@ -19,7 +19,10 @@
 //   region ... is a Counter, not a U") instead of handing out a wrong pointer.
 //   Objects must follow the shared-memory rules (no virtuals, no raw
 //   pointers, offsets or boost::interprocess::offset_ptr only) and
-//   alignof(T) <= 16.
+//   alignof(T) <= 16; they are placed 16-byte aligned (Boost 1.74 itself
+//   only guarantees 8 for named values, so the header is aligned by hand).
+//   The segment manager is deliberately not exposed: a Boost container
+//   allocating from it would bypass the lock described below.
 //
 // Locking, and what happens when a process dies
 //   Boost's own interprocess mutexes are not robust: a process killed inside
