@@ -38,8 +38,8 @@
 //       shoal::OwnerDied. THE CALLER THEN HOLDS THE LOCK. The data the lock
 //       protects may be half-updated.
 //     * acquire_status()/try_acquire_status() return LockStatus::kOwnerDied
-//       (sync/lock_status.h)
-//       instead of throwing, for code that repairs without exceptions.
+//       (sync/lock_status.h) instead of throwing, for code that repairs
+//       without exceptions.
 //
 //   What the caller must do: repair (or discard) the protected data, call
 //   make_consistent(), then release(). If it releases without calling
@@ -55,6 +55,16 @@
 //   release() yourself (for std::scoped_lock, std::lock has already released
 //   the other locks; the one that threw is still held).
 //
+//   States (S: shoal's `inconsistent` flag, in the Lock):
+//
+//     state                    event               next state / reported
+//     free, S=0                acquire             held, S=0 / kAcquired
+//     held                     holder dies         OWNER_DIED (kernel)
+//     OWNER_DIED               acquire             held, S=1 / kOwnerDied
+//     held, S=1                make_consistent()   held, S=0
+//     held, S=1                release()           free, S=1
+//     free, S=1                acquire             held, S=1 / kOwnerDied
+//
 //   Detection needs no polling and no timeouts and is immune to pid reuse
 //   (the kernel walks the dead thread's robust list on exit).
 //
@@ -69,7 +79,15 @@
 //   one flag load: ~20 ns on the reference machine (see bench/sync_bench.cc,
 //   bench/RESULTS.md "## sync"), the same as a bare robust pthread mutex.
 //   Under contention a waiter first spins on the lock word (bounded and
-//   adaptive, sync/internal/spin.h) and only then sleeps in the kernel.
+//   adaptive, sync/internal/spin.h; set_max_spin(0) turns it off), taking
+//   the lock the moment it is freed, and then sleeps in the kernel. A spinner
+//   that sees the lock freed and grabbed by someone else twice stops
+//   spinning at once: the lock is being hammered, and sleeping waiters let
+//   the holders run at full speed (what glibc's own mutex does).
+//
+//   fork(): a child does not inherit ownership. Forking while holding the
+//   lock leaves it held by the parent's thread; the child must not release
+//   it (ValueError).
 //
 // Layout: standard-layout, 64 bytes, 64-byte aligned (one cache line), no
 // pointers; not copyable or movable (its address is its identity).

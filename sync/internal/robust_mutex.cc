@@ -8,6 +8,12 @@
 #include "sync/errors.h"
 
 namespace shoal::internal {
+namespace {
+
+// See RobustMutex::Lock.
+constexpr int kMaxLostRaces = 2;
+
+}  // namespace
 
 void RobustMutex::Init(int kind) {
   pthread_mutexattr_t attr;
@@ -38,11 +44,16 @@ LockStatus RobustMutex::Lock(const Deadline& deadline) {
   if (rc == EBUSY) {
     if (deadline.expired()) return LockStatus::kTimedOut;
     // Spin on the lock word (a plain load, no cache-line ping-pong while it is
-    // held) and try to take it the moment it looks free.
+    // held) and try to take it the moment it looks free. If it is freed and
+    // someone else gets it first twice, the lock is being hammered: spinning
+    // only steals cache-line bandwidth from the holders, so sleep instead
+    // (glibc's behaviour), which lets them run at full speed.
+    int lost = 0;
     SpinUntil(spin_, [&] {
-      if (OwnerTid() != 0) return false;
+      if (OwnerTid() != 0) return SpinStep::kContinue;
       rc = pthread_mutex_trylock(&mu_);
-      return rc != EBUSY;
+      if (rc != EBUSY) return SpinStep::kReady;
+      return ++lost >= kMaxLostRaces ? SpinStep::kGiveUp : SpinStep::kContinue;
     });
     if (rc == EBUSY) rc = BlockingLock(deadline);
   }

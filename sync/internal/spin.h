@@ -48,6 +48,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <type_traits>
 
 #include "sync/internal/futex.h"
 
@@ -83,9 +84,20 @@ inline void SetMaxSpin(SpinPolicy& p, std::chrono::nanoseconds max) {
   p.max_ns.store(static_cast<uint32_t>(ns), std::memory_order_relaxed);
 }
 
-// Spins until `ready()` returns true (returns true) or the adaptive limit
-// passes (returns false). `ready` is called after each pause; it may have
-// side effects (a trylock, a CAS): SpinUntil returns as soon as it succeeds.
+// What a spin condition reports (a condition may also return a plain bool:
+// true == kReady, false == kContinue).
+enum class SpinStep {
+  kContinue,  // not yet; keep spinning
+  kReady,     // done: SpinUntil returns true
+  kGiveUp,    // spinning is pointless now (e.g. a lock keeps being taken by
+              // someone else the moment it is freed): SpinUntil returns
+              // false at once, without touching the estimate
+};
+
+// Spins until `ready()` reports kReady/true (returns true), kGiveUp (returns
+// false) or the adaptive limit passes (returns false). `ready` is called
+// after each pause; it may have side effects (a trylock, a CAS): SpinUntil
+// returns as soon as it succeeds.
 template <class Ready>
 bool SpinUntil(SpinPolicy& p, Ready&& ready) {
   const uint32_t max = p.max_ns.load(std::memory_order_relaxed);
@@ -100,7 +112,14 @@ bool SpinUntil(SpinPolicy& p, Ready&& ready) {
   int64_t start = 0;
   for (uint32_t i = 1;; ++i) {
     CpuRelax();
-    if (ready()) {
+    SpinStep step;
+    if constexpr (std::is_same_v<decltype(ready()), bool>) {
+      step = ready() ? SpinStep::kReady : SpinStep::kContinue;
+    } else {
+      step = ready();
+    }
+    if (step == SpinStep::kGiveUp) return false;
+    if (step == SpinStep::kReady) {
       const int64_t t = start == 0 ? 0 : MonotonicNanos() - start;
       const int64_t next = int64_t{est} + (t - int64_t{est}) / 4;
       const uint32_t clamped =
