@@ -1,0 +1,465 @@
+// Copyright 2026 The shoal Authors.
+//
+// links.h: one "link" per C++ method of the shoot-out. A link moves
+// messages of a fixed size between two processes, a driver (side 0) and a
+// peer (side 1), in direction 0 (driver -> peer) and, for round trips, in
+// direction 1 (peer -> driver).
+//
+//   L link(spec);        in the coordinator, before fork: creates what both
+//                        processes share (and unlinks every name at once
+//                        when it can, so a crash leaves nothing behind)
+//   link.Attach(side);   in each child after fork
+//   link.Ready(side);    after both children attached (e.g. connect)
+//   link.Send(dir, seq); stamps `seq` into a message of spec.size bytes and
+//                        sends it (bench_util.h Stamp)
+//   link.Recv(dir);      receives one message, checks all its stamps and
+//                        returns its seq (kBadSeq when anything is wrong)
+//   link.Detach(side);   in each child before it exits
+//   ~L()                 in the coordinator after both children exited
+//
+// Every link moves exactly spec.size bytes per message and the receiver
+// checks them (the honesty rule of the shoot-out). Copying links copy the
+// whole message in and out; zero-copy links (shoal.channel.loan, iceoryx)
+// stamp the message in shared memory and read the stamps there: not copying
+// is what they are for.
+#ifndef SHOAL_BENCH_SHOOTOUT_LINKS_H_
+#define SHOAL_BENCH_SHOOTOUT_LINKS_H_
+
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
+#include "boost/interprocess/ipc/message_queue.hpp"
+#include "ipc/channel.h"
+#include "ipc/connection.h"
+#include "ipc/queue.h"
+
+namespace shoal::shootout {
+
+using bench::Check;
+using bench::kBadSeq;
+using bench::Stamp;
+
+struct Spec {
+  std::size_t size = 64;    // bytes per message, a multiple of 8
+  std::size_t depth = 1024;  // messages a queue-like link holds (streams)
+  bool round_trip = false;   // both directions are used
+  std::string tag;           // unique per case: names are built from it
+};
+
+[[noreturn]] inline void Fail(const std::string& what) {
+  throw std::runtime_error(what);
+}
+[[noreturn]] inline void FailErrno(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+// Send and receive buffers for the copying links.
+struct Buffers {
+  explicit Buffers(const Spec& s)
+      : bytes(s.size), words(s.size / 8), out(words), in(words) {
+    bench::Fill(out.data(), words);
+    bench::Fill(in.data(), words);
+  }
+  void StampOut(uint64_t seq) { Stamp(out.data(), words, seq); }
+  uint64_t CheckIn(std::size_t got) const {
+    return got == bytes ? Check(in.data(), words) : kBadSeq;
+  }
+  std::size_t bytes, words;
+  std::vector<uint64_t> out, in;
+};
+
+// Default no-op hooks.
+struct LinkBase {
+  void Attach(int) {}
+  void Ready(int) {}
+  void Detach(int) {}
+  static constexpr bool kNeedsExit = false;  // child must exit() not _exit()
+};
+
+// ------------------------------------------------------------ shoal.queue
+
+// The item type a user would pick for a message of this size: one word, a
+// fixed 64-byte struct, or a vector of words.
+template <class T>
+struct Item;
+template <>
+struct Item<uint64_t> {
+  static uint64_t Make(const Buffers&, uint64_t seq) { return seq; }
+  static uint64_t CheckItem(const uint64_t& v, const Buffers&) { return v; }
+};
+template <>
+struct Item<std::array<uint64_t, 8>> {
+  using A = std::array<uint64_t, 8>;
+  static A Make(const Buffers&, uint64_t seq) {
+    A a;
+    bench::Fill(a.data(), 8);
+    Stamp(a.data(), 8, seq);
+    return a;
+  }
+  static uint64_t CheckItem(const A& a, const Buffers&) {
+    return Check(a.data(), 8);
+  }
+};
+template <>
+struct Item<std::vector<uint64_t>> {
+  using V = std::vector<uint64_t>;
+  static const V& Make(Buffers& b, uint64_t seq) {
+    b.StampOut(seq);
+    return b.out;
+  }
+  static uint64_t CheckItem(const V& v, const Buffers& b) {
+    return v.size() == b.words ? Check(v.data(), v.size()) : kBadSeq;
+  }
+};
+
+template <template <class> class Q, class T>
+class QueueLink : public LinkBase {
+ public:
+  explicit QueueLink(const Spec& s) : buf_(s) {
+    QueueOptions o;
+    o.maxsize = s.round_trip ? 16 : s.depth;
+    const uint64_t need = 2 * (o.maxsize + 2) * (s.size + 64);
+    if (need > o.heap_bytes) o.heap_bytes = need;
+    q_.emplace_back(o);
+    if (s.round_trip) q_.emplace_back(o);
+  }
+  void Send(int dir, uint64_t seq) {
+    if constexpr (std::is_same_v<T, std::vector<uint64_t>>) {
+      q_[dir].put(Item<T>::Make(buf_, seq));
+    } else {
+      q_[dir].put(Item<T>::Make(buf_, seq));
+    }
+  }
+  uint64_t Recv(int dir) {
+    if constexpr (std::is_same_v<T, std::vector<uint64_t>>) {
+      held_ = q_[dir].get();  // a fresh vector each time: the API's cost
+      return Item<T>::CheckItem(held_, buf_);
+    } else {
+      return Item<T>::CheckItem(q_[dir].get(), buf_);
+    }
+  }
+
+ private:
+  Buffers buf_;
+  std::vector<Q<T>> q_;
+  std::vector<uint64_t> held_;
+};
+
+// ------------------------------------------------------------ shoal.pipe
+
+class ShoalPipeLink : public LinkBase {
+ public:
+  explicit ShoalPipeLink(const Spec& s) : buf_(s) {
+    auto [a, b] = shoal::Pipe(/*duplex=*/true);
+    end_[0] = std::move(a);
+    end_[1] = std::move(b);
+  }
+  // Side s writes direction s on end s and reads direction 1-s on end s.
+  void Send(int dir, uint64_t seq) {
+    buf_.StampOut(seq);
+    end_[dir].send_bytes(std::as_bytes(std::span<const uint64_t>(buf_.out)));
+  }
+  uint64_t Recv(int dir) {
+    const std::size_t n = end_[1 - dir].recv_bytes_into(
+        std::as_writable_bytes(std::span<uint64_t>(buf_.in)));
+    return buf_.CheckIn(n);
+  }
+
+ private:
+  Buffers buf_;
+  Connection end_[2];
+};
+
+// ------------------------------------------------------- shoal.channel(.loan)
+
+template <bool kLoan>
+class ChannelLink : public LinkBase {
+ public:
+  explicit ChannelLink(const Spec& s) : buf_(s) {
+    const uint32_t slots = s.round_trip ? 2 : static_cast<uint32_t>(s.depth);
+    ch_.emplace_back(buf_.words, slots);
+    if (s.round_trip) ch_.emplace_back(buf_.words, slots);
+  }
+  void Send(int dir, uint64_t seq) {
+    if constexpr (kLoan) {
+      auto w = ch_[dir].loan(buf_.words);
+      Stamp(w.data(), buf_.words, seq);
+      w.publish();
+    } else {
+      buf_.StampOut(seq);
+      ch_[dir].send(std::span<const uint64_t>(buf_.out));
+    }
+  }
+  uint64_t Recv(int dir) {
+    if constexpr (kLoan) {
+      auto v = ch_[dir].receive();
+      return v.size() == buf_.words ? Check(v.data(), buf_.words) : kBadSeq;
+    } else {
+      const std::size_t n = ch_[dir].recv(std::span<uint64_t>(buf_.in));
+      return buf_.CheckIn(n * 8);
+    }
+  }
+
+ private:
+  Buffers buf_;
+  std::vector<Channel<uint64_t>> ch_;
+};
+
+// ------------------------------------------------------- os.pipe, socketpair
+
+inline void WriteAll(int fd, const void* p, std::size_t n) {
+  auto* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) FailErrno("write");
+    c += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+inline std::size_t ReadAll(int fd, void* p, std::size_t n) {
+  auto* c = static_cast<char*>(p);
+  std::size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, c + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) FailErrno("read");
+    if (r == 0) break;
+    got += static_cast<std::size_t>(r);
+  }
+  return got;
+}
+
+// Raw pipe(2): one pipe per direction; write() the message, read() it whole.
+class OsPipeLink : public LinkBase {
+ public:
+  explicit OsPipeLink(const Spec& s) : buf_(s) {
+    for (auto& p : fd_) {
+      if (pipe2(p, O_CLOEXEC) != 0) FailErrno("pipe2");
+    }
+  }
+  ~OsPipeLink() {
+    for (auto& p : fd_) {
+      close(p[0]);
+      close(p[1]);
+    }
+  }
+  void Send(int dir, uint64_t seq) {
+    buf_.StampOut(seq);
+    WriteAll(fd_[dir][1], buf_.out.data(), buf_.bytes);
+  }
+  uint64_t Recv(int dir) {
+    return buf_.CheckIn(ReadAll(fd_[dir][0], buf_.in.data(), buf_.bytes));
+  }
+
+ private:
+  Buffers buf_;
+  int fd_[2][2];
+};
+
+// Raw socketpair(AF_UNIX, SOCK_STREAM): side s uses socket s.
+class SocketpairLink : public LinkBase {
+ public:
+  explicit SocketpairLink(const Spec& s) : buf_(s) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv_) != 0) {
+      FailErrno("socketpair");
+    }
+  }
+  ~SocketpairLink() {
+    close(sv_[0]);
+    close(sv_[1]);
+  }
+  void Send(int dir, uint64_t seq) {
+    buf_.StampOut(seq);
+    WriteAll(sv_[dir], buf_.out.data(), buf_.bytes);
+  }
+  uint64_t Recv(int dir) {
+    return buf_.CheckIn(ReadAll(sv_[1 - dir], buf_.in.data(), buf_.bytes));
+  }
+
+ private:
+  Buffers buf_;
+  int sv_[2];
+};
+
+// ------------------------------------------------------- os.mq (POSIX mq)
+
+// The system limits for POSIX message queues (unprivileged defaults 10
+// messages of 8 KiB); 0 when unreadable.
+inline long ReadProcLong(const char* path) {
+  FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return 0;
+  long v = 0;
+  if (std::fscanf(f, "%ld", &v) != 1) v = 0;
+  std::fclose(f);
+  return v;
+}
+inline long MqMsgMax() {
+  long v = ReadProcLong("/proc/sys/fs/mqueue/msg_max");
+  return v > 0 ? v : 10;
+}
+inline long MqMsgSizeMax() {
+  long v = ReadProcLong("/proc/sys/fs/mqueue/msgsize_max");
+  return v > 0 ? v : 8192;
+}
+
+class PosixMqLink : public LinkBase {
+ public:
+  explicit PosixMqLink(const Spec& s) : buf_(s) {
+    mq_attr attr{};
+    attr.mq_maxmsg = std::min<long>(static_cast<long>(s.depth), MqMsgMax());
+    attr.mq_msgsize = static_cast<long>(s.size);
+    for (int d = 0; d < 2; ++d) {
+      const std::string name = "/shoal-shootout-" + s.tag + "-" + std::to_string(d);
+      mq_[d] = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600,
+                       &attr);
+      if (mq_[d] == static_cast<mqd_t>(-1)) FailErrno("mq_open " + name);
+      mq_unlink(name.c_str());  // the descriptors live on; nothing to leak
+    }
+  }
+  ~PosixMqLink() {
+    for (mqd_t q : mq_) mq_close(q);
+  }
+  void Send(int dir, uint64_t seq) {
+    buf_.StampOut(seq);
+    while (mq_send(mq_[dir], reinterpret_cast<const char*>(buf_.out.data()),
+                   buf_.bytes, 0) != 0) {
+      if (errno != EINTR) FailErrno("mq_send");
+    }
+  }
+  uint64_t Recv(int dir) {
+    for (;;) {
+      ssize_t n = mq_receive(mq_[dir], reinterpret_cast<char*>(buf_.in.data()),
+                             buf_.bytes, nullptr);
+      if (n >= 0) return buf_.CheckIn(static_cast<std::size_t>(n));
+      if (errno != EINTR) FailErrno("mq_receive");
+    }
+  }
+
+ private:
+  Buffers buf_;
+  mqd_t mq_[2];
+};
+
+// ------------------------------------------------- boost.mq (message_queue)
+
+class BoostMqLink : public LinkBase {
+ public:
+  explicit BoostMqLink(const Spec& s) : buf_(s) {
+    namespace bi = boost::interprocess;
+    const std::size_t depth = s.round_trip ? 16 : s.depth;
+    for (int d = 0; d < 2; ++d) {
+      const std::string name = "shoal-shootout-" + s.tag + "-" + std::to_string(d);
+      bi::message_queue::remove(name.c_str());
+      mq_[d] = std::make_unique<bi::message_queue>(bi::create_only, name.c_str(),
+                                                   depth, s.size);
+      // The mapping stays valid (here and in forked children) after the
+      // name is gone, so nothing is left in /dev/shm even after a crash.
+      bi::message_queue::remove(name.c_str());
+    }
+  }
+  void Send(int dir, uint64_t seq) {
+    buf_.StampOut(seq);
+    mq_[dir]->send(buf_.out.data(), buf_.bytes, 0);
+  }
+  uint64_t Recv(int dir) {
+    boost::interprocess::message_queue::size_type got = 0;
+    unsigned prio = 0;
+    mq_[dir]->receive(buf_.in.data(), buf_.bytes, got, prio);
+    return buf_.CheckIn(got);
+  }
+
+ private:
+  Buffers buf_;
+  std::unique_ptr<boost::interprocess::message_queue> mq_[2];
+};
+
+// ------------------------------------------------------------ the floor
+
+// A single-producer single-consumer ring of fixed-size slots in shared
+// memory per direction: the message is copied in and copied out.
+//   kSpin = true:  both sides spin (the cross-process floor, peers active);
+//   kSpin = false: every hand-over goes through FUTEX_WAKE / FUTEX_WAIT
+//                  (the floor when the peer sleeps).
+template <bool kSpin>
+class FloorRingLink : public LinkBase {
+ public:
+  explicit FloorRingLink(const Spec& s)
+      : buf_(s), depth_(s.round_trip ? 1 : static_cast<uint32_t>(s.depth)) {
+    stride_ = (s.size + 63) / 64 * 64;
+    bytes_ = sizeof(Ctl) * 2 + 2 * stride_ * depth_;
+    mem_ = static_cast<char*>(bench::MapShared(bytes_));
+    for (int d = 0; d < 2; ++d) new (ctl(d)) Ctl();
+  }
+  ~FloorRingLink() { munmap(mem_, bytes_); }
+
+  void Send(int dir, uint64_t seq) {
+    Ctl* c = ctl(dir);
+    const uint32_t t = c->tail.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint32_t h = c->head.load(std::memory_order_acquire);
+      if (t - h < depth_) break;
+      if constexpr (kSpin) {
+        bench::Relax();
+      } else {
+        bench::FutexWaitRaw(&c->head, h);
+      }
+    }
+    buf_.StampOut(seq);
+    std::memcpy(slot(dir, t), buf_.out.data(), buf_.bytes);
+    c->tail.store(t + 1, std::memory_order_release);
+    if constexpr (!kSpin) bench::FutexWakeRaw(&c->tail);
+  }
+  uint64_t Recv(int dir) {
+    Ctl* c = ctl(dir);
+    const uint32_t h = c->head.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint32_t t = c->tail.load(std::memory_order_acquire);
+      if (t != h) break;
+      if constexpr (kSpin) {
+        bench::Relax();
+      } else {
+        bench::FutexWaitRaw(&c->tail, t);
+      }
+    }
+    std::memcpy(buf_.in.data(), slot(dir, h), buf_.bytes);
+    c->head.store(h + 1, std::memory_order_release);
+    if constexpr (!kSpin) bench::FutexWakeRaw(&c->head);
+    return buf_.CheckIn(buf_.bytes);
+  }
+
+ private:
+  struct Ctl {
+    alignas(64) std::atomic<uint32_t> head{0};
+    alignas(64) std::atomic<uint32_t> tail{0};
+  };
+  Ctl* ctl(int d) { return reinterpret_cast<Ctl*>(mem_ + d * sizeof(Ctl)); }
+  char* slot(int d, uint32_t i) {
+    return mem_ + 2 * sizeof(Ctl) + (d * depth_ + i % depth_) * stride_;
+  }
+
+  Buffers buf_;
+  uint32_t depth_;
+  std::size_t stride_ = 0, bytes_ = 0;
+  char* mem_ = nullptr;
+};
+
+}  // namespace shoal::shootout
+
+#endif  // SHOAL_BENCH_SHOOTOUT_LINKS_H_

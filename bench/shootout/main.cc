@@ -1,0 +1,626 @@
+// Copyright 2026 The shoal Authors.
+//
+// The shoal IPC shoot-out: shoal against every peer and the physical floor,
+// in one run on this machine. See `shootout --help`, and bench/RESULTS.md for
+// the latest table.
+//
+// Architecture: this process (the coordinator) only plans, forks and
+// reports. Every case runs in fresh child processes (a driver and a peer,
+// or P producers and C consumers) that report through shared memory, so a
+// method that crashes or hangs costs its row, never the run. Python peers
+// run as python3 scripts (bench/python/mp_peers.py); iceoryx needs its RouDi
+// daemon, which the coordinator starts before the first iceoryx case and
+// stops after the last.
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench/shootout/links.h"
+#include "bench/shootout/peer_links.h"
+#include "bench/shootout/runner.h"
+#include "bench/shootout/shootout.h"
+#include "ipc/queue.h"
+
+namespace shoal::shootout {
+namespace {
+
+constexpr char kUsage[] = R"(shootout: shoal's IPC methods against every peer and the physical floor,
+measured in one run on this machine.
+
+Usage: shootout [flags]
+
+Modes (pick one; quick is the default):
+  --quick            3 repeats x 0.1 s per (workload, method); < 2 minutes on
+                     2 cores
+  --full             7 repeats x 0.5 s
+  --tiny             2 repeats x 3 ms (a smoke test: does every method work?)
+
+Selection:
+  --methods=LIST     comma-separated method names or prefixes (shoal, os,
+                     boost, zmq, iceoryx, python, floor, shoal.queue, ...);
+                     see --list
+  --workloads=LIST   rtt,stream,sync,scaling (default: all)
+  --sizes=LIST       message sizes for rtt and stream, e.g. 64,4K,1M
+                     (default: rtt 64,4K,1M; stream 8,64,4K,1M)
+  --scaling=LIST     producer/consumer counts (default 1,2,4)
+
+Measurement:
+  --repeats=N        repeats per (workload, method); median and min..max
+  --duration=SEC     seconds per repeat
+  --warmup=SEC       seconds of discarded warm-up before the repeats
+  --pin              pin the driver to CPU 0 and the peer to CPU 1
+  --timeout=SEC      kill a case after this long (default: derived)
+
+Output:
+  --out=DIR          results folder (default ./shootout-results): report.md,
+                     results.json (every sample), latency.svg,
+                     throughput.svg, scaling.svg (gnuplot)
+  --no-plots         skip gnuplot
+  --python=PATH      the Python 3 interpreter (default python3)
+  --list             list the methods and exit
+  --help             this text
+
+Progress goes to stderr, the table to stdout. Exit status 1 when a method
+failed or a check did not match (skipped methods are not failures).
+)";
+
+std::vector<std::string> Split(const std::string& s, char sep = ',') {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string x;
+  while (std::getline(ss, x, sep)) {
+    if (!x.empty()) out.push_back(x);
+  }
+  return out;
+}
+
+bool ParseSize(const std::string& s, std::size_t* out) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || v <= 0) return false;
+  std::string suf(end);
+  for (char& c : suf) c = static_cast<char>(std::tolower(c));
+  double mul = 1;
+  if (suf == "k" || suf == "kib" || suf == "kb") {
+    mul = 1024;
+  } else if (suf == "m" || suf == "mib" || suf == "mb") {
+    mul = 1024 * 1024;
+  } else if (!(suf.empty() || suf == "b")) {
+    return false;
+  }
+  auto n = static_cast<std::size_t>(v * mul);
+  n = (n + 7) / 8 * 8;  // whole 64-bit words: the stamps need them
+  if (n > (std::size_t{64} << 20)) return false;
+  *out = n;
+  return true;
+}
+
+// ------------------------------------------------------------ methods
+
+struct Method {
+  std::string name;
+  Family family;
+  std::string what;  // one line for --list and the report
+  bool rtt = true, stream = true;
+  LinkRunner run;          // C++ methods
+  std::string py_method;   // Python methods (mp_peers.py --method)
+  // "" when the method can run at this size; else why not (and its kind).
+  std::function<std::string(std::size_t, std::string*)> skip;
+};
+
+template <template <class> class Q>
+Outcome RunQueue(bool rt, const Spec& s, const Config& c) {
+  if (s.size == 8) return RunLink<QueueLink<Q, uint64_t>>(rt, s, c);
+  if (s.size == 64) return RunLink<QueueLink<Q, std::array<uint64_t, 8>>>(rt, s, c);
+  return RunLink<QueueLink<Q, std::vector<uint64_t>>>(rt, s, c);
+}
+
+std::vector<Method> AllMethods() {
+  std::vector<Method> m;
+  m.push_back({"shoal.queue", Family::kShoal,
+               "shoal::Queue<T>: uint64_t (8 B), std::array<uint64_t, 8> (64 B), "
+               "std::vector<uint64_t> (larger)",
+               true, true, RunQueue<Queue>, "", nullptr});
+  m.push_back({"shoal.simplequeue", Family::kShoal, "shoal::SimpleQueue<T>, same item types",
+               true, true, RunQueue<SimpleQueue>, "", nullptr});
+  m.push_back({"shoal.pipe", Family::kShoal,
+               "shoal::Pipe() duplex, send_bytes / recv_bytes_into", true, true,
+               RunLink<ShoalPipeLink>, "", nullptr});
+  m.push_back({"shoal.channel", Family::kShoal,
+               "shoal::Channel<uint64_t> copy mode: send(span) / recv(span)", true,
+               true, RunLink<ChannelLink<false>>, "", nullptr});
+  m.push_back({"shoal.channel.loan", Family::kShoal,
+               "shoal::Channel<uint64_t> zero-copy: loan / publish, receive / "
+               "release",
+               true, true, RunLink<ChannelLink<true>>, "", nullptr});
+  m.push_back({"os.pipe", Family::kOs, "pipe(2), one per direction, write / read", true,
+               true, RunLink<OsPipeLink>, "", nullptr});
+  m.push_back({"os.socketpair", Family::kOs, "socketpair(AF_UNIX, SOCK_STREAM)", true,
+               true, RunLink<SocketpairLink>, "", nullptr});
+  m.push_back({"os.mq", Family::kOs,
+               "POSIX message queues (mq_send / mq_receive), depth capped by "
+               "/proc/sys/fs/mqueue/msg_max",
+               true, true, RunLink<PosixMqLink>, "",
+               [](std::size_t size, std::string* kind) -> std::string {
+                 if (static_cast<long>(size) > MqMsgSizeMax()) {
+                   *kind = "unsupported";
+                   return "message larger than /proc/sys/fs/mqueue/msgsize_max (" +
+                          std::to_string(MqMsgSizeMax()) + " B)";
+                 }
+                 return "";
+               }});
+  m.push_back({"boost.mq", Family::kLib, "Boost.Interprocess message_queue", true, true,
+               RunLink<BoostMqLink>, "", nullptr});
+  m.push_back({"zmq", Family::kLib, "ZeroMQ PAIR sockets over ipc://", true, true,
+               RunLink<ZmqLink>, "", nullptr});
+  m.push_back({"iceoryx", Family::kLib,
+               "iceoryx 2.0 untyped publish/subscribe (zero-copy loan / take), "
+               "WaitSet wake-ups",
+               true, true, RunLink<IceoryxLink>, "", nullptr});
+  m.push_back({"python.queue", Family::kPython, "Python multiprocessing.Queue of bytes",
+               true, true, nullptr, "queue", nullptr});
+  m.push_back({"python.pipe", Family::kPython,
+               "Python multiprocessing.Pipe, send_bytes / recv_bytes_into", true, true,
+               nullptr, "pipe", nullptr});
+  m.push_back({"python.floatchannel", Family::kPython,
+               "the seed's FloatChannel (RawArray + 2 Semaphores), size/8 doubles",
+               true, true, nullptr, "floatchannel", nullptr});
+  m.push_back({"floor.spin", Family::kFloor,
+               "SPSC ring in shared memory, copy in / copy out, both sides spin",
+               true, true, RunLink<FloorRingLink<true>>, "", nullptr});
+  m.push_back({"floor.futex", Family::kFloor,
+               "the same ring, FUTEX_WAIT / FUTEX_WAKE on every hand-over", true,
+               true, RunLink<FloorRingLink<false>>, "", nullptr});
+  m.push_back({"floor.memcpy", Family::kFloor,
+               "one memcpy of the message in one process (stamp, copy, check)",
+               false, true,
+               [](bool, const Spec& s, const Config& c) { return RunMemcpy(s, c); },
+               "", nullptr});
+  return m;
+}
+
+struct SyncMethod {
+  std::string name;
+  Family family;
+  std::string what;
+  std::vector<std::string> workloads;
+  std::string py_method;
+};
+
+std::vector<SyncMethod> AllSyncMethods() {
+  return {
+      {"shoal.lock", Family::kShoal, "shoal::Lock acquire + release",
+       {"lock-uncontended", "lock-contended"}, ""},
+      {"shoal.value", Family::kShoal, "shoal::Value<long>::add(1) (under its Lock)",
+       {"value-increment"}, ""},
+      {"boost.mutex", Family::kLib,
+       "Boost.Interprocess interprocess_mutex (+ a long under it for increments)",
+       {"lock-uncontended", "lock-contended", "value-increment"}, ""},
+      {"python.lock", Family::kPython, "Python multiprocessing.Lock",
+       {"lock-uncontended", "lock-contended"}, "lock"},
+      {"python.value", Family::kPython,
+       "Python multiprocessing.Value('q') += 1 under get_lock()",
+       {"value-increment"}, "value"},
+      {"floor.pthread", Family::kFloor, "robust process-shared pthread mutex",
+       {"lock-uncontended", "lock-contended", "value-increment"}, ""},
+      {"floor.atomic", Family::kFloor, "std::atomic<long>::fetch_add in shared memory",
+       {"value-increment"}, ""},
+  };
+}
+
+bool Selected(const Config& cfg, const std::string& name) {
+  if (cfg.methods.empty()) return true;
+  for (const std::string& f : cfg.methods) {
+    if (name == f || name.rfind(f + ".", 0) == 0) return true;
+  }
+  return false;
+}
+
+bool WorkloadOn(const Config& cfg, const std::string& w) {
+  return cfg.workloads.empty() ||
+         std::find(cfg.workloads.begin(), cfg.workloads.end(), w) != cfg.workloads.end();
+}
+
+// ------------------------------------------------------------ machine
+
+std::string ReadFirstLine(const char* path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+std::string LoadAvg() {
+  std::istringstream ss(ReadFirstLine("/proc/loadavg"));
+  std::string a, b, c;
+  ss >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+Machine Describe() {
+  Machine m;
+  m.nproc = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      m.cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  utsname u;
+  if (uname(&u) == 0) m.kernel = u.release;
+  std::time_t t = std::time(nullptr);
+  char b[64];
+  std::strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&t));
+  m.date = b;
+  m.load_start = LoadAvg();
+  return m;
+}
+
+// ------------------------------------------------------------ python
+
+bool IsFile(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string FindPythonScript(const char* argv0) {
+  const std::string rel = "bench/python/mp_peers.py";
+  std::vector<std::string> cands;
+  for (const char* env : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    if (const char* d = std::getenv(env)) cands.push_back(std::string(d) + "/shoal/" + rel);
+  }
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    cands.push_back(std::string(exe) + ".runfiles/shoal/" + rel);
+  }
+  cands.push_back(std::string(argv0) + ".runfiles/shoal/" + rel);
+  if (const char* d = std::getenv("BUILD_WORKSPACE_DIRECTORY")) {
+    cands.push_back(std::string(d) + "/" + rel);
+  }
+  cands.push_back(rel);
+  for (const auto& c : cands) {
+    if (IsFile(c)) return c;
+  }
+  return "";
+}
+
+// ------------------------------------------------------------ signals
+
+std::atomic<pid_t> g_roudi{0};
+
+void OnSignal(int sig) {
+  KillChildren();
+  pid_t r = g_roudi.load();
+  if (r > 0) kill(r, SIGTERM);  // it removes its shared memory itself
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+// ------------------------------------------------------------ the run
+
+struct Case {
+  Row row;  // workload, size, method, family, unit, ...
+  std::function<Outcome()> run;
+  bool iceoryx = false;
+};
+
+int Main(int argc, char** argv) {
+  Config cfg;
+  std::vector<std::size_t> sizes_flag;
+  bool repeats_set = false, duration_set = false, warmup_set = false, list = false;
+  for (int i = 0; i < argc; ++i) cfg.command += (i ? " " : "") + std::string(argv[i]);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string v;
+    const auto eq = a.find('=');
+    auto value = [&]() -> std::string {
+      if (eq != std::string::npos) return a.substr(eq + 1);
+      if (i + 1 < argc) return argv[++i];
+      std::fprintf(stderr, "shootout: %s needs a value\n", a.c_str());
+      std::exit(2);
+    };
+    const std::string flag = a.substr(0, eq);
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (flag == "--quick") {
+      cfg.mode = "quick";
+    } else if (flag == "--full") {
+      cfg.mode = "full";
+    } else if (flag == "--tiny") {
+      cfg.mode = "tiny";
+    } else if (flag == "--methods") {
+      cfg.methods = Split(value());
+    } else if (flag == "--workloads") {
+      cfg.workloads = Split(value());
+    } else if (flag == "--sizes") {
+      for (const auto& s : Split(value())) {
+        std::size_t n;
+        if (!ParseSize(s, &n)) {
+          std::fprintf(stderr, "shootout: bad size %s (8 B .. 64 MiB)\n", s.c_str());
+          return 2;
+        }
+        sizes_flag.push_back(n);
+      }
+    } else if (flag == "--scaling") {
+      cfg.scaling_counts.clear();
+      for (const auto& s : Split(value())) cfg.scaling_counts.push_back(std::atoi(s.c_str()));
+    } else if (flag == "--repeats") {
+      cfg.repeats = std::clamp(std::atoi(value().c_str()), 1, kMaxSamples);
+      repeats_set = true;
+    } else if (flag == "--duration") {
+      cfg.duration = std::max(0.0005, std::atof(value().c_str()));
+      duration_set = true;
+    } else if (flag == "--warmup") {
+      cfg.warmup = std::max(0.0, std::atof(value().c_str()));
+      warmup_set = true;
+    } else if (flag == "--timeout") {
+      cfg.case_timeout = std::atof(value().c_str());
+    } else if (flag == "--pin") {
+      cfg.pin = true;
+    } else if (flag == "--out") {
+      cfg.out = value();
+    } else if (flag == "--no-plots") {
+      cfg.plots = false;
+    } else if (flag == "--python") {
+      cfg.python = value();
+    } else if (flag == "--list") {
+      list = true;
+    } else {
+      std::fprintf(stderr, "shootout: unknown flag %s (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (cfg.mode == "full") {
+    if (!repeats_set) cfg.repeats = 7;
+    if (!duration_set) cfg.duration = 0.5;
+    if (!warmup_set) cfg.warmup = 0.1;
+  } else if (cfg.mode == "tiny") {
+    if (!repeats_set) cfg.repeats = 2;
+    if (!duration_set) cfg.duration = 0.003;
+    if (!warmup_set) cfg.warmup = 0.001;
+  }
+  if (!sizes_flag.empty()) cfg.rtt_sizes = cfg.stream_sizes = sizes_flag;
+
+  const std::vector<Method> methods = AllMethods();
+  const std::vector<SyncMethod> sync_methods = AllSyncMethods();
+  if (list) {
+    for (const auto& m : methods) {
+      std::printf("%-22s %-8s %s\n", m.name.c_str(), FamilyName(m.family), m.what.c_str());
+    }
+    for (const auto& m : sync_methods) {
+      std::printf("%-22s %-8s %s\n", m.name.c_str(), FamilyName(m.family), m.what.c_str());
+    }
+    return 0;
+  }
+
+  if (cfg.out.empty()) cfg.out = "shootout-results";
+  if (cfg.out[0] != '/') {
+    if (const char* d = std::getenv("BUILD_WORKING_DIRECTORY")) {
+      cfg.out = std::string(d) + "/" + cfg.out;
+    }
+  }
+  if (mkdir(cfg.out.c_str(), 0755) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "shootout: cannot create %s: %s\n", cfg.out.c_str(),
+                 std::strerror(errno));
+    return 2;
+  }
+  cfg.python_script = FindPythonScript(argv[0]);
+
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  signal(SIGPIPE, SIG_IGN);
+
+  // ---- plan
+  std::vector<Case> cases;
+  const std::string tag_base = std::to_string(getpid());
+  int case_no = 0;
+  const std::string iceoryx_skip =
+      cfg.mode == "tiny"
+          ? std::string("tiny mode: iceoryx 2.0 uses fixed names (/dev/shm/"
+                        "iceoryx_mgmt, /tmp/roudi), so its RouDi cannot be "
+                        "isolated from another one in a test; run without --tiny")
+          : RouDi::Unavailable();
+  auto python_skip = [&]() -> std::string {
+    if (cfg.python_script.empty()) {
+      return "bench/python/mp_peers.py not found (run from the repository or "
+             "through bazel)";
+    }
+    return "";
+  };
+  for (const std::string w : {"rtt", "stream"}) {
+    if (!WorkloadOn(cfg, w)) continue;
+    const bool rt = w == "rtt";
+    for (std::size_t size : rt ? cfg.rtt_sizes : cfg.stream_sizes) {
+      for (const Method& m : methods) {
+        if (!Selected(cfg, m.name) || !(rt ? m.rtt : m.stream)) continue;
+        Case c;
+        c.row.workload = w;
+        c.row.size = size;
+        c.row.method = m.name;
+        c.row.family = m.family;
+        c.row.unit = rt ? "us" : "msg/s";
+        c.row.lower_is_better = rt;
+        c.iceoryx = m.name == "iceoryx";
+        std::string kind = "not-installed";
+        std::string skip = m.skip ? m.skip(size, &kind) : "";
+        if (c.iceoryx && !iceoryx_skip.empty()) {
+          skip = iceoryx_skip;
+          kind = cfg.mode == "tiny" ? "isolation" : "not-installed";
+        }
+        if (!m.py_method.empty() && !python_skip().empty()) skip = python_skip();
+        if (!skip.empty()) {
+          c.run = [skip, kind] {
+            Outcome o;
+            o.status = "skipped";
+            o.skip_kind = kind;
+            o.note = skip;
+            return o;
+          };
+          c.iceoryx = false;
+        } else if (!m.py_method.empty()) {
+          const std::string pm = m.py_method;
+          c.run = [&cfg, pm, w, size] { return RunPython(cfg, pm, w, size); };
+        } else {
+          Spec spec;
+          spec.size = size;
+          spec.depth = DepthFor(size);
+          spec.round_trip = rt;
+          spec.tag = tag_base + "-" + std::to_string(case_no++);
+          LinkRunner run = m.run;
+          c.run = [&cfg, run, rt, spec] { return run(rt, spec, cfg); };
+        }
+        cases.push_back(std::move(c));
+      }
+    }
+  }
+  if (WorkloadOn(cfg, "sync")) {
+    for (const std::string w : {"lock-uncontended", "lock-contended", "value-increment"}) {
+      for (const SyncMethod& m : sync_methods) {
+        if (!Selected(cfg, m.name) ||
+            std::find(m.workloads.begin(), m.workloads.end(), w) == m.workloads.end()) {
+          continue;
+        }
+        Case c;
+        c.row.workload = w;
+        c.row.method = m.name;
+        c.row.family = m.family;
+        c.row.unit = w == "lock-uncontended" ? "ns/op" : "op/s";
+        c.row.lower_is_better = w == "lock-uncontended";
+        if (!m.py_method.empty()) {
+          const std::string skip = python_skip();
+          const std::string pm = m.py_method;
+          c.run = [&cfg, skip, pm, w] {
+            if (!skip.empty()) {
+              Outcome o;
+              o.status = "skipped";
+              o.skip_kind = "not-installed";
+              o.note = skip;
+              return o;
+            }
+            return RunPython(cfg, pm, w, 0);
+          };
+        } else {
+          const std::string name = m.name;
+          c.run = [&cfg, w, name] { return RunSync(cfg, w, name); };
+        }
+        cases.push_back(std::move(c));
+      }
+    }
+  }
+  if (WorkloadOn(cfg, "scaling")) {
+    for (const std::string name : {"shoal.queue", "boost.mq"}) {
+      if (!Selected(cfg, name)) continue;
+      for (int p : cfg.scaling_counts) {
+        for (int cn : cfg.scaling_counts) {
+          Case c;
+          c.row.workload = "scaling";
+          c.row.size = 64;
+          c.row.producers = p;
+          c.row.consumers = cn;
+          c.row.method = name;
+          c.row.family = name == "shoal.queue" ? Family::kShoal : Family::kLib;
+          c.row.unit = "msg/s";
+          c.row.lower_is_better = false;
+          c.run = [&cfg, name, p, cn] { return RunScaling(cfg, name, p, cn); };
+          cases.push_back(std::move(c));
+        }
+      }
+    }
+  }
+  // Pool rows (shoal Pool.apply / map / imap_unordered / Executor.submit vs
+  // Python's Pool and ProcessPoolExecutor) are added here once pool/ lands.
+
+  // ---- run
+  Machine machine = Describe();
+  std::vector<std::size_t> ice_sizes;
+  int last_ice = -1;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    if (cases[i].iceoryx) {
+      last_ice = static_cast<int>(i);
+      ice_sizes.push_back(cases[i].row.size);
+    }
+  }
+  RouDi roudi;
+  std::string roudi_error, notes;
+  bool roudi_tried = false;
+  const bool tty = isatty(2);
+  std::vector<Row> rows;
+  const uint64_t t_start = bench::NowNs();
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    Case& c = cases[i];
+    const std::string what =
+        c.row.workload +
+        (c.row.workload == "scaling"
+             ? " " + std::to_string(c.row.producers) + "x" + std::to_string(c.row.consumers)
+             : (c.row.size ? " " + FormatSize(c.row.size) : ""));
+    std::fprintf(stderr, "%s[%3zu/%zu] %-22s %-26s%s", tty ? "\r\033[K" : "", i + 1,
+                 cases.size(), c.row.method.c_str(), what.c_str(), tty ? "" : "\n");
+    std::fflush(stderr);
+    Outcome o;
+    if (c.iceoryx) {
+      if (!roudi_tried) {
+        roudi_tried = true;
+        roudi_error = roudi.Start(ice_sizes, &DepthFor, cfg.out);
+        g_roudi.store(roudi.pid());
+      }
+      if (!roudi_error.empty()) {
+        o.status = "skipped";
+        o.skip_kind = "not-installed";
+        o.note = "iceoryx: " + roudi_error;
+      } else {
+        o = c.run();
+      }
+      if (static_cast<int>(i) == last_ice && roudi.running()) {
+        g_roudi.store(0);
+        const std::string left = roudi.Stop();
+        if (!left.empty()) {
+          notes += "RouDi left " + left + " behind; removed by the shoot-out.\n";
+        }
+      }
+    } else {
+      o = c.run();
+    }
+    c.row.out = std::move(o);
+    rows.push_back(c.row);
+  }
+  if (roudi.running()) roudi.Stop();
+  std::fprintf(stderr, "%sdone: %zu cases in %.1f s\n", tty ? "\r\033[K" : "",
+               cases.size(), (bench::NowNs() - t_start) * 1e-9);
+
+  machine.load_end = LoadAvg();
+  Summarize(rows);
+  PrintTable(rows, machine, stdout);
+  const std::string more = WriteResults(rows, machine, cfg, notes);
+  if (!more.empty()) std::fprintf(stderr, "%s\n", more.c_str());
+  std::fprintf(stderr, "report: %s/report.md (results.json, plots beside it)\n",
+               cfg.out.c_str());
+  bool bad = false;
+  for (const Row& r : rows) {
+    if (r.out.status == "failed" || r.out.status == "mismatch") bad = true;
+  }
+  return bad ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace shoal::shootout
+
+int main(int argc, char** argv) { return shoal::shootout::Main(argc, argv); }

@@ -1,0 +1,122 @@
+// Copyright 2026 The shoal Authors.
+//
+// shootout.h: the shoot-out's shared types: configuration, one measured
+// row, and the runners that produce rows (runner.cc) and the reports that
+// consume them (report.cc). See main.cc for what the program does.
+#ifndef SHOAL_BENCH_SHOOTOUT_SHOOTOUT_H_
+#define SHOAL_BENCH_SHOOTOUT_SHOOTOUT_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bench/shootout/links.h"
+
+namespace shoal::shootout {
+
+struct Config {
+  std::string mode = "quick";  // quick | full | tiny
+  int repeats = 3;
+  double duration = 0.1;  // seconds per repeat
+  double warmup = 0.02;   // seconds, discarded, before the repeats
+  bool pin = false;       // driver on CPU 0, peer on CPU 1
+  bool plots = true;
+  std::string out = "shootout-results";
+  std::vector<std::string> methods;    // filters; empty = all
+  std::vector<std::string> workloads;  // rtt stream sync scaling; empty = all
+  std::vector<std::size_t> rtt_sizes = {64, 4096, 1 << 20};
+  std::vector<std::size_t> stream_sizes = {8, 64, 4096, 1 << 20};
+  std::vector<int> scaling_counts = {1, 2, 4};
+  std::string python = "python3";
+  std::string python_script;  // found at start; empty = not found
+  std::string command;        // how we were run, for the report
+  double case_timeout = 0;    // seconds; 0 = derived from the above
+};
+
+// Which kind of method a row is: shoal's own, a peer (the OS, a library,
+// Python) or the physical floor.
+enum class Family { kShoal, kOs, kLib, kPython, kFloor };
+const char* FamilyName(Family f);
+
+// How one (workload, method) went.
+struct Outcome {
+  std::string status = "ok";  // ok | skipped | failed | mismatch
+  std::string skip_kind;      // not-installed | unsupported | isolation
+  std::string note;
+  std::vector<double> samples;  // one per repeat, in the row's unit
+  uint64_t messages = 0;        // messages / operations checked
+  uint64_t bad = 0;             // stamps or totals that did not match
+};
+
+struct Row {
+  std::string workload;  // rtt stream lock-uncontended lock-contended
+                         // value-increment scaling
+  std::size_t size = 0;  // bytes per message (rtt, stream)
+  int producers = 0, consumers = 0;  // scaling
+  std::string method;
+  Family family = Family::kShoal;
+  std::string unit;  // us | msg/s | ns/op | op/s
+  bool lower_is_better = true;
+  Outcome out;
+  // Derived by Summarize():
+  double median = 0, lo = 0, hi = 0;
+  double vs_peer = 0;   // speed-up over the best peer (>1: faster); 0 = n/a
+  double vs_floor = 0;  // cost relative to the floor (>=1 usually); 0 = n/a
+  std::string best_peer, floor;
+};
+
+// ----------------------------------------------------------- runners
+
+using bench::kStopSeq;
+inline constexpr uint64_t kEndRepeat = kStopSeq;
+inline constexpr uint64_t kExit = ~uint64_t{0} - 2;
+
+// Messages a queue-like link holds in a stream: 16 MiB worth, 16..1024.
+std::size_t DepthFor(std::size_t size);
+
+// Runs one link-based case (driver and peer are fresh forked children).
+using LinkRunner = std::function<Outcome(bool round_trip, const Spec&,
+                                         const Config&)>;
+template <class L>
+Outcome RunLink(bool round_trip, const Spec& spec, const Config& cfg);
+Outcome RunMemcpy(const Spec& spec, const Config& cfg);
+
+// Python peers (bench/python/mp_peers.py).
+Outcome RunPython(const Config& cfg, const std::string& method,
+                  const std::string& workload, std::size_t size);
+
+// Sync rows: kind is one of shoal.lock shoal.value boost.mutex floor.pthread
+// floor.atomic.
+Outcome RunSync(const Config& cfg, const std::string& workload,
+                const std::string& method);
+
+// Scaling: P producers x C consumers, 64 B items, method shoal.queue or
+// boost.mq.
+Outcome RunScaling(const Config& cfg, const std::string& method, int producers,
+                   int consumers);
+
+// Kills every child the runners have started (signal handlers use it).
+void KillChildren();
+
+// ----------------------------------------------------------- reports
+
+struct Machine {
+  int nproc = 0;
+  std::string cpu, kernel, date, load_start, load_end;
+};
+
+void Summarize(std::vector<Row>& rows);
+void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out);
+// Writes results.json, report.md and the plots; returns notes (e.g. "plots
+// skipped: ...").
+std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
+                         const Config& cfg, const std::string& extra_notes);
+std::string FormatSize(std::size_t bytes);
+
+}  // namespace shoal::shootout
+
+#endif  // SHOAL_BENCH_SHOOTOUT_SHOOTOUT_H_
