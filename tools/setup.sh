@@ -14,10 +14,15 @@ pkgs=(
   bazel-bootstrap g++ python3
   libboost-dev libabsl-dev libcereal-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The shoot-out (//bench:shootout) links its library peers, and
+  # `bazel test //...` builds it (its smoke test runs it in --tiny mode):
+  # Bazel has no optional dependencies, so their headers and libraries are
+  # needed to build at all.
+  libzmq3-dev cppzmq-dev libiceoryx-posh-dev libiceoryx-hoofs-dev
 )
 if [[ $profile == bench ]]; then
-  pkgs+=(libzmq3-dev cppzmq-dev iceoryx libiceoryx-posh-dev libiceoryx-hoofs-dev
-         gnuplot-nox)
+  # To run every peer and draw the plots: the iceoryx RouDi daemon, gnuplot.
+  pkgs+=(iceoryx gnuplot-nox)
 fi
 
 missing=()

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Checks a shoot-out results folder: shootout_check.py OUT_DIR METHODS_TXT.
+
+Passes when every method listed by `shootout --list` produced its rows, every
+row is "ok" with samples and messages, or skipped for an accepted reason
+(a size the method cannot carry, iceoryx in tiny mode, a peer that is really
+not installed), and report.md (and the plots, when gnuplot is installed)
+exist.
+"""
+import json
+import os
+import shutil
+import sys
+
+
+def main():
+    out, methods_txt = sys.argv[1], sys.argv[2]
+    with open(os.path.join(out, "results.json")) as f:
+        res = json.load(f)
+    listed = [l.split()[0] for l in open(methods_txt) if l.strip()]
+    rows = res["rows"]
+    errors = []
+
+    by_method = {}
+    for r in rows:
+        by_method.setdefault(r["method"], []).append(r)
+        what = "%s %s %s" % (r["method"], r["workload"], r["size"])
+        st = r["status"]
+        if st == "ok":
+            if not r["samples"] or r["messages"] <= 0 or not r["checksum_ok"]:
+                errors.append("%s: ok without samples/messages/checks" % what)
+        elif st == "skipped":
+            kind = r["skip_kind"]
+            if kind == "not-installed":
+                really_missing = (r["method"] == "iceoryx"
+                                  and shutil.which("iox-roudi") is None)
+                if not really_missing:
+                    errors.append("%s: skipped as not installed, but it is: %s"
+                                  % (what, r["note"]))
+            elif kind not in ("unsupported", "isolation"):
+                errors.append("%s: skipped (%s): %s" % (what, kind, r["note"]))
+        else:
+            errors.append("%s: %s: %s" % (what, st, r["note"]))
+
+    # Every listed method has rows; every messaging method covers every size.
+    expected = {"rtt": {64, 4096, 1 << 20}, "stream": {8, 64, 4096, 1 << 20}}
+    for m in listed:
+        if m not in by_method:
+            errors.append("%s: no row at all" % m)
+            continue
+        for w, sizes in expected.items():
+            got = {r["size"] for r in by_method[m] if r["workload"] == w}
+            if got and got != sizes:
+                errors.append("%s %s: sizes %s, expected %s"
+                              % (m, w, sorted(got), sorted(sizes)))
+    scaling = [r for r in rows if r["workload"] == "scaling"]
+    if len(scaling) != 2 * 9:
+        errors.append("scaling: %d rows, expected 18" % len(scaling))
+
+    if not os.path.getsize(os.path.join(out, "report.md")):
+        errors.append("report.md is empty")
+    if shutil.which("gnuplot"):
+        for p in ("latency.svg", "throughput.svg", "scaling.svg"):
+            if not os.path.exists(os.path.join(out, p)):
+                errors.append("plot %s missing" % p)
+
+    ok = sum(1 for r in rows if r["status"] == "ok")
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    print("rows: %d ok, %d skipped" % (ok, len(skipped)))
+    for r in skipped:
+        print("  skipped: %s %s %s: %s" % (r["method"], r["workload"], r["size"], r["note"]))
+    if errors:
+        print("FAIL:")
+        for e in errors:
+            print("  " + e)
+        sys.exit(1)
+    print("PASS: every installed method produced its rows and every check matched")
+
+
+if __name__ == "__main__":
+    main()
