@@ -1,0 +1,217 @@
+#include "pool/internal/code_ref.h"
+
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "ipc/layout.h"
+#include "sync/errors.h"
+
+namespace shoal::internal {
+namespace {
+
+struct Segment {
+  uintptr_t begin;
+  uintptr_t end;
+  uint32_t flags;  // PF_R | PF_W | PF_X
+};
+
+struct Module {
+  uint64_t check = 0;
+  uintptr_t bias = 0;
+  uintptr_t lo = ~uintptr_t{0};
+  uintptr_t hi = 0;
+  std::string name;
+  std::string build_id;  // hex
+  std::vector<Segment> segments;
+};
+
+// An immutable snapshot. Published with a release store, never freed (a
+// process loads a handful of modules; a rebuild after dlopen leaks the old
+// table of a few hundred bytes), so readers need no lock: a forked child may
+// use it even if another thread of the parent was rebuilding at fork time.
+struct Table {
+  std::vector<Module> modules;
+};
+
+std::atomic<const Table*> g_table{nullptr};
+// Serializes rebuilds only. Re-initialized in fork()ed children (the thread
+// that held it does not exist there).
+alignas(std::mutex) unsigned char g_rebuild_mu_storage[sizeof(std::mutex)];
+std::mutex* g_rebuild_mu = nullptr;
+std::once_flag g_init_once;
+
+void ResetMutexInChild() { g_rebuild_mu = new (g_rebuild_mu_storage) std::mutex; }
+
+void InitOnce() {
+  std::call_once(g_init_once, [] {
+    g_rebuild_mu = new (g_rebuild_mu_storage) std::mutex;
+    pthread_atfork(nullptr, nullptr, &ResetMutexInChild);
+  });
+}
+
+std::string ExePath() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  buf[n] = '\0';
+  return buf;
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+int Collect(dl_phdr_info* info, size_t, void* data) {
+  auto* modules = static_cast<std::vector<Module>*>(data);
+  Module m;
+  m.bias = info->dlpi_addr;
+  m.name = info->dlpi_name != nullptr ? info->dlpi_name : "";
+  if (m.name.empty() && modules->empty()) m.name = ExePath();
+  uint64_t load_size = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_LOAD) {
+      Segment s{m.bias + ph.p_vaddr, m.bias + ph.p_vaddr + ph.p_memsz,
+                ph.p_flags};
+      m.lo = std::min(m.lo, s.begin);
+      m.hi = std::max(m.hi, s.end);
+      m.segments.push_back(s);
+      load_size += ph.p_memsz;
+    } else if (ph.p_type == PT_NOTE && m.build_id.empty()) {
+      const auto* p = reinterpret_cast<const unsigned char*>(m.bias + ph.p_vaddr);
+      const unsigned char* end = p + ph.p_memsz;
+      while (p + sizeof(ElfW(Nhdr)) <= end) {
+        ElfW(Nhdr) nh;
+        std::memcpy(&nh, p, sizeof(nh));
+        const unsigned char* name = p + sizeof(nh);
+        const unsigned char* desc = name + ((nh.n_namesz + 3) & ~3u);
+        const unsigned char* next = desc + ((nh.n_descsz + 3) & ~3u);
+        if (next > end) break;
+        if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+            std::memcmp(name, "GNU", 4) == 0) {
+          static const char kHex[] = "0123456789abcdef";
+          for (uint32_t k = 0; k < nh.n_descsz; ++k) {
+            m.build_id.push_back(kHex[desc[k] >> 4]);
+            m.build_id.push_back(kHex[desc[k] & 15]);
+          }
+          break;
+        }
+        p = next;
+      }
+    }
+  }
+  if (m.segments.empty()) return 0;
+  if (!m.build_id.empty()) {
+    m.check = Fnv1a64(m.build_id, Fnv1a64("build-id:"));
+  } else {
+    m.check = Fnv1a64(load_size, Fnv1a64(Basename(m.name), Fnv1a64("file:")));
+  }
+  modules->push_back(std::move(m));
+  return 0;
+}
+
+const Table* Rebuild() {
+  InitOnce();
+  std::lock_guard<std::mutex> lock(*g_rebuild_mu);
+  auto* t = new Table;
+  dl_iterate_phdr(&Collect, &t->modules);
+  g_table.store(t, std::memory_order_release);
+  return t;
+}
+
+const Table* Current() {
+  const Table* t = g_table.load(std::memory_order_acquire);
+  return t != nullptr ? t : Rebuild();
+}
+
+const Module* FindByAddress(const Table* t, uintptr_t a) {
+  for (const Module& m : t->modules) {
+    if (a < m.lo || a >= m.hi) continue;
+    for (const Segment& s : m.segments) {
+      if (a >= s.begin && a < s.end) return &m;
+    }
+  }
+  return nullptr;
+}
+
+const Module* FindByCheck(const Table* t, uint64_t check) {
+  for (const Module& m : t->modules) {
+    if (m.check == check) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+CodeRef RefOf(const void* address) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(address);
+  const Module* m = FindByAddress(Current(), a);
+  if (m == nullptr) m = FindByAddress(Rebuild(), a);
+  if (m == nullptr) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%p", address);
+    throw SerializationError(
+        std::string("cannot send a reference to address ") + buf +
+        ": it is not inside any loaded module (only functions and constants "
+        "of the program or its shared libraries can travel to a worker)");
+  }
+  return CodeRef{m->check, a - m->bias};
+}
+
+const void* Resolve(const CodeRef& ref, CodeKind kind, std::size_t size) {
+  const Module* m = FindByCheck(Current(), ref.module);
+  if (m == nullptr) m = FindByCheck(Rebuild(), ref.module);
+  if (m == nullptr) {
+    throw CodecError(
+        "cannot resolve a function sent by another process: its module "
+        "(check " + std::to_string(ref.module) +
+        ") is not loaded in this process (workers must run the same binary "
+        "and load the same shared libraries)");
+  }
+  const uintptr_t a = m->bias + ref.offset;
+  const uint32_t need = kind == CodeKind::kCode ? PF_X : PF_R;
+  for (const Segment& s : m->segments) {
+    if ((s.flags & need) == 0) continue;
+    if (a >= s.begin && a < s.end && size <= s.end - a) {
+      return reinterpret_cast<const void*>(a);
+    }
+  }
+  throw CodecError("cannot resolve a function sent by another process: offset " +
+                   std::to_string(ref.offset) + " is outside the " +
+                   (kind == CodeKind::kCode ? "code" : "data") +
+                   " segments of " + m->name + " (garbage or another build)");
+}
+
+bool IsCodeAddress(const void* address) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(address);
+  for (int pass = 0; pass < 2; ++pass) {
+    const Table* t = pass == 0 ? Current() : Rebuild();
+    if (const Module* m = FindByAddress(t, a)) {
+      for (const Segment& s : m->segments) {
+        if ((s.flags & PF_X) != 0 && a >= s.begin && a < s.end) return true;
+      }
+      return false;
+    }
+  }
+  return false;
+}
+
+std::string DescribeModule(uint64_t check) {
+  const Module* m = FindByCheck(Current(), check);
+  if (m == nullptr) return "unknown module";
+  return "module " + m->name +
+         (m->build_id.empty() ? "" : " (build-id " + m->build_id + ")");
+}
+
+}  // namespace shoal::internal

@@ -1,0 +1,569 @@
+// Copyright 2026 The shoal Authors.
+//
+// jobs.h: the parent-local state behind AsyncResult, map results, imap
+// iterators and Futures (engine.h's Job implementations), and the helpers
+// that turn a call or a chunk of items into a submitted task.
+//
+// A job learns its tasks' outcomes through OnResult/OnError, in whichever
+// parent thread collects them (a waiting caller, or the handler thread for
+// tasks marked NOTIFY). Callbacks always run in the handler thread.
+#ifndef SHOAL_POOL_INTERNAL_JOBS_H_
+#define SHOAL_POOL_INTERNAL_JOBS_H_
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "ipc/codec.h"
+#include "pool/internal/callable.h"
+#include "pool/internal/engine.h"
+#include "sync/deadline.h"
+#include "sync/errors.h"
+
+namespace shoal {
+
+// No callback (the default of Async below).
+struct NoCallback {};
+
+// Options of apply_async / map_async / starmap_async, Python's keyword
+// arguments:
+//   pool.apply_async(shoal::Async{.callback = [](int r) {...},
+//                                 .error_callback = [](std::exception_ptr e) {...},
+//                                 .timeout = std::chrono::seconds(5)},
+//                    fn, args...);
+// callback gets the result (const T&; nothing for void); error_callback
+// gets a std::exception_ptr or a const std::exception&. Both run in the
+// pool's handler thread in the parent, before get() returns (as in Python).
+// timeout: the task's time limit (the worker is killed, the task fails with
+// TimeoutError); unset: the pool's task_timeout.
+template <class Callback = NoCallback, class ErrorCallback = NoCallback>
+struct Async {
+  Callback callback{};
+  ErrorCallback error_callback{};
+  std::optional<std::chrono::nanoseconds> timeout{};
+};
+
+namespace internal {
+
+// Parent-local waiter that several jobs signal (as_completed, wait).
+struct MultiWaiter {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::size_t> ready;  // indices, in completion order
+};
+
+inline void PrintCallbackError(const char* what) {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "shoal: %s threw: %s\n", what, e.what());
+  } catch (...) {
+    std::fprintf(stderr, "shoal: %s threw a non-std exception\n", what);
+  }
+}
+
+template <class Fn, class Arg>
+void CallErrorCallback(Fn& fn, const std::exception_ptr& e) {
+  if constexpr (std::is_invocable_v<Fn&, std::exception_ptr>) {
+    fn(e);
+  } else {
+    static_assert(std::is_invocable_v<Fn&, const std::exception&>,
+                  "shoal: error_callback must take std::exception_ptr or "
+                  "const std::exception&");
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      fn(ex);
+    }
+  }
+}
+
+// The state of a result made of `expected` tasks (1 for apply; one per
+// chunk for map). T may be void.
+template <class T>
+class ResultJob : public Job {
+ public:
+  using Stored = ValueOf<T>;
+
+  ResultJob(std::shared_ptr<Engine> engine, uint32_t expected)
+      : engine_(std::move(engine)), remaining_(expected) {}
+
+  // --- set up before the tasks are submitted -----------------------------
+  template <class Cb, class ECb>
+  void SetCallbacks(Cb cb, ECb ecb) {
+    if constexpr (!std::is_same_v<Cb, NoCallback>) {
+      callback_ = [cb = std::move(cb)](const Stored& v) mutable {
+        if constexpr (std::is_void_v<T>) {
+          cb();
+        } else {
+          cb(v);
+        }
+      };
+    }
+    if constexpr (!std::is_same_v<ECb, NoCallback>) {
+      error_callback_ = [ecb = std::move(ecb)](std::exception_ptr e) mutable {
+        CallErrorCallback<ECb, void>(ecb, e);
+      };
+    }
+    has_callbacks_ = callback_ || error_callback_;
+  }
+  bool has_callbacks() const { return has_callbacks_; }
+  // Future semantics: ready first, done-callbacks after (Pool: the reverse).
+  void set_callbacks_after_ready() { callbacks_after_ready_ = true; }
+  void AddTask(TaskRef ref) {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(ref);
+  }
+  // A job with no tasks (map over an empty input): done now.
+  void FinishNow() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (delivered_) return;
+    remaining_ = 0;
+    FinishLocked(lock);
+  }
+  // Submission failed half-way: the job ends with `e` (tasks already
+  // submitted still run; their outcomes are ignored).
+  void FailSubmission(std::exception_ptr e) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (delivered_) return;
+    error_ = e;
+    remaining_ = 0;
+    FinishLocked(lock);
+  }
+
+  // --- Job ------------------------------------------------------------------
+  void OnResult(uint32_t index, std::span<const std::byte> bytes) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (delivered_) return;
+    }
+    Decode(index, bytes);
+    std::unique_lock<std::mutex> lock(mu_);
+    if (delivered_) return;
+    if (--remaining_ == 0) FinishLocked(lock);
+  }
+  void OnError(uint32_t, std::exception_ptr error, bool cancelled) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (delivered_) return;
+    error_ = error;
+    cancelled_ = cancelled;
+    remaining_ = 0;  // the first error decides (as Python's MapResult)
+    FinishLocked(lock);
+  }
+  void RunCallbacks(bool run_user_code) override {
+    std::vector<std::function<void()>> done;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done.swap(done_callbacks_);
+    }
+    if (run_user_code) {
+      try {
+        if (error_) {
+          if (error_callback_) error_callback_(error_);
+        } else if (callback_) {
+          callback_(*value_);
+        }
+      } catch (...) {
+        PrintCallbackError("a pool callback");
+      }
+      for (auto& f : done) {
+        try {
+          f();
+        } catch (...) {
+          PrintCallbackError("a done callback");
+        }
+      }
+    }
+    MarkReady();
+  }
+
+  // --- waiting -----------------------------------------------------------
+  // True once the outcome is known and callbacks ran.
+  bool WaitReady(const Deadline& deadline) {
+    std::vector<TaskRef> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ready_) return true;
+      tasks = tasks_;
+    }
+    for (const TaskRef& t : tasks) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (delivered_) break;
+      }
+      if (!engine_->WaitDone(t, deadline)) return false;
+      engine_->Collect(t);
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!ready_) {
+      if (deadline.infinite()) {
+        cv_.wait(lock);
+      } else if (cv_.wait_until(lock, deadline.when()) ==
+                     std::cv_status::timeout &&
+                 !ready_) {
+        return false;
+      }
+    }
+    return true;
+  }
+  // Non-blocking: collects what is done; true when ready.
+  bool Poll() {
+    std::vector<TaskRef> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ready_) return true;
+      tasks = tasks_;
+    }
+    for (const TaskRef& t : tasks) {
+      if (engine_->IsDone(t)) engine_->Collect(t);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_;
+  }
+  // The handle went away: let the handler collect whatever is left, so no
+  // slot stays occupied by a result nobody will read.
+  void Abandon() {
+    std::vector<TaskRef> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ready_) return;
+      tasks = tasks_;
+    }
+    for (const TaskRef& t : tasks) engine_->Watch(t);
+  }
+  // Future: the handler must complete this job (done callbacks, waiters).
+  void WatchAll() {
+    std::vector<TaskRef> tasks;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ready_) return;
+      tasks = tasks_;
+    }
+    for (const TaskRef& t : tasks) engine_->Watch(t);
+  }
+
+  // Future: runs `fn` when ready (now, in this thread, if it already is).
+  void AddDoneCallback(std::function<void()> fn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!ready_) {
+        done_callbacks_.push_back(std::move(fn));
+        has_callbacks_ = true;
+        fn = nullptr;
+      }
+    }
+    if (fn) {
+      fn();
+    } else {
+      WatchAll();
+    }
+  }
+  void AddWaiter(std::shared_ptr<MultiWaiter> w, std::size_t index) {
+    bool now = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ready_) {
+        now = true;
+      } else {
+        waiters_.emplace_back(std::move(w), index);
+      }
+    }
+    if (now) {
+      std::lock_guard<std::mutex> lock(w->mu);
+      w->ready.push_back(index);
+      w->cv.notify_all();
+    } else {
+      WatchAll();
+    }
+  }
+
+  bool ready() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_;
+  }
+  bool failed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_ && error_ != nullptr;
+  }
+  bool cancelled() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_ && cancelled_;
+  }
+  std::exception_ptr error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+  // Valid once ready and successful.
+  const Stored& value() const { return *value_; }
+  Engine& engine() { return *engine_; }
+  std::vector<TaskRef> tasks() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return tasks_;
+  }
+
+ protected:
+  // Decodes task `index`'s result into the job (default: the whole value).
+  virtual void Decode(uint32_t, std::span<const std::byte> bytes) {
+    if constexpr (std::is_void_v<T>) {
+      if (!bytes.empty()) {
+        throw CodecError("a void task returned " +
+                         std::to_string(bytes.size()) + " bytes");
+      }
+      value_.emplace();
+    } else {
+      value_.emplace(shoal::Decode<T>(bytes));
+    }
+  }
+
+  std::optional<Stored> value_;
+
+ private:
+  void FinishLocked(std::unique_lock<std::mutex>& lock) {
+    delivered_ = true;
+    if (has_callbacks_) {
+      if (callbacks_after_ready_) {
+        ready_ = true;
+        auto waiters = TakeWaitersLocked();
+        cv_.notify_all();
+        lock.unlock();
+        Signal(waiters);
+        engine_->ScheduleCallbacks(shared_from_this());
+        return;
+      }
+      lock.unlock();
+      engine_->ScheduleCallbacks(shared_from_this());
+      return;
+    }
+    ready_ = true;
+    auto waiters = TakeWaitersLocked();
+    cv_.notify_all();
+    lock.unlock();
+    Signal(waiters);
+  }
+  void MarkReady() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (ready_) return;
+    ready_ = true;
+    auto waiters = TakeWaitersLocked();
+    cv_.notify_all();
+    lock.unlock();
+    Signal(waiters);
+  }
+  std::vector<std::pair<std::shared_ptr<MultiWaiter>, std::size_t>>
+  TakeWaitersLocked() {
+    return std::exchange(waiters_, {});
+  }
+  static void Signal(
+      const std::vector<std::pair<std::shared_ptr<MultiWaiter>, std::size_t>>&
+          waiters) {
+    for (const auto& [w, index] : waiters) {
+      std::lock_guard<std::mutex> lock(w->mu);
+      w->ready.push_back(index);
+      w->cv.notify_all();
+    }
+  }
+
+  std::shared_ptr<Engine> engine_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<TaskRef> tasks_;
+  uint32_t remaining_;
+  bool delivered_ = false;
+  bool ready_ = false;
+  bool cancelled_ = false;
+  bool has_callbacks_ = false;
+  bool callbacks_after_ready_ = false;
+  std::exception_ptr error_;
+  std::function<void(const Stored&)> callback_;
+  std::function<void(std::exception_ptr)> error_callback_;
+  std::vector<std::function<void()>> done_callbacks_;
+  std::vector<std::pair<std::shared_ptr<MultiWaiter>, std::size_t>> waiters_;
+};
+
+// map / starmap: one task per chunk, results decoded straight into place.
+template <class V>
+class MapJob : public ResultJob<std::vector<V>> {
+ public:
+  MapJob(std::shared_ptr<Engine> engine, std::vector<std::size_t> offsets,
+         std::size_t total)
+      : ResultJob<std::vector<V>>(std::move(engine),
+                                  static_cast<uint32_t>(offsets.size())),
+        offsets_(std::move(offsets)) {
+    static_assert(std::is_default_constructible_v<V>,
+                  "shoal: map results must be default-constructible");
+    this->value_.emplace(total);
+  }
+
+ protected:
+  void Decode(uint32_t index, std::span<const std::byte> bytes) override {
+    if (index >= offsets_.size()) throw CodecError("map: bad chunk index");
+    std::vector<V>& out = *this->value_;
+    const std::size_t begin = offsets_[index];
+    const std::size_t end =
+        index + 1 < offsets_.size() ? offsets_[index + 1] : out.size();
+    CodecReader r(bytes, "map chunk result");
+    const uint64_t n = r.ReadLength(MinSize<V>());
+    if (n != end - begin) {
+      r.Fail("chunk of " + std::to_string(end - begin) + " items returned " +
+             std::to_string(n) + " results");
+    }
+    if constexpr (kIsRaw<V>) {
+      r.ReadInto(static_cast<void*>(out.data() + begin), n * sizeof(V));
+    } else {
+      for (std::size_t i = begin; i < end; ++i) out[i] = r.Get<V>();
+    }
+    if (r.remaining() != 0) r.Fail("trailing bytes after the results");
+  }
+
+ private:
+  std::vector<std::size_t> offsets_;
+};
+
+// imap / imap_unordered / Executor.map: results of chunks as they come.
+template <class V>
+class StreamJob : public Job {
+ public:
+  explicit StreamJob(bool ordered) : ordered_(ordered) {}
+
+  void OnResult(uint32_t index, std::span<const std::byte> bytes) override {
+    std::vector<V> items = shoal::Decode<std::vector<V>>(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    Store(index, Chunk{std::move(items)});
+  }
+  void OnError(uint32_t index, std::exception_ptr e, bool) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Store(index, Chunk{e});
+  }
+
+  using Chunk = std::variant<std::vector<V>, std::exception_ptr>;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const bool ordered_;
+  std::map<uint32_t, TaskRef> inflight_;  // chunk -> task
+  std::map<uint32_t, Chunk> done_;        // ordered: finished chunks
+  std::deque<std::variant<V, std::exception_ptr>> items_;  // unordered
+
+ private:
+  void Store(uint32_t index, Chunk c) {
+    if (inflight_.erase(index) == 0) return;  // abandoned or duplicate
+    if (ordered_) {
+      done_.emplace(index, std::move(c));
+    } else if (auto* v = std::get_if<std::vector<V>>(&c)) {
+      for (V& x : *v) items_.emplace_back(std::in_place_index<0>, std::move(x));
+    } else {
+      items_.emplace_back(std::in_place_index<1>, std::get<1>(c));
+    }
+    cv_.notify_all();
+  }
+};
+
+// Where imap's items come from: a range, an iterator pair, or a generator
+// (a callable returning std::optional<T>, nullopt at the end). Read lazily,
+// one chunk at a time.
+template <class Item>
+class ChunkSource {
+ public:
+  virtual ~ChunkSource() = default;
+  // Appends up to `n` items to `out`; false when the input is exhausted.
+  virtual bool Fill(std::vector<Item>& out, std::size_t n) = 0;
+};
+
+template <class Item, class It, class S>
+class IteratorSource final : public ChunkSource<Item> {
+ public:
+  IteratorSource(It first, S last) : it_(std::move(first)), end_(std::move(last)) {}
+  bool Fill(std::vector<Item>& out, std::size_t n) override {
+    for (std::size_t k = 0; k < n; ++k) {
+      if (it_ == end_) return false;
+      out.push_back(Item(*it_));
+      ++it_;
+    }
+    return it_ != end_;
+  }
+
+ private:
+  It it_;
+  S end_;
+};
+
+template <class Item, class R>
+class RangeSource final : public ChunkSource<Item> {
+ public:
+  explicit RangeSource(R&& r)
+      : range_(std::views::all(std::forward<R>(r))),
+        it_(std::ranges::begin(range_)) {}
+  bool Fill(std::vector<Item>& out, std::size_t n) override {
+    auto end = std::ranges::end(range_);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (it_ == end) return false;
+      out.push_back(Item(*it_));
+      ++it_;
+    }
+    return it_ != end;
+  }
+
+ private:
+  std::views::all_t<R> range_;
+  std::ranges::iterator_t<std::views::all_t<R>> it_;
+};
+
+template <class Item, class G>
+class GeneratorSource final : public ChunkSource<Item> {
+ public:
+  explicit GeneratorSource(G g) : g_(std::move(g)) {}
+  bool Fill(std::vector<Item>& out, std::size_t n) override {
+    for (std::size_t k = 0; k < n; ++k) {
+      auto v = g_();
+      if (!v) return false;
+      out.push_back(Item(std::move(*v)));
+    }
+    return true;
+  }
+
+ private:
+  G g_;
+};
+
+// What the chunk invoker of (Fn, Raw, kStar) expects per item.
+template <class Fn, class Raw, bool kStar>
+using ChunkItem = typename ChunkInvoker<Fn, Raw, kStar>::Item;
+
+// Submits one chunk of `items`. Blocks while the pool is saturated.
+template <class Fn, class Invoker, class Item>
+TaskRef SubmitChunk(Engine& engine, const ChunkWriter<Fn>& writer,
+                    std::span<const Item> items, std::shared_ptr<Job> job,
+                    uint32_t index, bool notify,
+                    std::optional<std::chrono::nanoseconds> timeout = {}) {
+  auto write = [&](std::span<std::byte> dst) { writer.Write(items, dst); };
+  SubmitSpec spec{InvokerRef<Invoker>(),
+                  writer.size(items),
+                  write,
+                  std::move(job),
+                  index,
+                  timeout ? *timeout : std::chrono::nanoseconds(-1),
+                  notify};
+  std::optional<TaskRef> ref = engine.Submit(spec, Deadline::Infinite());
+  return *ref;
+}
+
+}  // namespace internal
+}  // namespace shoal
+
+#endif  // SHOAL_POOL_INTERNAL_JOBS_H_

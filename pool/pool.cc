@@ -1,0 +1,50 @@
+#include "pool/pool.h"
+
+#include "pool/internal/spawn.h"
+#include "pool/process.h"
+
+namespace shoal {
+
+Pool::Pool(const PoolOptions& options, bool threads,
+           bool break_on_worker_death) {
+  internal::EngineOptions e;
+  e.workers = static_cast<uint32_t>(
+      options.processes != 0 ? options.processes : process_cpu_count());
+  if (options.processes > 4096) throw ValueError("too many processes");
+  e.threads = threads;
+  e.method = internal::EffectiveMethod(
+      options.context ? &*options.context : nullptr);
+  e.max_tasks_per_child = options.maxtasksperchild;
+  e.max_memory_per_child = options.max_memory_per_child;
+  e.default_timeout = options.task_timeout;
+  e.slots = static_cast<uint32_t>(options.max_pending);
+  e.inline_bytes = static_cast<uint32_t>(options.inline_bytes);
+  e.heap_bytes = options.shared_heap_bytes;
+  e.break_on_worker_death = break_on_worker_death;
+  e.worker_name = threads ? "Thread"
+                  : e.method == StartMethod::kFork ? "ForkPoolWorker"
+                                                   : "SpawnPoolWorker";
+  if (options.initializer) {
+    e.has_initializer = true;
+    e.init_invoker = options.initializer.invoker();
+    e.init_payload = options.initializer.payload();
+  }
+  engine_ = internal::Engine::Start(e);
+}
+
+Pool::~Pool() {
+  if (!engine_) return;
+  // Python's `with Pool() as p:` ends with terminate().
+  engine_->Terminate();
+  engine_->Join(Deadline::Infinite());
+}
+
+void Pool::close() { engine_->Close(); }
+void Pool::terminate() { engine_->Terminate(); }
+void Pool::join() { engine_->Join(Deadline::Infinite()); }
+bool Pool::join(const Deadline& deadline) { return engine_->Join(deadline); }
+std::size_t Pool::processes() const { return engine_->workers(); }
+std::vector<pid_t> Pool::worker_pids() const { return engine_->WorkerPids(); }
+bool Pool::broken() const { return engine_->broken(); }
+
+}  // namespace shoal
