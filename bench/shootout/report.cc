@@ -280,6 +280,14 @@ std::string FindOnPath(const std::string& exe) {
   return "";
 }
 
+// shoal's methods thick, the floor dashed, peers thin; distinct points.
+std::string Style(const std::string& method, std::size_t i) {
+  std::string st = "lc " + std::to_string(i + 1) + " pt " + std::to_string(i % 13 + 1);
+  if (method.rfind("shoal", 0) == 0) return st + " lw 3";
+  if (method.rfind("floor", 0) == 0) return st + " lw 1.5 dt 2";
+  return st + " lw 1.2";
+}
+
 // One data file per method: "x y lo hi" lines.
 struct Series {
   std::string method;
@@ -344,7 +352,8 @@ std::string WritePlots(const std::vector<Row>& rows, const std::string& dir,
         f << x << " " << y << " " << lo << " " << hi << "\n";
       }
       gp << (i ? ", \\\n     " : "") << "'" << file
-         << "' using 1:2:3:4 with yerrorlines title '" << ss[i].method << "'";
+         << "' using 1:2:3:4 with yerrorlines " << Style(ss[i].method, i)
+         << " title '" << ss[i].method << "'";
     }
     gp << "\nunset logscale\nunset xtics\nset xtics\n";
     made->push_back(name + ".svg");
@@ -371,7 +380,8 @@ std::string WritePlots(const std::vector<Row>& rows, const std::string& dir,
       gp << "set output '" << dir << "/scaling.svg'\n"
          << "set title 'Queue throughput, P producers x C consumers, 64 B items "
             "(higher is better)'\nset xlabel 'producers x consumers'\n"
-         << "set ylabel 'M items/s'\nset yrange [0:*]\nset xtics (";
+         << "set ylabel 'M items/s'\nset yrange [0:*]\nset xrange [-0.5:" << configs.size() - 0.5
+         << "]\nset xtics (";
       for (std::size_t i = 0; i < configs.size(); ++i) {
         gp << (i ? ", " : "") << "\"" << configs[i].first << "x" << configs[i].second
            << "\" " << i;
@@ -390,7 +400,8 @@ std::string WritePlots(const std::vector<Row>& rows, const std::string& dir,
           any = true;
         }
         gp << (i ? ", \\\n     " : "") << "'" << file
-           << "' using 1:2:3:4 with yerrorlines title '" << order[i] << "'";
+           << "' using 1:2:3:4 with yerrorlines " << Style(order[i], i)
+           << " title '" << order[i] << "'";
       }
       gp << "\n";
       if (any) made->push_back("scaling.svg");
