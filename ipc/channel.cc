@@ -3,13 +3,14 @@
 namespace shoal::internal {
 
 std::shared_ptr<ChannelCore> ChannelCore::Create(std::size_t block_bytes,
-                                                 uint32_t slots,
                                                  const RegionLayout& layout,
-                                                 const RegionOptions& options) {
-  if (slots == 0) throw ValueError("Channel: slots must be >= 1");
-  const std::size_t bytes = SlotRing::BytesFor(slots, block_bytes);
-  Region region = Region::Create(bytes, layout, options);
-  SlotRing::Create(region.payload(), bytes, slots, block_bytes);
+                                                 const ChannelOptions& options) {
+  if (options.slots == 0) throw ValueError("Channel: slots must be >= 1");
+  const std::size_t bytes = SlotRing::BytesFor(options.slots, block_bytes);
+  Region region = Region::Create(bytes, layout, options.region);
+  SlotRing ring = SlotRing::Create(region.payload(), bytes, options.slots,
+                                   block_bytes);
+  ring.set_close_on_writers_gone(options.close_when_writers_gone);
   region.PublishReady();
   return Attach(std::move(region));
 }

@@ -73,15 +73,24 @@
 
 namespace shoal {
 
+// How a channel is built (the short constructor covers the common case).
+struct ChannelOptions {
+  uint32_t slots = 2;
+  RegionOptions region;
+  // When true, a reader blocked on an empty channel gets shoal::Closed once
+  // every process that ever loaned or sent on it has gone (exited, died, or
+  // destroyed its last handle). Off by default (see QueueOptions).
+  bool close_when_writers_gone = false;
+};
+
 namespace internal {
 
 // The untyped part: a region holding one SlotRing with big slots.
 class ChannelCore {
  public:
   static std::shared_ptr<ChannelCore> Create(std::size_t block_bytes,
-                                             uint32_t slots,
                                              const RegionLayout& layout,
-                                             const RegionOptions& options);
+                                             const ChannelOptions& options);
   static std::shared_ptr<ChannelCore> Attach(Region region);
 
   SlotRing& ring() { return ring_; }
@@ -90,6 +99,8 @@ class ChannelCore {
 
   ChannelCore(const ChannelCore&) = delete;
   ChannelCore& operator=(const ChannelCore&) = delete;
+  // This process's last handle is going: it stops counting as a writer.
+  ~ChannelCore() { ring_.DetachWriter(); }
 
  private:
   ChannelCore() = default;
@@ -200,8 +211,10 @@ class Channel {
   // A channel of `slots` blocks of up to `max_elements` values each.
   explicit Channel(std::size_t max_elements, uint32_t slots = 2,
                    const RegionOptions& region = {})
-      : core_(internal::ChannelCore::Create(BlockBytes(max_elements), slots,
-                                            Layout(), region)),
+      : Channel(max_elements, ChannelOptions{.slots = slots, .region = region}) {}
+  Channel(std::size_t max_elements, const ChannelOptions& options)
+      : core_(internal::ChannelCore::Create(BlockBytes(max_elements), Layout(),
+                                            options)),
         max_elements_(max_elements) {}
 
   // Opens a named channel (created with region.kind == kNamed) or a ref.

@@ -76,4 +76,15 @@ uint64_t ProcessStartTime(pid_t pid) {
   return 0;
 }
 
+uint64_t CachedStartTime() {
+  static std::atomic<pid_t> for_pid{0};
+  static std::atomic<uint64_t> start{0};
+  const pid_t me = CachedPid();
+  if (for_pid.load(std::memory_order_acquire) != me) {
+    start.store(ProcessStartTime(me), std::memory_order_relaxed);
+    for_pid.store(me, std::memory_order_release);
+  }
+  return start.load(std::memory_order_relaxed);
+}
+
 }  // namespace shoal::internal

@@ -34,6 +34,10 @@ bool IsProcessGone(pid_t pid);
 // process uniquely across pid reuse.
 uint64_t ProcessStartTime(pid_t pid);
 
+// ProcessStartTime(CachedPid()), computed once per process (and again in a
+// fork()ed child).
+uint64_t CachedStartTime();
+
 }  // namespace shoal::internal
 
 #endif  // SHOAL_IPC_INTERNAL_PROCESS_LIVENESS_H_

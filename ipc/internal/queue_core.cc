@@ -45,8 +45,9 @@ std::shared_ptr<QueueCore> QueueCore::Create(const QueueOptions& options,
   shared->unfinished.store(0, std::memory_order_relaxed);
   shared->join_seq.store(0, std::memory_order_relaxed);
   shared->join_waiters.store(0, std::memory_order_relaxed);
-  SlotRing::Create(region.payload() + ring_offset, ring_bytes,
-                   static_cast<uint32_t>(maxsize), inline_bytes);
+  SlotRing ring = SlotRing::Create(region.payload() + ring_offset, ring_bytes,
+                                   static_cast<uint32_t>(maxsize), inline_bytes);
+  ring.set_close_on_writers_gone(options.close_when_writers_gone);
   if (heap_bytes > 0) {
     BlockHeap::Create(region.payload() + heap_offset, heap_bytes,
                       options.heap_bytes);

@@ -46,6 +46,12 @@ struct QueueOptions {
   // Where the queue lives: memfd (default; passable to other processes),
   // anonymous (fork only) or named (openable by name by unrelated programs).
   RegionOptions region;
+  // When true, a reader blocked on an empty queue gets shoal::Closed once
+  // every process that ever put into it has gone (exited or died, or
+  // destroyed its last handle), instead of waiting for a writer that will
+  // never come. Off by default, as in Python: with producers that run one
+  // after another, "no writer left" can be true between two of them.
+  bool close_when_writers_gone = false;
 
   static constexpr std::size_t kDefaultMaxsize = 65536;
 };
@@ -110,6 +116,8 @@ class QueueCore {
 
   QueueCore(const QueueCore&) = delete;
   QueueCore& operator=(const QueueCore&) = delete;
+  // This process's last handle is going: it stops counting as a writer.
+  ~QueueCore() { ring_.DetachWriter(); }
 
  private:
   QueueCore() = default;

@@ -90,8 +90,11 @@ SlotRing SlotRing::Create(void* mem, std::size_t bytes, uint32_t capacity,
   shared->space_seq.store(0, std::memory_order_relaxed);
   shared->writers_waiting.store(0, std::memory_order_relaxed);
   shared->closed.store(0, std::memory_order_relaxed);
-  shared->reserved.store(0, std::memory_order_relaxed);
+  shared->close_on_writers_gone.store(0, std::memory_order_relaxed);
   shared->lost.store(0, std::memory_order_relaxed);
+  shared->writers_ever.store(0, std::memory_order_relaxed);
+  shared->writers_overflow.store(0, std::memory_order_relaxed);
+  for (auto& w : shared->writers) w.store(0, std::memory_order_relaxed);
   auto* base = static_cast<std::byte*>(mem) + shared->slots_offset;
   for (uint32_t i = 0; i < capacity; ++i) {
     auto* slot = new (base + uint64_t{i} * shared->stride) SlotHeader;
@@ -192,6 +195,7 @@ SlotRing::Status SlotRing::TryClaimWriteOnce(Claim* claim, uint64_t* blocker) {
         claim->slot = slot;
         claim->pos = pos;
         claim->data = reinterpret_cast<std::byte*>(slot) + sizeof(SlotHeader);
+        if (writer_pid_ != static_cast<pid_t>(me)) RegisterWriter();
         return Status::kOk;
       }
       continue;
@@ -376,13 +380,101 @@ SlotRing::Status SlotRing::TryClaimRead(Claim* claim) {
 }
 
 SlotRing::Status SlotRing::ClaimRead(Claim* claim, const Deadline& deadline) {
+  bool writers_gone = false;
   return WaitLoop(
       shared_->items_seq, shared_->readers_waiting, spin_, deadline,
-      [&](uint64_t* blocker) { return TryClaimReadOnce(claim, blocker); },
+      [&](uint64_t* blocker) {
+        Status s = TryClaimReadOnce(claim, blocker);
+        if (s == Status::kWouldBlock && writers_gone &&
+            PhaseOf(*blocker) == kEmpty) {
+          return Status::kClosed;  // drained, and nobody is left to write
+        }
+        return s;
+      },
       [&](uint64_t blocker) {
+        if (PhaseOf(blocker) == kEmpty) {
+          writers_gone =
+              shared_->close_on_writers_gone.load(std::memory_order_acquire) &&
+              AllWritersGone();
+          return writers_gone;
+        }
         uint64_t pos = shared_->head.load(std::memory_order_acquire);
         return RecoverIfOwnerGone(SlotAt(IndexOfPos(pos)), blocker);
       });
+}
+
+namespace {
+
+uint64_t WriterEntry(pid_t pid, uint64_t start_time) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) |
+         (start_time & 0xffffffffu);
+}
+
+bool WriterGone(uint64_t entry) {
+  const pid_t pid = static_cast<pid_t>(entry >> 32);
+  if (IsProcessGone(pid)) return true;
+  const uint64_t start = ProcessStartTime(pid);
+  return start != 0 && (start & 0xffffffffu) != (entry & 0xffffffffu);
+}
+
+}  // namespace
+
+void SlotRing::RegisterWriter() {
+  const pid_t me = CachedPid();
+  writer_pid_ = me;
+  writer_index_ = -1;
+  const uint64_t entry = WriterEntry(me, CachedStartTime());
+  shared_->writers_ever.store(1, std::memory_order_relaxed);
+  for (int i = 0; i < kRingMaxWriters; ++i) {
+    uint64_t cur = shared_->writers[i].load(std::memory_order_relaxed);
+    if (cur == entry) {  // another handle of this process registered it
+      writer_index_ = i;
+      return;
+    }
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < kRingMaxWriters; ++i) {
+      uint64_t cur = shared_->writers[i].load(std::memory_order_relaxed);
+      // Second pass: reuse the entries of writers that are gone.
+      if (cur != 0 && !(pass == 1 && WriterGone(cur))) continue;
+      if (shared_->writers[i].compare_exchange_strong(
+              cur, entry, std::memory_order_seq_cst)) {
+        writer_index_ = i;
+        return;
+      }
+    }
+  }
+  // No room: the registry can no longer tell when every writer is gone.
+  shared_->writers_overflow.store(1, std::memory_order_seq_cst);
+}
+
+void SlotRing::DetachWriter() {
+  if (shared_ == nullptr || writer_pid_ != CachedPid() || writer_index_ < 0) {
+    return;
+  }
+  uint64_t entry = WriterEntry(writer_pid_, CachedStartTime());
+  shared_->writers[writer_index_].compare_exchange_strong(
+      entry, 0, std::memory_order_seq_cst);
+  writer_pid_ = 0;
+  writer_index_ = -1;
+  if (shared_->readers_waiting.load(std::memory_order_seq_cst) > 0) {
+    shared_->items_seq.fetch_add(1, std::memory_order_seq_cst);
+    FutexWake(&shared_->items_seq, INT_MAX);
+  }
+}
+
+bool SlotRing::AllWritersGone() {
+  if (shared_->writers_ever.load(std::memory_order_acquire) == 0 ||
+      shared_->writers_overflow.load(std::memory_order_acquire) != 0) {
+    return false;
+  }
+  for (auto& w : shared_->writers) {
+    uint64_t cur = w.load(std::memory_order_acquire);
+    if (cur == 0) continue;
+    if (!WriterGone(cur)) return false;
+    w.compare_exchange_strong(cur, 0, std::memory_order_seq_cst);
+  }
+  return true;
 }
 
 void SlotRing::Publish(const Claim& claim, uint32_t size, uint32_t flags) {

@@ -40,6 +40,20 @@
 //   call free. Before sleeping a caller spins briefly (a peer that is active
 //   on the other core answers in well under a microsecond).
 //
+// Writers gone
+//   A process registers itself as a writer (pid + start time, in a small
+//   table in the ring) the first time it claims a slot for writing, and
+//   unregisters when its last handle goes (DetachWriter). A reader blocked on
+//   an empty ring for one check interval looks at the table: when at least
+//   one writer ever registered and every registered writer has detached or
+//   died, it returns kClosed instead of waiting forever (the ring itself is
+//   not closed: a writer that comes later can still put, and readers then
+//   see its items). More than kRingMaxWriters writer processes at once
+//   switch the check off (the table cannot tell).
+//   This is off unless the creator turns it on (set_close_on_writers_gone):
+//   with producers that come and go one after another, "every writer is
+//   gone" can be true between two of them, and Python's queues block then.
+//
 // Memory ordering: publish and release are seq_cst exchanges (they pair with
 // the waiter-count increment of the other side, Dekker style); claims are
 // acquire CASes; payload bytes and the size/flags fields are ordered by them.
@@ -61,6 +75,7 @@
 namespace shoal::internal {
 
 inline constexpr std::size_t kRingAlign = 64;
+inline constexpr int kRingMaxWriters = 16;
 
 // Slot flags.
 inline constexpr uint32_t kSlotInline = 0;      // payload follows the header
@@ -97,8 +112,13 @@ struct RingShared {
   alignas(kRingAlign) std::atomic<uint32_t> space_seq;
   std::atomic<uint32_t> writers_waiting;
   alignas(kRingAlign) std::atomic<uint32_t> closed;
-  std::atomic<uint32_t> reserved;
+  std::atomic<uint32_t> close_on_writers_gone;  // see Writers gone
   std::atomic<uint64_t> lost;
+  // Writer registry (see "Writers gone"): entries are pid << 32 | low 32
+  // bits of the process start time; 0 = free.
+  alignas(kRingAlign) std::atomic<uint32_t> writers_ever;
+  std::atomic<uint32_t> writers_overflow;
+  std::atomic<uint64_t> writers[kRingMaxWriters];
 };
 static_assert(std::is_standard_layout_v<RingShared>);
 
@@ -144,6 +164,17 @@ class SlotRing {
     lost_fn_ = fn;
     lost_ctx_ = ctx;
   }
+  // Whether readers treat "every writer gone" as closed (default false).
+  // Shared: the creator sets it once for every process.
+  void set_close_on_writers_gone(bool on) {
+    shared_->close_on_writers_gone.store(on ? 1 : 0, std::memory_order_release);
+  }
+  // This process stops being a writer (its last handle is going). Wakes
+  // readers so they can notice. No-op if it never wrote.
+  void DetachWriter();
+  // True when writers ever registered and all of them detached or died.
+  bool AllWritersGone();
+
   // How long Claim* spin before sleeping, in polls of the slot.
   void set_spin(uint32_t polls) { spin_ = polls; }
 
@@ -196,6 +227,7 @@ class SlotRing {
   Status TryClaimReadOnce(Claim* claim, uint64_t* blocker);
   // Repairs the slot if the process named in `state` is gone.
   bool RecoverIfOwnerGone(SlotHeader* slot, uint64_t state);
+  void RegisterWriter();
   void WakeReaders();
   void WakeWriters();
   void FreeBlockOf(SlotHeader* slot);
@@ -209,6 +241,9 @@ class SlotRing {
   void* free_ctx_ = nullptr;
   LostFn lost_fn_ = nullptr;
   void* lost_ctx_ = nullptr;
+  // The process this handle registered as a writer for (0: none), and where.
+  pid_t writer_pid_ = 0;
+  int writer_index_ = -1;
 };
 
 }  // namespace shoal::internal

@@ -151,6 +151,22 @@ TEST(Channel, ReaderKilledHoldingViewCostsOneBlock) {
   EXPECT_EQ(ch.recv(1s), std::vector<int>{2});
 }
 
+TEST(Channel, ReaderGetsClosedWhenEveryWriterIsGone) {
+  Channel<int> ch(4, ChannelOptions{.slots = 4, .close_when_writers_gone = true});
+  pid_t child = fork();
+  if (child == 0) {
+    ch.send(std::vector<int>{1});
+    auto w = ch.loan(1);  // dies holding a loan
+    raise(SIGKILL);
+  }
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ(ch.recv(5s), std::vector<int>{1});
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(ch.recv(), Closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(ch.lost(), 1u);
+}
+
 TEST(Channel, HandleTravelsThroughTheCodec) {
   Channel<int> ch(4);
   std::string bytes = Encode(ch);

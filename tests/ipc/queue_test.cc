@@ -228,6 +228,40 @@ TEST(Queue, ProducerKilledMidPutLosesAtMostItsItem) {
   EXPECT_EQ(q.lost(), 1u);
 }
 
+// Opt-in: readers stop waiting once every writer is gone.
+TEST(Queue, ReaderGetsClosedAfterDrainWhenEveryWriterDied) {
+  Queue<int> q(QueueOptions{.maxsize = 16, .close_when_writers_gone = true});
+  std::vector<pid_t> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.push_back(fork());
+    if (writers.back() == 0) {
+      q.put(w);
+      if (w == 0) _exit(0);  // leaves without destructors
+      raise(SIGKILL);        // dies
+    }
+  }
+  for (pid_t w : writers) waitpid(w, nullptr, 0);
+  int sum = q.get(5s) + q.get(5s);
+  EXPECT_EQ(sum, 1);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(q.get(), Closed);  // untimed: must not wait forever
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  // The queue itself is not closed: a new writer can still put.
+  q.put(7);
+  EXPECT_EQ(q.get(1s), 7);
+}
+
+TEST(Queue, WithoutTheOptionReadersKeepWaiting) {
+  Queue<int> q(16);
+  EXPECT_EQ(RunInChild([&] {
+              q.put(1);
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(q.get(1s), 1);
+  EXPECT_THROW(q.get(300ms), Empty);  // waits the full timeout, as in Python
+}
+
 TEST(Queue, NamedQueueOpenedByAnotherProcess) {
   std::string name = "queue_test_" + std::to_string(getpid());
   QueueOptions options;
