@@ -11,7 +11,8 @@ the last line it prints:
 
 Units of the samples: rtt -> seconds per round trip; stream -> messages per
 second; lock-uncontended -> seconds per acquire+release; lock-contended,
-value-increment -> operations per second (both processes together).
+value-increment -> operations per second (both processes together); pool
+workloads (--method pool) -> seconds per call or per item.
 
 Honesty: every message is `size` bytes (bytes objects for Queue and Pipe,
 `size / 8` doubles for FloatChannel) stamped exactly like the C++ methods
@@ -374,13 +375,76 @@ def run_two_process(args, bad, increment):
     return samples, total
 
 
+# ------------------------------------------------------------ pools
+#
+# The Python side of the pool rows (shoal Pool.apply, Pool.map per item,
+# imap_unordered chunksize 1, Executor.submit round trip). The shoot-out
+# runs these once shoal's pool/ has landed; until then they are here, ready.
+
+
+def _inc(x):
+    return x + 1
+
+
+def run_pool(args, bad, workload):
+    import concurrent.futures
+    samples = []
+    total = 0
+    n_items = 1000
+    if workload == "executor-submit":
+        pool = concurrent.futures.ProcessPoolExecutor(max_workers=2)
+    else:
+        pool = multiprocessing.Pool(processes=2)
+    try:
+        for rep in range(-1, args.repeats):
+            dur = args.warmup if rep < 0 else args.duration
+            n = 0
+            t0 = time.perf_counter()
+            while True:
+                if workload == "pool-apply":
+                    if pool.apply(_inc, (n,)) != n + 1:
+                        bad.value += 1
+                    n += 1
+                elif workload == "executor-submit":
+                    if pool.submit(_inc, n).result() != n + 1:
+                        bad.value += 1
+                    n += 1
+                elif workload == "pool-map":
+                    out = pool.map(_inc, range(n_items))
+                    if out[-1] != n_items or len(out) != n_items:
+                        bad.value += 1
+                    n += n_items
+                else:  # pool-imap-unordered, chunksize 1
+                    got = sum(pool.imap_unordered(_inc, range(n_items), chunksize=1))
+                    if got != n_items * (n_items + 1) // 2:
+                        bad.value += 1
+                    n += n_items
+                if time.perf_counter() - t0 >= dur and n >= 2:
+                    break
+            if rep >= 0:
+                samples.append((time.perf_counter() - t0) / n)
+                total += n
+    finally:
+        if workload == "executor-submit":
+            pool.shutdown()
+        else:
+            pool.terminate()
+            pool.join()
+    return samples, total
+
+
+POOL_WORKLOADS = ["pool-apply", "pool-map", "pool-imap-unordered",
+                  "executor-submit"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--method", required=True,
-                    choices=sorted(LINKS) + ["lock", "value"])
+                    choices=sorted(LINKS) + ["lock", "value", "pool"])
     ap.add_argument("--workload", required=True,
                     choices=["rtt", "stream", "lock-uncontended",
-                             "lock-contended", "value-increment"])
+                             "lock-contended", "value-increment"]
+                    + POOL_WORKLOADS)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--depth", type=int, default=1024)
     ap.add_argument("--duration", type=float, default=0.1)
@@ -395,6 +459,8 @@ def main():
         link = LINKS[args.method](args.size, args.depth)
         run = run_rtt if args.workload == "rtt" else run_stream
         samples, total = run(link, args, bad)
+    elif args.workload in POOL_WORKLOADS:
+        samples, total = run_pool(args, bad, args.workload)
     elif args.workload == "lock-uncontended":
         samples, total = run_lock_uncontended(args, bad)
     else:

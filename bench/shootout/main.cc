@@ -429,6 +429,13 @@ int Main(int argc, char** argv) {
   signal(SIGTERM, OnSignal);
   signal(SIGPIPE, SIG_IGN);
 
+  for (const auto& m : methods) {
+    if (Selected(cfg, m.name)) cfg.legend.emplace_back(m.name, m.what);
+  }
+  for (const auto& m : sync_methods) {
+    if (Selected(cfg, m.name)) cfg.legend.emplace_back(m.name, m.what);
+  }
+
   // ---- plan
   std::vector<Case> cases;
   const std::string tag_base = std::to_string(getpid());

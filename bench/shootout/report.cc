@@ -143,6 +143,39 @@ std::string FormatSize(std::size_t b) {
   return std::to_string(b) + " B";
 }
 
+std::vector<std::string> GoalLines(const std::vector<Row>& rows) {
+  auto find = [&](const std::string& w, std::size_t size,
+                  const std::string& method) -> const Row* {
+    for (const Row& r : rows) {
+      if (r.workload == w && r.size == size && r.method == method && Usable(r)) return &r;
+    }
+    return nullptr;
+  };
+  std::vector<std::string> out;
+  auto speedup = [&](const std::string& what, const std::string& w, std::size_t size,
+                     const std::string& a, const std::string& b, double goal,
+                     bool at_least) {
+    const Row* x = find(w, size, a);
+    const Row* y = find(w, size, b);
+    if (x == nullptr || y == nullptr) return;
+    // Both as cost: x costs `ratio` times y.
+    const double ratio = Cost(*x) / Cost(*y);
+    const double shown = at_least ? 1.0 / ratio : ratio;
+    const bool met = at_least ? shown >= goal : shown <= goal;
+    out.push_back(what + ": " + Num(shown) + "x (goal " + (at_least ? ">= " : "<= ") +
+                  Num(goal) + "x): " + (met ? "met" : "NOT met"));
+  };
+  speedup("Queue 8 B streaming, shoal.queue vs boost.mq (speed-up)", "stream", 8,
+          "shoal.queue", "boost.mq", 10, true);
+  speedup("Queue 64 B round trip, shoal.queue vs floor.spin (cost)", "rtt", 64,
+          "shoal.queue", "floor.spin", 2, false);
+  speedup("Pipe 64 B round trip, shoal.pipe vs os.socketpair (cost)", "rtt", 64,
+          "shoal.pipe", "os.socketpair", 1.2, false);
+  speedup("Channel copy 1 MiB stream, shoal.channel vs floor.memcpy (speed)",
+          "stream", 1 << 20, "shoal.channel", "floor.memcpy", 0.5, true);
+  return out;
+}
+
 void Summarize(std::vector<Row>& rows) {
   for (Row& r : rows) {
     if (!Usable(r)) continue;
@@ -209,6 +242,11 @@ void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out) {
                  med.c_str(), spread.c_str(), Ratio(r.vs_peer).c_str(),
                  Ratio(r.vs_floor).c_str(), Check(r).c_str());
   }
+  const std::vector<std::string> goals = GoalLines(rows);
+  if (!goals.empty()) {
+    std::fprintf(out, "\nGoals (issue 3) from this run:\n");
+    for (const auto& g : goals) std::fprintf(out, "  %s\n", g.c_str());
+  }
   std::fflush(out);
 }
 
@@ -257,7 +295,8 @@ void WriteJson(const std::vector<Row>& rows, const Machine& m, const Config& cfg
 
 std::string Md(const Row& r) {
   if (!Usable(r)) {
-    return "| " + r.method + " | " + r.out.status + " | | | | " + r.out.note + " |";
+    return "| " + r.method + " | " + r.out.status + ": " + r.out.note + " | | | | " +
+           Check(r) + " |";
   }
   std::string med = Scaled(r.median, r.unit);
   if (r.workload == "stream") med += " (" + Bandwidth(r.median, r.size) + ")";
@@ -535,7 +574,9 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
               f << " " << (it == cells.end() ? "" : it->second->out.status) << " |";
             } else {
               f << " " << Num(it->second->median / 1e6);
-              if (it->second->vs_peer > 0) f << " (" << Ratio(it->second->vs_peer) << ")";
+              if (it->second->vs_peer > 0 && it->second->family == Family::kShoal) {
+                f << " (" << Ratio(it->second->vs_peer) << ")";
+              }
               f << " |";
             }
           }
@@ -543,12 +584,24 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
         }
         f << "\n";
       }
-      f << "(x) = speed-up over the other methods at the same producers x "
-           "consumers.\n\n";
+      f << "(x) = shoal's speed-up over the best other method at the same "
+           "producers x consumers.\n\n";
       if (std::count(plots.begin(), plots.end(), "scaling.svg")) {
         f << "![scaling](scaling.svg)\n\n";
       }
     }
+  }
+  const std::vector<std::string> goals = GoalLines(rows);
+  if (!goals.empty()) {
+    f << "## Goals (issue 3), from this run\n\n";
+    for (const auto& g : goals) f << "- " << g << "\n";
+    f << "\nThe micro-benchmarks in bench/ (Google Benchmark) measure the "
+         "same goals more precisely; see bench/RESULTS.md.\n\n";
+  }
+  if (!cfg.legend.empty()) {
+    f << "## Methods\n\n| method | what exactly |\n| --- | --- |\n";
+    for (const auto& [name, what] : cfg.legend) f << "| " << name << " | " << what << " |\n";
+    f << "\n";
   }
   // Skipped and failed.
   bool header = false;

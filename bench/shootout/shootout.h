@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/shootout/links.h"
@@ -35,6 +36,8 @@ struct Config {
   std::string python_script;  // found at start; empty = not found
   std::string command;        // how we were run, for the report
   double case_timeout = 0;    // seconds; 0 = derived from the above
+  // (method, what it is exactly), for the report.
+  std::vector<std::pair<std::string, std::string>> legend;
 };
 
 // Which kind of method a row is: shoal's own, a peer (the OS, a library,
@@ -111,6 +114,8 @@ struct Machine {
 
 void Summarize(std::vector<Row>& rows);
 void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out);
+// The goals of issue 3 that the shoot-out's rows answer, one line each.
+std::vector<std::string> GoalLines(const std::vector<Row>& rows);
 // Writes results.json, report.md and the plots; returns notes (e.g. "plots
 // skipped: ...").
 std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
