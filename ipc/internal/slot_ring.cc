@@ -134,6 +134,13 @@ SlotRing SlotRing::Attach(void* mem, std::size_t bytes) {
   return ring;
 }
 
+uint64_t SlotRing::MaxTries() const { return uint64_t{4} * capacity_ + 64; }
+
+void SlotRing::ThrowCorrupt(const char* what) const {
+  throw InvalidRegion(std::string("slot ring: ") + what +
+                      ": shared memory corrupt");
+}
+
 SlotHeader* SlotRing::SlotAt(uint32_t index) const {
   if (index >= capacity_) {
     throw InvalidRegion("slot ring: index " + std::to_string(index) +
@@ -173,7 +180,13 @@ void SlotRing::WakeWriters() {
 SlotRing::Status SlotRing::TryClaimWriteOnce(Claim* claim, uint64_t* blocker) {
   if (shared_->closed.load(std::memory_order_acquire)) return Status::kClosed;
   const uint32_t me = MyPid();
-  for (;;) {
+  // Each retry means another writer claimed a slot meanwhile; a bound keeps
+  // a corrupt ring (laps that never match) from looping forever here.
+  for (uint64_t tries = 0;; ++tries) {
+    if (tries > MaxTries()) {
+      *blocker = 0;
+      return Status::kWouldBlock;
+    }
     uint64_t pos = shared_->tail.load(std::memory_order_acquire);
     const uint32_t lap = LapOfPos(pos);
     SlotHeader* slot = SlotAt(IndexOfPos(pos));
@@ -205,6 +218,7 @@ SlotRing::Status SlotRing::TryClaimWriteOnce(Claim* claim, uint64_t* blocker) {
       Advance(shared_->tail, pos, Next(pos));
       continue;
     }
+    if (d < -1) ThrowCorrupt("a slot two laps behind the writers' index");
     // The previous lap's item is still in the slot: the ring is full.
     *blocker = state;
     return Status::kWouldBlock;
@@ -213,7 +227,11 @@ SlotRing::Status SlotRing::TryClaimWriteOnce(Claim* claim, uint64_t* blocker) {
 
 SlotRing::Status SlotRing::TryClaimReadOnce(Claim* claim, uint64_t* blocker) {
   const uint32_t me = MyPid();
-  for (;;) {
+  for (uint64_t tries = 0;; ++tries) {
+    if (tries > MaxTries()) {
+      *blocker = 0;
+      return Status::kWouldBlock;
+    }
     uint64_t pos = shared_->head.load(std::memory_order_acquire);
     const uint32_t lap = LapOfPos(pos);
     SlotHeader* slot = SlotAt(IndexOfPos(pos));
@@ -262,7 +280,10 @@ SlotRing::Status SlotRing::TryClaimReadOnce(Claim* claim, uint64_t* blocker) {
       Advance(shared_->head, pos, Next(pos));
       continue;
     }
-    // A slot behind the reader's lap: only a corrupt ring gets here.
+    // d == -1: a reader of the previous lap still holds the slot (the index
+    // was helped past it): nothing to read here yet. Further behind, the
+    // index passed a position that was never read: only a corrupt ring.
+    if (d < -1) ThrowCorrupt("a slot two laps behind the readers' index");
     *blocker = state;
     return Status::kWouldBlock;
   }

@@ -220,6 +220,8 @@ class SlotRing {
 
  private:
   SlotHeader* SlotAt(uint32_t index) const;
+  uint64_t MaxTries() const;
+  [[noreturn]] void ThrowCorrupt(const char* what) const;
   uint64_t Next(uint64_t pos) const;
   void CheckPos(uint64_t pos) const;
   // One attempt; on kWouldBlock, *blocker is the slot state that blocked.
