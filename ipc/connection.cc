@@ -283,8 +283,9 @@ void Connection::ReadExact(std::byte* dst, std::size_t len) {
   // Once a message has started, the rest is read without a deadline: giving
   // up half-way would leave the stream inside a message. A dead peer still
   // ends the wait (EOF).
+  if (len == 0) return;  // dst may be null for an empty message
   std::size_t have = std::min<std::size_t>(rend_ - rpos_, len);
-  std::memcpy(dst, rbuf_.data() + rpos_, have);
+  if (have > 0) std::memcpy(dst, rbuf_.data() + rpos_, have);
   rpos_ += have;
   std::size_t done = have;
   while (done < len) {

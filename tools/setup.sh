@@ -3,6 +3,7 @@
 #
 #   tools/setup.sh test    what the build and the test suite need
 #   tools/setup.sh bench   the above plus the shoot-out's peers and plotting
+#   tools/setup.sh fuzz    the build's packages plus clang and libFuzzer
 #
 # Idempotent and silent when everything is installed; runs `apt-get update`
 # only when it has something to install. Needs root (or sudo) only then.
@@ -23,6 +24,10 @@ pkgs=(
 if [[ $profile == bench ]]; then
   # To run every peer and draw the plots: the iceoryx RouDi daemon, gnuplot.
   pkgs+=(iceoryx gnuplot-nox)
+fi
+if [[ $profile == fuzz || $profile == test ]]; then
+  # tools/fuzz.sh: clang with libFuzzer and the sanitizer runtimes.
+  pkgs+=(clang libclang-rt-14-dev)
 fi
 
 missing=()

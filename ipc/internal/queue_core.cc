@@ -94,7 +94,14 @@ void QueueCore::Init() {
 
 void QueueCore::FreeBlock(void* ctx, uint64_t offset, uint64_t len) {
   auto* self = static_cast<QueueCore*>(ctx);
-  if (self->heap_.valid()) self->heap_.Free(offset, len);
+  if (!self->heap_.valid()) return;
+  try {
+    self->heap_.Free(offset, len);
+  } catch (const InvalidRegion&) {
+    // A corrupt block reference: releasing a slot must not throw (it runs
+    // from destructors); the block leaks, and whoever reads the slot's
+    // payload gets the InvalidRegion from BlockHeap::At.
+  }
 }
 
 void QueueCore::OnLost(void* ctx, uint32_t flags) {
@@ -162,7 +169,13 @@ QueueCore::Result QueueCore::Get(ReadFn read, const Deadline& deadline) {
   struct ReleaseOnExit {
     SlotRing& ring;
     const SlotRing::Claim& claim;
-    ~ReleaseOnExit() { ring.Release(claim); }
+    ~ReleaseOnExit() {
+      try {
+        ring.Release(claim);
+      } catch (...) {
+        // Only a corrupt ring can throw here; the read already reported it.
+      }
+    }
   } release{ring_, claim};
   const uint32_t flags = claim.slot->flags.load(std::memory_order_relaxed);
   if (flags & kSlotBlock) {
