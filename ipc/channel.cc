@@ -7,6 +7,9 @@ std::shared_ptr<ChannelCore> ChannelCore::Create(std::size_t block_bytes,
                                                  const ChannelOptions& options) {
   if (options.slots == 0) throw ValueError("Channel: slots must be >= 1");
   const std::size_t bytes = SlotRing::BytesFor(options.slots, block_bytes);
+  if (options.region.kind == RegionKind::kNamed) {
+    SweepStale(layout.type_name.substr(0, layout.type_name.find('<') + 1));
+  }
   Region region = Region::Create(bytes, layout, options.region);
   SlotRing ring = SlotRing::Create(region.payload(), bytes, options.slots,
                                    block_bytes);

@@ -867,10 +867,14 @@ std::vector<RegionInfo> ListRegions() {
   return out;
 }
 
-std::vector<std::string> SweepStale() {
+std::vector<std::string> SweepStale(std::string_view type_prefix) {
   std::vector<std::string> removed;
   for (const RegionInfo& info : ListRegions()) {
     if (!info.valid || info.alive || info.uid != geteuid()) continue;
+    if (!type_prefix.empty() &&
+        info.type_name.compare(0, type_prefix.size(), type_prefix) != 0) {
+      continue;
+    }
     if (internal::UnlinkIfStale(info.name)) removed.push_back(info.name);
   }
   return removed;

@@ -266,7 +266,9 @@ std::vector<RegionInfo> ListRegions();
 // with another start time). Files with invalid headers are left alone (one may
 // be a region being created this instant). Mappings other processes hold stay
 // valid. Returns the names removed.
-std::vector<std::string> SweepStale();
+// With `type_prefix`, only regions whose type name starts with it (e.g.
+// "shoal::Queue<"): what a queue or pool sweeps when it starts.
+std::vector<std::string> SweepStale(std::string_view type_prefix = {});
 
 namespace internal {
 // Exposed for tests and tools.

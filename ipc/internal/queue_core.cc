@@ -31,6 +31,11 @@ std::shared_ptr<QueueCore> QueueCore::Create(const QueueOptions& options,
   const uint64_t heap_offset = RoundUp(ring_offset + ring_bytes, 64);
   const uint64_t heap_bytes =
       options.heap_bytes == 0 ? 0 : BlockHeap::BytesFor(options.heap_bytes);
+  if (options.region.kind == RegionKind::kNamed) {
+    // Named queues outlive a creator that was killed: clear those of our
+    // kind first, so /dev/shm never fills with dead queues.
+    SweepStale(layout.type_name.substr(0, layout.type_name.find('<') + 1));
+  }
   Region region =
       Region::Create(heap_offset + heap_bytes, layout, options.region);
 

@@ -1,0 +1,94 @@
+// shoal: the command-line tool for shoal's named shared-memory regions.
+//
+//   shoal ls          list /dev/shm/shoal.* with creator pid, alive or dead,
+//                     size, type and ready state (invalid files: why)
+//   shoal gc          remove the regions of this user whose creator is dead
+//   shoal gc --dry-run  say what gc would remove
+//
+// Regions whose creator was SIGKILLed (or OOM-killed) stay in /dev/shm until
+// somebody removes them; shoal's named queues, channels and pools sweep those
+// of their own kind when they start, and `shoal gc` sweeps them all.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ipc/region.h"
+
+namespace {
+
+int Usage(FILE* out) {
+  std::fprintf(out,
+               "usage: shoal ls | shoal gc [--dry-run] | shoal --help\n"
+               "  ls   list shoal's named regions (/dev/shm/shoal.*)\n"
+               "  gc   remove this user's regions whose creator is dead\n");
+  return out == stdout ? 0 : 2;
+}
+
+std::string HumanSize(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+int List() {
+  std::vector<shoal::RegionInfo> regions = shoal::ListRegions();
+  std::printf("%-44s %8s %-6s %10s  %s\n", "NAME", "PID", "STATE", "SIZE",
+              "TYPE");
+  for (const auto& r : regions) {
+    const char* state = !r.valid ? "bad" : !r.alive ? "dead" : r.ready ? "alive"
+                                                                       : "init";
+    std::string type = r.valid ? r.type_name : "(" + r.problem + ")";
+    std::printf("%-44s %8d %-6s %10s  %s\n", r.name.c_str(), r.creator_pid,
+                state, HumanSize(r.size).c_str(), type.c_str());
+  }
+  std::printf("%zu region(s)\n", regions.size());
+  return 0;
+}
+
+int Gc(bool dry_run) {
+  if (dry_run) {
+    int n = 0;
+    for (const auto& r : shoal::ListRegions()) {
+      if (r.valid && !r.alive && r.uid == geteuid()) {
+        std::printf("would remove %s (creator %d, %s)\n", r.name.c_str(),
+                    r.creator_pid, r.type_name.c_str());
+        ++n;
+      }
+    }
+    std::printf("%d stale region(s)\n", n);
+    return 0;
+  }
+  std::vector<std::string> removed = shoal::SweepStale();
+  for (const auto& name : removed) std::printf("removed %s\n", name.c_str());
+  std::printf("%zu stale region(s) removed\n", removed.size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return Usage(stderr);
+  const std::string cmd = argv[1];
+  try {
+    if (cmd == "ls" && argc == 2) return List();
+    if (cmd == "gc" && argc == 2) return Gc(false);
+    if (cmd == "gc" && argc == 3 && std::strcmp(argv[2], "--dry-run") == 0) {
+      return Gc(true);
+    }
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") return Usage(stdout);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "shoal: %s\n", e.what());
+    return 1;
+  }
+  return Usage(stderr);
+}
