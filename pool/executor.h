@@ -76,10 +76,10 @@ namespace shoal {
 struct ExecutorOptions {
   // 0: process_cpu_count().
   std::size_t max_workers = 0;
-  Initializer initializer;
+  Initializer initializer{};
   // 0: unlimited.
   std::size_t max_tasks_per_child = 0;
-  std::optional<Context> mp_context;
+  std::optional<Context> mp_context{};
   // Python's behaviour on a dead worker (see the file comment).
   bool break_on_worker_death = false;
   // As PoolOptions.
@@ -166,7 +166,7 @@ class Future {
 };
 
 struct MapOptions {
-  std::optional<std::chrono::nanoseconds> timeout;
+  std::optional<std::chrono::nanoseconds> timeout{};
   std::size_t chunksize = 1;
 };
 

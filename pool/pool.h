@@ -107,6 +107,7 @@
 #include "pool/internal/callable.h"
 #include "pool/internal/engine.h"
 #include "pool/internal/jobs.h"
+#include "pool/process.h"
 #include "sync/deadline.h"
 #include "sync/errors.h"
 
@@ -145,11 +146,11 @@ class Initializer {
 struct PoolOptions {
   // Workers; 0: process_cpu_count().
   std::size_t processes = 0;
-  Initializer initializer;
+  Initializer initializer{};
   // Tasks a worker runs before it is replaced; 0: unlimited.
   std::size_t maxtasksperchild = 0;
   // Start method; unset: the default context (set_start_method).
-  std::optional<Context> context;
+  std::optional<Context> context{};
   // Per-task time limit; 0: none. Overridable per call (Async::timeout).
   std::chrono::nanoseconds task_timeout{0};
   // A worker whose resident set exceeds this after a task is replaced; 0:
@@ -162,8 +163,6 @@ struct PoolOptions {
   // Shared heap for larger arguments and results; 0: 256 MiB.
   uint64_t shared_heap_bytes = 0;
 };
-
-int process_cpu_count();
 
 namespace internal {
 

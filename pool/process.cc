@@ -143,7 +143,6 @@ void AtExit() {
     list = c.list;
   }
   for (auto& s : list) {
-    Process p;
     std::lock_guard<std::mutex> lock(s->mu);
     if (s->daemon && !s->exitcode && s->pidfd >= 0) {
       syscall(SYS_pidfd_send_signal, s->pidfd, SIGTERM, nullptr, 0);
@@ -202,8 +201,10 @@ int SpawnedProcess(const std::vector<std::string>& args) {
   BecomeChild(std::get<1>(boot), daemon, std::get<3>(boot), parent,
               std::get<4>(boot));
   const std::string& payload = std::get<6>(boot);
-  return RunTarget(std::get<5>(boot),
-                   std::as_bytes(std::span<const char>(payload)));
+  const int rc = RunTarget(std::get<5>(boot),
+                           std::as_bytes(std::span<const char>(payload)));
+  AtExit();
+  return rc;
 }
 
 const bool kRegistered = RegisterSpawnEntry("process", &SpawnedProcess);
@@ -269,6 +270,8 @@ void Process::start() {
                             internal::CurrentIdentity().name);
       const int rc = internal::RunTarget(
           s.invoker, std::as_bytes(std::span<const char>(s.payload)));
+      // As Python's _bootstrap: terminate daemonic children, join the rest.
+      internal::AtExit();
       std::fflush(nullptr);
       _exit(rc);
     }

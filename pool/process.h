@@ -74,11 +74,11 @@ namespace shoal {
 struct ProcessOptions {
   // "" -> "Process-N" (N: this process's child counter; "Process-1:2" in a
   // child of Process-1).
-  std::string name;
+  std::string name{};
   // Unset -> the daemon flag of the calling process.
-  std::optional<bool> daemon;
+  std::optional<bool> daemon{};
   // Unset -> the default context (set_start_method).
-  std::optional<Context> context;
+  std::optional<Context> context{};
 };
 
 namespace internal {

@@ -101,9 +101,21 @@ InvokeFn ResolveInvoker(const CodeRef& ref);
 // ---------------------------------------------------------------------------
 // Callable classification.
 
+// Index-based (string_view::find is not a constant expression under
+// -fsanitize=undefined with GCC 12).
+constexpr bool Contains(std::string_view hay, std::string_view needle) {
+  for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
+    bool match = true;
+    for (std::size_t j = 0; j < needle.size() && match; ++j) {
+      match = hay[i + j] == needle[j];
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
 template <class Fn>
-inline constexpr bool kIsLambda =
-    TypeName<Fn>().find("<lambda") != std::string_view::npos;
+inline constexpr bool kIsLambda = Contains(TypeName<Fn>(), "<lambda");
 
 template <class Fn>
 inline constexpr bool kIsFunctionPointer =

@@ -1,0 +1,267 @@
+// Tests for pool/executor.h.
+#include "pool/executor.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ipc/shared.h"
+#include "sync/errors.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+constexpr auto kWait = std::chrono::seconds(30);
+
+int Square(int x) { return x * x; }
+int Add(int a, int b) { return a + b; }
+int SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+int Fail(int x) {
+  if (x < 0) throw std::invalid_argument("negative");
+  return x;
+}
+int DieWith(int sig) {
+  kill(getpid(), sig);
+  std::this_thread::sleep_for(10s);
+  return 0;
+}
+
+struct Flag {
+  std::atomic<int32_t> started;
+};
+int Block(shoal::Shared<Flag> flag, int ms) {
+  flag->started.store(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+
+TEST(ExecutorTest, SubmitResultException) {
+  shoal::ProcessPoolExecutor ex(2);
+  EXPECT_EQ(ex.max_workers(), 2u);
+  auto f = ex.submit(Square, 8);
+  EXPECT_EQ(f.result(kWait), 64);
+  EXPECT_TRUE(f.done());
+  EXPECT_FALSE(f.running());
+  EXPECT_FALSE(f.cancelled());
+  EXPECT_EQ(f.exception(kWait), nullptr);
+
+  auto bad = ex.submit(Fail, -1);
+  EXPECT_THROW(bad.result(kWait), std::invalid_argument);
+  std::exception_ptr e = bad.exception(kWait);
+  ASSERT_TRUE(e);
+  EXPECT_THROW(std::rethrow_exception(e), std::invalid_argument);
+
+  auto slow = ex.submit(SleepMs, 300);
+  EXPECT_THROW(slow.result(10ms), shoal::TimeoutError);
+  EXPECT_THROW(slow.exception(10ms), shoal::TimeoutError);
+  EXPECT_EQ(slow.result(kWait), 300);
+}
+
+TEST(ExecutorTest, RunningAndDoneCallbacks) {
+  auto flag = shoal::Shared<Flag>::Create();
+  shoal::ProcessPoolExecutor ex(1);
+  auto f = ex.submit(Block, flag, 300);
+  for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(f.running());
+  std::atomic<int> calls{0};
+  std::atomic<pid_t> pid{0};
+  f.add_done_callback([&](const shoal::Future<int>& g) {
+    EXPECT_EQ(g.result(), 300);
+    pid = getpid();
+    ++calls;
+  });
+  EXPECT_EQ(f.result(kWait), 300);
+  for (int i = 0; i < 1000 && calls.load() == 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(pid.load(), getpid());
+  // Already done: runs at once, here.
+  f.add_done_callback([&](const shoal::Future<int>&) { ++calls; });
+  EXPECT_EQ(calls.load(), 2);
+}
+
+TEST(ExecutorTest, CancelPendingAndRunning) {
+  auto flag = shoal::Shared<Flag>::Create();
+  shoal::ProcessPoolExecutor ex(1);
+  auto running = ex.submit(Block, flag, 20000);
+  auto pending = ex.submit(Square, 3);
+  for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(running.running());
+  EXPECT_TRUE(pending.cancel());
+  EXPECT_TRUE(pending.cancelled());
+  EXPECT_TRUE(pending.done());
+  EXPECT_THROW(pending.result(kWait), shoal::CancelledError);
+  EXPECT_THROW(pending.exception(kWait), shoal::CancelledError);
+
+  EXPECT_FALSE(running.cancel());  // running: not without kill_running
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(running.cancel(/*kill_running=*/true));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_TRUE(running.cancelled());
+  EXPECT_THROW(running.result(kWait), shoal::CancelledError);
+  // The worker was replaced.
+  EXPECT_EQ(ex.submit(Square, 5).result(kWait), 25);
+  auto done = ex.submit(Square, 2);
+  done.result(kWait);
+  EXPECT_FALSE(done.cancel());
+}
+
+TEST(ExecutorTest, ShutdownCancelFutures) {
+  auto flag = shoal::Shared<Flag>::Create();
+  shoal::ProcessPoolExecutor ex(1);
+  auto first = ex.submit(Block, flag, 200);
+  std::vector<shoal::Future<int>> rest;
+  for (int i = 0; i < 10; ++i) rest.push_back(ex.submit(Square, i));
+  for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ex.shutdown(/*wait=*/true, /*cancel_futures=*/true);
+  EXPECT_EQ(first.result(kWait), 200);  // running ones finish
+  for (auto& f : rest) {
+    EXPECT_TRUE(f.cancelled());
+    EXPECT_THROW(f.result(kWait), shoal::CancelledError);
+  }
+  EXPECT_THROW(ex.submit(Square, 1), shoal::ValueError);
+}
+
+TEST(ExecutorTest, ShutdownWaitsForEverything) {
+  std::vector<shoal::Future<int>> fs;
+  {
+    shoal::ProcessPoolExecutor ex(2);
+    for (int i = 0; i < 20; ++i) fs.push_back(ex.submit(SleepMs, 5));
+    ex.shutdown();
+    for (auto& f : fs) EXPECT_TRUE(f.done());
+  }
+  for (auto& f : fs) EXPECT_EQ(f.result(kWait), 5);
+}
+
+TEST(ExecutorTest, Map) {
+  shoal::ProcessPoolExecutor ex(2);
+  std::vector<int> in(200);
+  std::iota(in.begin(), in.end(), 0);
+  std::vector<int> out;
+  for (int v : ex.map(Square, in)) out.push_back(v);
+  ASSERT_EQ(out.size(), in.size());
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(out[i], i * i);
+
+  // Several iterables: zipped, the shortest ends it.
+  std::vector<int> a{1, 2, 3, 4};
+  std::vector<int> b{10, 20, 30};
+  std::vector<int> sums;
+  for (int v : ex.map(shoal::MapOptions{.chunksize = 2}, Add, a, b)) {
+    sums.push_back(v);
+  }
+  EXPECT_EQ(sums, (std::vector<int>{11, 22, 33}));
+
+  // Timeout from the call.
+  auto it = ex.map(shoal::MapOptions{.timeout = 100ms}, SleepMs,
+                   std::vector<int>{1000, 1000});
+  EXPECT_THROW(it.next(), shoal::TimeoutError);
+}
+
+TEST(ExecutorTest, AsCompletedAndWait) {
+  shoal::ProcessPoolExecutor ex(2);
+  std::vector<shoal::Future<int>> fs;
+  for (int ms : {300, 10, 150}) fs.push_back(ex.submit(SleepMs, ms));
+  std::vector<int> order;
+  for (auto& f : shoal::as_completed(fs, kWait)) order.push_back(f.result());
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order.front(), 10);
+  EXPECT_EQ(order.back(), 300);
+
+  std::vector<shoal::Future<int>> gs;
+  gs.push_back(ex.submit(SleepMs, 800));
+  gs.push_back(ex.submit(SleepMs, 1));
+  auto r = shoal::wait(gs, kWait, shoal::FIRST_COMPLETED);
+  ASSERT_EQ(r.done.size(), 1u);
+  EXPECT_EQ(r.done[0].result(), 1);
+  EXPECT_EQ(r.not_done.size(), 1u);
+
+  auto t = shoal::wait(gs, 10ms, shoal::ALL_COMPLETED);
+  EXPECT_EQ(t.not_done.size(), 1u);
+
+  std::vector<shoal::Future<int>> hs;
+  hs.push_back(ex.submit(SleepMs, 800));
+  hs.push_back(ex.submit(Fail, -1));
+  auto x = shoal::wait(hs, kWait, shoal::FIRST_EXCEPTION);
+  ASSERT_EQ(x.done.size(), 1u);
+  EXPECT_THROW(x.done[0].result(), std::invalid_argument);
+
+  auto all = shoal::wait(gs, kWait);
+  EXPECT_EQ(all.done.size(), 2u);
+
+  std::vector<shoal::Future<int>> never;
+  never.push_back(ex.submit(SleepMs, 800));
+  auto ac = shoal::as_completed(never, 20ms);
+  EXPECT_THROW(ac.next(), shoal::TimeoutError);
+}
+
+TEST(ExecutorTest, DeadWorkerFailsOnlyItsFuture) {
+  shoal::ProcessPoolExecutor ex(2);
+  auto dead = ex.submit(DieWith, SIGKILL);
+  std::vector<shoal::Future<int>> fs;
+  for (int i = 0; i < 50; ++i) fs.push_back(ex.submit(Square, i));
+  try {
+    dead.result(kWait);
+    ADD_FAILURE();
+  } catch (const shoal::WorkerLost& e) {
+    EXPECT_EQ(e.signal(), SIGKILL);
+    EXPECT_GT(e.pid(), 0);
+  }
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(fs[i].result(kWait), i * i);
+  EXPECT_FALSE(ex.broken());
+  auto exited = ex.submit([] {
+    _exit(3);
+    return 0;
+  });
+  try {
+    exited.result(kWait);
+    ADD_FAILURE();
+  } catch (const shoal::WorkerLost& e) {
+    EXPECT_EQ(e.signal(), 0);
+    EXPECT_EQ(e.exit_code(), 3);
+    EXPECT_THAT(e.what(), HasSubstr("exited with code 3"));
+  }
+}
+
+TEST(ExecutorTest, BreakOnWorkerDeathLikePython) {
+  shoal::ProcessPoolExecutor ex(shoal::ExecutorOptions{
+      .max_workers = 1, .break_on_worker_death = true});
+  auto dead = ex.submit(DieWith, SIGKILL);
+  auto pending = ex.submit(Square, 3);
+  EXPECT_THROW(dead.result(kWait), shoal::BrokenPool);
+  EXPECT_THROW(pending.result(kWait), shoal::BrokenPool);
+  for (int i = 0; i < 500 && !ex.broken(); ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_TRUE(ex.broken());
+  EXPECT_THROW(ex.submit(Square, 1), shoal::BrokenPool);
+}
+
+void BadInit() { throw std::logic_error("no init"); }
+
+TEST(ExecutorTest, FailingInitializer) {
+  shoal::ProcessPoolExecutor ex(2, BadInit);
+  auto f = ex.submit(Square, 2);
+  EXPECT_THROW(f.result(kWait), shoal::BrokenPool);
+}
+
+}  // namespace

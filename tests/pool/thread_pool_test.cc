@@ -1,0 +1,95 @@
+// Tests for pool/thread_pool.h: the Pool interface on threads.
+#include "pool/thread_pool.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <numeric>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sync/errors.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kWait = std::chrono::seconds(30);
+
+int Square(int x) { return x * x; }
+pid_t MyPid() { return getpid(); }
+std::string Name() { return shoal::current_process().name; }
+int Throw(int) { throw std::invalid_argument("thread task"); }
+int SleepMs(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+thread_local int t_init = 0;
+void Init(int v) { t_init = v; }
+int GetInit() { return t_init; }
+
+TEST(ThreadPoolTest, SameInterfaceAsPool) {
+  shoal::ThreadPool pool(3);
+  EXPECT_EQ(pool.processes(), 3u);
+  EXPECT_EQ(pool.apply(Square, 5), 25);
+  EXPECT_EQ(pool.apply(MyPid), getpid());  // threads of this process
+  EXPECT_EQ(pool.apply(Name), "MainProcess");
+  EXPECT_THROW(pool.apply(Throw, 1), std::invalid_argument);
+  std::atomic<int> cb{0};
+  auto r = pool.apply_async(shoal::Async{.callback = [&](int v) { cb = v; }},
+                            Square, 6);
+  EXPECT_EQ(r.get(kWait), 36);
+  EXPECT_EQ(cb.load(), 36);
+
+  std::vector<int> in(500);
+  std::iota(in.begin(), in.end(), 0);
+  auto out = pool.map(Square, in);
+  for (int i = 0; i < 500; ++i) ASSERT_EQ(out[i], i * i);
+  int n = 0;
+  for (int v : pool.imap(Square, std::views::iota(0), 5)) {
+    ASSERT_EQ(v, n * n);
+    if (++n == 1000) break;
+  }
+  std::vector<int> un;
+  for (int v : pool.imap_unordered(Square, in)) un.push_back(v);
+  EXPECT_EQ(un.size(), in.size());
+  pool.close();
+  pool.join();
+  EXPECT_THROW(pool.apply(Square, 1), shoal::ValueError);
+}
+
+TEST(ThreadPoolTest, InitializerAndMaxTasks) {
+  shoal::ThreadPool pool(shoal::PoolOptions{
+      .processes = 2,
+      .initializer = shoal::Initializer(Init, 9),
+      .maxtasksperchild = 2});
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(pool.apply(GetInit), 9);
+  EXPECT_EQ(pool.worker_pids().size(), 2u);
+}
+
+TEST(ThreadPoolTest, TimeoutsAreRefused) {
+  EXPECT_THROW(shoal::ThreadPool(shoal::PoolOptions{.processes = 1,
+                                                    .task_timeout = 1s}),
+               shoal::ValueError);
+  shoal::ThreadPool pool(1);
+  EXPECT_THROW(pool.apply_async(shoal::Async{.timeout = 1s}, Square, 1),
+               shoal::ValueError);
+}
+
+TEST(ThreadPoolTest, TerminateCancelsQueuedTasks) {
+  shoal::ThreadPool pool(1);
+  auto running = pool.apply_async(SleepMs, 200);
+  auto queued = pool.apply_async(SleepMs, 1);
+  std::this_thread::sleep_for(50ms);
+  pool.terminate();
+  pool.join();
+  EXPECT_EQ(running.get(kWait), 200);  // a thread cannot be killed
+  EXPECT_THROW(queued.get(kWait), shoal::CancelledError);
+}
+
+}  // namespace
