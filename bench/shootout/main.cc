@@ -62,7 +62,13 @@ Measurement:
   --repeats=N        repeats per (workload, method); median and min..max
   --duration=SEC     seconds per repeat
   --warmup=SEC       seconds of discarded warm-up before the repeats
-  --pin              pin the driver to CPU 0 and the peer to CPU 1
+  --pin              pin the driver to CPU 0 and the peer to CPU 1 (the
+                     default when there are 2 or more CPUs; scaling cases
+                     are spread round-robin)
+  --no-pin           let the scheduler place the processes. On a 2-CPU
+                     machine it sometimes puts both on one CPU, which makes
+                     kernel wake-ups cheap and spinning methods collapse, so
+                     unpinned results are bimodal from run to run.
   --timeout=SEC      kill a case after this long (default: derived)
 
 Output:
@@ -376,6 +382,8 @@ int Main(int argc, char** argv) {
       cfg.case_timeout = std::atof(value().c_str());
     } else if (flag == "--pin") {
       cfg.pin = true;
+    } else if (flag == "--no-pin") {
+      cfg.pin = false;
     } else if (flag == "--out") {
       cfg.out = value();
     } else if (flag == "--no-plots") {
@@ -399,6 +407,7 @@ int Main(int argc, char** argv) {
     if (!warmup_set) cfg.warmup = 0.001;
   }
   if (!sizes_flag.empty()) cfg.rtt_sizes = cfg.stream_sizes = sizes_flag;
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) cfg.pin = false;  // nothing to spread
 
   const std::vector<Method> methods = AllMethods();
   const std::vector<SyncMethod> sync_methods = AllSyncMethods();

@@ -24,7 +24,10 @@ struct Config {
   int repeats = 3;
   double duration = 0.1;  // seconds per repeat
   double warmup = 0.02;   // seconds, discarded, before the repeats
-  bool pin = false;       // driver on CPU 0, peer on CPU 1
+  // Driver on CPU 0, peer on CPU 1 (scaling: round-robin). On by default:
+  // unpinned, a 2-CPU scheduler sometimes places both on one CPU and the
+  // results become bimodal (see --help).
+  bool pin = true;
   bool plots = true;
   std::string out = "shootout-results";
   std::vector<std::string> methods;    // filters; empty = all
