@@ -34,6 +34,10 @@
 //   Processes should pass the same action (or only one should pass one).
 //   Python's default `timeout` is likewise a per-call Deadline.
 //
+//   The deadline bounds the wait for the other parties. The internal lock is
+//   held for a few instructions (or for the duration of an action), so taking
+//   it is not bounded by the deadline.
+//
 // Algorithm
 //   Arrival bookkeeping (count, generation, broken) is protected by an
 //   internal robust shoal::Lock, held only for a few instructions. Waiters

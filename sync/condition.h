@@ -21,6 +21,9 @@
 //   releases the lock, sleeps until notified or the deadline passes, and
 //   re-acquires the lock before returning -- also on timeout. Returns true
 //   if notified, false on timeout.
+//   The deadline bounds the wait for a notification; re-acquiring the lock
+//   afterwards is not bounded by it (as in Python): a wait() overruns its
+//   deadline only by as long as another process keeps holding the lock.
 //   wait_for(pred, deadline): Python's wait_for: waits until pred() is true
 //   (evaluated with the lock held) or the deadline passes; returns the last
 //   value of pred().

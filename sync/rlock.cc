@@ -10,8 +10,8 @@ void RLock::release() {
         "shoal::RLock::release: cannot release un-acquired lock (the calling "
         "thread does not hold it)");
   }
-  count_.store(count_.load(std::memory_order_relaxed) - 1,
-               std::memory_order_relaxed);
+  mu_.depth().store(mu_.depth().load(std::memory_order_relaxed) - 1,
+                    std::memory_order_relaxed);
   const int rc = mu_.Unlock();
   if (rc != 0) ThrowSystemError("pthread_mutex_unlock(RLock)", rc);
 }

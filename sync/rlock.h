@@ -53,10 +53,7 @@ namespace shoal {
 
 class alignas(internal::kCacheLine) RLock {
  public:
-  RLock() {
-    mu_.Init(PTHREAD_MUTEX_RECURSIVE);
-    count_.store(0, std::memory_order_relaxed);
-  }
+  RLock() { mu_.Init(PTHREAD_MUTEX_RECURSIVE); }
   ~RLock() { mu_.Destroy(); }
 
   RLock(const RLock&) = delete;
@@ -84,7 +81,7 @@ class alignas(internal::kCacheLine) RLock {
   bool is_owned() const { return mu_.OwnedByCaller(); }
   // How many times the calling thread holds it (0 if it does not).
   uint32_t recursion_count() const {
-    return is_owned() ? count_.load(std::memory_order_relaxed) : 0;
+    return is_owned() ? mu_.depth().load(std::memory_order_relaxed) : 0;
   }
   // Some thread holds it (a snapshot).
   bool locked() const { return mu_.Locked(); }
@@ -110,11 +107,11 @@ class alignas(internal::kCacheLine) RLock {
     if (s == LockStatus::kOwnerDied) {
       // The dead holder's depth is meaningless now; glibc restarts its own
       // count at 1 as well.
-      count_.store(1, std::memory_order_relaxed);
+      mu_.depth().store(1, std::memory_order_relaxed);
       return s;
     }
-    const uint32_t depth = count_.load(std::memory_order_relaxed) + 1;
-    count_.store(depth, std::memory_order_relaxed);
+    const uint32_t depth = mu_.depth().load(std::memory_order_relaxed) + 1;
+    mu_.depth().store(depth, std::memory_order_relaxed);
     return depth == 1 && mu_.Inconsistent() ? LockStatus::kOwnerDied : s;
   }
   static bool Check(LockStatus s) {
@@ -123,10 +120,8 @@ class alignas(internal::kCacheLine) RLock {
   }
   [[noreturn]] static void ThrowOwnerDied();
 
+  // Includes the recursion depth (RobustMutex::depth()).
   internal::RobustMutex mu_;
-  // Recursion depth; written only by the holder (the mutex orders it).
-  // Atomic so that recursion_count() from a non-holder is a defined read.
-  std::atomic<uint32_t> count_;
 };
 
 static_assert(std::is_standard_layout_v<RLock>);

@@ -39,6 +39,14 @@
 namespace shoal {
 namespace internal {
 
+class RobustMutex;
+
+// The lock this thread released last and its acquisition count then. A
+// heuristic only (a stale or copied value after fork() merely changes one
+// spin decision).
+inline thread_local const RobustMutex* tls_last_released = nullptr;
+inline thread_local uint32_t tls_last_released_at = 0;
+
 class RobustMutex {
  public:
   // kind: PTHREAD_MUTEX_NORMAL or PTHREAD_MUTEX_RECURSIVE.
@@ -51,7 +59,13 @@ class RobustMutex {
   LockStatus Lock(const Deadline& deadline);
   LockStatus TryLock();
   // Returns pthread_mutex_unlock's result (0 or EPERM).
-  int Unlock() { return pthread_mutex_unlock(&mu_); }
+  int Unlock() {
+    // Remember which acquisition we were (see Lock(): no spinning when the
+    // only acquisition since ours is the current holder's).
+    tls_last_released = this;
+    tls_last_released_at = acquisitions_.load(std::memory_order_relaxed);
+    return pthread_mutex_unlock(&mu_);
+  }
 
   // The tid bits of the robust lock word: the owner's kernel tid, or 0.
   pid_t OwnerTid() const {
@@ -71,6 +85,8 @@ class RobustMutex {
   }
 
   SpinPolicy& spin() { return spin_; }
+  std::atomic<uint32_t>& depth() { return depth_; }
+  const std::atomic<uint32_t>& depth() const { return depth_; }
 
  private:
   // Maps a pthread result (0, EOWNERDEAD, EBUSY/ETIMEDOUT) to a status.
@@ -81,13 +97,20 @@ class RobustMutex {
   // 1 while the data is unrepaired after an owner died. Read and written only
   // by the holder (relaxed is enough: the mutex orders it).
   std::atomic<uint32_t> inconsistent_;
+  // Bumped by every acquisition (by the new holder, so on a line it already
+  // owns). A spinner that sees it move twice knows the lock is changing
+  // hands without it (a hammered lock) and goes to sleep.
+  std::atomic<uint32_t> acquisitions_;
   SpinPolicy spin_;
+  // RLock's recursion depth (unused by Lock); written only by the holder.
+  // Atomic so that a non-holder's read is defined.
+  std::atomic<uint32_t> depth_;
 };
 
 static_assert(std::is_standard_layout_v<RobustMutex>);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(pthread_mutex_t) == 40, "glibc x86-64/aarch64 layout");
-static_assert(sizeof(RobustMutex) <= 56);
+static_assert(sizeof(RobustMutex) == 64);
 
 }  // namespace internal
 }  // namespace shoal

@@ -219,7 +219,8 @@ TEST(ConditionTest, WaitAndNotifyWithoutTheLockAreValueErrors) {
 TEST(ConditionTest, OwnerDiedPropagatesFromWait) {
   Shared* s = NewShared<Shared>();
   pid_t pid = ForkChild([s] {
-    // Blocks until the parent's wait() has released the lock.
+    // Only once the parent waits (and so has released the lock).
+    CHILD_CHECK(WaitUntil([&] { return s->cond.waiting() == 1; }));
     s->cond.acquire();
     s->cond.notify();
     raise(SIGKILL);  // dies holding the Condition's lock
