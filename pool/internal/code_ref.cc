@@ -1,11 +1,14 @@
 #include "pool/internal/code_ref.h"
 
 #include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -59,42 +62,51 @@ void InitOnce() {
   });
 }
 
-std::string ExePath() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  buf[n] = '\0';
-  return buf;
-}
-
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-int Collect(dl_phdr_info* info, size_t, void* data) {
-  auto* modules = static_cast<std::vector<Module>*>(data);
-  Module m;
-  m.bias = info->dlpi_addr;
-  m.name = info->dlpi_name != nullptr ? info->dlpi_name : "";
-  if (m.name.empty() && modules->empty()) m.name = ExePath();
+// Reads the ELF program headers of a module loaded at `bias` whose first
+// mapping (holding the ELF header) starts at `start`, into *m.
+bool ReadModule(uintptr_t start, const std::string& path, Module* m) {
+  ElfW(Ehdr) eh;
+  std::memcpy(&eh, reinterpret_cast<const void*>(start), sizeof(eh));
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phnum == 0 ||
+      eh.e_phoff > 65536) {
+    return false;
+  }
+  const auto* ph = reinterpret_cast<const ElfW(Phdr)*>(start + eh.e_phoff);
+  // The first PT_LOAD maps file offset 0 at `start`: bias = start - its
+  // page-aligned vaddr (0 for PIE and shared objects).
+  uintptr_t first_vaddr = ~uintptr_t{0};
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) {
+      first_vaddr = ph[i].p_vaddr & ~(uintptr_t{4095});
+      break;
+    }
+  }
+  if (first_vaddr == ~uintptr_t{0}) return false;
+  m->bias = start - first_vaddr;
+  m->name = path;
   uint64_t load_size = 0;
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type == PT_LOAD) {
-      Segment s{m.bias + ph.p_vaddr, m.bias + ph.p_vaddr + ph.p_memsz,
-                ph.p_flags};
-      m.lo = std::min(m.lo, s.begin);
-      m.hi = std::max(m.hi, s.end);
-      m.segments.push_back(s);
-      load_size += ph.p_memsz;
-    } else if (ph.p_type == PT_NOTE && m.build_id.empty()) {
-      const auto* p = reinterpret_cast<const unsigned char*>(m.bias + ph.p_vaddr);
-      const unsigned char* end = p + ph.p_memsz;
-      while (p + sizeof(ElfW(Nhdr)) <= end) {
+  for (int i = 0; i < eh.e_phnum; ++i) {
+    const ElfW(Phdr)& p = ph[i];
+    if (p.p_type == PT_LOAD) {
+      Segment s{m->bias + p.p_vaddr, m->bias + p.p_vaddr + p.p_memsz,
+                p.p_flags};
+      m->lo = std::min(m->lo, s.begin);
+      m->hi = std::max(m->hi, s.end);
+      m->segments.push_back(s);
+      load_size += p.p_memsz;
+    } else if (p.p_type == PT_NOTE && m->build_id.empty()) {
+      const auto* q = reinterpret_cast<const unsigned char*>(m->bias + p.p_vaddr);
+      const unsigned char* end = q + p.p_memsz;
+      while (q + sizeof(ElfW(Nhdr)) <= end) {
         ElfW(Nhdr) nh;
-        std::memcpy(&nh, p, sizeof(nh));
-        const unsigned char* name = p + sizeof(nh);
+        std::memcpy(&nh, q, sizeof(nh));
+        const unsigned char* name = q + sizeof(nh);
         const unsigned char* desc = name + ((nh.n_namesz + 3) & ~3u);
         const unsigned char* next = desc + ((nh.n_descsz + 3) & ~3u);
         if (next > end) break;
@@ -102,30 +114,79 @@ int Collect(dl_phdr_info* info, size_t, void* data) {
             std::memcmp(name, "GNU", 4) == 0) {
           static const char kHex[] = "0123456789abcdef";
           for (uint32_t k = 0; k < nh.n_descsz; ++k) {
-            m.build_id.push_back(kHex[desc[k] >> 4]);
-            m.build_id.push_back(kHex[desc[k] & 15]);
+            m->build_id.push_back(kHex[desc[k] >> 4]);
+            m->build_id.push_back(kHex[desc[k] & 15]);
           }
           break;
         }
-        p = next;
+        q = next;
       }
     }
   }
-  if (m.segments.empty()) return 0;
-  if (!m.build_id.empty()) {
-    m.check = Fnv1a64(m.build_id, Fnv1a64("build-id:"));
+  if (m->segments.empty()) return false;
+  if (!m->build_id.empty()) {
+    m->check = Fnv1a64(m->build_id, Fnv1a64("build-id:"));
   } else {
-    m.check = Fnv1a64(load_size, Fnv1a64(Basename(m.name), Fnv1a64("file:")));
+    m->check =
+        Fnv1a64(load_size, Fnv1a64(Basename(m->name), Fnv1a64("file:")));
   }
-  modules->push_back(std::move(m));
-  return 0;
+  return true;
+}
+
+// The modules of this process, from /proc/self/maps: every file mapping at
+// offset 0 that holds an ELF header.
+//
+// Why not dl_iterate_phdr: it takes the dynamic loader's lock, and a child
+// fork()ed while another thread of the parent held that lock (inside
+// dl_iterate_phdr, dlopen, ...) would wait for it forever. Pool workers are
+// such children. Reading /proc/self/maps takes no lock of this process.
+std::vector<Module> ScanModules() {
+  std::vector<Module> out;
+  const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  std::string text;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    const std::string line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    // start-end perms offset dev inode path
+    unsigned long long start = 0, end = 0, offset = 0, inode = 0;
+    char perms[8] = {};
+    int path_at = 0;
+    if (std::sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %llu %n", &start, &end,
+                    perms, &offset, &inode, &path_at) < 5) {
+      continue;
+    }
+    if (offset != 0 || inode == 0 || perms[0] != 'r' || path_at <= 0 ||
+        static_cast<size_t>(path_at) >= line.size() || line[path_at] != '/') {
+      continue;
+    }
+    if (end - start < sizeof(ElfW(Ehdr))) continue;
+    std::string path = line.substr(static_cast<size_t>(path_at));
+    Module m;
+    if (!ReadModule(static_cast<uintptr_t>(start), path, &m)) continue;
+    bool dup = false;
+    for (const Module& o : out) dup |= o.bias == m.bias && o.check == m.check;
+    if (!dup) out.push_back(std::move(m));
+  }
+  return out;
 }
 
 const Table* Rebuild() {
   InitOnce();
   std::lock_guard<std::mutex> lock(*g_rebuild_mu);
   auto* t = new Table;
-  dl_iterate_phdr(&Collect, &t->modules);
+  t->modules = ScanModules();
   g_table.store(t, std::memory_order_release);
   return t;
 }

@@ -7,10 +7,16 @@
 // re-exec of the same executable (spawn: different addresses under ASLR),
 // or one day an MPI rank on another host. A raw pointer only means something
 // in one address space. A CodeRef is (module check, offset from the module's
-// load bias): the module that holds the address is found with
-// dl_iterate_phdr, identified by its GNU build-id (or, without one, by its
-// file name and the size of its loaded segments), and the offset is the same
-// in every process that maps the same file.
+// load bias): the module that holds the address is found in /proc/self/maps
+// (its ELF headers read from memory), identified by its GNU build-id (or,
+// without one, by its file name and the size of its loaded segments), and
+// the offset is the same in every process that maps the same file.
+//
+// Why not dl_iterate_phdr: it takes the dynamic loader's lock, and a pool
+// worker fork()ed while another thread of the parent held it would block
+// forever on its first lookup. Nothing here takes a lock a forked child
+// could inherit held (the table is published atomically, never freed; the
+// rebuild mutex is re-initialized in children).
 //
 // Resolving validates: the module must be loaded here (same check value) and
 // the address must fall inside one of its loaded segments with the right
@@ -20,8 +26,9 @@
 // on top, so that only a real descriptor is ever called.
 //
 // Cost: encoding an address is a scan of a small table of modules (a few
-// ns; the table is rebuilt when an address is not found, e.g. after
-// dlopen). Resolving is the same scan by check value.
+// ns); the table is built on first use (~100 us: reading /proc/self/maps)
+// and rebuilt when an address is not found (after dlopen). Resolving is the
+// same scan by check value.
 #ifndef SHOAL_POOL_INTERNAL_CODE_REF_H_
 #define SHOAL_POOL_INTERNAL_CODE_REF_H_
 
