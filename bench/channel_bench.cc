@@ -7,6 +7,8 @@
 //   process, consumer in a forked child: send(span) copies into a shared
 //   slot, recv(span) copies out. Bytes/s, compared with a plain memcpy of the
 //   same 800 KB in one process. Goal: copy mode >= 0.5x memcpy.
+//   RawSharedCopy: the same two copies through 2 shared slots with a spin
+//   flag each and no channel: the floor of a cross-process copy.
 //
 //   Loan (zero-copy) mode, blocks of 100 / 1,000 / 10,000 / 100,000 doubles
 //   (800 B .. 800 KB): loan(n), stamp, publish(); receive(), check,
@@ -30,6 +32,8 @@
 // buffer).
 //
 // Run: bazel run -c opt //bench:channel_bench -- --benchmark_min_time=0.2
+#include <sys/mman.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -168,6 +172,59 @@ BENCHMARK(BM_FloatChannel_LoanPageStamps)
     ->Arg(10000)
     ->Arg(100000)
     ->UseRealTime();
+
+// The floor of a cross-process copy: the same two memcpys (into a shared
+// slot, out of it) with the same 2 slots, handed over by spinning on a flag
+// per slot, no channel at all. What is left between this and BM_Memcpy is
+// the cost of moving 800 KB from one core's cache to the other's.
+void BM_RawSharedCopy(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  struct Slot {
+    alignas(64) std::atomic<uint32_t> full{0};
+  };
+  auto* slots = static_cast<Slot*>(shoal::bench::MapShared(2 * sizeof(Slot)));
+  new (&slots[0]) Slot();
+  new (&slots[1]) Slot();
+  auto* data = static_cast<double*>(shoal::bench::MapShared(2 * n * sizeof(double)));
+  std::vector<double> src(n, 1.5), dst(n);
+  auto* ctl = NewShared<Ctl>();
+  auto* stop = NewShared<std::atomic<uint32_t>>(0);
+  pid_t pid = ForkPeer([&] {
+    for (uint64_t seq = 0;; ++seq) {
+      Slot& sl = slots[seq % 2];
+      while (sl.full.load(std::memory_order_acquire) == 0) {
+        if (stop->load(std::memory_order_relaxed)) return;
+        Relax();
+      }
+      std::memcpy(dst.data(), data + (seq % 2) * n, n * sizeof(double));
+      sl.full.store(0, std::memory_order_release);
+      if (!CheckD(dst.data(), n, seq)) ctl->bad.fetch_add(1);
+      if ((seq + 1) % kAckEvery == 0) ctl->acked.store(seq + 1, std::memory_order_release);
+    }
+  });
+  uint64_t seq = 0;
+  auto produce = [&] {
+    Slot& sl = slots[seq % 2];
+    while (sl.full.load(std::memory_order_acquire) != 0) Relax();
+    StampD(src.data(), n, seq);
+    std::memcpy(data + (seq % 2) * n, src.data(), n * sizeof(double));
+    sl.full.store(1, std::memory_order_release);
+    ++seq;
+  };
+  for (auto _ : state) produce();
+  while (seq % kAckEvery != 0) produce();
+  while (ctl->acked.load(std::memory_order_acquire) < seq) Relax();
+  stop->store(1);
+  Reap(pid);
+  state.SetItemsProcessed(static_cast<int64_t>(seq));
+  state.SetBytesProcessed(static_cast<int64_t>(seq * n * sizeof(double)));
+  if (ctl->bad.load() != 0) state.SkipWithError("a block arrived corrupted");
+  DestroyShared(ctl);
+  DestroyShared(stop);
+  munmap(data, 2 * n * sizeof(double));
+  munmap(slots, 2 * sizeof(Slot));
+}
+BENCHMARK(BM_RawSharedCopy)->Arg(100000)->UseRealTime();
 
 // The reference: one memcpy of the same block in one process.
 void BM_Memcpy(benchmark::State& state) {

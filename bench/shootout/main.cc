@@ -53,7 +53,7 @@ Selection:
   --methods=LIST     comma-separated method names or prefixes (shoal, os,
                      boost, zmq, iceoryx, python, floor, shoal.queue, ...);
                      see --list
-  --workloads=LIST   rtt,stream,sync,scaling (default: all)
+  --workloads=LIST   rtt,stream,sync,scaling,pool (default: all)
   --sizes=LIST       message sizes for rtt and stream, e.g. 64,4K,1M
                      (default: rtt 64,4K,1M; stream 8,64,4K,1M)
   --scaling=LIST     producer/consumer counts (default 1,2,4)
@@ -225,6 +225,14 @@ std::vector<SyncMethod> AllSyncMethods() {
        {"lock-uncontended", "lock-contended", "value-increment"}, ""},
       {"floor.atomic", Family::kFloor, "std::atomic<long>::fetch_add in shared memory",
        {"value-increment"}, ""},
+      {"shoal.pool", Family::kShoal,
+       "shoal::Pool(2) apply / map / imap_unordered(chunksize 1), "
+       "shoal::ProcessPoolExecutor(2) submit().result(); f(x) = x + 1",
+       {}, ""},
+      {"python.pool", Family::kPython,
+       "Python multiprocessing.Pool(2) / concurrent.futures.ProcessPoolExecutor(2), "
+       "same calls",
+       {}, "pool"},
   };
 }
 
@@ -562,8 +570,38 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  // Pool rows (shoal Pool.apply / map / imap_unordered / Executor.submit vs
-  // Python's Pool and ProcessPoolExecutor) are added here once pool/ lands.
+  // Pools: shoal's Pool / ProcessPoolExecutor vs Python's, 2 workers each,
+  // f(x) = x + 1, every result checked.
+  if (WorkloadOn(cfg, "pool")) {
+    for (const std::string w :
+         {"pool-apply", "pool-map", "pool-imap-unordered", "executor-submit"}) {
+      for (const std::string name : {"shoal.pool", "python.pool"}) {
+        if (!Selected(cfg, name)) continue;
+        Case c;
+        c.row.workload = w;
+        c.row.method = name;
+        c.row.family = name == "shoal.pool" ? Family::kShoal : Family::kPython;
+        c.row.unit = w == "pool-map" ? "ns" : "us";
+        c.row.lower_is_better = true;
+        if (name == "shoal.pool") {
+          c.run = [&cfg, w] { return RunPool(cfg, w); };
+        } else {
+          const std::string skip = python_skip();
+          c.run = [&cfg, skip, w] {
+            if (!skip.empty()) {
+              Outcome o;
+              o.status = "skipped";
+              o.skip_kind = "not-installed";
+              o.note = skip;
+              return o;
+            }
+            return RunPython(cfg, "pool", w, 0);
+          };
+        }
+        cases.push_back(std::move(c));
+      }
+    }
+  }
 
   // ---- run
   Machine machine = Describe();

@@ -543,6 +543,9 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
   if (std::count(plots.begin(), plots.end(), "throughput.svg")) {
     f << "![throughput vs size](throughput.svg)\n\n";
   }
+  table("Pools (2 workers, f(x) = x + 1)", [](const Row& r) {
+    return r.workload.rfind("pool-", 0) == 0 || r.workload == "executor-submit";
+  });
   table("Synchronization", [](const Row& r) {
     return r.workload == "lock-uncontended" || r.workload == "lock-contended" ||
            r.workload == "value-increment";

@@ -20,6 +20,8 @@
 #include "boost/interprocess/sync/scoped_lock.hpp"
 #include "ipc/queue.h"
 #include "ipc/value.h"
+#include "pool/executor.h"
+#include "pool/pool.h"
 #include "sync/lock.h"
 
 extern char** environ;
@@ -370,6 +372,9 @@ Outcome RunPython(const Config& cfg, const std::string& method,
         double d = std::strtod(x.c_str(), nullptr);
         if (workload == "rtt") d *= 1e6;              // s -> us
         if (workload == "lock-uncontended") d *= 1e9;  // s -> ns
+        if (workload.rfind("pool-", 0) == 0 || workload == "executor-submit") {
+          d *= workload == "pool-map" ? 1e9 : 1e6;  // s -> ns (map) or us
+        }
         out.samples.push_back(d);
       }
     }
@@ -560,6 +565,76 @@ Outcome RunSync(const Config& cfg, const std::string& workload,
     return out;
   }
   Supervise(pids, sh, CaseTimeout(cfg), &out);
+  FreeCaseShared(sh);
+  return out;
+}
+
+// ------------------------------------------------------------- pools
+
+namespace {
+
+int Inc(int x) { return x + 1; }
+
+}  // namespace
+
+Outcome RunPool(const Config& cfg, const std::string& workload) {
+  Outcome out;
+  CaseShared* sh = NewCaseShared();
+  // The pool's workers are the child's children; pinning the child would
+  // pin them all to one CPU, so this case is never pinned.
+  Config unpinned = cfg;
+  unpinned.pin = false;
+  pid_t pid = SpawnChild(unpinned, 0, false, sh->error[0], [&] {
+    constexpr int kItems = 1000;
+    std::vector<int> items(kItems);
+    for (int i = 0; i < kItems; ++i) items[i] = i;
+    const long long expect_sum = static_cast<long long>(kItems) * (kItems + 1) / 2;
+    std::optional<Pool> pool;
+    std::optional<ProcessPoolExecutor> ex;
+    if (workload == "executor-submit") {
+      ex.emplace(2);
+    } else {
+      pool.emplace(2);
+    }
+    uint64_t seq = 0;
+    for (int rep = -1; rep < cfg.repeats; ++rep) {
+      const uint64_t dur =
+          static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+      uint64_t n = 0;
+      const uint64_t t0 = bench::NowNs();
+      uint64_t t;
+      do {
+        if (workload == "pool-apply") {
+          const int x = static_cast<int>(seq++ & 0xffffff);
+          if (pool->apply(Inc, x) != x + 1) sh->bad.fetch_add(1);
+          n += 1;
+        } else if (workload == "executor-submit") {
+          const int x = static_cast<int>(seq++ & 0xffffff);
+          if (ex->submit(Inc, x).result() != x + 1) sh->bad.fetch_add(1);
+          n += 1;
+        } else if (workload == "pool-map") {
+          std::vector<int> r = pool->map(Inc, items);
+          if (r.size() != items.size() || r.back() != kItems) sh->bad.fetch_add(1);
+          n += kItems;
+        } else {  // pool-imap-unordered, chunksize 1
+          auto it = pool->imap_unordered(Inc, items, 1);
+          long long sum = 0;
+          while (auto v = it.next()) sum += *v;
+          if (sum != expect_sum) sh->bad.fetch_add(1);
+          n += kItems;
+        }
+        t = bench::NowNs();
+      } while (n < 2 || t - t0 < dur);
+      if (rep >= 0) {
+        const double per = static_cast<double>(t - t0) / static_cast<double>(n);
+        sh->samples[sh->nsamples++] = workload == "pool-map" ? per : per / 1e3;
+        sh->messages.fetch_add(n);
+      }
+    }
+    pool.reset();
+    ex.reset();
+  });
+  Supervise({pid}, sh, CaseTimeout(cfg) + 30, &out);
   FreeCaseShared(sh);
   return out;
 }

@@ -31,7 +31,7 @@ struct Config {
   bool plots = true;
   std::string out = "shootout-results";
   std::vector<std::string> methods;    // filters; empty = all
-  std::vector<std::string> workloads;  // rtt stream sync scaling; empty = all
+  std::vector<std::string> workloads;  // rtt stream sync scaling pool; empty = all
   std::vector<std::size_t> rtt_sizes = {64, 4096, 1 << 20};
   std::vector<std::size_t> stream_sizes = {8, 64, 4096, 1 << 20};
   std::vector<int> scaling_counts = {1, 2, 4};
@@ -99,6 +99,11 @@ Outcome RunPython(const Config& cfg, const std::string& method,
 // floor.atomic.
 Outcome RunSync(const Config& cfg, const std::string& workload,
                 const std::string& method);
+
+// Pools: workload pool-apply | pool-map | pool-imap-unordered |
+// executor-submit; shoal::Pool / ProcessPoolExecutor with 2 workers, f(x) =
+// x + 1. Samples: us per call (ns per item for pool-map).
+Outcome RunPool(const Config& cfg, const std::string& workload);
 
 // Scaling: P producers x C consumers, 64 B items, method shoal.queue or
 // boost.mq.
