@@ -42,9 +42,10 @@ LockStatus RobustMutex::TryLock() {
 }
 
 LockStatus RobustMutex::Lock(const Deadline& deadline) {
-  // Look before touching: a failed trylock is a CAS that steals the line from
-  // the holder; a load only shares it.
-  int rc = OwnerTid() == 0 ? pthread_mutex_trylock(&mu_) : EBUSY;
+  // Straight to the CAS, as glibc does: when the lock is free but its line
+  // sits in another core's cache, a load first would cost two transfers.
+  // (The spin below does look before touching.)
+  int rc = pthread_mutex_trylock(&mu_);
   if (rc == EBUSY) {
     if (deadline.expired()) return LockStatus::kTimedOut;
     // Spin on the lock word and take the lock the moment it is freed -- but

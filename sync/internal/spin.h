@@ -29,16 +29,20 @@
 // a ping-pong with an active peer the estimate follows the peer's reply time.
 //
 // Why these constants (measured on the 2-core reference VM, shared with
-// other jobs): a semaphore ping-pong between two active processes averaged
-// 1.5 us per round trip with a 10 us max (rare drops into the sleeping
-// regime cost up to milliseconds each on a loaded machine), 0.40-0.46 us
-// with 20 us, 0.38-0.40 us with 30 us; the floor mattered less (1-5 us).
-// 20 us is about one futex sleep/wake round trip on an idle machine, the
-// classic bound for a spin that should never cost more than blocking. With
-// the CPUs oversubscribed by other jobs (load 4 on 2 cores) a fixed probe
-// every 16 failures made a sleeping ping-pong 3.5x slower than a bare futex
-// one, and a 300 ns spin in the cold state still 1.4x; not spinning at all
-// when cold, with exponentially rarer probes, brings it to ~1.05x.
+// other jobs; semaphore ping-pong round trips, raw spin ping-pong ~0.30 us,
+// raw futex ping-pong ~33 us idle / ~2.1 us with the CPUs oversubscribed):
+//   * max 10 us averaged 1.5 us (rare drops into the sleeping regime cost up
+//     to milliseconds each); 20 us: 0.40-0.46 us; 30 us: 0.38-0.40 us.
+//     20 us is about one futex sleep/wake on an idle machine, the classic
+//     bound for a spin that should never cost more than blocking.
+//   * without a cold state (a 2 us floor and a probe every 16 failures) the
+//     ping-pong was 3.5x slower than a bare futex one with the CPUs
+//     oversubscribed (two busy loops, or other jobs' compilers): spinning
+//     takes the CPU from the very process it waits for. Cold and no spin:
+//     ~1.0x (2.03 vs 2.12 us).
+//   * with the cold state the floor decides how often an idle machine drops
+//     out of the spinning regime: 2 us: 0.85 us average; 5 us: 0.45 us;
+//     10 us: 0.38 us. 5 us keeps the spin short for mixed workloads.
 //
 // max_ns == 0 disables spinning for the object (the benchmarks use that to
 // measure the pure sleeping path). The fields are updated with relaxed
@@ -64,7 +68,7 @@
 namespace shoal::internal {
 
 inline constexpr uint32_t kDefaultMaxSpinNs = 20'000;
-inline constexpr uint32_t kSpinFloorNs = 2'000;
+inline constexpr uint32_t kSpinFloorNs = 5'000;
 inline constexpr uint32_t kProbePeriod = 16;
 inline constexpr uint32_t kMaxProbePeriod = 1024;
 
