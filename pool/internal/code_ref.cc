@@ -44,6 +44,7 @@ struct Module {
 // use it even if another thread of the parent was rebuilding at fork time.
 struct Table {
   std::vector<Module> modules;
+  const Table* previous = nullptr;  // keeps old tables reachable (readers)
 };
 
 std::atomic<const Table*> g_table{nullptr};
@@ -187,6 +188,7 @@ const Table* Rebuild() {
   std::lock_guard<std::mutex> lock(*g_rebuild_mu);
   auto* t = new Table;
   t->modules = ScanModules();
+  t->previous = g_table.load(std::memory_order_relaxed);
   g_table.store(t, std::memory_order_release);
   return t;
 }

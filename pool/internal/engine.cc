@@ -176,15 +176,21 @@ void Engine::Init() {
   cmd_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (cmd_fd_ < 0) ThrowSystemError("eventfd", errno);
 
+  // The monitor first: with the fork method it forks the fork server before
+  // the handler thread exists (fork_server.h).
+  monitor_ = std::thread([this] {
+    BlockAllSignalsInThisThread();
+    MonitorMain();
+  });
+  {
+    std::unique_lock<std::mutex> lock(server_mu_);
+    server_cv_.wait(lock, [&] { return server_started_; });
+  }
   handler_ = std::thread([this] {
     BlockAllSignalsInThisThread();
     HandlerMain();
   });
   handler_id_ = handler_.get_id();
-  monitor_ = std::thread([this] {
-    BlockAllSignalsInThisThread();
-    MonitorMain();
-  });
 }
 
 Engine::~Engine() {
@@ -700,6 +706,21 @@ void Engine::HandlerMain() {
 // The monitor thread.
 
 void Engine::MonitorMain() {
+  if (!options_.threads && options_.method == StartMethod::kFork) {
+    try {
+      fork_server_.Start([this](uint32_t w, pid_t server) {
+        ForkedChild(w, server);
+      });
+    } catch (const std::exception& e) {
+      Break(std::string("cannot start the fork server: ") + e.what(),
+            std::nullopt);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(server_mu_);
+    server_started_ = true;
+  }
+  server_cv_.notify_all();
   Maintain();
   std::vector<pollfd> fds;
   std::vector<uint32_t> who;
@@ -740,7 +761,7 @@ void Engine::MonitorMain() {
           break;
         case Cmd::kThreadExited:
           if (c.worker < workers_.size() && workers_[c.worker].live) {
-            OnWorkerExit(c.worker, 0, 0);
+            OnWorkerExit(c.worker);
           }
           break;
         case Cmd::kKill:
@@ -765,23 +786,7 @@ void Engine::MonitorMain() {
     if (n > 0) {
       for (size_t i = 1; i < fds.size(); ++i) {
         if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-        const uint32_t w = who[i - 1];
-        siginfo_t si{};
-        if (waitid(static_cast<idtype_t>(P_PIDFD),
-                   static_cast<id_t>(workers_[w].pidfd), &si,
-                   WEXITED | WNOHANG | WNOWAIT) != 0) {
-          si.si_pid = workers_[w].pid;  // status lost (reaped by someone else)
-          si.si_code = 0;
-        } else if (si.si_pid == 0) {
-          continue;  // not actually exited yet
-        }
-        int sig = 0, code = -1;
-        if (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED) {
-          sig = si.si_status;
-        } else if (si.si_code == CLD_EXITED) {
-          code = si.si_status;
-        }
-        OnWorkerExit(w, sig, code);
+        OnWorkerExit(who[i - 1]);
       }
     }
     RetryRequeues();
@@ -793,6 +798,7 @@ void Engine::MonitorMain() {
     }
     if (MonitorShouldExit()) break;
   }
+  fork_server_.Stop();
   {
     std::lock_guard<std::mutex> lock(done_mu_);
     monitor_done_ = true;
@@ -893,11 +899,16 @@ void Engine::SpawnWorker(uint32_t w) {
     return;
   }
   pid_t pid;
+  bool via_server = false;
   if (options_.method == StartMethod::kFork) {
-    std::fflush(nullptr);
-    pid = fork();
-    if (pid < 0) ThrowSystemError("fork", errno);
-    if (pid == 0) ForkedChild(w);
+    if (!fork_server_.running()) {
+      // The server died (OOM killer?): start another one.
+      fork_server_.Start([this](uint32_t w2, pid_t server) {
+        ForkedChild(w2, server);
+      });
+    }
+    pid = fork_server_.Spawn(w);
+    via_server = true;
   } else {
     pid = SpawnSelf("pool",
                     {std::to_string(w), std::to_string(parent_pid_), name},
@@ -907,7 +918,11 @@ void Engine::SpawnWorker(uint32_t w) {
   if (pidfd < 0) {
     const int err = errno;
     kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+    if (via_server) {
+      fork_server_.Reap(pid);
+    } else {
+      waitpid(pid, nullptr, 0);
+    }
     ThrowSystemError("pidfd_open", err);
   }
   st.pid.store(static_cast<uint32_t>(pid), std::memory_order_release);
@@ -915,16 +930,17 @@ void Engine::SpawnWorker(uint32_t w) {
   ws.live = true;
   ws.pid = pid;
   ws.pidfd = pidfd;
+  ws.via_server = via_server;
 }
 
-void Engine::ForkedChild(uint32_t w) {
-  // Only this thread exists here. Touch nothing of the parent's but the
-  // shared region and the worker code.
+void Engine::ForkedChild(uint32_t w, pid_t parent) {
+  // Forked by the fork server (single-threaded): touch nothing of the
+  // parent's but the shared region and the worker code.
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, nullptr);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent_pid_) _exit(0);
+  if (getppid() != parent) _exit(0);
   const uint32_t incarnation = view_.status(w).incarnation.load();
   BecomeChild(options_.worker_name + "-" + std::to_string(w + 1) +
                   (incarnation > 1 ? "." + std::to_string(incarnation)
@@ -934,6 +950,7 @@ void Engine::ForkedChild(uint32_t w) {
   try {
     WorkerContext ctx;
     ctx.index = w;
+    ctx.parent_pid = parent;
     rc = RunWorker(view_, ctx);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "shoal: pool worker failed: %s\n", e.what());
@@ -974,7 +991,41 @@ void Engine::CheckTimeouts() {
   }
 }
 
-void Engine::OnWorkerExit(uint32_t w, int signal, int exit_code) {
+void Engine::ReapWorker(uint32_t w, int* signal, int* exit_code) {
+  WorkerSlot& ws = workers_[w];
+  *signal = 0;
+  *exit_code = -1;
+  if (options_.threads) {
+    if (ws.thread.joinable()) ws.thread.join();
+    *exit_code = 0;
+    return;
+  }
+  int status = -1;
+  if (ws.via_server) {
+    status = fork_server_.Reap(ws.pid);
+  } else {
+    siginfo_t si{};
+    int rc;
+    do {
+      rc = waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(ws.pidfd),
+                  &si, WEXITED);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0 && si.si_pid != 0) {
+      if (si.si_code == CLD_EXITED) {
+        *exit_code = si.si_status;
+      } else {
+        *signal = si.si_status;
+      }
+    }
+  }
+  if (status >= 0) {
+    if (WIFEXITED(status)) *exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) *signal = WTERMSIG(status);
+  }
+  close(ws.pidfd);
+}
+
+void Engine::OnWorkerExit(uint32_t w) {
   WorkerSlot& ws = workers_[w];
   WorkerStatus& st = view_.status(w);
   const pid_t pid = ws.pid;
@@ -989,6 +1040,9 @@ void Engine::OnWorkerExit(uint32_t w, int signal, int exit_code) {
   if (IsTaskRef(cur)) refs.push_back(cur);
   std::sort(refs.begin(), refs.end());
   refs.erase(std::unique(refs.begin(), refs.end()), refs.end());
+  // Now the pid may go (it can no longer be mistaken for a live holder).
+  int signal = 0, exit_code = -1;
+  ReapWorker(w, &signal, &exit_code);
 
   const bool abrupt = reason == kExitNone && life != kWorkerInitFailed;
   if (abrupt && options_.break_on_worker_death && !options_.threads &&
@@ -998,20 +1052,12 @@ void Engine::OnWorkerExit(uint32_t w, int signal, int exit_code) {
           std::nullopt);
   }
   for (uint64_t ref : refs) HandleOrphan(ref, w, signal, exit_code, life);
-
-  if (!options_.threads) {
-    siginfo_t si{};
-    waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(ws.pidfd), &si,
-           WEXITED);
-    close(ws.pidfd);
-  } else if (ws.thread.joinable()) {
-    ws.thread.join();
-  }
   {
     std::lock_guard<std::mutex> lock(workers_mu_);
     ws.live = false;
     ws.pid = 0;
     ws.pidfd = -1;
+    ws.via_server = false;
   }
   st.pid.store(0, std::memory_order_relaxed);
   st.life.store(kWorkerEmpty, std::memory_order_release);

@@ -51,6 +51,7 @@
 #include "ipc/region.h"
 #include "pool/context.h"
 #include "pool/internal/code_ref.h"
+#include "pool/internal/fork_server.h"
 #include "pool/internal/pool_view.h"
 #include "pool/internal/remote_error.h"
 #include "sync/deadline.h"
@@ -184,6 +185,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
     std::thread thread;
     std::unique_ptr<std::atomic<bool>> stop;
     int64_t spawned_ns = 0;
+    bool via_server = false;  // a child of the fork server, not ours
     uint32_t kill_reason = 0;  // kKill*
     uint64_t kill_ref = 0;
   };
@@ -201,8 +203,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
   // Monitor thread.
   void MonitorMain();
   void SpawnWorker(uint32_t w);
-  [[noreturn]] void ForkedChild(uint32_t w);
-  void OnWorkerExit(uint32_t w, int signal, int exit_code);
+  [[noreturn]] void ForkedChild(uint32_t w, pid_t parent);
+  void OnWorkerExit(uint32_t w);
+  // Reaps worker `w` (dead) and tells how it ended.
+  void ReapWorker(uint32_t w, int* signal, int* exit_code);
   void HandleOrphan(uint64_t ref, uint32_t w, int signal, int exit_code,
                     uint32_t life);
   void Maintain();
@@ -243,6 +247,10 @@ class Engine : public std::enable_shared_from_this<Engine> {
 
   // Monitor.
   std::thread monitor_;
+  ForkServer fork_server_;
+  std::mutex server_mu_;
+  std::condition_variable server_cv_;
+  bool server_started_ = false;
   int cmd_fd_ = -1;
   std::mutex cmd_mu_;
   std::deque<Command> cmds_;

@@ -26,7 +26,10 @@ int64_t NowNs() {
 
 bool ParentGone(const PoolView& view, const WorkerContext& ctx) {
   if (ctx.is_thread) return false;
-  return static_cast<uint32_t>(getppid()) != view.shared()->parent_pid;
+  const uint32_t parent = ctx.parent_pid != 0
+                              ? static_cast<uint32_t>(ctx.parent_pid)
+                              : view.shared()->parent_pid;
+  return static_cast<uint32_t>(getppid()) != parent;
 }
 
 // The worker side of one slot: payload from the slot or heap, result into

@@ -21,6 +21,8 @@
 #ifndef SHOAL_POOL_INTERNAL_WORKER_H_
 #define SHOAL_POOL_INTERNAL_WORKER_H_
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -31,6 +33,9 @@ namespace shoal::internal {
 struct WorkerContext {
   uint32_t index = 0;
   bool is_thread = false;
+  // The process that must stay our parent (the pool's process, or its fork
+  // server); 0: the pool's process. A worker whose parent is gone leaves.
+  pid_t parent_pid = 0;
   // Threads: set by the parent to make the worker leave after its task.
   const std::atomic<bool>* stop = nullptr;
 };

@@ -1,0 +1,78 @@
+// Tests for pool/internal/pool_view.h and the worker's validation.
+#include "pool/internal/pool_view.h"
+
+#include <sys/mman.h>
+
+#include <cstring>
+#include <random>
+
+#include "gtest/gtest.h"
+#include "pool/internal/pool_shared.h"
+#include "sync/errors.h"
+
+namespace {
+
+using shoal::internal::PoolGeometry;
+using shoal::internal::PoolView;
+
+std::byte* Map(std::size_t n) {
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                 -1, 0);
+  EXPECT_NE(p, MAP_FAILED);
+  return static_cast<std::byte*>(p);
+}
+
+TEST(PoolViewTest, CreateAttachAndRangeChecks) {
+  PoolGeometry g;
+  g.workers = 3;
+  g.slots = 70;
+  g.heap_bytes = 1 << 20;
+  const std::size_t n = PoolView::BytesFor(g);
+  std::byte* mem = Map(n);
+  PoolView v = PoolView::Create(mem, n, g);
+  PoolView a = PoolView::Attach(mem, n);
+  EXPECT_EQ(a.workers(), 3u);
+  EXPECT_EQ(a.slots(), 70u);
+  EXPECT_THROW(a.slot(70), shoal::InvalidRegion);
+  EXPECT_THROW(a.status(3), shoal::InvalidRegion);
+  // A corrupt size in a slot is caught, never followed.
+  a.slot(5).in_where = shoal::internal::kWhereInline;
+  a.slot(5).in_size = 1 << 30;
+  EXPECT_THROW(a.Input(5), shoal::InvalidRegion);
+  a.slot(6).out_where = shoal::internal::kWhereHeap;
+  a.slot(6).out_block.store(uint64_t{1} << 40);
+  a.slot(6).out_block_len.store(16);
+  a.slot(6).out_size = 16;
+  EXPECT_THROW(a.Output(6), shoal::InvalidRegion);
+  // Smaller than the layout: refused.
+  EXPECT_THROW(PoolView::Attach(mem, n / 2), shoal::InvalidRegion);
+  // The notify bitmap reaches every slot.
+  std::vector<uint32_t> seen;
+  a.Notify(0);
+  a.Notify(69);
+  a.DrainNotify([&](uint32_t s) { seen.push_back(s); });
+  EXPECT_EQ(seen, (std::vector<uint32_t>{0, 69}));
+  munmap(mem, n);
+}
+
+TEST(PoolViewTest, GarbageNeverAttaches) {
+  PoolGeometry g;
+  g.heap_bytes = 1 << 20;
+  const std::size_t n = PoolView::BytesFor(g);
+  std::byte* mem = Map(n);
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 50; ++round) {
+    for (std::size_t i = 0; i < 4096; i += 8) {
+      const uint64_t r = rng();
+      std::memcpy(mem + i, &r, 8);
+    }
+    EXPECT_THROW(PoolView::Attach(mem, n), shoal::InvalidRegion);
+  }
+  // A valid header with one offset changed.
+  PoolView::Create(mem, n, g);
+  reinterpret_cast<shoal::internal::PoolShared*>(mem)->heap_offset += 64;
+  EXPECT_THROW(PoolView::Attach(mem, n), shoal::InvalidRegion);
+  munmap(mem, n);
+}
+
+}  // namespace

@@ -1,0 +1,115 @@
+// Tests for pool/internal/task_ring.h.
+#include "pool/internal/task_ring.h"
+
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sync/errors.h"
+
+namespace {
+
+using shoal::internal::TaskRing;
+
+void* Shared(std::size_t n) {
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                 -1, 0);
+  EXPECT_NE(p, MAP_FAILED);
+  return p;
+}
+
+TEST(TaskRingTest, FifoAndClose) {
+  const std::size_t n = TaskRing::BytesFor(8);
+  void* mem = Shared(n);
+  TaskRing ring = TaskRing::Create(mem, n, 8);
+  for (int lap = 0; lap < 5; ++lap) {
+    for (uint64_t v = 1; v <= 8; ++v) ASSERT_TRUE(ring.Push(v + lap * 100));
+    EXPECT_EQ(ring.size(), 8u);
+    for (uint64_t v = 1; v <= 8; ++v) {
+      uint64_t got = 0, pos = 0;
+      ASSERT_EQ(ring.Take(&got, &pos, shoal::Deadline::Now()),
+                TaskRing::Status::kOk);
+      EXPECT_EQ(got, v + lap * 100);
+      ring.Release(pos);
+    }
+  }
+  uint64_t got, pos;
+  EXPECT_EQ(ring.Take(&got, &pos, std::chrono::milliseconds(5)),
+            TaskRing::Status::kTimedOut);
+  ring.Push(7);
+  ring.Close();
+  ASSERT_EQ(ring.Take(&got, &pos, shoal::Deadline::Now()), TaskRing::Status::kOk);
+  ring.Release(pos);
+  EXPECT_EQ(ring.Take(&got, &pos, shoal::Deadline::Now()),
+            TaskRing::Status::kClosed);
+  munmap(mem, n);
+}
+
+TEST(TaskRingTest, DeadReaderEntriesAreRecoveredWithTheirValue) {
+  const std::size_t n = TaskRing::BytesFor(4);
+  void* mem = Shared(n);
+  TaskRing ring = TaskRing::Create(mem, n, 4);
+  ring.Push(11);
+  ring.Push(22);
+  pid_t pid = fork();
+  if (pid == 0) {
+    uint64_t v, pos;
+    // Take one and die holding it.
+    if (ring.Take(&v, &pos, std::chrono::seconds(5)) != TaskRing::Status::kOk) {
+      _exit(1);
+    }
+    _exit(v == 11 ? 0 : 2);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  std::vector<uint64_t> lost;
+  ring.TakeFromDead(pid, &lost);
+  ASSERT_EQ(lost, std::vector<uint64_t>{11});
+  ring.TakeFromDead(pid, &lost);  // idempotent
+  EXPECT_EQ(lost.size(), 1u);
+  uint64_t v, pos;
+  ASSERT_EQ(ring.Take(&v, &pos, shoal::Deadline::Now()), TaskRing::Status::kOk);
+  EXPECT_EQ(v, 22u);
+  ring.Release(pos);
+  // The recovered entry is reusable: a whole lap goes through.
+  for (uint64_t k = 0; k < 4; ++k) ASSERT_TRUE(ring.Push(100 + k));
+  for (uint64_t k = 0; k < 4; ++k) {
+    ASSERT_EQ(ring.Take(&v, &pos, shoal::Deadline::Now()), TaskRing::Status::kOk);
+    EXPECT_EQ(v, 100 + k);
+    ring.Release(pos);
+  }
+  munmap(mem, n);
+}
+
+TEST(TaskRingTest, PushWaitsForAHeldEntryAndTimesOut) {
+  const std::size_t n = TaskRing::BytesFor(2);
+  void* mem = Shared(n);
+  TaskRing ring = TaskRing::Create(mem, n, 2);
+  uint64_t v, pos;
+  ring.Push(1);
+  ASSERT_EQ(ring.Take(&v, &pos, shoal::Deadline::Now()), TaskRing::Status::kOk);
+  ring.Push(2);
+  // Entry 0 is still held (READING): the next lap's writer cannot use it.
+  EXPECT_FALSE(ring.Push(3, std::chrono::milliseconds(20)));
+  ring.Release(pos);
+  EXPECT_TRUE(ring.Push(3, std::chrono::milliseconds(20)));
+  munmap(mem, n);
+}
+
+TEST(TaskRingTest, AttachRejectsGarbage) {
+  const std::size_t n = TaskRing::BytesFor(8);
+  void* mem = Shared(n);
+  std::memset(mem, 0xab, n);
+  EXPECT_THROW(TaskRing::Attach(mem, n), shoal::InvalidRegion);
+  EXPECT_THROW(TaskRing::BytesFor(3), shoal::ValueError);
+  munmap(mem, n);
+}
+
+}  // namespace
