@@ -6,12 +6,20 @@
 // Start methods
 //   kFork   fork(): the child is a copy of the caller. Fast (no exec, the
 //           child has everything the parent had), and the default, as on
-//           Linux in Python before 3.14. THE THREADS CAVEAT (as in Python):
-//           only the forking thread exists in the child; a lock another
-//           thread held at that instant stays held forever there. malloc and
-//           stdio are safe (glibc resets them); your own mutexes, and
-//           libraries' (logging, gRPC, ...) are not. If the parent runs
-//           threads that hold locks the tasks might need, use kSpawn.
+//           Linux in Python before 3.14. A Process is forked from the thread
+//           that calls start(). A Pool's workers are forked from the pool's
+//           fork server (pool/internal/fork_server.h): a single-threaded
+//           copy of the parent made when the pool starts, before the pool's
+//           own threads exist, so respawned workers (maxtasksperchild, after
+//           a crash or a timeout) never come from a process whose threads
+//           are busy, and all workers see the parent as it was when the pool
+//           was created. THE THREADS CAVEAT (as in Python): only the forking
+//           thread exists in the child; a lock another thread held at that
+//           instant stays held forever there. malloc and stdio are safe
+//           (glibc resets them); your own mutexes, and libraries' (logging,
+//           gRPC, ...) are not. If the parent runs threads that hold locks
+//           the tasks might need when it creates a pool or starts a process,
+//           use kSpawn.
 //   kSpawn  posix_spawn() of /proc/self/exe: a fresh process running the
 //           same binary. Safe whatever threads the parent runs (posix_spawn
 //           never forks a copy that could run code). The program must call

@@ -15,8 +15,10 @@
 //   * The handler thread collects the tasks somebody asked to be told about
 //     (NOTIFY: callbacks, done-callbacks, imap_unordered, abandoned results)
 //     and runs callbacks, in the parent, like CPython's result handler.
-//   * The monitor thread watches every worker (pidfd + poll; threads post on
-//     an eventfd) and, when one exits: fails exactly the task it had started
+//   * The monitor thread starts workers (fork method: through the fork
+//     server it forks first, fork_server.h; spawn: posix_spawn), watches
+//     every worker (pidfd + poll; threads post on an eventfd) and, when one
+//     exits: fails exactly the task it had started
 //     (WorkerLost naming pid and signal or exit code; TimeoutError when the
 //     monitor killed it for a per-task timeout; CancelledError for a
 //     cancelled running task), requeues a task it had taken but not started,
