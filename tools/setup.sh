@@ -20,6 +20,8 @@ pkgs=(
   # Bazel has no optional dependencies, so their headers and libraries are
   # needed to build at all.
   libzmq3-dev cppzmq-dev libiceoryx-posh-dev libiceoryx-hoofs-dev
+  # examples/: digest_tree hashes with OpenSSL, sqlite_workers uses SQLite.
+  libssl-dev libsqlite3-dev
 )
 if [[ $profile == bench ]]; then
   # To run every peer and draw the plots: the iceoryx RouDi daemon, gnuplot.
