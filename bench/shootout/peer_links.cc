@@ -13,10 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "iceoryx_hoofs/log/logmanager.hpp"
 #include "iceoryx_posh/mepoo/chunk_header.hpp"
 
 namespace shoal::shootout {
@@ -218,8 +220,24 @@ iox::capro::ServiceDescription Service(const Spec& s, int dir) {
 
 void IceoryxLink::Attach(int side) {
   const std::string name = "shoal-shootout-" + spec_.tag + "-" + std::to_string(side);
+  // The client library logs at verbose level by default and announces the
+  // level change and the RouDi hand-shake on stderr: muted while the
+  // runtime starts, so the progress line stays clean (a failure still
+  // shows up in the row, as the child's exit status).
+  std::fflush(stderr);
+  const int saved = dup(2);
+  const int null = open("/dev/null", O_WRONLY);
+  if (null >= 0) dup2(null, 2);
+  iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn);
   iox::runtime::PoshRuntime::initRuntime(
       iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str()));
+  std::clog.flush();
+  std::cerr.flush();
+  if (saved >= 0) {
+    dup2(saved, 2);
+    close(saved);
+  }
+  if (null >= 0) close(null);
   const uint64_t q = std::min<uint64_t>(spec_.round_trip ? 16 : spec_.depth, 256);
   if (spec_.round_trip || side == 0) {
     iox::popo::PublisherOptions po;
