@@ -30,7 +30,8 @@ namespace shoal::shootout {
 
 namespace {
 
-// Children alive right now, for KillChildren() from a signal handler.
+// Children alive right now (a negative value is a process group), for
+// KillChildren() from a signal handler.
 constexpr int kMaxLive = 64;
 std::atomic<pid_t> g_live[kMaxLive];
 
@@ -87,7 +88,7 @@ std::size_t DepthFor(std::size_t size) {
 void KillChildren() {
   for (auto& slot : g_live) {
     pid_t p = slot.load();
-    if (p > 0) kill(p, SIGKILL);
+    if (p != 0) kill(p, SIGKILL);  // < 0: a process group
   }
 }
 
@@ -305,10 +306,17 @@ Outcome RunPython(const Config& cfg, const std::string& method,
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
   posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+  // Its own process group, so that a timeout or ^C takes multiprocessing's
+  // children along (kill(-pgid)).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = -1;
   std::fflush(nullptr);
-  int rc = posix_spawnp(&pid, cfg.python.c_str(), &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawnp(&pid, cfg.python.c_str(), &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
   close(fds[1]);
   if (rc != 0) {
     close(fds[0]);
@@ -318,10 +326,7 @@ Outcome RunPython(const Config& cfg, const std::string& method,
                "): install the Debian package python3";
     return out;
   }
-  Track(pid);
-  // Python's own processes are its children: a process group would be
-  // cleaner, but its children are forked by multiprocessing and die with
-  // their pipes; the timeout kills the script itself.
+  Track(-pid);  // the whole group
   std::string text;
   const uint64_t deadline = bench::NowNs() + static_cast<uint64_t>(
                                                  (CaseTimeout(cfg) + 20) * 1e9);
@@ -337,14 +342,15 @@ Outcome RunPython(const Config& cfg, const std::string& method,
     }
     if (bench::NowNs() > deadline) {
       timed_out = true;
-      kill(pid, SIGKILL);
+      kill(-pid, SIGKILL);
       break;
     }
   }
   close(fds[0]);
   int st = 0;
   waitpid(pid, &st, 0);
-  Untrack(pid);
+  kill(-pid, SIGKILL);  // stragglers of the group, if any
+  Untrack(-pid);
 
   const std::size_t at = text.rfind("RESULT ");
   if (timed_out || at == std::string::npos) {
