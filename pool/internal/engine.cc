@@ -38,6 +38,10 @@ constexpr uint32_t kKillCancel = 2;
 constexpr uint32_t kKillTerminate = 3;
 
 constexpr int kMaxStartupFailures = 3;
+// Workers killed by a signal before they were ready. An external kill (the
+// OOM killer, an operator, a chaos test) is not evidence that the pool cannot
+// start workers, so it takes many more in a row before the pool gives up.
+constexpr int kMaxStartupKills = 64;
 constexpr auto kSpawnStartupLimit = std::chrono::seconds(30);
 
 int64_t NowNs() {
@@ -1083,7 +1087,9 @@ void Engine::OnWorkerExit(uint32_t w) {
   }
   if (life != kWorkerReady && life != kWorkerExiting &&
       ws.kill_reason != kKillTerminate && state_.load() != kTerminating) {
-    if (++startup_failures_ >= kMaxStartupFailures) {
+    const bool killed = signal != 0;
+    if (killed ? ++startup_kills_ >= kMaxStartupKills
+               : ++startup_failures_ >= kMaxStartupFailures) {
       Break("workers keep dying before they start (last: " +
                 DescribeExit(pid, signal, exit_code) +
                 "); with the spawn start method, does main() call "
@@ -1092,6 +1098,7 @@ void Engine::OnWorkerExit(uint32_t w) {
     }
   } else if (life == kWorkerReady || life == kWorkerExiting) {
     startup_failures_ = 0;
+    startup_kills_ = 0;
   }
 }
 

@@ -260,6 +260,7 @@ class Engine : public std::enable_shared_from_this<Engine> {
   std::vector<WorkerSlot> workers_;
   std::vector<uint64_t> requeue_;  // monitor-only
   int startup_failures_ = 0;
+  int startup_kills_ = 0;  // see kMaxStartupKills
   std::mutex done_mu_;
   std::condition_variable done_cv_;
   bool monitor_done_ = false;
