@@ -24,6 +24,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ipc/internal/process_liveness.h"
 #include "ipc/queue.h"
 #include "ipc/shared.h"
 #include "pool/process.h"
@@ -583,6 +584,45 @@ TEST(PoolTest, TasksCanUseQueuesAndCannotStartProcesses) {
                  p.start();
                }),
                shoal::ValueError);
+}
+
+TEST(PoolTest, WorkersDieWithTheirParent) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t parent = fork();
+  if (parent == 0) {
+    alarm(60);
+    close(fds[0]);
+    shoal::Pool pool(2);
+    pool.apply(Square, 1);
+    std::vector<pid_t> pids;
+    for (int i = 0; i < 1000 && (pids = pool.worker_pids()).size() != 2; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    for (pid_t p : pids) (void)!write(fds[1], &p, sizeof(p));
+    close(fds[1]);
+    for (;;) pool.apply(SleepMs, 10);
+  }
+  close(fds[1]);
+  // Read exactly two (the workers hold the write end too: no EOF).
+  std::vector<pid_t> workers;
+  pid_t p;
+  while (workers.size() < 2 && read(fds[0], &p, sizeof(p)) == sizeof(p)) {
+    workers.push_back(p);
+  }
+  close(fds[0]);
+  ASSERT_EQ(workers.size(), 2u);
+  kill(parent, SIGKILL);
+  int status;
+  ASSERT_EQ(waitpid(parent, &status, 0), parent);
+  for (pid_t w : workers) {
+    bool gone = false;
+    for (int i = 0; i < 1000 && !gone; ++i) {
+      gone = shoal::internal::IsProcessGone(w);
+      if (!gone) std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_TRUE(gone) << "worker " << w << " outlived its parent";
+  }
 }
 
 TEST(PoolTest, CallbackMaySubmitMoreWork) {
