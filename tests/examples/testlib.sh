@@ -36,6 +36,9 @@ run() {
   elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
   echo "ran $(basename "$bin") $* -> exit $rc in ${elapsed_ms} ms"
   if [[ $rc -eq 124 || $rc -eq 137 ]]; then fail "timed out"; fi
+  # A sanitizer report in any process of the example (children and pool
+  # workers share its stderr) fails the test, whatever the exit code.
+  if grep -Eq 'Sanitizer|runtime error:' "$err"; then fail "sanitizer report"; fi
 }
 
 expect_rc() {
