@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -94,6 +95,7 @@ struct Stage {
   std::optional<int> status;  // waitpid status once ended
 };
 
+// fork() + execv(program, args): the stage's pid.
 pid_t spawn(const std::string& program, const std::vector<std::string>& args) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(program.c_str()));
@@ -146,9 +148,16 @@ int main(int argc, char** argv) {
                 squared.region().name().c_str());
 
     std::vector<Stage> stages;
-    stages.push_back({"source", spawn(source, {"--out=" + prefix + "-raw",
-                                              "--count=" + std::to_string(count),
-                                              "--sentinels=" + std::to_string(squarers)})});
+    auto start = [&](std::string label, const std::string& program,
+                     const std::vector<std::string>& args) {
+      Stage s;
+      s.label = std::move(label);
+      s.pid = spawn(program, args);
+      stages.push_back(std::move(s));
+    };
+    start("source", source,
+          {"--out=" + prefix + "-raw", "--count=" + std::to_string(count),
+           "--sentinels=" + std::to_string(squarers)});
     for (int k = 0; k < squarers; ++k) {
       std::vector<std::string> args = {"--in=" + prefix + "-raw",
                                        "--out=" + prefix + "-squared"};
@@ -156,11 +165,12 @@ int main(int argc, char** argv) {
         args.push_back("--crash_after=" +
                        std::to_string(absl::GetFlag(FLAGS_crash_square_after)));
       }
-      stages.push_back({"square[" + std::to_string(k) + "]", spawn(square, args)});
+      start("square[" + std::to_string(k) + "]", square, args);
     }
-    stages.push_back({"sink", spawn(sink, {"--in=" + prefix + "-squared",
-                                          "--producers=" + std::to_string(squarers),
-                                          "--count=" + std::to_string(count)})});
+    start("sink", sink,
+          {"--in=" + prefix + "-squared",
+           "--producers=" + std::to_string(squarers),
+           "--count=" + std::to_string(count)});
 
     // Wait for every stage; on the first failure close the queues, so that
     // the others stop; past the deadline kill what is left.
