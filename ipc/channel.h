@@ -76,7 +76,7 @@ namespace shoal {
 // How a channel is built (the short constructor covers the common case).
 struct ChannelOptions {
   uint32_t slots = 2;
-  RegionOptions region;
+  RegionOptions region{};
   // When true, a reader blocked on an empty channel gets shoal::Closed once
   // every process that ever loaned or sent on it has gone (exited, died, or
   // destroyed its last handle). Off by default (see QueueOptions).

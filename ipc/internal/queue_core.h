@@ -45,7 +45,7 @@ struct QueueOptions {
   uint64_t heap_bytes = uint64_t{64} << 20;
   // Where the queue lives: memfd (default; passable to other processes),
   // anonymous (fork only) or named (openable by name by unrelated programs).
-  RegionOptions region;
+  RegionOptions region{};
   // When true, a reader blocked on an empty queue gets shoal::Closed once
   // every process that ever put into it has gone (exited or died, or
   // destroyed its last handle), instead of waiting for a writer that will
