@@ -37,6 +37,8 @@
 #include "sync/errors.h"
 
 ABSL_FLAG(int, sleep_ms, 3000, "how long f_sleep sleeps");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -71,6 +73,7 @@ std::string pids(std::vector<pid_t> v) {
 int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   const int ms = absl::GetFlag(FLAGS_sleep_ms);
   shoal::Pool pool(3);
 

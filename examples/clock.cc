@@ -27,6 +27,8 @@
 #include "pool/process.h"
 
 ABSL_FLAG(double, interval, 2.0, "seconds between two lines of a clock");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -78,6 +80,7 @@ struct ClockProcess {
 int main(int argc, char** argv) {
   shoal::init(argc, argv);  // if __name__ == '__main__':
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   const double interval = absl::GetFlag(FLAGS_interval);
 
   // p = multiprocessing.Process(target=clock, args=(interval,))
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
   p.join();
   std::printf("%s (pid %d) exited with %d\n", p.name().c_str(),
               static_cast<int>(p.pid()), *p.exitcode());
+  std::fflush(stdout);  // before the next child writes to the same stdout
 
   // p = ClockProcess(interval)
   shoal::Process c(shoal::ProcessOptions{.name = "ClockProcess-1"},

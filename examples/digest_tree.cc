@@ -63,6 +63,8 @@
 
 ABSL_FLAG(int, processes, 2, "worker processes (POOLSIZE)");
 ABSL_FLAG(int, chunksize, 20, "paths per task");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::SetProgramUsageMessage("digest_tree [--processes=N] [--chunksize=N] DIR");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   if (args.size() != 2) {
     std::fprintf(stderr, "usage: digest_tree [--processes=N] [--chunksize=N] DIR\n");
     return 2;

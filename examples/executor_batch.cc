@@ -37,6 +37,8 @@
 ABSL_FLAG(int, tasks, 10, "tasks per batch");
 ABSL_FLAG(int, unit_ms, 100, "a task sleeps 1 to 5 units");
 ABSL_FLAG(int, fail_at, 2, "the task of the second batch that throws");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -78,6 +80,7 @@ std::string what(const std::exception_ptr& e) {
 int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   const int n = absl::GetFlag(FLAGS_tasks);
   const int unit = absl::GetFlag(FLAGS_unit_ms);
   shoal::ProcessPoolExecutor ex(shoal::ExecutorOptions{.max_workers = 2});

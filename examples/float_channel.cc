@@ -27,6 +27,7 @@
 //   bazel run //examples:float_channel -- --blocks=100 --elements=10000
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <cstring>
 #include <numeric>
 #include <span>
@@ -42,6 +43,8 @@
 ABSL_FLAG(int, blocks, 1000, "blocks sent in each mode");
 ABSL_FLAG(int, elements, 100000, "doubles per block");
 ABSL_FLAG(int, slots, 2, "blocks the channel holds at once");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -118,6 +121,7 @@ void run(bool loan, int count, int n, int slots) {
 int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   const int count = absl::GetFlag(FLAGS_blocks);
   const int n = absl::GetFlag(FLAGS_elements);
   const int slots = absl::GetFlag(FLAGS_slots);

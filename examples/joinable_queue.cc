@@ -36,6 +36,8 @@
 
 ABSL_FLAG(int, consumers, 10, "consumer processes in the second part");
 ABSL_FLAG(int, items, 100, "items produced in the second part");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -72,6 +74,7 @@ void producer(const std::vector<int>& sequence,
 int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
 
   // --- One daemon consumer --------------------------------------------------
   shoal::JoinableQueue<int> q;

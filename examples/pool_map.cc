@@ -42,6 +42,8 @@ ABSL_FLAG(int, processes, 0, "workers of parts 1 and 2 (0: 2 x cpu_count())");
 ABSL_FLAG(int, trivial_items, 1000000, "inputs of the trivial workload");
 ABSL_FLAG(int, heavy_items, 32, "inputs of the heavy workload");
 ABSL_FLAG(int, heavy_iterations, 2000000, "sin() calls per heavy input");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -96,6 +98,7 @@ std::string verdict(double loop_ms, double pool_ms) {
 int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   std::vector<int> inputs(absl::GetFlag(FLAGS_items));
   std::iota(inputs.begin(), inputs.end(), 0);
   const std::size_t pool_size = absl::GetFlag(FLAGS_processes) > 0

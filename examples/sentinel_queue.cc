@@ -39,6 +39,8 @@
 
 ABSL_FLAG(int, consumers, 3, "consumer processes");
 ABSL_FLAG(int, items, 20, "items produced");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -101,6 +103,7 @@ bool check(const char* how, shoal::Queue<Report>& results, int consumers,
 int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   const int consumers = absl::GetFlag(FLAGS_consumers);
   const int items = absl::GetFlag(FLAGS_items);
   bool ok = true;

@@ -44,6 +44,8 @@ ABSL_FLAG(std::string, db, "sqlite_workers.db", "database file (recreated)");
 ABSL_FLAG(int, processes, 2, "worker processes");
 ABSL_FLAG(int, tasks, 20, "tasks (one transaction each)");
 ABSL_FLAG(int, rows, 100, "rows per task");
+ABSL_FLAG(std::string, start_method, "fork",
+          "fork or spawn (Python's set_start_method)");
 
 namespace {
 
@@ -107,6 +109,7 @@ long long query_int(sqlite3* conn, const char* sql) {
 int main(int argc, char** argv) {
   shoal::init(argc, argv);
   absl::ParseCommandLine(argc, argv);
+  shoal::set_start_method(absl::GetFlag(FLAGS_start_method));
   const std::string path = absl::GetFlag(FLAGS_db);
   const int tasks = absl::GetFlag(FLAGS_tasks);
   const int rows = absl::GetFlag(FLAGS_rows);

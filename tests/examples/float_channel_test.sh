@@ -13,4 +13,9 @@ run float_channel --blocks=37 --elements=1001 --slots=5
 expect_rc 0
 expect '^copy: 37 blocks of 1001 doubles .* 37 checked, 0 bad$'
 expect '^loan: 37 blocks of 1001 doubles .* 37 checked, 0 bad$'
+# A spawned consumer opens the channel through its handle.
+run float_channel --blocks=20 --elements=5000 --start_method=spawn
+expect_rc 0
+expect '^copy: 20 blocks of 5000 doubles .* 20 checked, 0 bad$'
+expect '^loan: 20 blocks of 5000 doubles .* 20 checked, 0 bad$'
 pass

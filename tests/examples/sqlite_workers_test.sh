@@ -17,4 +17,9 @@ expect "^rows in $db: 1200 \\(expected 1200\\), 30 batches, from [1-3] workers\$
 run sqlite_workers --db="$db" --processes=2 --tasks=5 --rows=7
 expect_rc 0
 expect "^rows in $db: 35 \\(expected 35\\), 5 batches, from [1-2] workers\$"
+# With spawned workers (a fresh process each: the initializer does all).
+run sqlite_workers --db="$db" --processes=2 --tasks=6 --rows=10 --start_method=spawn
+expect_rc 0
+expect_count 2 "^SpawnPoolWorker-[1-2] \\(pid [0-9]+\\) opened $db\$"
+expect "^rows in $db: 60 \\(expected 60\\), 6 batches, from [1-2] workers\$"
 pass
