@@ -1,0 +1,142 @@
+// The README's short examples, compiled and run, so they never rot. Each
+// TEST mirrors one snippet of README.md "A short example per concept".
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "ipc/array.h"
+#include "ipc/channel.h"
+#include "ipc/connection.h"
+#include "ipc/queue.h"
+#include "ipc/shared.h"
+#include "ipc/value.h"
+#include "pool/context.h"
+#include "pool/executor.h"
+#include "pool/pool.h"
+#include "pool/process.h"
+#include "sync/lock.h"
+
+namespace {
+
+void greet(std::string who) { std::printf("hello %s\n", who.c_str()); }
+int square(int x) { return x * x; }
+
+TEST(Readme, Process) {
+  shoal::Process p(greet, std::string("bob"));
+  p.start();
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(Readme, Pipe) {
+  auto [parent, child] = shoal::Pipe();
+  if (fork() == 0) {
+    child.send(std::vector<int>{1, 2, 3});
+    _exit(0);
+  }
+  child.close();
+  auto v = parent.recv<std::vector<int>>();
+  EXPECT_EQ(v, (std::vector<int>{1, 2, 3}));
+  EXPECT_THROW(parent.recv<int>(), shoal::EOFError);
+  wait(nullptr);
+}
+
+TEST(Readme, Queue) {
+  shoal::Queue<std::string> q(/*maxsize=*/100);
+  if (fork() == 0) {
+    q.put("work");
+    _exit(0);
+  }
+  std::string item = q.get(std::chrono::seconds(1));
+  EXPECT_EQ(item, "work");
+  q.close();
+  EXPECT_THROW(q.put("more"), shoal::Closed);
+  wait(nullptr);
+}
+
+TEST(Readme, JoinableQueue) {
+  shoal::JoinableQueue<int> jobs;
+  pid_t consumer = fork();
+  if (consumer == 0) {
+    alarm(30);
+    for (;;) {
+      jobs.get();
+      jobs.task_done();
+    }
+  }
+  for (int i = 0; i < 100; ++i) jobs.put(i);
+  EXPECT_TRUE(jobs.join(std::chrono::seconds(10)));
+  kill(consumer, SIGKILL);
+  waitpid(consumer, nullptr, 0);
+}
+
+TEST(Readme, ValueAndArray) {
+  shoal::Value<long> counter(0);
+  shoal::Array<double> data(1000);
+  {
+    std::lock_guard g(counter.get_lock());
+    *counter.get() += 1;
+  }
+  counter.add(1);
+  std::vector<double> first10 = data.slice(0, 10);
+  EXPECT_EQ(counter.load(), 2);
+  EXPECT_EQ(first10.size(), 10u);
+}
+
+TEST(Readme, Channel) {
+  shoal::FloatChannel ch(/*max_elements=*/100000);
+  auto w = ch.loan(100000);
+  std::iota(w.begin(), w.end(), 0.0);
+  w.publish();
+  auto r = ch.receive();
+  double sum = std::accumulate(r.begin(), r.end(), 0.0);
+  EXPECT_EQ(sum, 99999.0 * 100000 / 2);
+}
+
+TEST(Readme, Lock) {
+  auto lock = shoal::Shared<shoal::Lock>::Create();
+  { std::lock_guard g(*lock); }
+  try {
+    lock->acquire();
+  } catch (const shoal::OwnerDied&) {
+    lock->make_consistent();
+  }
+  lock->release();
+}
+
+TEST(Readme, Pool) {
+  shoal::Pool pool(shoal::PoolOptions{.processes = 4});
+  std::vector<int> squares = pool.map(square, std::vector<int>{1, 2, 3});
+  auto r = pool.apply_async(square, 7);
+  int v = r.get(std::chrono::seconds(1));
+  EXPECT_EQ(squares, (std::vector<int>{1, 4, 9}));
+  EXPECT_EQ(v, 49);
+}
+
+TEST(Readme, Executor) {
+  shoal::ProcessPoolExecutor ex(shoal::ExecutorOptions{.max_workers = 2});
+  auto f = ex.submit(square, 9);
+  EXPECT_EQ(f.result(), 81);
+  std::vector<decltype(f)> futures = {ex.submit(square, 2), ex.submit(square, 3)};
+  int n = 0;
+  for (auto& done : shoal::as_completed(futures)) {
+    (void)done;
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+}
+
+TEST(Readme, SpawnContext) {
+  shoal::Pool pool(shoal::PoolOptions{.processes = 2,
+                                      .context = shoal::get_context("fork")});
+  EXPECT_EQ(pool.apply(square, 3), 9);
+}
+
+}  // namespace
