@@ -40,6 +40,7 @@ struct ProcessState {
   CodeRef invoker;
   std::string payload;
   std::vector<int> fds;  // dup()ed descriptors to pass (owned until start)
+  std::vector<int> originals;  // the caller's descriptors they duplicate
   bool started = false;
   pid_t pid = 0;
   int pidfd = -1;
@@ -214,7 +215,8 @@ const bool kRegistered = RegisterSpawnEntry("process", &SpawnedProcess);
 std::shared_ptr<ProcessState> MakeProcessState(const ProcessOptions& options,
                                                const CodeRef& invoker,
                                                std::string payload,
-                                               std::vector<int> fds) {
+                                               std::vector<int> fds,
+                                               std::vector<int> originals) {
   (void)kRegistered;
   auto s = std::make_shared<ProcessState>();
   s->daemon = options.daemon.value_or(CurrentIdentity().daemon);
@@ -222,6 +224,7 @@ std::shared_ptr<ProcessState> MakeProcessState(const ProcessOptions& options,
   s->invoker = invoker;
   s->payload = std::move(payload);
   s->fds = std::move(fds);
+  s->originals = std::move(originals);
   const int n = NextChildNumber();
   s->identity = CurrentIdentity().id;
   s->identity.push_back(n);
@@ -265,7 +268,10 @@ void Process::start() {
         // child never uses the parent's list, so replace it.
         new (&c) internal::Children;
       }
-      internal::SetReceivedFds(s.fds);
+      // A forked child inherited the caller's own descriptors: hand those to
+      // the target (not the duplicates), so that closing a Connection in the
+      // child closes its only copy, as with Python's fork.
+      internal::SetReceivedFds(internal::PreferInherited(s.fds, s.originals));
       internal::BecomeChild(s.name, s.daemon, s.identity, parent,
                             internal::CurrentIdentity().name);
       const int rc = internal::RunTarget(
@@ -300,6 +306,9 @@ void Process::start() {
     }
     std::vector<int> pass{mfd};
     pass.insert(pass.end(), s.fds.begin(), s.fds.end());
+    // As Python does before starting any process: buffered output the
+    // parent printed before start() comes out before the child's.
+    std::fflush(nullptr);
     try {
       pid = internal::SpawnSelf("process", {std::to_string(getpid())}, pass);
     } catch (...) {

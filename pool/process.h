@@ -87,7 +87,8 @@ struct ProcessState;
 std::shared_ptr<ProcessState> MakeProcessState(const ProcessOptions& options,
                                                const CodeRef& invoker,
                                                std::string payload,
-                                               std::vector<int> fds);
+                                               std::vector<int> fds,
+                                               std::vector<int> originals);
 }  // namespace internal
 
 class Process {
@@ -114,8 +115,10 @@ class Process {
                                                    std::forward<Args>(args)...);
     std::string payload(call.size(), '\0');
     call.Write(std::as_writable_bytes(std::span<char>(payload)));
+    std::vector<int> originals = fds.originals();
     state_ = internal::MakeProcessState(options, call.invoker(),
-                                        std::move(payload), fds.Release());
+                                        std::move(payload), fds.Release(),
+                                        std::move(originals));
   }
 
   void start();

@@ -1055,7 +1055,8 @@ void Engine::OnWorkerExit(uint32_t w) {
               ") terminated abruptly while the future was running or pending",
           std::nullopt);
   }
-  for (uint64_t ref : refs) HandleOrphan(ref, w, signal, exit_code, life);
+  // Off the worker list first: whoever learns of the death from a failed
+  // task (WorkerLost) must no longer see the dead pid in worker_pids().
   {
     std::lock_guard<std::mutex> lock(workers_mu_);
     ws.live = false;
@@ -1063,6 +1064,7 @@ void Engine::OnWorkerExit(uint32_t w) {
     ws.pidfd = -1;
     ws.via_server = false;
   }
+  for (uint64_t ref : refs) HandleOrphan(ref, w, pid, signal, exit_code, life);
   st.pid.store(0, std::memory_order_relaxed);
   st.life.store(kWorkerEmpty, std::memory_order_release);
 
@@ -1102,8 +1104,8 @@ void Engine::OnWorkerExit(uint32_t w) {
   }
 }
 
-void Engine::HandleOrphan(uint64_t ref, uint32_t w, int signal, int exit_code,
-                          uint32_t life) {
+void Engine::HandleOrphan(uint64_t ref, uint32_t w, pid_t pid, int signal,
+                          int exit_code, uint32_t life) {
   const uint32_t slot = SlotOfRef(ref);
   const uint32_t gen = GenOfRef(ref);
   if (slot >= view_.slots()) return;
@@ -1133,7 +1135,7 @@ void Engine::HandleOrphan(uint64_t ref, uint32_t w, int signal, int exit_code,
   } else if (broken()) {
     to = kPhaseBroken;
   }
-  t.lost_pid = ws.pid;
+  t.lost_pid = pid;
   t.lost_signal = signal;
   t.lost_exit_code = signal > 0 ? -1 : exit_code;
   view_.Complete(slot, gen, kPhaseRunning, to);

@@ -209,8 +209,8 @@ class Engine : public std::enable_shared_from_this<Engine> {
   void OnWorkerExit(uint32_t w);
   // Reaps worker `w` (dead) and tells how it ended.
   void ReapWorker(uint32_t w, int* signal, int* exit_code);
-  void HandleOrphan(uint64_t ref, uint32_t w, int signal, int exit_code,
-                    uint32_t life);
+  void HandleOrphan(uint64_t ref, uint32_t w, pid_t pid, int signal,
+                    int exit_code, uint32_t life);
   void Maintain();
   void CheckTimeouts();
   void KillWorker(uint32_t w, uint32_t reason, uint64_t ref);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -30,10 +31,28 @@ int FdCollector::Add(int fd) {
   const int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (d < 0) ThrowSystemError("passing a descriptor to a child: dup", errno);
   fds_.push_back(d);
+  originals_.push_back(fd);
   return static_cast<int>(fds_.size() - 1);
 }
 
-std::vector<int> FdCollector::Release() { return std::exchange(fds_, {}); }
+std::vector<int> FdCollector::Release() {
+  originals_.clear();
+  return std::exchange(fds_, {});
+}
+
+std::vector<int> PreferInherited(std::vector<int> fds,
+                                 const std::vector<int>& originals) {
+  for (std::size_t i = 0; i < fds.size() && i < originals.size(); ++i) {
+    struct stat a, b;
+    if (originals[i] >= 0 && fds[i] >= 0 && fstat(originals[i], &a) == 0 &&
+        fstat(fds[i], &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino) {
+      close(fds[i]);
+      fds[i] = originals[i];
+    }
+  }
+  return fds;
+}
 
 FdCollector* FdCollector::Current() { return t_current; }
 

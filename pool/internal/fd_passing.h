@@ -28,6 +28,11 @@ class FdCollector {
   int Add(int fd);
   // The collected descriptors (owned by the collector until Release()).
   const std::vector<int>& fds() const { return fds_; }
+  // The caller's descriptors they duplicate, index for index. A fork()ed
+  // child uses these (it inherited them) when they are still the same open
+  // file, so that closing a passed Connection in the child closes the
+  // child's only copy, as in Python.
+  const std::vector<int>& originals() const { return originals_; }
   std::vector<int> Release();
 
   // The collector active on this thread, or nullptr.
@@ -35,11 +40,16 @@ class FdCollector {
 
  private:
   std::vector<int> fds_;
+  std::vector<int> originals_;
   FdCollector* previous_;
 };
 
 // Child side.
 void SetReceivedFds(std::vector<int> fds);
+// fork() child: where originals[i] is still the open file fds[i] duplicates,
+// use it and close the duplicate. Returns the descriptors to receive.
+std::vector<int> PreferInherited(std::vector<int> fds,
+                                 const std::vector<int>& originals);
 // The descriptor for `index`, handed over once (-1 if unknown or taken).
 int TakeReceivedFd(int index);
 

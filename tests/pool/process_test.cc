@@ -1,4 +1,5 @@
 // Tests for pool/process.h (fork start method; spawn is in context_test.cc).
+#include "pool/context.h"
 #include "pool/process.h"
 
 #include <signal.h>
@@ -64,6 +65,20 @@ void AddToValue(shoal::Value<long> v, long n) {
 void Echo(shoal::Connection conn) {
   std::string s = conn.recv<std::string>();
   conn.send(s + "!");
+}
+
+// Python's adder-server idiom: the server gets both ends, closes the client
+// end it does not use, and serves until EOF.
+void ServeUntilEof(shoal::Connection server, shoal::Connection client) {
+  client.close();
+  for (;;) {
+    try {
+      auto req = server.recv<std::pair<int, int>>();
+      server.send(req.first + req.second);
+    } catch (const shoal::EOFError&) {
+      return;
+    }
+  }
 }
 
 void StartGrandchild(shoal::Queue<std::string> q) {
@@ -181,6 +196,27 @@ TEST(ProcessTest, ConnectionArgument) {
   EXPECT_EQ(parent_end.recv<std::string>(10s), "ping!");
   p.join();
   EXPECT_EQ(p.exitcode(), 0);
+}
+
+// With fork, the child works on the descriptors it inherited (not on
+// duplicates), so closing the unused end there is enough for EOF to reach
+// the server when the parent closes its own copy: the same as Python.
+TEST(ProcessTest, ClosingAPassedConnectionInAForkedChildClosesItsCopy) {
+  // (spawn passes descriptors anew and needs shoal::init in main(): see
+  // context_test.)
+  for (const char* method : {"fork"}) {
+    auto [server, client] = shoal::Pipe();
+    shoal::Process p = shoal::get_context(method).Process(ServeUntilEof, server,
+                                                          client);
+    p.start();
+    server.close();
+    client.send(std::make_pair(3, 4));
+    EXPECT_EQ(client.recv<int>(10s), 7) << method;
+    client.close();
+    EXPECT_TRUE(p.join(10s)) << method << ": the server never saw EOF";
+    if (p.is_alive()) p.kill();
+    p.join();
+  }
 }
 
 TEST(ProcessTest, ActiveChildrenAndCpuCount) {
