@@ -15,6 +15,13 @@
 //     peer is active), a raw futex pair, a raw shared-memory spin pair, a
 //     pipe pair, and Boost.Interprocess interprocess_semaphore.
 //
+//   Paired ping-pong: the same two processes alternate between two mechanisms
+//     every 32 round trips and time each separately, so both see the same
+//     machine state at the same moment; the counters A_ns/B_ns are the two
+//     round trips and A_over_B their ratio (the robust figure on a shared,
+//     noisy machine, where separately run benchmarks drift by 10x as other
+//     jobs come and go).
+//
 // Quick mode (the project's "main job"): --benchmark_min_time=0.05.
 // Full numbers: --benchmark_repetitions=5 --benchmark_report_aggregates_only
 // (see bench/RESULTS.md for the exact command).
@@ -29,6 +36,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -419,5 +427,110 @@ void BM_PingPong_BoostInterprocessSemaphore(benchmark::State& state) {
   DestroyShared(ch);
 }
 BENCHMARK(BM_PingPong_BoostInterprocessSemaphore)->UseRealTime();
+
+// ------------------------------------------- paired ping-pong (A vs B)
+
+// Round trip k uses A when (k / kBlock) is even, B otherwise; parent and
+// child follow the same schedule, so no coordination is needed.
+template <class A, class B>
+void PairedPingPong(benchmark::State& state, A* a, B* b) {
+  constexpr uint64_t kBlock = 32;
+  auto* stop = NewShared<std::atomic<uint32_t>>(0);
+  pid_t pid = ForkPeer([&] {
+    for (uint64_t k = 0;; ++k) {
+      const bool use_a = (k / kBlock) % 2 == 0;
+      if (use_a) {
+        a->WaitPing();
+      } else {
+        b->WaitPing();
+      }
+      if (stop->load(std::memory_order_relaxed) != 0) break;
+      if (use_a) {
+        a->Pong();
+      } else {
+        b->Pong();
+      }
+    }
+  });
+  using Clock = std::chrono::steady_clock;
+  double ns[2] = {0, 0};
+  uint64_t n[2] = {0, 0};
+  uint64_t k = 0;
+  auto block_start = Clock::now();
+  for (auto _ : state) {
+    const bool use_a = (k / kBlock) % 2 == 0;
+    if (use_a) {
+      a->Ping();
+      a->WaitPong();
+    } else {
+      b->Ping();
+      b->WaitPong();
+    }
+    ++k;
+    if (k % kBlock == 0) {
+      const auto now = Clock::now();
+      ns[use_a ? 0 : 1] +=
+          std::chrono::duration<double, std::nano>(now - block_start).count();
+      n[use_a ? 0 : 1] += kBlock;
+      block_start = now;
+    }
+  }
+  stop->store(1);
+  if ((k / kBlock) % 2 == 0) {
+    a->Ping();
+  } else {
+    b->Ping();
+  }
+  Reap(pid);
+  DestroyShared(stop);
+  if (n[0] > 0 && n[1] > 0) {
+    const double ta = ns[0] / static_cast<double>(n[0]);
+    const double tb = ns[1] / static_cast<double>(n[1]);
+    state.counters["A_ns"] = ta;
+    state.counters["B_ns"] = tb;
+    state.counters["A_over_B"] = ta / tb;
+  }
+}
+
+template <class A, class B>
+void RunPaired(benchmark::State& state, A* a, B* b) {
+  PairedPingPong(state, a, b);
+  DestroyShared(a);
+  DestroyShared(b);
+}
+
+void BM_Paired_SemaphoreSleeping_vs_RawFutex(benchmark::State& state) {
+  RunPaired(state, NewShared<SemChannel<shoal::Semaphore>>(0),
+            NewShared<RawFutexChannel>());
+}
+BENCHMARK(BM_Paired_SemaphoreSleeping_vs_RawFutex)->UseRealTime();
+
+void BM_Paired_SemaphoreSleeping_vs_BoostSemaphore(benchmark::State& state) {
+  RunPaired(state, NewShared<SemChannel<shoal::Semaphore>>(0),
+            NewShared<BoostSemChannel>());
+}
+BENCHMARK(BM_Paired_SemaphoreSleeping_vs_BoostSemaphore)->UseRealTime();
+
+void BM_Paired_SemaphoreSleeping_vs_Pipe(benchmark::State& state) {
+  RunPaired(state, NewShared<SemChannel<shoal::Semaphore>>(0),
+            NewShared<PipeChannel>());
+}
+BENCHMARK(BM_Paired_SemaphoreSleeping_vs_Pipe)->UseRealTime();
+
+void BM_Paired_SemaphoreAdaptive_vs_RawFutex(benchmark::State& state) {
+  RunPaired(state,
+            NewShared<SemChannel<shoal::Semaphore>>(
+                shoal::internal::kDefaultMaxSpinNs),
+            NewShared<RawFutexChannel>());
+}
+BENCHMARK(BM_Paired_SemaphoreAdaptive_vs_RawFutex)->UseRealTime();
+
+void BM_Paired_SemaphoreAdaptive_vs_RawSpin(benchmark::State& state) {
+  RunPaired(state,
+            NewShared<SemChannel<shoal::Semaphore>>(
+                shoal::internal::kDefaultMaxSpinNs),
+            NewShared<RawSpinChannel>());
+}
+BENCHMARK(BM_Paired_SemaphoreAdaptive_vs_RawSpin)->UseRealTime();
 
 }  // namespace

@@ -39,11 +39,18 @@
 //   registration behind: later releases then always make the FUTEX_WAKE
 //   system call (~1 us) but stay correct.
 //
-// Performance: uncontended acquire+release: two CAS, no system call.
-//   Cross-process ping-pong through two semaphores: within ~1.1x of a bare
-//   futex ping-pong when the peer sleeps, and near the bare spin ping-pong
-//   when the peer is active (adaptive spinning). See bench/sync_bench.cc and
-//   bench/RESULTS.md "## sync".
+// Performance (bench/sync_bench.cc, numbers in bench/RESULTS.md "## sync"):
+//   uncontended acquire+release is two CAS and no system call (~16 ns).
+//   Cross-process ping-pong round trip through two semaphores:
+//     * peer sleeping (spinning off): the same two futex calls per leg as a
+//       bare futex ping-pong; measured 0.9-1.1x of it, paired in one run;
+//     * peer active (default adaptive spin): ~0.45 us on an idle 2-core VM,
+//       next to 0.30 us for a bare spin ping-pong and ~30 us for a futex one
+//       whose vCPUs go idle between legs;
+//     * CPUs oversubscribed by other processes: the spin policy goes cold
+//       (sync/internal/spin.h) and the round trip stays within ~1.0-1.5x of
+//       the bare futex one; set_max_spin(0) makes it exactly the sleeping
+//       path.
 //
 // Layout: standard-layout, one 64-byte cache line, no pointers; not copyable
 // or movable.
