@@ -95,6 +95,8 @@ SlotRing SlotRing::Create(void* mem, std::size_t bytes, uint32_t capacity,
   shared->writers_ever.store(0, std::memory_order_relaxed);
   shared->writers_overflow.store(0, std::memory_order_relaxed);
   for (auto& w : shared->writers) w.store(0, std::memory_order_relaxed);
+  shared->read_spin.Init();
+  shared->write_spin.Init();
   auto* base = static_cast<std::byte*>(mem) + shared->slots_offset;
   for (uint32_t i = 0; i < capacity; ++i) {
     auto* slot = new (base + uint64_t{i} * shared->stride) SlotHeader;
@@ -333,17 +335,18 @@ namespace {
 // The shared wait loop of ClaimWrite and ClaimRead.
 template <class TryOnce, class Recover>
 SlotRing::Status WaitLoop(std::atomic<uint32_t>& seq,
-                          std::atomic<uint32_t>& waiters, uint32_t spin,
+                          std::atomic<uint32_t>& waiters, SpinPolicy& spin,
                           const Deadline& deadline, TryOnce try_once,
                           Recover recover) {
   using Status = SlotRing::Status;
   uint64_t blocker = 0;
   Status s = try_once(&blocker);
   if (s != Status::kWouldBlock) return s;
-  for (uint32_t i = 0; i < spin; ++i) {
-    CpuRelax();
-    s = try_once(&blocker);
-    if (s != Status::kWouldBlock) return s;
+  if (!deadline.expired() && SpinUntil(spin, [&] {
+        s = try_once(&blocker);
+        return s != Status::kWouldBlock;
+      })) {
+    return s;
   }
   uint64_t last_blocker = blocker;
   auto blocked_since = Deadline::Clock::now();
@@ -386,7 +389,7 @@ SlotRing::Status SlotRing::TryClaimWrite(Claim* claim) {
 
 SlotRing::Status SlotRing::ClaimWrite(Claim* claim, const Deadline& deadline) {
   return WaitLoop(
-      shared_->space_seq, shared_->writers_waiting, spin_, deadline,
+      shared_->space_seq, shared_->writers_waiting, shared_->write_spin, deadline,
       [&](uint64_t* blocker) { return TryClaimWriteOnce(claim, blocker); },
       [&](uint64_t blocker) {
         // The slot the writer waits for is the one at `tail`.
@@ -403,7 +406,7 @@ SlotRing::Status SlotRing::TryClaimRead(Claim* claim) {
 SlotRing::Status SlotRing::ClaimRead(Claim* claim, const Deadline& deadline) {
   bool writers_gone = false;
   return WaitLoop(
-      shared_->items_seq, shared_->readers_waiting, spin_, deadline,
+      shared_->items_seq, shared_->readers_waiting, shared_->read_spin, deadline,
       [&](uint64_t* blocker) {
         Status s = TryClaimReadOnce(claim, blocker);
         if (s == Status::kWouldBlock && writers_gone &&

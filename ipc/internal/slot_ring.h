@@ -37,8 +37,10 @@
 //   Readers sleep on `items_seq`, writers on `space_seq` (shared futexes).
 //   Each side registers in a waiter count first and the other side only
 //   issues FUTEX_WAKE when that count is non-zero, so the fast path is system
-//   call free. Before sleeping a caller spins briefly (a peer that is active
-//   on the other core answers in well under a microsecond).
+//   call free. Before sleeping a caller spins, adaptively (the shared
+//   SpinPolicy of sync/internal/spin.h, one per side): long enough to catch
+//   a peer that is active on the other core and answers within a few
+//   microseconds, not at all once spinning keeps failing.
 //
 // Writers gone
 //   A process registers itself as a writer (pid + start time, in a small
@@ -71,6 +73,7 @@
 #include <type_traits>
 
 #include "sync/deadline.h"
+#include "sync/internal/spin.h"
 
 namespace shoal::internal {
 
@@ -119,6 +122,10 @@ struct RingShared {
   alignas(kRingAlign) std::atomic<uint32_t> writers_ever;
   std::atomic<uint32_t> writers_overflow;
   std::atomic<uint64_t> writers[kRingMaxWriters];
+  // Adaptive spinning before sleeping, one policy per side, shared by every
+  // process so they adapt together.
+  alignas(kRingAlign) SpinPolicy read_spin;
+  SpinPolicy write_spin;
 };
 static_assert(std::is_standard_layout_v<RingShared>);
 
@@ -175,8 +182,11 @@ class SlotRing {
   // True when writers ever registered and all of them detached or died.
   bool AllWritersGone();
 
-  // How long Claim* spin before sleeping, in polls of the slot.
-  void set_spin(uint32_t polls) { spin_ = polls; }
+  // The longest Claim* spins before sleeping (0: never spin). Shared.
+  void set_max_spin(std::chrono::nanoseconds max) {
+    SetMaxSpin(shared_->read_spin, max);
+    SetMaxSpin(shared_->write_spin, max);
+  }
 
   // Writer side. kOk fills *claim; the caller writes the payload and then
   // calls Publish (or Abandon). kClosed once Close() was called.
@@ -238,7 +248,6 @@ class SlotRing {
   std::byte* slots_ = nullptr;
   uint32_t capacity_ = 0;
   uint32_t stride_ = 0;
-  uint32_t spin_ = 200;
   FreeBlockFn free_block_ = nullptr;
   void* free_ctx_ = nullptr;
   LostFn lost_fn_ = nullptr;
