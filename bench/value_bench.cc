@@ -87,7 +87,7 @@ void BM_Value_LockGuard_2Proc(benchmark::State& state) {
   TwoProcessIncrements(
       state,
       [&] {
-        std::lock_guard<shoal::Lock> g(counter.get_lock());
+        std::lock_guard<shoal::RLock> g(counter.get_lock());
         ++*counter.get();
       },
       [&] { return counter.load(); });

@@ -48,13 +48,14 @@
 #include "ipc/value.h"
 #include "sync/errors.h"
 #include "sync/lock.h"
+#include "sync/rlock.h"
 
 namespace shoal {
 
 namespace internal {
 
 struct ArrayHeader {
-  Lock lock;
+  RLock lock;  // recursive, as Python's Array
   uint64_t size;
   uint32_t has_lock;
   uint32_t elem_size;
@@ -184,7 +185,8 @@ class Array : public internal::ArrayBase<T, true> {
     return Array(Region::Open(ref, Layout(), options));
   }
 
-  Lock& get_lock() const { return this->header_->lock; }
+  // The recursive lock that guards the elements (slice/assign take it too).
+  RLock& get_lock() const { return this->header_->lock; }
 
   static RegionLayout Layout() { return LayoutOf<Array<T>>("array", 1); }
 

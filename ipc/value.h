@@ -11,13 +11,15 @@
 //   }
 //
 // Contract
-//   Value<T> holds a T and a shoal::Lock in one small region (memfd by
-//   default; RegionOptions for anonymous or named). Copies of the handle,
+//   Value<T> holds a T and a recursive shoal::RLock (as Python's Value) in
+//   one small region (memfd by default; RegionOptions for anonymous or
+//   named). Copies of the handle,
 //   fork()ed children and processes that Open() its ref() all see the same T.
 //   As in Python, load()/store() each take the lock when the Value has one
 //   (lock = true, the default), so a single read or write is never torn; a
 //   read-modify-write needs the lock held around it, which get_lock() or
-//   the helpers add()/update() give you.
+//   the helpers add()/update() give you. The lock is recursive, so load()
+//   and store() also work while the caller holds get_lock().
 //
 //   Value(init, lock = false) and RawValue<T> have no lock: load()/store()
 //   are plain (atomic for integral and pointer-sized T through
@@ -48,6 +50,7 @@
 #include "ipc/shared.h"
 #include "sync/errors.h"
 #include "sync/lock.h"
+#include "sync/rlock.h"
 
 namespace shoal {
 
@@ -55,7 +58,7 @@ namespace internal {
 
 template <class T>
 struct ValueData {
-  Lock lock;
+  RLock lock;
   bool has_lock;
   T value;
 };
@@ -69,9 +72,10 @@ constexpr bool kAtomicRefOk =
 // Holds `lock` for the scope, repairing it when its previous holder died
 // (callers only use it around single loads and stores, which a death cannot
 // tear).
+template <class L>
 class RepairingGuard {
  public:
-  explicit RepairingGuard(Lock& lock) : lock_(lock) {
+  explicit RepairingGuard(L& lock) : lock_(lock) {
     if (lock_.acquire_status(Deadline::Infinite()) == LockStatus::kOwnerDied) {
       lock_.make_consistent();
     }
@@ -81,7 +85,7 @@ class RepairingGuard {
   RepairingGuard& operator=(const RepairingGuard&) = delete;
 
  private:
-  Lock& lock_;
+  L& lock_;
 };
 
 template <class T>
@@ -123,9 +127,9 @@ class Value {
     return Value(Shared<internal::ValueData<T>>::Open(ref, options));
   }
 
-  // The lock that guards the value. Throws ValueError for a lock-less Value
-  // (Python's Value(lock=False) has no get_lock either).
-  Lock& get_lock() const {
+  // The (recursive) lock that guards the value. Throws ValueError for a
+  // lock-less Value (Python's Value(lock=False) has no get_lock either).
+  RLock& get_lock() const {
     if (!data_->has_lock) throw ValueError("Value: created with lock = false");
     return data_->lock;
   }

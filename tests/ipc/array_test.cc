@@ -32,7 +32,7 @@ TEST(Array, FourProcessesIncrementUnderGetLock) {
     kids.push_back(StartChild(
         [&] {
           for (int i = 0; i < 20000; ++i) {
-            std::lock_guard<Lock> guard(a.get_lock());
+            std::lock_guard<RLock> guard(a.get_lock());
             for (long& x : a.span()) x += 1;
           }
           return 0;

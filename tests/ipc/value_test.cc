@@ -24,7 +24,7 @@ TEST(Value, FourProcessesIncrementUnderGetLockExactTotal) {
     kids.push_back(StartChild(
         [&] {
           for (int i = 0; i < 100000; ++i) {
-            std::lock_guard<Lock> guard(v.get_lock());
+            std::lock_guard<RLock> guard(v.get_lock());
             *v.get() += 1;
           }
           return 0;
@@ -33,6 +33,18 @@ TEST(Value, FourProcessesIncrementUnderGetLockExactTotal) {
   }
   for (pid_t k : kids) EXPECT_EQ(WaitChild(k, 70), 0);
   EXPECT_EQ(v.load(), 400000);
+}
+
+// Python's Value lock is recursive: load()/store() work under get_lock().
+TEST(Value, LoadAndStoreWhileHoldingGetLock) {
+  Value<long> counter(0);
+  alarm(10);  // a non-recursive lock would hang here
+  {
+    std::lock_guard<RLock> guard(counter.get_lock());
+    counter.store(counter.load() + 1);
+  }
+  alarm(0);
+  EXPECT_EQ(counter.load(), 1);
 }
 
 TEST(Value, AddAndUpdate) {
