@@ -570,6 +570,21 @@ int Main(int argc, char** argv) {
       }
     }
   }
+  // Pool throughput vs worker count (tasks/s of ~150 us CPU tasks).
+  if (WorkloadOn(cfg, "scaling") && Selected(cfg, "shoal.pool")) {
+    for (int workers : cfg.scaling_counts) {
+      Case c;
+      c.row.workload = "pool-scaling";
+      c.row.producers = workers;
+      c.row.consumers = 0;
+      c.row.method = "shoal.pool";
+      c.row.family = Family::kShoal;
+      c.row.unit = "tasks/s";
+      c.row.lower_is_better = false;
+      c.run = [&cfg, workers] { return RunPoolScaling(cfg, workers); };
+      cases.push_back(std::move(c));
+    }
+  }
   // Pools: shoal's Pool / ProcessPoolExecutor vs Python's, 2 workers each,
   // f(x) = x + 1, every result checked.
   if (WorkloadOn(cfg, "pool")) {
@@ -625,6 +640,8 @@ int Main(int argc, char** argv) {
         c.row.workload +
         (c.row.workload == "scaling"
              ? " " + std::to_string(c.row.producers) + "x" + std::to_string(c.row.consumers)
+         : c.row.workload == "pool-scaling"
+             ? " " + std::to_string(c.row.producers) + " workers"
              : (c.row.size ? " " + FormatSize(c.row.size) : ""));
     std::fprintf(stderr, "%s[%3zu/%zu] %-22s %-26s%s", tty ? "\r\033[K" : "", i + 1,
                  cases.size(), c.row.method.c_str(), what.c_str(), tty ? "" : "\n");

@@ -89,6 +89,10 @@ std::string WorkloadTitle(const Row& r) {
     return "scaling " + std::to_string(r.producers) + "P x " +
            std::to_string(r.consumers) + "C (64 B)";
   }
+  if (r.workload == "pool-scaling") {
+    return "pool map throughput, " + std::to_string(r.producers) +
+           " worker(s), ~0.15 ms CPU tasks";
+  }
   return r.workload;
 }
 

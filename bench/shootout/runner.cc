@@ -645,6 +645,56 @@ Outcome RunPool(const Config& cfg, const std::string& workload) {
   return out;
 }
 
+// Pool throughput against the number of workers: Pool(N).map of a task that
+// burns ~150 us of CPU, tasks per second (issue 5: "pool throughput vs
+// worker count"). Every result is checked.
+int Burn100us(int x) {
+  // A fixed amount of CPU work (not a wall-clock wait: preempted tasks must
+  // not count as done), about 0.15 ms on the reference machine.
+  uint64_t h = static_cast<uint64_t>(x) | 1;
+  for (int i = 0; i < 120000; ++i) {
+    h = h * 6364136223846793005ull + 1442695040888963407ull;
+    asm volatile("" : "+r"(h));  // keeps the loop from being folded away
+  }
+  return x;
+}
+
+Outcome RunPoolScaling(const Config& cfg, int workers) {
+  Outcome out;
+  CaseShared* sh = NewCaseShared();
+  Config unpinned = cfg;
+  unpinned.pin = false;  // the workers must be free to use every CPU
+  pid_t pid = SpawnChild(unpinned, 0, false, sh->error[0], [&] {
+    constexpr int kTasks = 200;
+    std::vector<int> items(kTasks);
+    for (int i = 0; i < kTasks; ++i) items[i] = i;
+    Pool pool(static_cast<std::size_t>(workers));
+    for (int rep = -1; rep < cfg.repeats; ++rep) {
+      const uint64_t dur =
+          static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+      uint64_t n = 0;
+      const uint64_t t0 = bench::NowNs();
+      uint64_t t;
+      do {
+        std::vector<int> r = pool.map(Burn100us, items, 1);
+        if (r.size() != items.size() || r.back() != kTasks - 1) {
+          sh->bad.fetch_add(1);
+        }
+        n += kTasks;
+        t = bench::NowNs();
+      } while (t - t0 < dur);
+      if (rep >= 0) {
+        sh->samples[sh->nsamples++] =
+            static_cast<double>(n) / (static_cast<double>(t - t0) / 1e9);
+        sh->messages.fetch_add(n);
+      }
+    }
+  });
+  Supervise({pid}, sh, CaseTimeout(cfg) + 30, &out);
+  FreeCaseShared(sh);
+  return out;
+}
+
 // ------------------------------------------------------------- scaling
 
 namespace {

@@ -104,6 +104,8 @@ Outcome RunSync(const Config& cfg, const std::string& workload,
 // executor-submit; shoal::Pool / ProcessPoolExecutor with 2 workers, f(x) =
 // x + 1. Samples: us per call (ns per item for pool-map).
 Outcome RunPool(const Config& cfg, const std::string& workload);
+// Pool(workers).map of ~150 us CPU tasks: tasks per second.
+Outcome RunPoolScaling(const Config& cfg, int workers);
 
 // Scaling: P producers x C consumers, 64 B items, method shoal.queue or
 // boost.mq.
