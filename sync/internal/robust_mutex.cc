@@ -73,6 +73,12 @@ LockStatus RobustMutex::Lock(const Deadline& deadline) {
       return ++lost >= kMaxLostRaces ? SpinStep::kGiveUp : SpinStep::kContinue;
     });
     if (rc == EBUSY) rc = BlockingLock(deadline);
+    if (rc == 0 || rc == EOWNERDEAD) {
+      // Only contended acquisitions are counted: the fast path stays a bare
+      // trylock, and a lock nobody waits for needs no hand-over statistics.
+      acquisitions_.store(acquisitions_.load(std::memory_order_relaxed) + 1,
+                          std::memory_order_relaxed);
+    }
   }
   return Finish(rc, "pthread_mutex_lock");
 }
@@ -109,12 +115,8 @@ int RobustMutex::BlockingLock(const Deadline& deadline) {
 LockStatus RobustMutex::Finish(int rc, const char* what) {
   switch (rc) {
     case 0:
-      acquisitions_.store(acquisitions_.load(std::memory_order_relaxed) + 1,
-                          std::memory_order_relaxed);
       return LockStatus::kAcquired;
     case EOWNERDEAD:
-      acquisitions_.store(acquisitions_.load(std::memory_order_relaxed) + 1,
-                          std::memory_order_relaxed);
       // Make the pthread mutex consistent right away: if we released it
       // without doing so it would become ENOTRECOVERABLE for everyone. Our
       // own flag carries the "data may be broken" news instead.

@@ -97,9 +97,9 @@ class RobustMutex {
   // 1 while the data is unrepaired after an owner died. Read and written only
   // by the holder (relaxed is enough: the mutex orders it).
   std::atomic<uint32_t> inconsistent_;
-  // Bumped by every acquisition (by the new holder, so on a line it already
-  // owns). A spinner that sees it move twice knows the lock is changing
-  // hands without it (a hammered lock) and goes to sleep.
+  // Bumped by every contended acquisition (by the new holder, on a line it
+  // already owns). A spinner that sees it move twice knows the lock is
+  // changing hands without it (a hammered lock) and goes to sleep.
   std::atomic<uint32_t> acquisitions_;
   SpinPolicy spin_;
   // RLock's recursion depth (unused by Lock); written only by the holder.
