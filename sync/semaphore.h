@@ -40,7 +40,7 @@
 //   system call (~1 us) but stay correct.
 //
 // Performance (bench/sync_bench.cc, numbers in bench/RESULTS.md "## sync"):
-//   uncontended acquire+release is two CAS and no system call (~16 ns).
+//   uncontended acquire+release is two CAS and no system call (~18 ns).
 //   Cross-process ping-pong round trip through two semaphores:
 //     * peer sleeping (spinning off): the same two futex calls per leg as a
 //       bare futex ping-pong; measured 0.9-1.1x of it, paired in one run;
