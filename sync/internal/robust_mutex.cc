@@ -53,10 +53,11 @@ LockStatus RobustMutex::Lock(const Deadline& deadline) {
     // holders' batches into a cache-line ping-pong (measured: 2-5x lower
     // throughput than glibc's non-spinning mutex) and sleeping is what lets
     // them run at full speed:
-    //   * we released it ourselves and the holder is the only acquisition
-    //     since (two processes taking turns as fast as they can);
-    //   * it is freed and someone else wins the race twice, or it changes
-    //     hands twice without us while we spin.
+    //   * we released it ourselves and at most one contended acquisition
+    //     (the current holder's) happened since: two processes taking turns
+    //     as fast as they can;
+    //   * it is freed and someone else wins the race twice, or it is taken
+    //     twice by contended acquirers while we spin.
     const uint32_t seen = acquisitions_.load(std::memory_order_relaxed);
     const bool ping_pong =
         tls_last_released == this && seen - tls_last_released_at <= 1;

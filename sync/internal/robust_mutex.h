@@ -4,7 +4,8 @@
 // and shoal::RLock. Not for direct use: include sync/lock.h or sync/rlock.h.
 //
 // What it adds to pthread_mutex_t
-//   * adaptive spinning (sync/internal/spin.h) before blocking in the kernel;
+//   * adaptive spinning (sync/internal/spin.h) before blocking in the
+//     kernel, skipped when the lock is hammered (see Lock() in the .cc);
 //   * absolute CLOCK_MONOTONIC deadlines (pthread_mutex_clocklock);
 //   * owner-death bookkeeping: on EOWNERDEAD it calls
 //     pthread_mutex_consistent() at once, so the pthread mutex can never
