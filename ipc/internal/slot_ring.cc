@@ -211,6 +211,7 @@ SlotRing::Status SlotRing::TryClaimWriteOnce(Claim* claim, uint64_t* blocker) {
         claim->pos = pos;
         claim->data = reinterpret_cast<std::byte*>(slot) + sizeof(SlotHeader);
         if (writer_pid_ != static_cast<pid_t>(me)) RegisterWriter();
+        WakeNextWriter();
         return Status::kOk;
       }
       continue;
@@ -258,6 +259,7 @@ SlotRing::Status SlotRing::TryClaimReadOnce(Claim* claim, uint64_t* blocker) {
         Release(*claim);
         continue;
       }
+      WakeNextReader();
       return Status::kOk;
     }
     if (d == 0 && phase == kEmpty) {
@@ -508,7 +510,14 @@ void SlotRing::Publish(const Claim& claim, uint32_t size, uint32_t flags) {
                     std::memory_order_relaxed);
   slot->state.exchange(MakeState(LapOfPos(claim.pos), 0, kFull),
                        std::memory_order_seq_cst);
-  if (shared_->readers_waiting.load(std::memory_order_seq_cst) > 0) {
+  // Sleeping readers wait for the slot at `head`: only its publisher wakes
+  // one (a reader that takes it wakes the next one if more are waiting, see
+  // WakeNextReader). Publishing behind another writer's unfinished slot
+  // wakes nobody: that writer will. This keeps producers free of FUTEX_WAKE
+  // while consumers are busy (a woken consumer on a shared CPU preempts the
+  // producer).
+  if (shared_->readers_waiting.load(std::memory_order_seq_cst) > 0 &&
+      shared_->head.load(std::memory_order_seq_cst) == claim.pos) {
     WakeReaders();
   }
 }
@@ -522,9 +531,37 @@ void SlotRing::Release(const Claim& claim) {
   FreeBlockOf(claim.slot);
   claim.slot->state.exchange(MakeState(LapOfPos(claim.pos) + 1, 0, kEmpty),
                              std::memory_order_seq_cst);
-  if (shared_->writers_waiting.load(std::memory_order_seq_cst) > 0) {
+  // Sleeping writers wait for the slot at `tail` (the ring is full): only
+  // the release of that very slot wakes one (see WakeNextWriter).
+  if (shared_->writers_waiting.load(std::memory_order_seq_cst) > 0 &&
+      shared_->tail.load(std::memory_order_seq_cst) ==
+          ((static_cast<uint64_t>(LapOfPos(claim.pos) + 1) << 32) |
+           IndexOfPos(claim.pos))) {
     WakeWriters();
   }
+}
+
+void SlotRing::WakeNextReader() {
+  // Called by a reader that just took the slot at head. If readers sleep and
+  // the next slot is already published, hand the wake-up on: its publisher
+  // saw another head and woke nobody.
+  if (shared_->readers_waiting.load(std::memory_order_seq_cst) == 0) return;
+  const uint64_t pos = shared_->head.load(std::memory_order_seq_cst);
+  const uint32_t index = IndexOfPos(pos);
+  if (index >= capacity_) return;
+  const uint64_t st = SlotAt(index)->state.load(std::memory_order_seq_cst);
+  if (LapOf(st) == LapOfPos(pos) && PhaseOf(st) == kFull) WakeReaders();
+}
+
+void SlotRing::WakeNextWriter() {
+  // Called by a writer that just took the slot at tail: if writers sleep and
+  // the next slot is already free, hand the wake-up on.
+  if (shared_->writers_waiting.load(std::memory_order_seq_cst) == 0) return;
+  const uint64_t pos = shared_->tail.load(std::memory_order_seq_cst);
+  const uint32_t index = IndexOfPos(pos);
+  if (index >= capacity_) return;
+  const uint64_t st = SlotAt(index)->state.load(std::memory_order_seq_cst);
+  if (LapOf(st) == LapOfPos(pos) && PhaseOf(st) == kEmpty) WakeWriters();
 }
 
 void SlotRing::Close() {

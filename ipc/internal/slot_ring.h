@@ -36,8 +36,11 @@
 // Blocking
 //   Readers sleep on `items_seq`, writers on `space_seq` (shared futexes).
 //   Each side registers in a waiter count first and the other side only
-//   issues FUTEX_WAKE when that count is non-zero, so the fast path is system
-//   call free. Before sleeping a caller spins, adaptively (the shared
+//   issues FUTEX_WAKE when that count is non-zero and its operation is the
+//   one the sleepers wait for (publishing the slot at `head`, releasing the
+//   slot at `tail`); whoever then takes a slot hands the wake-up on when more
+//   sleepers could proceed. So the fast path is system call free, and a busy
+//   producer is not made to wake consumers that others are already serving. Before sleeping a caller spins, adaptively (the shared
 //   SpinPolicy of sync/internal/spin.h, one per side): long enough to catch
 //   a peer that is active on the other core and answers within a few
 //   microseconds, not at all once spinning keeps failing.
@@ -242,6 +245,8 @@ class SlotRing {
   void RegisterWriter();
   void WakeReaders();
   void WakeWriters();
+  void WakeNextReader();
+  void WakeNextWriter();
   void FreeBlockOf(SlotHeader* slot);
 
   RingShared* shared_ = nullptr;

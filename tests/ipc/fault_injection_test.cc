@@ -34,6 +34,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kTrials = 300;       // per structure role; 4 roles => 1200
 constexpr int kItemsPerTrial = 64;
+// Writers get more work than the random kill delay can let them finish.
+constexpr int kWriterItems = 4000;
 
 struct Progress {
   std::atomic<int64_t> done;      // the victim's last completed operation
@@ -86,7 +88,7 @@ TEST(FaultInjection, QueueProducerKilledAtRandomInstants) {
     prog->done.store(-1);
     pid_t victim = fork();
     if (victim == 0) {
-      for (int64_t i = 0; i < kItemsPerTrial; ++i) {
+      for (int64_t i = 0; i < kWriterItems; ++i) {
         q.put(std::vector<int64_t>(i % 2 ? 40 : 2, i));
         prog->done.store(i);
       }
@@ -198,7 +200,7 @@ TEST(FaultInjection, ChannelWriterKilledInsideLoan) {
     prog->done.store(-1);
     pid_t victim = fork();
     if (victim == 0) {
-      for (int64_t i = 0; i < kItemsPerTrial; ++i) {
+      for (int64_t i = 0; i < kWriterItems; ++i) {
         auto w = ch.loan(256);
         for (auto& x : w) x = i;
         w.publish();
