@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then runs the whole
 # suite, then the suite under AddressSanitizer and UndefinedBehaviorSanitizer,
-# then the sync/ and ipc/ tests under ThreadSanitizer.
+# then the sync/ and ipc/ tests under ThreadSanitizer, then each libFuzzer
+# target for SHOAL_FUZZ_SECONDS (default 60) from its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh test
@@ -24,4 +25,6 @@ run "${all[@]}"
 run --config=asan "${all[@]}"
 run --config=ubsan "${all[@]}"
 run --config=tsan //tests/sync/... //tests/ipc/...
-echo "shoal: all tests passed (plain, asan, ubsan, tsan)" >&2
+echo "==> tools/fuzz.sh ${SHOAL_FUZZ_SECONDS:-60}" >&2
+tools/fuzz.sh "${SHOAL_FUZZ_SECONDS:-60}"
+echo "shoal: all tests passed (plain, asan, ubsan, tsan, fuzz)" >&2

@@ -11,7 +11,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -49,6 +51,8 @@ TEST(WorkerFault, TenThousandTasksWithRandomWorkerKills) {
   shoal::Pool pool(shoal::PoolOptions{.processes = kWorkers});
   std::atomic<bool> stop{false};
   std::atomic<int> kills{0};
+  std::mutex killed_mu;
+  std::set<pid_t> killed;  // every pid the killer SIGKILLed
   std::thread killer_thread([&] {
     std::mt19937 rng(42);
     while (!stop.load()) {
@@ -56,7 +60,12 @@ TEST(WorkerFault, TenThousandTasksWithRandomWorkerKills) {
       nanosleep(&ts, nullptr);
       std::vector<pid_t> pids = pool.worker_pids();
       if (pids.empty()) continue;
-      if (kill(pids[rng() % pids.size()], SIGKILL) == 0) kills.fetch_add(1);
+      const pid_t victim = pids[rng() % pids.size()];
+      if (kill(victim, SIGKILL) == 0) {
+        kills.fetch_add(1);
+        std::lock_guard<std::mutex> l(killed_mu);
+        killed.insert(victim);
+      }
     }
   });
 
@@ -107,10 +116,22 @@ TEST(WorkerFault, TenThousandTasksWithRandomWorkerKills) {
   EXPECT_EQ(ok + lost, kTasks);
   EXPECT_LE(lost, kills.load());
   EXPECT_GE(kills.load(), kMinKills);
-  // The pool ends with its full worker count.
-  for (int i = 0; i < 500 && pool.worker_pids().size() != kWorkers; ++i) {
+  // The pool ends with its full worker count, none of them a process the
+  // killer shot (its last kill may land after the last task finished, so a
+  // dead pid can still be listed for a moment before the pool notices).
+  auto full_and_alive = [&] {
+    const std::vector<pid_t> pids = pool.worker_pids();
+    if (pids.size() != kWorkers) return false;
+    std::lock_guard<std::mutex> l(killed_mu);
+    for (pid_t p : pids) {
+      if (killed.count(p) != 0) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 500 && !full_and_alive(); ++i) {
     std::this_thread::sleep_for(10ms);
   }
+  EXPECT_TRUE(full_and_alive());
   EXPECT_EQ(pool.worker_pids().size(), kWorkers);
   EXPECT_EQ(pool.apply(Work, int64_t{1}), 4);
   std::printf(

@@ -29,7 +29,7 @@ TEST(PoolViewTest, CreateAttachAndRangeChecks) {
   g.heap_bytes = 1 << 20;
   const std::size_t n = PoolView::BytesFor(g);
   std::byte* mem = Map(n);
-  PoolView v = PoolView::Create(mem, n, g);
+  (void)PoolView::Create(mem, n, g);
   PoolView a = PoolView::Attach(mem, n);
   EXPECT_EQ(a.workers(), 3u);
   EXPECT_EQ(a.slots(), 70u);
