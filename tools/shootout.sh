@@ -20,17 +20,19 @@ bin="$("${bazel[@]}" info bazel-bin 2>/dev/null)/bench/shootout"
 
 out=shootout-results
 args=("$@")
+given_out=0
 for ((i = 0; i < ${#args[@]}; i++)); do
   case ${args[i]} in
-    --out=*) out=${args[i]#--out=} ;;
-    --out) out=${args[i + 1]:-$out} ;;
+    --out=*) out=${args[i]#--out=}; given_out=1 ;;
+    --out) out=${args[i + 1]:-$out}; given_out=1 ;;
     --help | -h | --list) exec "$bin" "${args[@]}" ;;
   esac
 done
 
-echo "==> $bin --out $out ${args[*]}" >&2
+((given_out)) || args=(--out "$out" "${args[@]}")
+echo "==> $bin ${args[*]}" >&2
 rc=0
-"$bin" --out "$out" "${args[@]}" || rc=$?
+"$bin" "${args[@]}" || rc=$?
 echo >&2
 echo "shoot-out report: $out/report.md (every sample: $out/results.json; plots: $out/*.svg)" >&2
 exit "$rc"
