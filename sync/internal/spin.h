@@ -52,9 +52,21 @@
 // Time is read with clock_gettime(CLOCK_MONOTONIC) (vDSO, ~20 ns) every 8
 // pause instructions, so the bound is in nanoseconds whatever the cost of a
 // pause on this CPU (~10 ns on some cores, ~40 ns on Skylake-SP).
+//
+// Spin, then yield: after kYieldAfterNs of pausing, every poll calls
+// sched_yield() instead. With a CPU to itself a waiter gets it straight back
+// (one cheap system call per poll, the same answer time within a fraction of
+// a microsecond); with more runnable processes than CPUs it hands its time
+// slice to them, and the one it waits for is usually among them. Measured
+// (shoot-out, 64 B queue items, 2 CPUs, producers x consumers): 1x4 2.1 ->
+// 7.3 M items/s, 4x4 1.6 -> 7.3 M items/s, with round trips and 1x1
+// streaming unchanged within the run-to-run noise; without it a spinning
+// waiter that shares a CPU with the process it waits for burns its whole
+// slice and left the queues at 0.4-0.8x Boost's mutex-based message_queue.
 #ifndef SHOAL_SYNC_INTERNAL_SPIN_H_
 #define SHOAL_SYNC_INTERNAL_SPIN_H_
 
+#include <sched.h>
 #include <time.h>
 
 #include <algorithm>
@@ -70,6 +82,8 @@ namespace shoal::internal {
 inline constexpr uint32_t kDefaultMaxSpinNs = 20'000;
 inline constexpr uint32_t kSpinFloorNs = 5'000;
 inline constexpr uint32_t kProbePeriod = 16;
+// Past this much spinning, each poll is a sched_yield() instead of a pause.
+inline constexpr int64_t kYieldAfterNs = 1'000;
 inline constexpr uint32_t kMaxProbePeriod = 1024;
 
 inline int64_t MonotonicNanos() {
@@ -116,6 +130,7 @@ template <class Ready>
 bool SpinUntil(SpinPolicy& p, Ready&& ready) {
   const uint32_t max = p.max_ns.load(std::memory_order_relaxed);
   if (max == 0) return false;
+  bool yielding = false;
   const uint32_t est = p.estimate_ns.load(std::memory_order_relaxed);
   const uint32_t fails = p.failures.load(std::memory_order_relaxed);
   uint64_t limit;
@@ -133,7 +148,11 @@ bool SpinUntil(SpinPolicy& p, Ready&& ready) {
   // zero time for the estimate.
   int64_t start = 0;
   for (uint32_t i = 1;; ++i) {
-    CpuRelax();
+    if (yielding) {
+      sched_yield();
+    } else {
+      CpuRelax();
+    }
     SpinStep step;
     if constexpr (std::is_same_v<decltype(ready()), bool>) {
       step = ready() ? SpinStep::kReady : SpinStep::kContinue;
@@ -152,12 +171,14 @@ bool SpinUntil(SpinPolicy& p, Ready&& ready) {
       if (fails != 0) p.failures.store(0, std::memory_order_relaxed);
       return true;
     }
-    if ((i & 7) == 0) {
+    if (yielding || (i & 7) == 0) {
       const int64_t now = MonotonicNanos();
       if (start == 0) {
         start = now;
       } else if (static_cast<uint64_t>(now - start) >= limit) {
         break;
+      } else if (now - start >= kYieldAfterNs) {
+        yielding = true;
       }
     }
   }
