@@ -21,7 +21,8 @@ targets=("$@")
 out=${SHOAL_FUZZ_OUT:-/tmp/shoal-fuzz}
 mkdir -p "$out"
 
-bazel=(bazel --output_base="${HOME}/.cache/bazel/shoal-fuzz")
+# One output base per checkout (clang builds must not share the GCC one).
+bazel=(bazel --output_base="${HOME}/.cache/bazel/shoal-fuzz-$(pwd | md5sum | cut -c1-8)")
 labels=()
 for t in "${targets[@]}"; do labels+=("//tests/fuzz:${t}_fuzzer"); done
 echo "==> building ${labels[*]} (clang, libFuzzer, ASan, UBSan)" >&2
