@@ -492,13 +492,7 @@ int Main(int argc, char** argv) {
         }
         if (!m.py_method.empty() && !python_skip().empty()) skip = python_skip();
         if (!skip.empty()) {
-          c.run = [skip, kind] {
-            Outcome o;
-            o.status = "skipped";
-            o.skip_kind = kind;
-            o.note = skip;
-            return o;
-          };
+          c.run = [o = Skipped(kind, skip)] { return o; };
           c.iceoryx = false;
         } else if (!m.py_method.empty()) {
           const std::string pm = m.py_method;
@@ -532,16 +526,11 @@ int Main(int argc, char** argv) {
         if (!m.py_method.empty()) {
           const std::string skip = python_skip();
           const std::string pm = m.py_method;
-          c.run = [&cfg, skip, pm, w] {
-            if (!skip.empty()) {
-              Outcome o;
-              o.status = "skipped";
-              o.skip_kind = "not-installed";
-              o.note = skip;
-              return o;
-            }
-            return RunPython(cfg, pm, w, 0);
-          };
+          if (!skip.empty()) {
+            c.run = [o = Skipped("not-installed", skip)] { return o; };
+          } else {
+            c.run = [&cfg, pm, w] { return RunPython(cfg, pm, w, 0); };
+          }
         } else {
           const std::string name = m.name;
           c.run = [&cfg, w, name] { return RunSync(cfg, w, name); };
@@ -602,16 +591,11 @@ int Main(int argc, char** argv) {
           c.run = [&cfg, w] { return RunPool(cfg, w); };
         } else {
           const std::string skip = python_skip();
-          c.run = [&cfg, skip, w] {
-            if (!skip.empty()) {
-              Outcome o;
-              o.status = "skipped";
-              o.skip_kind = "not-installed";
-              o.note = skip;
-              return o;
-            }
-            return RunPython(cfg, "pool", w, 0);
-          };
+          if (!skip.empty()) {
+            c.run = [o = Skipped("not-installed", skip)] { return o; };
+          } else {
+            c.run = [&cfg, w] { return RunPython(cfg, "pool", w, 0); };
+          }
         }
         cases.push_back(std::move(c));
       }
@@ -654,9 +638,7 @@ int Main(int argc, char** argv) {
         g_roudi.store(roudi.pid());
       }
       if (!roudi_error.empty()) {
-        o.status = "skipped";
-        o.skip_kind = "not-installed";
-        o.note = "iceoryx: " + roudi_error;
+        o = Skipped("not-installed", "iceoryx: " + roudi_error);
       } else {
         o = c.run();
       }

@@ -145,6 +145,14 @@ pid_t SpawnChild(const Config& cfg, int cpu, bool needs_exit, char* err,
   return pid;
 }
 
+Outcome Skipped(std::string kind, std::string note) {
+  Outcome o;
+  o.status = "skipped";
+  o.skip_kind = std::move(kind);
+  o.note = std::move(note);
+  return o;
+}
+
 bool Rendezvous(CaseShared* sh, int side) {
   const uint64_t until = bench::NowNs() + 30'000'000'000ull;
   while (sh->attached[1 - side].load(std::memory_order_acquire) == 0) {
@@ -245,8 +253,7 @@ Outcome RunMemcpy(const Spec& spec, const Config& cfg) {
     uint64_t seq = 0;
     const uint64_t batch = std::clamp<uint64_t>(65536 / spec.size, 1, 64);
     for (int rep = -1; rep < cfg.repeats; ++rep) {
-      const uint64_t dur =
-          static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+      const uint64_t dur = RepeatNs(cfg, rep);
       uint64_t n = 0;
       const uint64_t t0 = bench::NowNs();
       uint64_t t;
@@ -320,11 +327,9 @@ Outcome RunPython(const Config& cfg, const std::string& method,
   close(fds[1]);
   if (rc != 0) {
     close(fds[0]);
-    out.status = "skipped";
-    out.skip_kind = "not-installed";
-    out.note = cfg.python + " cannot be run (" + std::strerror(rc) +
-               "): install the Debian package python3";
-    return out;
+    return Skipped("not-installed", cfg.python + " cannot be run (" +
+                                        std::strerror(rc) +
+                                        "): install the Debian package python3");
   }
   Track(-pid);  // the whole group
   std::string text;
@@ -509,11 +514,9 @@ Outcome RunSync(const Config& cfg, const std::string& workload,
   if (workload == "lock-uncontended") {
     pids.push_back(SpawnChild(cfg, 0, false, sh->error[0], [&] {
       for (int rep = -1; rep < cfg.repeats; ++rep) {
-        const double d = rep < 0 ? cfg.warmup : cfg.duration;
         const uint64_t t0 = bench::NowNs();
         uint64_t end = 0;
-        const uint64_t n =
-            LoopUntil(obj.get(), t0, t0 + static_cast<uint64_t>(d * 1e9), &end);
+        const uint64_t n = LoopUntil(obj.get(), t0, t0 + RepeatNs(cfg, rep), &end);
         if (rep >= 0) {
           sh->samples[sh->nsamples++] = static_cast<double>(end - t0) / n;
           sh->messages.fetch_add(n);
@@ -528,7 +531,6 @@ Outcome RunSync(const Config& cfg, const std::string& workload,
         if (!Rendezvous(sh, side)) throw std::runtime_error("the other side failed");
         for (int rep = -1; rep < cfg.repeats; ++rep) {
           const uint64_t r = static_cast<uint64_t>(rep + 2);
-          const double d = rep < 0 ? cfg.warmup : cfg.duration;
           uint64_t t0;
           if (side == 0) {
             t0 = bench::NowNs() + 200'000;  // both start together
@@ -540,7 +542,7 @@ Outcome RunSync(const Config& cfg, const std::string& workload,
           }
           uint64_t end = 0;
           const uint64_t n =
-              LoopUntil(obj.get(), t0, t0 + static_cast<uint64_t>(d * 1e9), &end);
+              LoopUntil(obj.get(), t0, t0 + RepeatNs(cfg, rep), &end);
           tp->total.fetch_add(n);
           if (side == 1) {
             tp->peer_count.store(n);
@@ -604,8 +606,7 @@ Outcome RunPool(const Config& cfg, const std::string& workload) {
     }
     uint64_t seq = 0;
     for (int rep = -1; rep < cfg.repeats; ++rep) {
-      const uint64_t dur =
-          static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+      const uint64_t dur = RepeatNs(cfg, rep);
       uint64_t n = 0;
       const uint64_t t0 = bench::NowNs();
       uint64_t t;
@@ -670,8 +671,7 @@ Outcome RunPoolScaling(const Config& cfg, int workers) {
     for (int i = 0; i < kTasks; ++i) items[i] = i;
     Pool pool(static_cast<std::size_t>(workers));
     for (int rep = -1; rep < cfg.repeats; ++rep) {
-      const uint64_t dur =
-          static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+      const uint64_t dur = RepeatNs(cfg, rep);
       uint64_t n = 0;
       const uint64_t t0 = bench::NowNs();
       uint64_t t;

@@ -64,6 +64,14 @@ pid_t SpawnChild(const Config& cfg, int cpu, bool needs_exit, char* err,
 void Supervise(const std::vector<pid_t>& pids, CaseShared* sh, double timeout_s,
                Outcome* out);
 double CaseTimeout(const Config& cfg);
+// How long repeat `rep` runs, in ns: the warm-up for rep -1, else the
+// configured duration.
+inline uint64_t RepeatNs(const Config& cfg, int rep) {
+  return static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+}
+// A row that was not measured: `kind` is "not-installed" or "isolation",
+// `note` says why (and which package to install).
+Outcome Skipped(std::string kind, std::string note);
 // Waits until the other side attached (false: it failed or 30 s passed).
 bool Rendezvous(CaseShared* sh, int side);
 void WaitAtLeast(const std::atomic<uint64_t>& v, uint64_t n);
@@ -72,8 +80,7 @@ template <class L>
 void DriveRoundTrip(L& link, CaseShared* sh, const Config& cfg) {
   uint64_t seq = 0;
   for (int rep = -1; rep < cfg.repeats; ++rep) {
-    const uint64_t dur =
-        static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+    const uint64_t dur = RepeatNs(cfg, rep);
     uint64_t n = 0;
     const uint64_t t0 = bench::NowNs();
     uint64_t t = t0;
@@ -112,8 +119,7 @@ void DriveStream(L& link, CaseShared* sh, const Config& cfg, std::size_t size) {
   uint64_t seq = 0;
   uint64_t reps_done = 0;
   for (int rep = -1; rep < cfg.repeats; ++rep) {
-    const uint64_t dur =
-        static_cast<uint64_t>((rep < 0 ? cfg.warmup : cfg.duration) * 1e9);
+    const uint64_t dur = RepeatNs(cfg, rep);
     const uint64_t t0 = bench::NowNs();
     do {
       for (uint64_t k = 0; k < batch; ++k) link.Send(0, seq++);
