@@ -41,7 +41,7 @@
 
 #include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
-#include "ipc/channel.h"
+#include "shoal/ipc/channel.h"
 
 namespace {
 

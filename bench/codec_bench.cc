@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "ipc/codec.h"
+#include "shoal/ipc/codec.h"
 
 namespace {
 

@@ -26,7 +26,7 @@
 
 #include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
-#include "ipc/connection.h"
+#include "shoal/ipc/connection.h"
 
 namespace {
 

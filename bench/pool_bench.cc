@@ -39,9 +39,9 @@
 
 #include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
-#include "pool/executor.h"
-#include "pool/pool.h"
-#include "pool/thread_pool.h"
+#include "shoal/pool/executor.h"
+#include "shoal/pool/pool.h"
+#include "shoal/pool/thread_pool.h"
 
 namespace {
 

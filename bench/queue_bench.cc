@@ -32,7 +32,7 @@
 #include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
 #include "boost/interprocess/ipc/message_queue.hpp"
-#include "ipc/queue.h"
+#include "shoal/ipc/queue.h"
 
 namespace {
 

@@ -47,10 +47,10 @@
 #include "benchmark/benchmark.h"
 #include "boost/interprocess/sync/interprocess_mutex.hpp"
 #include "boost/interprocess/sync/interprocess_semaphore.hpp"
-#include "sync/internal/futex.h"
-#include "sync/lock.h"
-#include "sync/rlock.h"
-#include "sync/semaphore.h"
+#include "shoal/sync/internal/futex.h"
+#include "shoal/sync/lock.h"
+#include "shoal/sync/rlock.h"
+#include "shoal/sync/semaphore.h"
 
 namespace {
 

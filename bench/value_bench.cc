@@ -27,7 +27,7 @@
 #include "bench/bench_util.h"
 #include "boost/interprocess/sync/interprocess_mutex.hpp"
 #include "boost/interprocess/sync/scoped_lock.hpp"
-#include "ipc/value.h"
+#include "shoal/ipc/value.h"
 
 namespace {
 

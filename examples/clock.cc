@@ -23,8 +23,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "pool/context.h"
-#include "pool/process.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/process.h"
 
 ABSL_FLAG(double, interval, 2.0, "seconds between two lines of a clock");
 ABSL_FLAG(std::string, start_method, "fork",

@@ -58,8 +58,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "pool/context.h"
-#include "pool/pool.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/pool.h"
 
 ABSL_FLAG(int, processes, 2, "worker processes (POOLSIZE)");
 ABSL_FLAG(int, chunksize, 20, "paths per task");

@@ -35,10 +35,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "ipc/channel.h"
-#include "ipc/queue.h"
-#include "pool/context.h"
-#include "pool/process.h"
+#include "shoal/ipc/channel.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/process.h"
 
 ABSL_FLAG(int, blocks, 1000, "blocks sent in each mode");
 ABSL_FLAG(int, elements, 100000, "doubles per block");

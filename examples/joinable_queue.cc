@@ -29,10 +29,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "ipc/queue.h"
-#include "ipc/value.h"
-#include "pool/context.h"
-#include "pool/process.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/value.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/process.h"
 
 ABSL_FLAG(int, consumers, 10, "consumer processes in the second part");
 ABSL_FLAG(int, items, 100, "items produced in the second part");

@@ -32,10 +32,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "ipc/value.h"
-#include "pool/context.h"
-#include "pool/pool.h"
-#include "pool/process.h"
+#include "shoal/ipc/value.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/pool.h"
+#include "shoal/pool/process.h"
 
 ABSL_FLAG(int, items, 100, "inputs of parts 1 and 2");
 ABSL_FLAG(int, processes, 0, "workers of parts 1 and 2 (0: 2 x cpu_count())");

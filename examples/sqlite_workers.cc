@@ -36,9 +36,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "pool/context.h"
-#include "pool/pool.h"
-#include "pool/process.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/pool.h"
+#include "shoal/pool/process.h"
 
 ABSL_FLAG(std::string, db, "sqlite_workers.db", "database file (recreated)");
 ABSL_FLAG(int, processes, 2, "worker processes");

@@ -41,14 +41,14 @@
 #include <type_traits>
 #include <vector>
 
-#include "ipc/codec.h"
-#include "ipc/internal/ref_codec.h"
-#include "ipc/layout.h"
-#include "ipc/region.h"
-#include "ipc/value.h"
-#include "sync/errors.h"
-#include "sync/lock.h"
-#include "sync/rlock.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/ipc/internal/ref_codec.h"
+#include "shoal/ipc/layout.h"
+#include "shoal/ipc/region.h"
+#include "shoal/ipc/value.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/lock.h"
+#include "shoal/sync/rlock.h"
 
 namespace shoal {
 

@@ -1,4 +1,4 @@
-#include "ipc/channel.h"
+#include "shoal/ipc/channel.h"
 
 namespace shoal::internal {
 

@@ -63,13 +63,13 @@
 #include <utility>
 #include <vector>
 
-#include "ipc/codec.h"
-#include "ipc/internal/ref_codec.h"
-#include "ipc/internal/slot_ring.h"
-#include "ipc/layout.h"
-#include "ipc/region.h"
-#include "sync/deadline.h"
-#include "sync/errors.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/ipc/internal/ref_codec.h"
+#include "shoal/ipc/internal/slot_ring.h"
+#include "shoal/ipc/layout.h"
+#include "shoal/ipc/region.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -1,12 +1,12 @@
 // Copyright 2026 The shoal Authors.
 //
 // The codec's cold paths: building error messages and throwing.
-#include "ipc/codec.h"
+#include "shoal/ipc/codec.h"
 
 #include <string>
 #include <string_view>
 
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 

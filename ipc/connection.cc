@@ -1,4 +1,4 @@
-#include "ipc/connection.h"
+#include "shoal/ipc/connection.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <cstring>
 #include <string>
 
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal {
 namespace {

@@ -69,13 +69,13 @@
 #include <type_traits>
 #include <utility>
 
-#include "ipc/codec.h"
-#include "ipc/internal/queue_core.h"
-#include "ipc/internal/ref_codec.h"
-#include "ipc/layout.h"
-#include "ipc/region.h"
-#include "sync/deadline.h"
-#include "sync/errors.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/ipc/internal/queue_core.h"
+#include "shoal/ipc/internal/ref_codec.h"
+#include "shoal/ipc/layout.h"
+#include "shoal/ipc/region.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -1,5 +1,5 @@
 // Copyright 2026 The shoal Authors.
-#include "ipc/region.h"
+#include "shoal/ipc/region.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -20,9 +20,9 @@
 #include <mutex>
 #include <utility>
 
-#include "ipc/internal/process_liveness.h"
-#include "sync/deadline.h"
-#include "sync/internal/futex.h"
+#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal {
 namespace internal {

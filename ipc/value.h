@@ -44,13 +44,13 @@
 #include <type_traits>
 #include <utility>
 
-#include "ipc/codec.h"
-#include "ipc/internal/ref_codec.h"
-#include "ipc/region.h"
-#include "ipc/shared.h"
-#include "sync/errors.h"
-#include "sync/lock.h"
-#include "sync/rlock.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/ipc/internal/ref_codec.h"
+#include "shoal/ipc/region.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/lock.h"
+#include "shoal/sync/rlock.h"
 
 namespace shoal {
 

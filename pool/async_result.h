@@ -41,9 +41,9 @@
 #include <utility>
 #include <variant>
 
-#include "pool/internal/jobs.h"
-#include "sync/deadline.h"
-#include "sync/errors.h"
+#include "shoal/pool/internal/jobs.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal {
 

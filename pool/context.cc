@@ -1,4 +1,4 @@
-#include "pool/context.h"
+#include "shoal/pool/context.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "pool/internal/spawn.h"
-#include "sync/errors.h"
+#include "shoal/pool/internal/spawn.h"
+#include "shoal/sync/errors.h"
 
 extern char** environ;
 

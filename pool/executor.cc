@@ -1,4 +1,4 @@
-#include "pool/executor.h"
+#include "shoal/pool/executor.h"
 
 namespace shoal {
 

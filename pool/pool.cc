@@ -1,7 +1,7 @@
-#include "pool/pool.h"
+#include "shoal/pool/pool.h"
 
-#include "pool/internal/spawn.h"
-#include "pool/process.h"
+#include "shoal/pool/internal/spawn.h"
+#include "shoal/pool/process.h"
 
 namespace shoal {
 

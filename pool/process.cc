@@ -1,4 +1,4 @@
-#include "pool/process.h"
+#include "shoal/pool/process.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -18,11 +18,11 @@
 #include <tuple>
 #include <vector>
 
-#include "ipc/codec.h"
-#include "pool/internal/identity.h"
-#include "pool/internal/remote_error.h"
-#include "pool/internal/spawn.h"
-#include "sync/errors.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/pool/internal/identity.h"
+#include "shoal/pool/internal/remote_error.h"
+#include "shoal/pool/internal/spawn.h"
+#include "shoal/sync/errors.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

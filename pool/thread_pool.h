@@ -25,7 +25,7 @@
 
 #include <cstddef>
 
-#include "pool/pool.h"
+#include "shoal/pool/pool.h"
 
 namespace shoal {
 

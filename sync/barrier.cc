@@ -1,10 +1,10 @@
-#include "sync/barrier.h"
+#include "shoal/sync/barrier.h"
 
 #include <algorithm>
 #include <climits>
 #include <string>
 
-#include "sync/internal/futex.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal {
 

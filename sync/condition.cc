@@ -1,8 +1,8 @@
-#include "sync/condition.h"
+#include "shoal/sync/condition.h"
 
 #include <algorithm>
 
-#include "sync/internal/futex.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal {
 

@@ -82,11 +82,11 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "sync/deadline.h"
-#include "sync/errors.h"
-#include "sync/internal/cache_line.h"
-#include "sync/internal/spin.h"
-#include "sync/lock.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/cache_line.h"
+#include "shoal/sync/internal/spin.h"
+#include "shoal/sync/lock.h"
 
 namespace shoal {
 

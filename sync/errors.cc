@@ -1,4 +1,4 @@
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 #include <cstring>
 #include <string>

@@ -1,9 +1,9 @@
-#include "sync/event.h"
+#include "shoal/sync/event.h"
 
 #include <algorithm>
 #include <climits>
 
-#include "sync/internal/futex.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal {
 

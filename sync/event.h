@@ -45,9 +45,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "sync/deadline.h"
-#include "sync/internal/cache_line.h"
-#include "sync/internal/spin.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/internal/cache_line.h"
+#include "shoal/sync/internal/spin.h"
 
 namespace shoal {
 

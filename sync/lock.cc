@@ -1,4 +1,4 @@
-#include "sync/lock.h"
+#include "shoal/sync/lock.h"
 
 #include <algorithm>
 #include <cstdint>

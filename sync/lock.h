@@ -105,11 +105,11 @@
 #include <chrono>
 #include <type_traits>
 
-#include "sync/deadline.h"
-#include "sync/errors.h"
-#include "sync/internal/cache_line.h"
-#include "sync/internal/robust_mutex.h"
-#include "sync/lock_status.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/cache_line.h"
+#include "shoal/sync/internal/robust_mutex.h"
+#include "shoal/sync/lock_status.h"
 
 namespace shoal {
 

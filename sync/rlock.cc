@@ -1,4 +1,4 @@
-#include "sync/rlock.h"
+#include "shoal/sync/rlock.h"
 
 #include <algorithm>
 

@@ -62,10 +62,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "sync/deadline.h"
-#include "sync/errors.h"
-#include "sync/internal/cache_line.h"
-#include "sync/internal/semaphore_core.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/cache_line.h"
+#include "shoal/sync/internal/semaphore_core.h"
 
 namespace shoal {
 

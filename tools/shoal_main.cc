@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "ipc/region.h"
+#include "shoal/ipc/region.h"
 
 namespace {
 

@@ -45,9 +45,9 @@
 
 #include "bench/bench_util.h"
 #include "boost/interprocess/ipc/message_queue.hpp"
-#include "ipc/channel.h"
-#include "ipc/connection.h"
-#include "ipc/queue.h"
+#include "shoal/ipc/channel.h"
+#include "shoal/ipc/connection.h"
+#include "shoal/ipc/queue.h"
 
 namespace shoal::shootout {
 

@@ -33,7 +33,7 @@
 #include "bench/shootout/peer_links.h"
 #include "bench/shootout/runner.h"
 #include "bench/shootout/shootout.h"
-#include "ipc/queue.h"
+#include "shoal/ipc/queue.h"
 
 namespace shoal::shootout {
 namespace {

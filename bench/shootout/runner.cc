@@ -18,11 +18,11 @@
 #include "boost/interprocess/ipc/message_queue.hpp"
 #include "boost/interprocess/sync/interprocess_mutex.hpp"
 #include "boost/interprocess/sync/scoped_lock.hpp"
-#include "ipc/queue.h"
-#include "ipc/value.h"
-#include "pool/executor.h"
-#include "pool/pool.h"
-#include "sync/lock.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/value.h"
+#include "shoal/pool/executor.h"
+#include "shoal/pool/pool.h"
+#include "shoal/sync/lock.h"
 
 extern char** environ;
 

@@ -39,8 +39,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "ipc/queue.h"
-#include "ipc/region.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/region.h"
 
 ABSL_FLAG(long, count, 10000, "numbers the source produces");
 ABSL_FLAG(int, squarers, 2, "stage-2 processes");

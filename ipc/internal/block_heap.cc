@@ -1,12 +1,12 @@
-#include "ipc/internal/block_heap.h"
+#include "shoal/ipc/internal/block_heap.h"
 
 #include <algorithm>
 #include <climits>
 #include <new>
 #include <string>
 
-#include "sync/errors.h"
-#include "sync/internal/futex.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal::internal {
 namespace {

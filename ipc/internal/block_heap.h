@@ -29,8 +29,8 @@
 #include <optional>
 #include <type_traits>
 
-#include "sync/deadline.h"
-#include "sync/lock.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/lock.h"
 
 namespace shoal::internal {
 

@@ -39,7 +39,7 @@
 #include "cereal/types/utility.hpp"
 #include "cereal/types/variant.hpp"
 #include "cereal/types/vector.hpp"
-#include "ipc/internal/codec_io.h"
+#include "shoal/ipc/internal/codec_io.h"
 
 namespace shoal::internal {
 

@@ -1,7 +1,7 @@
 // Copyright 2026 The shoal Authors.
-#include "ipc/internal/codec_fuzz.h"
+#include "shoal/ipc/internal/codec_fuzz.h"
 
-#include "ipc/codec.h"
+#include "shoal/ipc/codec.h"
 
 namespace shoal::internal {
 

@@ -1,11 +1,11 @@
-#include "ipc/internal/queue_core.h"
+#include "shoal/ipc/internal/queue_core.h"
 
 #include <climits>
 #include <new>
 #include <string>
 
-#include "sync/errors.h"
-#include "sync/internal/futex.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal::internal {
 namespace {

@@ -10,8 +10,8 @@
 
 #include <cstddef>
 
-#include "ipc/codec.h"
-#include "ipc/region.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/ipc/region.h"
 
 namespace shoal::internal {
 

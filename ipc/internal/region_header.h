@@ -39,7 +39,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "ipc/layout.h"
+#include "shoal/ipc/layout.h"
 
 namespace shoal::internal {
 

@@ -1,12 +1,12 @@
-#include "ipc/internal/slot_ring.h"
+#include "shoal/ipc/internal/slot_ring.h"
 
 #include <climits>
 #include <new>
 #include <string>
 
-#include "ipc/internal/process_liveness.h"
-#include "sync/errors.h"
-#include "sync/internal/futex.h"
+#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal::internal {
 namespace {

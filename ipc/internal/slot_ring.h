@@ -75,8 +75,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "sync/deadline.h"
-#include "sync/internal/spin.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/internal/spin.h"
 
 namespace shoal::internal {
 

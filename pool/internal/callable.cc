@@ -1,4 +1,4 @@
-#include "pool/internal/callable.h"
+#include "shoal/pool/internal/callable.h"
 
 #include <string>
 

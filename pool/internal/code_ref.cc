@@ -1,4 +1,4 @@
-#include "pool/internal/code_ref.h"
+#include "shoal/pool/internal/code_ref.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "ipc/layout.h"
-#include "sync/errors.h"
+#include "shoal/ipc/layout.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "pool/internal/engine.h"
+#include "shoal/pool/internal/engine.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -17,13 +17,13 @@
 #include <string>
 #include <utility>
 
-#include "ipc/layout.h"
-#include "pool/internal/identity.h"
-#include "pool/internal/spawn.h"
-#include "pool/internal/worker.h"
-#include "sync/errors.h"
-#include "sync/internal/futex.h"
-#include "sync/internal/spin.h"
+#include "shoal/ipc/layout.h"
+#include "shoal/pool/internal/identity.h"
+#include "shoal/pool/internal/spawn.h"
+#include "shoal/pool/internal/worker.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/futex.h"
+#include "shoal/sync/internal/spin.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

@@ -1,4 +1,4 @@
-#include "pool/internal/fd_passing.h"
+#include "shoal/pool/internal/fd_passing.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <mutex>
 #include <utility>
 
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "pool/internal/fork_server.h"
+#include "shoal/pool/internal/fork_server.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "pool/internal/identity.h"
+#include "shoal/pool/internal/identity.h"
 
 #include <atomic>
 #include <utility>

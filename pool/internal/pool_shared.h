@@ -45,9 +45,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "pool/internal/code_ref.h"
-#include "sync/internal/cache_line.h"
-#include "sync/internal/spin.h"
+#include "shoal/pool/internal/code_ref.h"
+#include "shoal/sync/internal/cache_line.h"
+#include "shoal/sync/internal/spin.h"
 
 namespace shoal::internal {
 

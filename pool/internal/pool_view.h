@@ -16,9 +16,9 @@
 #include <cstdint>
 #include <span>
 
-#include "ipc/internal/block_heap.h"
-#include "pool/internal/pool_shared.h"
-#include "pool/internal/task_ring.h"
+#include "shoal/ipc/internal/block_heap.h"
+#include "shoal/pool/internal/pool_shared.h"
+#include "shoal/pool/internal/task_ring.h"
 
 namespace shoal::internal {
 

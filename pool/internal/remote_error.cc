@@ -1,4 +1,4 @@
-#include "pool/internal/remote_error.h"
+#include "shoal/pool/internal/remote_error.h"
 
 #include <cxxabi.h>
 
@@ -10,8 +10,8 @@
 #include <tuple>
 #include <typeinfo>
 
-#include "ipc/codec.h"
-#include "sync/errors.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pool/context.h"
+#include "shoal/pool/context.h"
 
 namespace shoal::internal {
 

@@ -1,4 +1,4 @@
-#include "pool/internal/task_ring.h"
+#include "shoal/pool/internal/task_ring.h"
 
 #include <sched.h>
 
@@ -6,9 +6,9 @@
 #include <new>
 #include <string>
 
-#include "ipc/internal/process_liveness.h"
-#include "sync/errors.h"
-#include "sync/internal/futex.h"
+#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal::internal {
 namespace {

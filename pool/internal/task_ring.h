@@ -47,9 +47,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "sync/deadline.h"
-#include "sync/internal/cache_line.h"
-#include "sync/internal/spin.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/internal/cache_line.h"
+#include "shoal/sync/internal/spin.h"
 
 namespace shoal::internal {
 

@@ -1,4 +1,4 @@
-#include "pool/internal/worker.h"
+#include "shoal/pool/internal/worker.h"
 
 #include <fcntl.h>
 #include <time.h>
@@ -10,10 +10,10 @@
 #include <exception>
 #include <string>
 
-#include "ipc/internal/process_liveness.h"
-#include "pool/internal/callable.h"
-#include "pool/internal/remote_error.h"
-#include "sync/errors.h"
+#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/pool/internal/callable.h"
+#include "shoal/pool/internal/remote_error.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -26,7 +26,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "pool/internal/pool_view.h"
+#include "shoal/pool/internal/pool_view.h"
 
 namespace shoal::internal {
 

@@ -1,4 +1,4 @@
-#include "sync/internal/futex.h"
+#include "shoal/sync/internal/futex.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -7,7 +7,7 @@
 
 #include <climits>
 
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 

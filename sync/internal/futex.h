@@ -16,7 +16,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "sync/deadline.h"
+#include "shoal/sync/deadline.h"
 
 namespace shoal::internal {
 

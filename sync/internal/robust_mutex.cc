@@ -1,11 +1,11 @@
-#include "sync/internal/robust_mutex.h"
+#include "shoal/sync/internal/robust_mutex.h"
 
 #include <errno.h>
 #include <time.h>
 
 #include <chrono>
 
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

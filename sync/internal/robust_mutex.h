@@ -32,10 +32,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "sync/deadline.h"
-#include "sync/lock_status.h"
-#include "sync/internal/spin.h"
-#include "sync/internal/tid.h"
+#include "shoal/sync/deadline.h"
+#include "shoal/sync/lock_status.h"
+#include "shoal/sync/internal/spin.h"
+#include "shoal/sync/internal/tid.h"
 
 namespace shoal {
 namespace internal {

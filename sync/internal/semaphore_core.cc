@@ -1,10 +1,10 @@
-#include "sync/internal/semaphore_core.h"
+#include "shoal/sync/internal/semaphore_core.h"
 
 #include <algorithm>
 #include <string>
 
-#include "sync/errors.h"
-#include "sync/internal/futex.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal::internal {
 

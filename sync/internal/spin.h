@@ -76,7 +76,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "sync/internal/futex.h"
+#include "shoal/sync/internal/futex.h"
 
 namespace shoal::internal {
 

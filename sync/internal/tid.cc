@@ -1,4 +1,4 @@
-#include "sync/internal/tid.h"
+#include "shoal/sync/internal/tid.h"
 
 #include <pthread.h>
 #include <sys/syscall.h>

@@ -11,17 +11,17 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "ipc/array.h"
-#include "ipc/channel.h"
-#include "ipc/connection.h"
-#include "ipc/queue.h"
-#include "ipc/shared.h"
-#include "ipc/value.h"
-#include "pool/context.h"
-#include "pool/executor.h"
-#include "pool/pool.h"
-#include "pool/process.h"
-#include "sync/lock.h"
+#include "shoal/ipc/array.h"
+#include "shoal/ipc/channel.h"
+#include "shoal/ipc/connection.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/ipc/value.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/executor.h"
+#include "shoal/pool/pool.h"
+#include "shoal/pool/process.h"
+#include "shoal/sync/lock.h"
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <span>
 
 #include "absl/status/status.h"
-#include "ipc/internal/codec_fuzz.h"
+#include "shoal/ipc/internal/codec_fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::Status s = shoal::internal::FuzzDecode(

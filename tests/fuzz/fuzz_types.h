@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "ipc/layout.h"
-#include "ipc/queue.h"
+#include "shoal/ipc/layout.h"
+#include "shoal/ipc/queue.h"
 
 namespace shoal::fuzz {
 

@@ -13,11 +13,11 @@
 #include <variant>
 #include <vector>
 
-#include "ipc/codec.h"
-#include "ipc/internal/codec_fuzz.h"
-#include "ipc/internal/queue_core.h"
-#include "ipc/queue.h"
-#include "ipc/region.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/ipc/internal/codec_fuzz.h"
+#include "shoal/ipc/internal/queue_core.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/region.h"
 #include "tests/fuzz/fuzz_types.h"
 
 namespace {

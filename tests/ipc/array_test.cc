@@ -1,4 +1,4 @@
-#include "ipc/array.h"
+#include "shoal/ipc/array.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 #include "tests/ipc/fork_helper.h"
 
 namespace shoal {

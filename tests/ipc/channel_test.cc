@@ -1,4 +1,4 @@
-#include "ipc/channel.h"
+#include "shoal/ipc/channel.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "ipc/codec.h"
-#include "sync/errors.h"
+#include "shoal/ipc/codec.h"
+#include "shoal/sync/errors.h"
 #include "tests/ipc/fork_helper.h"
 
 namespace shoal {

@@ -1,5 +1,5 @@
 // Copyright 2026 The shoal Authors.
-#include "ipc/codec.h"
+#include "shoal/ipc/codec.h"
 
 #include <algorithm>
 #include <array>
@@ -23,7 +23,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "ipc/internal/codec_fuzz.h"
+#include "shoal/ipc/internal/codec_fuzz.h"
 
 namespace shoal {
 namespace {

@@ -1,4 +1,4 @@
-#include "ipc/connection.h"
+#include "shoal/ipc/connection.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal {
 namespace {

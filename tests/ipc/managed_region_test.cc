@@ -1,5 +1,5 @@
 // Copyright 2026 The shoal Authors.
-#include "ipc/managed_region.h"
+#include "shoal/ipc/managed_region.h"
 
 #include <signal.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "ipc/queue.h"
+#include "shoal/ipc/queue.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 #include "tests/ipc/fork_helper.h"
 
 namespace shoal {

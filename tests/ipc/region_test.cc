@@ -1,5 +1,5 @@
 // Copyright 2026 The shoal Authors.
-#include "ipc/region.h"
+#include "shoal/ipc/region.h"
 
 #include <fcntl.h>
 #include <signal.h>

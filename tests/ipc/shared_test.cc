@@ -1,5 +1,5 @@
 // Copyright 2026 The shoal Authors.
-#include "ipc/shared.h"
+#include "shoal/ipc/shared.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "ipc/codec.h"
+#include "shoal/ipc/codec.h"
 #include "tests/ipc/fork_helper.h"
 
 namespace shoal {

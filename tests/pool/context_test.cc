@@ -1,7 +1,7 @@
 // Tests for pool/context.h: start methods, and everything again with spawn.
 // This binary has its own main(): shoal::init must run first, so that the
 // children it spawns run their worker or target instead of the tests.
-#include "pool/context.h"
+#include "shoal/pool/context.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -17,14 +17,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "ipc/connection.h"
-#include "ipc/queue.h"
-#include "ipc/shared.h"
-#include "pool/executor.h"
-#include "pool/pool.h"
-#include "pool/process.h"
-#include "sync/errors.h"
-#include "sync/lock.h"
+#include "shoal/ipc/connection.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/pool/executor.h"
+#include "shoal/pool/pool.h"
+#include "shoal/pool/process.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/lock.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Tests for pool/executor.h.
-#include "pool/executor.h"
+#include "shoal/pool/executor.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -15,8 +15,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "ipc/shared.h"
-#include "sync/errors.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/sync/errors.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Tests for pool/pool.h (fork start method; spawn is in context_test.cc).
-#include "pool/pool.h"
+#include "shoal/pool/pool.h"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -24,11 +24,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "ipc/internal/process_liveness.h"
-#include "ipc/queue.h"
-#include "ipc/shared.h"
-#include "pool/process.h"
-#include "sync/errors.h"
+#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/pool/process.h"
+#include "shoal/sync/errors.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Tests for pool/process.h (fork start method; spawn is in context_test.cc).
-#include "pool/context.h"
-#include "pool/process.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/process.h"
 
 #include <signal.h>
 #include <sys/types.h>
@@ -16,13 +16,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "ipc/connection.h"
-#include "ipc/internal/process_liveness.h"
-#include "ipc/queue.h"
-#include "ipc/shared.h"
-#include "ipc/value.h"
-#include "sync/errors.h"
-#include "sync/lock.h"
+#include "shoal/ipc/connection.h"
+#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/ipc/value.h"
+#include "shoal/sync/errors.h"
+#include "shoal/sync/lock.h"
 
 namespace {
 

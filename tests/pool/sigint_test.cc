@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "ipc/internal/process_liveness.h"
-#include "pool/pool.h"
+#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/pool/pool.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Tests for pool/thread_pool.h: the Pool interface on threads.
-#include "pool/thread_pool.h"
+#include "shoal/pool/thread_pool.h"
 
 #include <unistd.h>
 
@@ -14,7 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace {
 

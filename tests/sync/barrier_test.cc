@@ -1,7 +1,7 @@
 // Tests for sync/barrier.h: arrival indices over many cycles with forked
 // processes, abort/reset/timeout breaking, the per-call action, and a
 // waiter that learns its own generation's outcome after the barrier moved on.
-#include "sync/barrier.h"
+#include "shoal/sync/barrier.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 #include "tests/sync/fork_helpers.h"
 
 namespace shoal {

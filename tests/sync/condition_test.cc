@@ -1,6 +1,6 @@
 // Tests for sync/condition.h: exact notify counts across forked processes,
 // wait_for, timeouts, misuse, owner death through wait().
-#include "sync/condition.h"
+#include "shoal/sync/condition.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 #include "tests/sync/fork_helpers.h"
 
 namespace shoal {

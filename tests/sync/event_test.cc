@@ -1,6 +1,6 @@
 // Tests for sync/event.h: set/clear/wait across forked processes, Python's
 // "set then clear still releases the waiters", timeouts.
-#include "sync/event.h"
+#include "shoal/sync/event.h"
 
 #include <signal.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
 // Tests for sync/lock.h: mutual exclusion across forked processes, owner
 // death (the robust path), timeouts, misuse and the std Lockable adapters.
-#include "sync/lock.h"
+#include "shoal/sync/lock.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 #include "tests/sync/fork_helpers.h"
 
 namespace shoal {

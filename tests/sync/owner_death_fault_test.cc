@@ -18,8 +18,8 @@
 #include <random>
 
 #include "gtest/gtest.h"
-#include "sync/lock.h"
-#include "sync/rlock.h"
+#include "shoal/sync/lock.h"
+#include "shoal/sync/rlock.h"
 
 namespace shoal {
 namespace {

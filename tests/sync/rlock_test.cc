@@ -1,6 +1,6 @@
 // Tests for sync/rlock.h: reentrancy, mutual exclusion across forked
 // processes, owner death, ownership errors, timeouts, std adapters.
-#include "sync/rlock.h"
+#include "shoal/sync/rlock.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 #include "tests/sync/fork_helpers.h"
 
 namespace shoal {

@@ -1,6 +1,6 @@
 // Tests for sync/semaphore.h: counting across forked processes, bounded
 // release errors, cross-process wake-ups, timeouts, std adapters.
-#include "sync/semaphore.h"
+#include "shoal/sync/semaphore.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 #include "tests/sync/fork_helpers.h"
 
 namespace shoal {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "ipc/queue.h"
-#include "pool/pool.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/pool/pool.h"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "ipc/queue.h"
-#include "ipc/region.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/region.h"
 
 namespace shoal {
 namespace {

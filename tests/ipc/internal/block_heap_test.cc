@@ -1,4 +1,4 @@
-#include "ipc/internal/block_heap.h"
+#include "shoal/ipc/internal/block_heap.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -1,4 +1,4 @@
-#include "ipc/internal/slot_ring.h"
+#include "shoal/ipc/internal/slot_ring.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -1,5 +1,5 @@
 // Tests for pool/internal/callable.h: invokers, validation of descriptors.
-#include "pool/internal/callable.h"
+#include "shoal/pool/internal/callable.h"
 
 #include <cstring>
 #include <functional>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Tests for pool/internal/code_ref.h.
-#include "pool/internal/code_ref.h"
+#include "shoal/pool/internal/code_ref.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace {
 

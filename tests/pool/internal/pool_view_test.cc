@@ -1,5 +1,5 @@
 // Tests for pool/internal/pool_view.h and the worker's validation.
-#include "pool/internal/pool_view.h"
+#include "shoal/pool/internal/pool_view.h"
 
 #include <sys/mman.h>
 
@@ -7,8 +7,8 @@
 #include <random>
 
 #include "gtest/gtest.h"
-#include "pool/internal/pool_shared.h"
-#include "sync/errors.h"
+#include "shoal/pool/internal/pool_shared.h"
+#include "shoal/sync/errors.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Tests for pool/internal/task_ring.h.
-#include "pool/internal/task_ring.h"
+#include "shoal/pool/internal/task_ring.h"
 
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sync/errors.h"
+#include "shoal/sync/errors.h"
 
 namespace {
 
