@@ -39,8 +39,8 @@
 #include <cstring>
 #include <vector>
 
-#include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
+#include "benchmark/benchmark.h"
 #include "shoal/ipc/channel.h"
 
 namespace {

@@ -24,8 +24,8 @@
 #include <cstdlib>
 #include <span>
 
-#include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
+#include "benchmark/benchmark.h"
 #include "shoal/ipc/connection.h"
 
 namespace {

@@ -37,8 +37,8 @@
 #include <string>
 #include <vector>
 
-#include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
+#include "benchmark/benchmark.h"
 #include "shoal/pool/executor.h"
 #include "shoal/pool/pool.h"
 #include "shoal/pool/thread_pool.h"

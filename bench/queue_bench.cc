@@ -29,8 +29,8 @@
 #include <cstring>
 #include <string>
 
-#include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
+#include "benchmark/benchmark.h"
 #include "boost/interprocess/ipc/message_queue.hpp"
 #include "shoal/ipc/queue.h"
 

@@ -47,7 +47,7 @@
 #include "benchmark/benchmark.h"
 #include "boost/interprocess/sync/interprocess_mutex.hpp"
 #include "boost/interprocess/sync/interprocess_semaphore.hpp"
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/internal/futex.h"
 #include "shoal/sync/lock.h"
 #include "shoal/sync/rlock.h"
 #include "shoal/sync/semaphore.h"

@@ -23,8 +23,8 @@
 #include <cstdint>
 #include <mutex>
 
-#include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
+#include "benchmark/benchmark.h"
 #include "boost/interprocess/sync/interprocess_mutex.hpp"
 #include "boost/interprocess/sync/scoped_lock.hpp"
 #include "shoal/ipc/value.h"

@@ -31,10 +31,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/pool.h"
-#include "shoal/sync/errors.h"
 
 ABSL_FLAG(int, sleep_ms, 3000, "how long f_sleep sleeps");
 ABSL_FLAG(std::string, start_method, "fork",

@@ -30,9 +30,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "shoal/base/errors.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/executor.h"
-#include "shoal/sync/errors.h"
 
 ABSL_FLAG(int, tasks, 10, "tasks per batch");
 ABSL_FLAG(int, unit_ms, 100, "a task sleeps 1 to 5 units");

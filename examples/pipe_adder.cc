@@ -33,11 +33,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/connection.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/handles.h"
 #include "shoal/pool/process.h"
-#include "shoal/sync/errors.h"
 
 ABSL_FLAG(int, requests, 1000, "extra numeric requests after the two classic ones");
 

@@ -32,10 +32,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/process.h"
-#include "shoal/sync/errors.h"
 
 ABSL_FLAG(int, consumers, 3, "consumer processes");
 ABSL_FLAG(int, items, 20, "items produced");

@@ -41,12 +41,12 @@
 #include <type_traits>
 #include <vector>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/ref_codec.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
 #include "shoal/ipc/value.h"
-#include "shoal/sync/errors.h"
 #include "shoal/sync/lock.h"
 #include "shoal/sync/rlock.h"
 

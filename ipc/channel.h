@@ -63,13 +63,13 @@
 #include <utility>
 #include <vector>
 
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/ref_codec.h"
 #include "shoal/ipc/internal/slot_ring.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

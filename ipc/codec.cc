@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace shoal::internal {
 

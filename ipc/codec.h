@@ -114,10 +114,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/internal/codec_cereal.h"
 #include "shoal/ipc/internal/codec_io.h"
 #include "shoal/ipc/layout.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

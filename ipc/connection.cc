@@ -15,7 +15,7 @@
 #include <cstring>
 #include <string>
 
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace shoal {
 namespace {

@@ -47,8 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include "shoal/base/deadline.h"
 #include "shoal/ipc/codec.h"
-#include "shoal/sync/deadline.h"
 
 namespace shoal {
 

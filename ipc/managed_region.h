@@ -63,9 +63,9 @@
 #include <type_traits>
 #include <utility>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -69,13 +69,13 @@
 #include <type_traits>
 #include <utility>
 
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/queue_core.h"
 #include "shoal/ipc/internal/ref_codec.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -20,9 +20,9 @@
 #include <mutex>
 #include <utility>
 
-#include "shoal/ipc/internal/process_liveness.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/deadline.h"
+#include "shoal/base/internal/futex.h"
+#include "shoal/base/internal/process_liveness.h"
 
 namespace shoal {
 namespace internal {

@@ -85,9 +85,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/internal/region_header.h"
 #include "shoal/ipc/layout.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

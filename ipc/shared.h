@@ -45,10 +45,10 @@
 #include <type_traits>
 #include <utility>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -44,11 +44,11 @@
 #include <type_traits>
 #include <utility>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/ref_codec.h"
 #include "shoal/ipc/region.h"
 #include "shoal/ipc/shared.h"
-#include "shoal/sync/errors.h"
 #include "shoal/sync/lock.h"
 #include "shoal/sync/rlock.h"
 

@@ -41,9 +41,9 @@
 #include <utility>
 #include <variant>
 
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
 #include "shoal/pool/internal/jobs.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "shoal/base/errors.h"
 #include "shoal/pool/internal/spawn.h"
-#include "shoal/sync/errors.h"
 
 extern char** environ;
 

@@ -65,11 +65,11 @@
 #include <utility>
 #include <vector>
 
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
 #include "shoal/pool/async_result.h"
 #include "shoal/pool/internal/jobs.h"
 #include "shoal/pool/pool.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -27,10 +27,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/connection.h"
 #include "shoal/pool/internal/fd_passing.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

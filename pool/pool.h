@@ -102,14 +102,14 @@
 #include <utility>
 #include <vector>
 
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
 #include "shoal/pool/async_result.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/internal/callable.h"
 #include "shoal/pool/internal/engine.h"
 #include "shoal/pool/internal/jobs.h"
 #include "shoal/pool/process.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

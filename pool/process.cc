@@ -18,11 +18,11 @@
 #include <tuple>
 #include <vector>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/pool/internal/identity.h"
 #include "shoal/pool/internal/remote_error.h"
 #include "shoal/pool/internal/spawn.h"
-#include "shoal/sync/errors.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3

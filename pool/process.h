@@ -63,11 +63,11 @@
 #include <utility>
 #include <vector>
 
+#include "shoal/base/deadline.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/handles.h"
 #include "shoal/pool/internal/callable.h"
 #include "shoal/pool/internal/fd_passing.h"
-#include "shoal/sync/deadline.h"
 
 namespace shoal {
 

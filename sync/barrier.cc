@@ -4,7 +4,7 @@
 #include <climits>
 #include <string>
 
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/internal/futex.h"
 
 namespace shoal {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/internal/futex.h"
 
 namespace shoal {
 

@@ -82,10 +82,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
-#include "shoal/sync/internal/cache_line.h"
-#include "shoal/sync/internal/spin.h"
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/cache_line.h"
+#include "shoal/base/internal/spin.h"
 #include "shoal/sync/lock.h"
 
 namespace shoal {

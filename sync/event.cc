@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <climits>
 
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/internal/futex.h"
 
 namespace shoal {
 

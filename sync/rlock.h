@@ -43,9 +43,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
-#include "shoal/sync/internal/cache_line.h"
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/cache_line.h"
 #include "shoal/sync/internal/robust_mutex.h"
 #include "shoal/sync/lock_status.h"
 

@@ -62,9 +62,9 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
-#include "shoal/sync/internal/cache_line.h"
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/cache_line.h"
 #include "shoal/sync/internal/semaphore_core.h"
 
 namespace shoal {

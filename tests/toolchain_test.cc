@@ -3,9 +3,9 @@
 #include <unistd.h>
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
-#include "cereal/archives/binary.hpp"
 #include "boost/interprocess/managed_external_buffer.hpp"
+#include "cereal/archives/binary.hpp"
+#include "gtest/gtest.h"
 TEST(Smoke, Works) {
   absl::Status s = absl::NotFoundError(absl::StrCat("x", 1));
   EXPECT_EQ(s.message(), "x1");

@@ -11,7 +11,7 @@ bazel=(bazel)
 # Explicit packages rather than //...: Bazel's convenience symlinks
 # (bazel-<checkout dir>) would otherwise be walked as packages.
 all=()
-for d in sync ipc pool tests bench examples tools; do
+for d in base sync ipc pool tests bench examples tools; do
   if [[ -d $d ]] && find "$d" -name BUILD.bazel -o -name BUILD | grep -q .; then
     all+=("//$d/...")
   fi

@@ -13,8 +13,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/queue.h"
-#include "shoal/sync/errors.h"
 
 ABSL_FLAG(std::string, in, "", "the named queue to take squares from");
 ABSL_FLAG(int, producers, 1, "stage-2 processes (one sentinel each)");

@@ -13,8 +13,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/queue.h"
-#include "shoal/sync/errors.h"
 
 ABSL_FLAG(std::string, out, "", "the named queue to put into");
 ABSL_FLAG(long, count, 1000, "numbers to produce");

@@ -16,8 +16,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/queue.h"
-#include "shoal/sync/errors.h"
 
 ABSL_FLAG(std::string, in, "", "the named queue to take numbers from");
 ABSL_FLAG(std::string, out, "", "the named queue to put squares into");

@@ -29,7 +29,7 @@
 #include <optional>
 #include <type_traits>
 
-#include "shoal/sync/deadline.h"
+#include "shoal/base/deadline.h"
 #include "shoal/sync/lock.h"
 
 namespace shoal::internal {

@@ -4,8 +4,8 @@
 #include <new>
 #include <string>
 
-#include "shoal/sync/errors.h"
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/futex.h"
 
 namespace shoal::internal {
 namespace {

@@ -23,10 +23,10 @@
 #include <type_traits>
 
 #include "absl/functional/function_ref.h"
+#include "shoal/base/deadline.h"
 #include "shoal/ipc/internal/block_heap.h"
 #include "shoal/ipc/internal/slot_ring.h"
 #include "shoal/ipc/region.h"
-#include "shoal/sync/deadline.h"
 
 namespace shoal {
 

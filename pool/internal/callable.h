@@ -41,10 +41,10 @@
 #include <variant>
 #include <vector>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/pool/internal/code_ref.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/layout.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -17,13 +17,14 @@
 #include <string>
 #include <utility>
 
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/clock.h"
+#include "shoal/base/internal/futex.h"
+#include "shoal/base/internal/spin.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/pool/internal/identity.h"
 #include "shoal/pool/internal/spawn.h"
 #include "shoal/pool/internal/worker.h"
-#include "shoal/sync/errors.h"
-#include "shoal/sync/internal/futex.h"
-#include "shoal/sync/internal/spin.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -43,12 +44,6 @@ constexpr int kMaxStartupFailures = 3;
 // start workers, so it takes many more in a row before the pool gives up.
 constexpr int kMaxStartupKills = 64;
 constexpr auto kSpawnStartupLimit = std::chrono::seconds(30);
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 int PidfdOpen(pid_t pid) {
   return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
@@ -850,7 +845,7 @@ void Engine::Maintain() {
   // Spawned workers that never attach (a main() without shoal::init that
   // does something else forever) are killed and counted as failures.
   if (options_.method == StartMethod::kSpawn && !options_.threads) {
-    const int64_t now = NowNs();
+    const int64_t now = MonotonicNanos();
     for (uint32_t w = 0; w < workers_.size(); ++w) {
       WorkerSlot& ws = workers_[w];
       if (ws.live && ws.kill_reason == kKillNone &&
@@ -874,7 +869,7 @@ void Engine::SpawnWorker(uint32_t w) {
       st.incarnation.fetch_add(1, std::memory_order_relaxed) + 1;
   ws.kill_reason = kKillNone;
   ws.kill_ref = 0;
-  ws.spawned_ns = NowNs();
+  ws.spawned_ns = MonotonicNanos();
   const std::string name = options_.worker_name + "-" + std::to_string(w + 1) +
                            (incarnation > 1 ? "." + std::to_string(incarnation)
                                             : std::string());
@@ -978,7 +973,7 @@ void Engine::CheckTimeouts() {
   if (timed_tasks_.load(std::memory_order_relaxed) == 0 || options_.threads) {
     return;
   }
-  const int64_t now = NowNs();
+  const int64_t now = MonotonicNanos();
   for (uint32_t w = 0; w < workers_.size(); ++w) {
     WorkerSlot& ws = workers_[w];
     if (!ws.live || ws.kill_reason != kKillNone) continue;

@@ -50,13 +50,13 @@
 #include <vector>
 
 #include "absl/functional/function_ref.h"
+#include "shoal/base/deadline.h"
 #include "shoal/ipc/region.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/internal/code_ref.h"
 #include "shoal/pool/internal/fork_server.h"
 #include "shoal/pool/internal/pool_view.h"
 #include "shoal/pool/internal/remote_error.h"
-#include "shoal/sync/deadline.h"
 
 namespace shoal::internal {
 

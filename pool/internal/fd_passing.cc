@@ -8,7 +8,7 @@
 #include <mutex>
 #include <utility>
 
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -30,11 +30,11 @@
 #include <variant>
 #include <vector>
 
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/pool/internal/callable.h"
 #include "shoal/pool/internal/engine.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 

@@ -45,9 +45,9 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "shoal/base/internal/cache_line.h"
+#include "shoal/base/internal/spin.h"
 #include "shoal/pool/internal/code_ref.h"
-#include "shoal/sync/internal/cache_line.h"
-#include "shoal/sync/internal/spin.h"
 
 namespace shoal::internal {
 

@@ -10,8 +10,8 @@
 #include <tuple>
 #include <typeinfo>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -6,9 +6,9 @@
 #include <new>
 #include <string>
 
-#include "shoal/ipc/internal/process_liveness.h"
-#include "shoal/sync/errors.h"
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/futex.h"
+#include "shoal/base/internal/process_liveness.h"
 
 namespace shoal::internal {
 namespace {

@@ -47,9 +47,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/internal/cache_line.h"
-#include "shoal/sync/internal/spin.h"
+#include "shoal/base/deadline.h"
+#include "shoal/base/internal/cache_line.h"
+#include "shoal/base/internal/spin.h"
 
 namespace shoal::internal {
 

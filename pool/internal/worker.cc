@@ -10,19 +10,14 @@
 #include <exception>
 #include <string>
 
-#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/clock.h"
+#include "shoal/base/internal/process_liveness.h"
 #include "shoal/pool/internal/callable.h"
 #include "shoal/pool/internal/remote_error.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal::internal {
 namespace {
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 bool ParentGone(const PoolView& view, const WorkerContext& ctx) {
   if (ctx.is_thread) return false;
@@ -250,7 +245,7 @@ int RunWorker(PoolView& view, const WorkerContext& ctx) {
       ring.Release(pos);  // garbage: skip it
       continue;
     }
-    st.started_ns.store(NowNs(), std::memory_order_relaxed);
+    st.started_ns.store(MonotonicNanos(), std::memory_order_relaxed);
     st.current.store(value, std::memory_order_seq_cst);
     ring.Release(pos);
     RunTask(view, value, ctx);

@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace shoal::internal {
 namespace {

@@ -32,10 +32,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "shoal/sync/deadline.h"
+#include "shoal/base/deadline.h"
+#include "shoal/base/internal/spin.h"
+#include "shoal/base/internal/tid.h"
 #include "shoal/sync/lock_status.h"
-#include "shoal/sync/internal/spin.h"
-#include "shoal/sync/internal/tid.h"
 
 namespace shoal {
 namespace internal {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <string>
 
-#include "shoal/sync/errors.h"
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/futex.h"
 
 namespace shoal::internal {
 

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/internal/spin.h"
+#include "shoal/base/deadline.h"
+#include "shoal/base/internal/spin.h"
 
 namespace shoal::internal {
 

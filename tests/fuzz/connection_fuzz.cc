@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/connection.h"
-#include "shoal/sync/errors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

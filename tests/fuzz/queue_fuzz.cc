@@ -10,11 +10,11 @@
 #include <cstring>
 #include <string>
 
+#include "shoal/base/deadline.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/internal/block_heap.h"
 #include "shoal/ipc/internal/queue_core.h"
 #include "shoal/ipc/queue.h"
-#include "shoal/sync/deadline.h"
-#include "shoal/sync/errors.h"
 #include "tests/fuzz/fuzz_types.h"
 
 namespace {

@@ -9,9 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "shoal/base/errors.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
-#include "shoal/sync/errors.h"
 #include "tests/fuzz/fuzz_types.h"
 
 using shoal::fuzz::RegionFuzzPayload;

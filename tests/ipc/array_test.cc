@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 #include "tests/ipc/fork_helper.h"
 
 namespace shoal {

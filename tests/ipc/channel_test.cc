@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
-#include "shoal/sync/errors.h"
 #include "tests/ipc/fork_helper.h"
 
 namespace shoal {

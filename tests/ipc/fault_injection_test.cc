@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/channel.h"
 #include "shoal/ipc/queue.h"
-#include "shoal/sync/errors.h"
 
 namespace shoal {
 namespace {

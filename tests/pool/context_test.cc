@@ -17,13 +17,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/connection.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/pool/executor.h"
 #include "shoal/pool/pool.h"
 #include "shoal/pool/process.h"
-#include "shoal/sync/errors.h"
 #include "shoal/sync/lock.h"
 
 namespace {

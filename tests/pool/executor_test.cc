@@ -15,8 +15,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "shoal/base/errors.h"
 #include "shoal/ipc/shared.h"
-#include "shoal/sync/errors.h"
 
 namespace {
 

@@ -24,11 +24,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/process_liveness.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/pool/process.h"
-#include "shoal/sync/errors.h"
 
 namespace {
 

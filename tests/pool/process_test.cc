@@ -16,12 +16,12 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/process_liveness.h"
 #include "shoal/ipc/connection.h"
-#include "shoal/ipc/internal/process_liveness.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/ipc/value.h"
-#include "shoal/sync/errors.h"
 #include "shoal/sync/lock.h"
 
 namespace {

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/base/internal/process_liveness.h"
 #include "shoal/pool/pool.h"
 
 namespace {

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "shoal/base/errors.h"
 #include "shoal/pool/pool.h"
-#include "shoal/sync/errors.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 #include "tests/sync/fork_helpers.h"
 
 namespace shoal {

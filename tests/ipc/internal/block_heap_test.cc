@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace shoal::internal {
 namespace {

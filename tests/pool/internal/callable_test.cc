@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace {
 

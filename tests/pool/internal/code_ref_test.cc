@@ -8,7 +8,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace {
 

@@ -7,8 +7,8 @@
 #include <random>
 
 #include "gtest/gtest.h"
+#include "shoal/base/errors.h"
 #include "shoal/pool/internal/pool_shared.h"
-#include "shoal/sync/errors.h"
 
 namespace {
 

@@ -10,13 +10,13 @@
 // Callers keep a waiter count or flag beside the word and only call
 // FutexWake when it says somebody sleeps: a FUTEX_WAKE with nobody waiting
 // still costs a system call (~1.2 us on the reference machine).
-#ifndef SHOAL_SYNC_INTERNAL_FUTEX_H_
-#define SHOAL_SYNC_INTERNAL_FUTEX_H_
+#ifndef SHOAL_BASE_INTERNAL_FUTEX_H_
+#define SHOAL_BASE_INTERNAL_FUTEX_H_
 
 #include <atomic>
 #include <cstdint>
 
-#include "shoal/sync/deadline.h"
+#include "shoal/base/deadline.h"
 
 namespace shoal::internal {
 
@@ -49,4 +49,4 @@ inline void CpuRelax() {
 
 }  // namespace shoal::internal
 
-#endif  // SHOAL_SYNC_INTERNAL_FUTEX_H_
+#endif  // SHOAL_BASE_INTERNAL_FUTEX_H_

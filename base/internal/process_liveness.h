@@ -10,8 +10,8 @@
 // Why not kill(pid, 0) alone: a killed child stays a zombie until its parent
 // reaps it, and kill() succeeds on zombies. The parent is often the very
 // process waiting on the dead child's slot, so zombies must count as gone.
-#ifndef SHOAL_IPC_INTERNAL_PROCESS_LIVENESS_H_
-#define SHOAL_IPC_INTERNAL_PROCESS_LIVENESS_H_
+#ifndef SHOAL_BASE_INTERNAL_PROCESS_LIVENESS_H_
+#define SHOAL_BASE_INTERNAL_PROCESS_LIVENESS_H_
 
 #include <sys/types.h>
 
@@ -40,4 +40,4 @@ uint64_t CachedStartTime();
 
 }  // namespace shoal::internal
 
-#endif  // SHOAL_IPC_INTERNAL_PROCESS_LIVENESS_H_
+#endif  // SHOAL_BASE_INTERNAL_PROCESS_LIVENESS_H_

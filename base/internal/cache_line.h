@@ -11,8 +11,8 @@
 // it, whatever compiler flags (-march, -mtune) each binary was built with;
 // the standard constant may differ between translation units and GCC warns
 // about exactly that (-Winterference-size).
-#ifndef SHOAL_SYNC_INTERNAL_CACHE_LINE_H_
-#define SHOAL_SYNC_INTERNAL_CACHE_LINE_H_
+#ifndef SHOAL_BASE_INTERNAL_CACHE_LINE_H_
+#define SHOAL_BASE_INTERNAL_CACHE_LINE_H_
 
 #include <cstddef>
 
@@ -22,4 +22,4 @@ inline constexpr std::size_t kCacheLine = 64;
 
 }  // namespace shoal::internal
 
-#endif  // SHOAL_SYNC_INTERNAL_CACHE_LINE_H_
+#endif  // SHOAL_BASE_INTERNAL_CACHE_LINE_H_

@@ -1,4 +1,4 @@
-#include "shoal/ipc/internal/process_liveness.h"
+#include "shoal/base/internal/process_liveness.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 #include <cstring>
 #include <string>

@@ -64,8 +64,8 @@
 // waiter that shares a CPU with the process it waits for burns its whole
 // slice, which left the queues at 0.4-0.8x Boost's mutex-based
 // message_queue there.
-#ifndef SHOAL_SYNC_INTERNAL_SPIN_H_
-#define SHOAL_SYNC_INTERNAL_SPIN_H_
+#ifndef SHOAL_BASE_INTERNAL_SPIN_H_
+#define SHOAL_BASE_INTERNAL_SPIN_H_
 
 #include <sched.h>
 #include <time.h>
@@ -76,7 +76,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/internal/clock.h"
+#include "shoal/base/internal/futex.h"
 
 namespace shoal::internal {
 
@@ -86,12 +87,6 @@ inline constexpr uint32_t kProbePeriod = 16;
 // Past this much spinning, the waiter also yields the CPU every 8 polls.
 inline constexpr int64_t kYieldAfterNs = 1'000;
 inline constexpr uint32_t kMaxProbePeriod = 1024;
-
-inline int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
 
 // Standard-layout, lives inside each primitive's shared data.
 struct SpinPolicy {
@@ -185,4 +180,4 @@ bool SpinUntil(SpinPolicy& p, Ready&& ready) {
 
 }  // namespace shoal::internal
 
-#endif  // SHOAL_SYNC_INTERNAL_SPIN_H_
+#endif  // SHOAL_BASE_INTERNAL_SPIN_H_

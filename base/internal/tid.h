@@ -10,8 +10,8 @@
 // filled) clears the cache in the child, so a forked child never sees its
 // parent's tid. (Processes made with a raw clone() system call bypass
 // pthread_atfork; shoal never does that.)
-#ifndef SHOAL_SYNC_INTERNAL_TID_H_
-#define SHOAL_SYNC_INTERNAL_TID_H_
+#ifndef SHOAL_BASE_INTERNAL_TID_H_
+#define SHOAL_BASE_INTERNAL_TID_H_
 
 #include <sys/types.h>
 
@@ -30,4 +30,4 @@ inline pid_t CurrentTid() {
 
 }  // namespace shoal::internal
 
-#endif  // SHOAL_SYNC_INTERNAL_TID_H_
+#endif  // SHOAL_BASE_INTERNAL_TID_H_

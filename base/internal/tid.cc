@@ -1,4 +1,4 @@
-#include "shoal/sync/internal/tid.h"
+#include "shoal/base/internal/tid.h"
 
 #include <pthread.h>
 #include <sys/syscall.h>

@@ -1,4 +1,4 @@
-#include "shoal/sync/internal/futex.h"
+#include "shoal/base/internal/futex.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -7,7 +7,7 @@
 
 #include <climits>
 
-#include "shoal/sync/errors.h"
+#include "shoal/base/errors.h"
 
 namespace shoal::internal {
 
