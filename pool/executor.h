@@ -42,7 +42,9 @@
 //     if cancelled; TimeoutError on timeout.
 //   add_done_callback(fn): fn(future) once done: at once in this thread if
 //     already done, else in the pool's handler thread, in the order added.
-//   Copies share the future.
+//   Copies share the future. A future may also come from a Promise
+//   (promise.h: shoal::mpi's executor, tests); its producer decides
+//   cancellation and runs callbacks as promise.h says.
 //
 // as_completed(futures, deadline) yields the futures as they finish (an
 // input range; next() returns nullopt at the end and throws TimeoutError
@@ -97,6 +99,7 @@ class Future {
 
   bool done() const { return job().Poll(); }
   bool running() const {
+    if (job().external()) return job().RunningExternal();
     if (job().ready()) return false;
     auto tasks = job().tasks();
     return !tasks.empty() && job().engine().IsRunning(tasks[0]);
@@ -106,6 +109,7 @@ class Future {
     return job().cancelled();
   }
   bool cancel(bool kill_running = false) {
+    if (job().external()) return job().CancelExternal();
     if (job().Poll()) return job().cancelled();
     auto tasks = job().tasks();
     if (tasks.empty()) return false;

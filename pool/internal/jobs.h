@@ -104,6 +104,57 @@ class ResultJob : public Job {
   ResultJob(std::shared_ptr<Engine> engine, uint32_t expected)
       : engine_(std::move(engine)), remaining_(expected) {}
 
+  // --- a job no engine runs (Promise, pool/promise.h) ---------------------
+  // It has no tasks: whoever holds it completes it with SetValue/OnError.
+  // Callbacks run through `runner` (empty: in the thread that completes or
+  // cancels the job, as Python's Future does).
+  using CallbackRunner = std::function<void(std::function<void()>)>;
+  explicit ResultJob(CallbackRunner runner)
+      : remaining_(1), runner_(std::move(runner)) {}
+  bool external() const { return engine_ == nullptr; }
+  // Python's set_running_or_notify_cancel(): pending -> running (true), or
+  // false when the job was cancelled (or completed) first.
+  bool SetRunning() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (delivered_) return false;
+    running_ = true;
+    return true;
+  }
+  bool RunningExternal() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return running_ && !delivered_;
+  }
+  // Pending -> cancelled (true; also when already cancelled); false once
+  // running or done.
+  bool CancelExternal() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (delivered_) return cancelled_;
+    if (running_) return false;
+    error_ = std::make_exception_ptr(CancelledError("the future was cancelled"));
+    cancelled_ = true;
+    remaining_ = 0;
+    FinishLocked(lock);
+    return true;
+  }
+  // The value; false (and ignored) when the job was already done.
+  bool SetValue(Stored v) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (delivered_) return false;
+    value_.emplace(std::move(v));
+    remaining_ = 0;
+    FinishLocked(lock);
+    return true;
+  }
+  // The error; false (and ignored) when the job was already done.
+  bool SetError(std::exception_ptr e) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (delivered_) return false;
+    error_ = std::move(e);
+    remaining_ = 0;
+    FinishLocked(lock);
+    return true;
+  }
+
   // --- set up before the tasks are submitted -----------------------------
   template <class Cb, class ECb>
   void SetCallbacks(Cb cb, ECb ecb) {
@@ -343,11 +394,11 @@ class ResultJob : public Job {
         cv_.notify_all();
         lock.unlock();
         Signal(waiters);
-        engine_->ScheduleCallbacks(shared_from_this());
+        ScheduleCallbacks();
         return;
       }
       lock.unlock();
-      engine_->ScheduleCallbacks(shared_from_this());
+      ScheduleCallbacks();
       return;
     }
     ready_ = true;
@@ -355,6 +406,15 @@ class ResultJob : public Job {
     cv_.notify_all();
     lock.unlock();
     Signal(waiters);
+  }
+  void ScheduleCallbacks() {
+    if (engine_) {
+      engine_->ScheduleCallbacks(shared_from_this());
+    } else if (runner_) {
+      runner_([self = shared_from_this()] { self->RunCallbacks(true); });
+    } else {
+      RunCallbacks(true);
+    }
   }
   void MarkReady() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -389,6 +449,8 @@ class ResultJob : public Job {
   bool cancelled_ = false;
   bool has_callbacks_ = false;
   bool callbacks_after_ready_ = false;
+  bool running_ = false;  // external jobs: SetRunning() was called
+  CallbackRunner runner_;  // external jobs
   std::exception_ptr error_;
   std::function<void(const Stored&)> callback_;
   std::function<void(std::exception_ptr)> error_callback_;
