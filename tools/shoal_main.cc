@@ -4,6 +4,7 @@
 //                     size, type and ready state (invalid files: why)
 //   shoal gc          remove the regions of this user whose creator is dead
 //   shoal gc --dry-run  say what gc would remove
+//   shoal --version   print the library version (shoal 0.2.0)
 //
 // Regions whose creator was SIGKILLed (or OOM-killed) stay in /dev/shm until
 // somebody removes them; shoal's named queues, channels and pools sweep those
@@ -16,12 +17,14 @@
 #include <vector>
 
 #include "shoal/ipc/region.h"
+#include "shoal/version.h"
 
 namespace {
 
 int Usage(FILE* out) {
   std::fprintf(out,
-               "usage: shoal ls | shoal gc [--dry-run] | shoal --help\n"
+               "usage: shoal ls | shoal gc [--dry-run] | shoal --version | "
+               "shoal --help\n"
                "  ls   list shoal's named regions (/dev/shm/shoal.*)\n"
                "  gc   remove this user's regions whose creator is dead\n");
   return out == stdout ? 0 : 2;
@@ -86,6 +89,10 @@ int main(int argc, char** argv) {
       return Gc(true);
     }
     if (cmd == "--help" || cmd == "-h" || cmd == "help") return Usage(stdout);
+    if ((cmd == "--version" || cmd == "version") && argc == 2) {
+      std::printf("shoal %s\n", SHOAL_VERSION_STRING);
+      return 0;
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "shoal: %s\n", e.what());
     return 1;

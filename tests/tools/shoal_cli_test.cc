@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/region.h"
+#include "shoal/version.h"
 
 namespace shoal {
 namespace {
@@ -57,6 +58,10 @@ void CreateAndDie(const std::string& name) {
   waitpid(child, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
   ASSERT_TRUE(Exists("shoal." + name));
+}
+
+TEST(ShoalTool, VersionIsTheLibraryVersion) {
+  EXPECT_EQ(RunTool("--version"), "shoal " SHOAL_VERSION_STRING "\n");
 }
 
 TEST(ShoalTool, LsShowsDeadCreatorAndGcRemovesOnlyIt) {
