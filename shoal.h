@@ -50,6 +50,7 @@
 #include "shoal/pool/handles.h"
 #include "shoal/pool/pool.h"
 #include "shoal/pool/process.h"
+#include "shoal/pool/promise.h"
 #include "shoal/pool/thread_pool.h"
 
 #endif  // SHOAL_SHOAL_H_
