@@ -140,6 +140,7 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     rpos_ = std::exchange(other.rpos_, 0);
     rend_ = std::exchange(other.rend_, 0);
     pending_len_ = std::exchange(other.pending_len_, std::nullopt);
+    partial_ = std::exchange(other.partial_, {});
   }
   return *this;
 }
@@ -155,6 +156,8 @@ void Connection::close() {
   rbuf_.shrink_to_fit();
   rpos_ = rend_ = 0;
   pending_len_.reset();
+  partial_.clear();
+  partial_.shrink_to_fit();
 }
 
 int Connection::release_fd() {
@@ -216,18 +219,22 @@ void Connection::send_bytes(std::span<const std::byte> buffer,
   WriteAll(&header, kHeader, buffer.data() + offset, size);
 }
 
-void Connection::WaitReadable(const Deadline& deadline) {
+bool Connection::AwaitReadable(const Deadline& deadline) {
   for (;;) {
     pollfd p{fd_, POLLIN, 0};
     int rc = ::poll(&p, 1, PollTimeoutMs(deadline));
-    if (rc > 0) return;
+    if (rc > 0) return true;
     if (rc == 0) {
-      if (deadline.expired()) {
-        throw TimeoutError("Connection.recv: no message before the deadline");
-      }
+      if (deadline.expired()) return false;
       continue;
     }
     if (errno != EINTR) ThrowSystemError("Connection.poll", errno);
+  }
+}
+
+void Connection::WaitReadable(const Deadline& deadline) {
+  if (!AwaitReadable(deadline)) {
+    throw TimeoutError("Connection.recv: no message before the deadline");
   }
 }
 
@@ -279,16 +286,25 @@ uint64_t Connection::ReadHeader(const Deadline& deadline) {
   return len;
 }
 
-void Connection::ReadExact(std::byte* dst, std::size_t len) {
-  // Once a message has started, the rest is read without a deadline: giving
-  // up half-way would leave the stream inside a message. A dead peer still
-  // ends the wait (EOF).
-  if (len == 0) return;  // dst may be null for an empty message
+std::size_t Connection::ReadExact(std::byte* dst, std::size_t len,
+                                  const Deadline& deadline) {
+  // A timed recv bounds the whole message, not only its first byte: a peer
+  // that wrote part of a frame and stalled must not hold the caller past its
+  // deadline. The bytes read so far are the caller's to keep (see partial_).
+  // Past the deadline, reading stops at the first moment nothing is waiting,
+  // so a peer that keeps the pipe full is not cut off, and one that stalls is.
+  if (len == 0) return 0;  // dst may be null for an empty message
   std::size_t have = std::min<std::size_t>(rend_ - rpos_, len);
   if (have > 0) std::memcpy(dst, rbuf_.data() + rpos_, have);
   rpos_ += have;
   std::size_t done = have;
+  bool first = true;
   while (done < len) {
+    if (!deadline.infinite()) {
+      if (!first && deadline.expired()) return done;
+      if (!AwaitReadable(deadline)) return done;
+    }
+    first = false;
     std::size_t left = len - done;
     if (left >= kDirectRead) {
       ssize_t n = ::read(fd_, dst + done, left);
@@ -305,12 +321,21 @@ void Connection::ReadExact(std::byte* dst, std::size_t len) {
       }
       ThrowSystemError("Connection.recv", errno);
     }
-    FillBuffer(Deadline());
+    FillBuffer(Deadline());  // readable (or the deadline is infinite)
     std::size_t take = std::min(rend_ - rpos_, left);
     std::memcpy(dst + done, rbuf_.data() + rpos_, take);
     rpos_ += take;
     done += take;
   }
+  return done;
+}
+
+void Connection::ThrowMidMessageTimeout(std::size_t got, uint64_t len) {
+  throw TimeoutError(
+      "Connection.recv: the deadline passed in the middle of a message (" +
+      std::to_string(got) + " of " + std::to_string(len) +
+      " bytes arrived); they are kept, and the next recv continues the same "
+      "message");
 }
 
 std::vector<std::byte> Connection::recv_bytes_vector(std::size_t maxlength,
@@ -324,14 +349,20 @@ std::vector<std::byte> Connection::recv_bytes_vector(std::size_t maxlength,
                      std::to_string(maxlength) +
                      "; the connection is no longer readable");
   }
-  std::vector<std::byte> out;
+  // A message an earlier timed recv left half-read continues here.
+  std::vector<std::byte> out = std::exchange(partial_, {});
   // Grow with the bytes that actually arrive (see kGrowStep).
-  std::size_t filled = 0;
+  std::size_t filled = out.size();
   while (filled < len) {
     std::size_t step = std::min<std::size_t>(len - filled, kGrowStep);
     out.resize(filled + step);
-    ReadExact(out.data() + filled, step);
-    filled += step;
+    const std::size_t got = ReadExact(out.data() + filled, step, deadline);
+    filled += got;
+    if (got < step) {
+      out.resize(filled);
+      partial_ = std::move(out);
+      ThrowMidMessageTimeout(filled, len);
+    }
   }
   pending_len_.reset();
   return out;
@@ -360,7 +391,15 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer,
                              " bytes; the message is left unread",
                          len);
   }
-  ReadExact(buffer.data() + offset, len);
+  std::byte* dst = buffer.data() + offset;
+  std::size_t filled = partial_.size();  // left by a timed-out recv
+  if (filled > 0) std::memcpy(dst, partial_.data(), filled);
+  partial_.clear();
+  filled += ReadExact(dst + filled, len - filled, deadline);
+  if (filled < len) {
+    partial_.assign(dst, dst + filled);
+    ThrowMidMessageTimeout(filled, len);
+  }
   pending_len_.reset();
   return len;
 }

@@ -28,6 +28,11 @@
 //     leaves the message unread, so the caller can retry with a larger one.
 //   - Bytes that do not decode as T: shoal::CodecError; the message is gone,
 //     the connection stays usable.
+//   - A timed recv bounds the whole message, not only its first byte: when
+//     the peer sent part of a frame and stalls, recv*(timeout) throws
+//     shoal::TimeoutError within its bound; the bytes that arrived are kept
+//     and the next recv* continues the same message, so the stream stays in
+//     step. (Untimed forms wait for the whole message, or EOF.)
 //
 // Cost: one write (sendmsg/writev) per send and usually one read per recv for
 // messages that fit the 64 KiB receive buffer; larger payloads are read
@@ -124,12 +129,18 @@ class Connection {
   // Makes sure the 8-byte header of the next message is parsed into
   // pending_len_. Throws EOFError / TimeoutError.
   uint64_t ReadHeader(const Deadline& deadline);
-  // Reads exactly `len` payload bytes of the current message into `dst`.
-  void ReadExact(std::byte* dst, std::size_t len);
+  // Reads payload bytes of the current message into `dst` until `len` have
+  // arrived or `deadline` passes; returns how many arrived.
+  std::size_t ReadExact(std::byte* dst, std::size_t len,
+                        const Deadline& deadline);
+  [[noreturn]] static void ThrowMidMessageTimeout(std::size_t got,
+                                                  uint64_t len);
   // Reads at least once into the receive buffer (waiting up to `deadline`
   // first). Throws EOFError, TimeoutError.
   void FillBuffer(const Deadline& deadline);
   void WaitReadable(const Deadline& deadline);
+  // False when `deadline` passed with nothing to read.
+  bool AwaitReadable(const Deadline& deadline);
   void WriteAll(const void* header, std::size_t header_len, const void* data,
                 std::size_t len);
 
@@ -143,6 +154,9 @@ class Connection {
   std::size_t rpos_ = 0;
   std::size_t rend_ = 0;
   std::optional<uint64_t> pending_len_;  // header of the next message, parsed
+  // Payload bytes of that message a timed recv received before its deadline
+  // passed; the next recv continues from here.
+  std::vector<std::byte> partial_;
 };
 
 // Python's multiprocessing.Pipe(duplex). Duplex: a socketpair, both ends read

@@ -142,6 +142,36 @@ std::string Octal(unsigned v) {
   return buf;
 }
 
+// "a FIFO", "a directory", ...: what a file that is not a region is.
+const char* FileTypeName(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return "a regular file";
+    case S_IFDIR:
+      return "a directory";
+    case S_IFIFO:
+      return "a FIFO";
+    case S_IFCHR:
+      return "a character device";
+    case S_IFBLK:
+      return "a block device";
+    case S_IFSOCK:
+      return "a socket";
+    case S_IFLNK:
+      return "a symbolic link";
+  }
+  return "a special file";
+}
+
+// What is at /dev/shm/<name> when it is not a regular file (never following
+// a symbolic link): "a FIFO", ...; "" for a regular file or nothing.
+std::string SpecialFileAt(const std::string& name) {
+  struct stat st;
+  const std::string path = Cat(kShmDir, "/", name);
+  if (lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return "";
+  return FileTypeName(st.st_mode);
+}
+
 // The checks that need only the header bytes and the file size. Returns ""
 // when they pass, else what is wrong (without the region's name).
 std::string CheckHeader(const RegionHeader& h, uint64_t file_size) {
@@ -222,7 +252,8 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
     struct stat st;
     if (fstat(fd.fd, &st) != 0) ThrowSystemError("fstat " + desc, errno);
     if (!S_ISREG(st.st_mode)) {
-      internal::Invalid(Cat(desc, " is not a regular file"));
+      internal::Invalid(Cat(desc, " is ", FileTypeName(st.st_mode),
+                            ", not a regular file: not a shoal region"));
     }
     if (st.st_uid != geteuid()) {
       internal::Invalid(Cat(desc, " is owned by uid ", st.st_uid,
@@ -332,7 +363,10 @@ std::string DescribeNamed(std::string_view name) {
 // so a region created under the name meanwhile (by a live process) is kept.
 bool UnlinkIfStale(const std::string& name) {
   const std::string path = Cat("/", name);
-  int fd = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+  // O_NONBLOCK: opening a FIFO planted under the name must not wait for a
+  // writer; O_NOFOLLOW: a symbolic link is never followed.
+  int fd = shm_open(path.c_str(),
+                    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
   if (fd < 0) return false;
   FdCloser closer{fd};
   struct stat st;
@@ -373,7 +407,8 @@ RegionMapping::~RegionMapping() {
       // Unlink only if the name still refers to our file (someone may have
       // removed it and created another region under the same name).
       std::string path = Cat("/", name);
-      int other = shm_open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+      int other = shm_open(path.c_str(),
+                           O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
       if (other >= 0) {
         struct stat a, b;
         if (fstat(other, &a) == 0 && fstat(fd, &b) == 0 &&
@@ -533,17 +568,25 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
                        options.mode & 0777);
       // A region left behind by a creator that was killed does not block
       // its name: it is swept and the create retried (once).
-      if (fd.fd < 0 && errno == EEXIST && internal::UnlinkIfStale(m->name)) {
+      int e = fd.fd < 0 ? errno : 0;
+      if (e == EEXIST && internal::SpecialFileAt(m->name).empty() &&
+          internal::UnlinkIfStale(m->name)) {
         fd.fd = shm_open(path.c_str(),
                          O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                          options.mode & 0777);
+        e = fd.fd < 0 ? errno : 0;
       }
       if (fd.fd < 0) {
-        int e = errno;
         if (e == EEXIST) {
-          throw SystemError(Cat("cannot create region '", m->name,
-                                "': it already exists (O_EXCL)"),
-                            e);
+          const std::string special = internal::SpecialFileAt(m->name);
+          throw SystemError(
+              special.empty()
+                  ? Cat("cannot create region '", m->name,
+                        "': it already exists (O_EXCL)")
+                  : Cat("cannot create region '", m->name,
+                        "': the name already exists and is ", special,
+                        ", not a shoal region; remove it (it is not ours)"),
+              e);
         }
         ThrowSystemError(Cat("shm_open ", m->name), e);
       }
@@ -619,11 +662,20 @@ Region Region::OpenNamed(std::string_view name, const RegionLayout& expected,
                          const OpenOptions& options) {
   std::string full = internal::NormalizeRegionName(name);
   std::string path = Cat("/", full);
-  int fd = shm_open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0);
+  // O_NONBLOCK: a FIFO (or a device) planted under the name must not block
+  // the open; the type is checked with fstat right after. O_NOFOLLOW: a
+  // symbolic link is refused, never followed.
+  int fd = shm_open(path.c_str(),
+                    O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0);
   if (fd < 0) {
     int e = errno;
     if (e == ENOENT) {
       throw SystemError(Cat("no region named '", full, "'"), e);
+    }
+    const std::string special = internal::SpecialFileAt(full);
+    if (!special.empty()) {
+      internal::Invalid(Cat(internal::DescribeNamed(full), " is ", special,
+                            ", not a regular file: not a shoal region"));
     }
     ThrowSystemError(Cat("shm_open ", full), e);
   }
@@ -644,7 +696,7 @@ Region Region::FromFd(int fd, const RegionLayout& expected,
 Region Region::OpenProcFd(pid_t pid, int fd, const RegionLayout& expected,
                           const OpenOptions& options) {
   std::string path = Cat("/proc/", pid, "/fd/", fd);
-  int own = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  int own = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NONBLOCK);
   if (own < 0) ThrowSystemError(Cat("open ", path), errno);
   return Region(internal::MapAndValidate(
       own, RegionKind::kMemfd, "", Cat("region at ", path), expected, options));

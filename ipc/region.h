@@ -41,7 +41,11 @@
 //   128 random bits (getrandom) as hex, so nobody can guess it. The creator
 //   unlinks the name when its last handle goes (never a forked child: the
 //   unlink checks getpid() against the creator's pid). A region owned by
-//   another uid, or world-writable, is refused. `ListRegions()` and
+//   another uid, or world-writable, is refused. Whatever else sits under a
+//   name (a FIFO, a device, a directory, a socket, a symbolic link) is
+//   refused with an error that says what it is: names are opened with
+//   O_NONBLOCK and O_NOFOLLOW and checked with fstat, so nothing blocks and
+//   no link is followed. `ListRegions()` and
 //   `SweepStale()` find and remove regions whose creator died without
 //   cleaning up (SIGKILL, OOM), so nobody ever needs `rm /dev/shm/...`.
 //
