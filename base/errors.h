@@ -25,6 +25,7 @@
 //     shoal::CancelledError  CancelledError           the future was cancelled
 //     shoal::RemoteError     RemoteError              a task threw a non-std type
 //     shoal::SystemError     OSError                  a system call failed
+//     shoal::AuthenticationError AuthenticationError  Listener/Client handshake refused
 //
 //   The non-throwing forms (`try_put`, `try_get`, `try_acquire`, ...) return
 //   `std::optional`, `bool` or `absl::Status` instead, for hot loops.
@@ -85,6 +86,9 @@ SHOAL_DEFINE_ERROR_(SerializationError, Error);
 SHOAL_DEFINE_ERROR_(BrokenPool, Error);
 // The future or task was cancelled before it produced a result.
 SHOAL_DEFINE_ERROR_(CancelledError, Error);
+// multiprocessing.AuthenticationError: a Listener/Client handshake failed
+// (wrong authkey, no answer in time, or garbage instead of the protocol).
+SHOAL_DEFINE_ERROR_(AuthenticationError, Error);
 
 #undef SHOAL_DEFINE_ERROR_
 

@@ -1,5 +1,6 @@
 #include "shoal/ipc/connection.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "shoal/base/errors.h"
 
@@ -21,6 +23,15 @@ namespace shoal {
 namespace {
 
 constexpr std::size_t kHeader = sizeof(uint64_t);
+// Python framing: a 4-byte big-endian signed length; -1 announces an 8-byte
+// big-endian length (messages over INT32_MAX bytes).
+constexpr std::size_t kPyHeader = 4;
+constexpr std::size_t kPyLongHeader = 12;
+// Descriptors kept for recv_handle/recv_fd at most; later ones are closed on
+// arrival (a peer cannot make us hold an unbounded number of files).
+constexpr std::size_t kMaxReceivedFds = 64;
+// Room for the descriptors one recvmsg may carry.
+constexpr std::size_t kFdsPerRead = 16;
 constexpr std::size_t kReadBuffer = 64 * 1024;
 // Payloads at least this large are read straight into their destination.
 constexpr std::size_t kDirectRead = 16 * 1024;
@@ -36,14 +47,29 @@ int PollTimeoutMs(const Deadline& deadline) {
 }
 
 // Writes iov fully with writev/sendmsg, retrying partial writes and EINTR.
-void WriteIov(int fd, bool is_socket, iovec* iov, int iovcnt) {
+// `pass_fd` >= 0 (sockets only) travels as SCM_RIGHTS with the first bytes.
+void WriteIov(int fd, bool is_socket, iovec* iov, int iovcnt,
+              int pass_fd = -1) {
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
   while (iovcnt > 0) {
     ssize_t n;
     if (is_socket) {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<size_t>(iovcnt);
+      if (pass_fd >= 0) {
+        std::memset(control, 0, sizeof(control));
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof(control);
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+      }
       n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+      // Once any byte went out, the descriptor went with it.
+      if (n > 0) pass_fd = -1;
     } else {
       n = writev(fd, iov, iovcnt);
     }
@@ -118,8 +144,12 @@ bool IsSocket(int fd) {
 
 }  // namespace
 
-Connection::Connection(int fd, bool readable, bool writable)
-    : fd_(fd), readable_(readable), writable_(writable), is_socket_(IsSocket(fd)) {
+Connection::Connection(int fd, bool readable, bool writable, Framing framing)
+    : fd_(fd),
+      readable_(readable),
+      writable_(writable),
+      is_socket_(IsSocket(fd)),
+      framing_(framing) {
   if (fd < 0) throw ValueError("Connection: invalid file descriptor");
   if (!readable && !writable) {
     throw ValueError("Connection: at least one of readable or writable");
@@ -135,6 +165,8 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     readable_ = std::exchange(other.readable_, false);
     writable_ = std::exchange(other.writable_, false);
     is_socket_ = other.is_socket_;
+    framing_ = other.framing_;
+    received_fds_ = std::exchange(other.received_fds_, {});
     max_message_size_ = other.max_message_size_;
     rbuf_ = std::move(other.rbuf_);
     rpos_ = std::exchange(other.rpos_, 0);
@@ -147,7 +179,17 @@ Connection& Connection::operator=(Connection&& other) noexcept {
 
 Connection::~Connection() { close(); }
 
+Connection::FdGuard::~FdGuard() {
+  if (fd >= 0) ::close(fd);
+}
+
+void Connection::CloseReceivedFds() {
+  for (int fd : received_fds_) ::close(fd);
+  received_fds_.clear();
+}
+
 void Connection::close() {
+  CloseReceivedFds();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   readable_ = false;
@@ -183,7 +225,7 @@ void Connection::CheckOpen(bool for_read) const {
 }
 
 void Connection::WriteAll(const void* header, std::size_t header_len,
-                          const void* data, std::size_t len) {
+                          const void* data, std::size_t len, int pass_fd) {
   iovec iov[2];
   iov[0].iov_base = const_cast<void*>(header);
   iov[0].iov_len = header_len;
@@ -191,7 +233,7 @@ void Connection::WriteAll(const void* header, std::size_t header_len,
   iov[1].iov_len = len;
   int cnt = len > 0 ? 2 : 1;
   if (is_socket_) {
-    WriteIov(fd_, true, iov, cnt);
+    WriteIov(fd_, true, iov, cnt, pass_fd);
   } else {
     SigpipeGuard guard;
     WriteIov(fd_, false, iov, cnt);
@@ -215,8 +257,24 @@ void Connection::send_bytes(std::span<const std::byte> buffer,
                      std::to_string(size) + " bytes exceeds max_message_size " +
                      std::to_string(max_message_size_));
   }
-  uint64_t header = size;
-  WriteAll(&header, kHeader, buffer.data() + offset, size);
+  if (framing_ == Framing::kNative) {
+    uint64_t header = size;
+    WriteAll(&header, kHeader, buffer.data() + offset, size);
+    return;
+  }
+  unsigned char header[kPyLongHeader];
+  std::size_t header_len = kPyHeader;
+  if (size <= INT32_MAX) {
+    uint32_t be = htobe32(static_cast<uint32_t>(size));
+    std::memcpy(header, &be, 4);
+  } else {
+    uint32_t minus_one = 0xffffffffu;
+    uint64_t be = htobe64(size);
+    std::memcpy(header, &minus_one, 4);
+    std::memcpy(header + 4, &be, 8);
+    header_len = kPyLongHeader;
+  }
+  WriteAll(header, header_len, buffer.data() + offset, size);
 }
 
 bool Connection::AwaitReadable(const Deadline& deadline) {
@@ -249,7 +307,7 @@ void Connection::FillBuffer(const Deadline& deadline) {
   }
   if (!deadline.infinite()) WaitReadable(deadline);
   for (;;) {
-    ssize_t n = ::read(fd_, rbuf_.data() + rend_, rbuf_.size() - rend_);
+    ssize_t n = ReadSome(rbuf_.data() + rend_, rbuf_.size() - rend_);
     if (n > 0) {
       rend_ += static_cast<std::size_t>(n);
       return;
@@ -271,10 +329,33 @@ void Connection::FillBuffer(const Deadline& deadline) {
 
 uint64_t Connection::ReadHeader(const Deadline& deadline) {
   if (pending_len_) return *pending_len_;
-  while (rend_ - rpos_ < kHeader) FillBuffer(deadline);
   uint64_t len;
-  std::memcpy(&len, rbuf_.data() + rpos_, kHeader);
-  rpos_ += kHeader;
+  if (framing_ == Framing::kNative) {
+    while (rend_ - rpos_ < kHeader) FillBuffer(deadline);
+    std::memcpy(&len, rbuf_.data() + rpos_, kHeader);
+    rpos_ += kHeader;
+  } else {
+    while (rend_ - rpos_ < kPyHeader) FillBuffer(deadline);
+    uint32_t be;
+    std::memcpy(&be, rbuf_.data() + rpos_, 4);
+    const auto short_len = static_cast<int32_t>(be32toh(be));
+    if (short_len >= 0) {
+      len = static_cast<uint64_t>(short_len);
+      rpos_ += kPyHeader;
+    } else if (short_len == -1) {
+      while (rend_ - rpos_ < kPyLongHeader) FillBuffer(deadline);
+      uint64_t be64;
+      std::memcpy(&be64, rbuf_.data() + rpos_ + kPyHeader, 8);
+      len = be64toh(be64);
+      rpos_ += kPyLongHeader;
+    } else {
+      readable_ = false;
+      throw ValueError("Connection.recv: bad message length header " +
+                       std::to_string(short_len) +
+                       " (garbage on the stream); the connection is no "
+                       "longer readable");
+    }
+  }
   if (len > max_message_size_) {
     readable_ = false;
     throw ValueError("Connection.recv: bad message length " +
@@ -307,7 +388,7 @@ std::size_t Connection::ReadExact(std::byte* dst, std::size_t len,
     first = false;
     std::size_t left = len - done;
     if (left >= kDirectRead) {
-      ssize_t n = ::read(fd_, dst + done, left);
+      ssize_t n = ReadSome(dst + done, left);
       if (n > 0) {
         done += static_cast<std::size_t>(n);
         continue;
@@ -417,6 +498,166 @@ bool Connection::poll(const Deadline& deadline) {
     }
     if (errno != EINTR) ThrowSystemError("Connection.poll", errno);
   }
+}
+
+ssize_t Connection::ReadSome(std::byte* dst, std::size_t len) {
+  if (!is_socket_) return ::read(fd_, dst, len);
+  iovec iov{dst, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kFdsPerRead)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC);
+  if (n < 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
+       c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (received_fds_.size() < kMaxReceivedFds) {
+        received_fds_.push_back(fd);
+      } else {
+        ::close(fd);
+      }
+    }
+  }
+  return n;
+}
+
+namespace {
+
+// The one message send_handle/send_fd write: it carries one descriptor
+// (SCM_RIGHTS, attached to its first bytes). Native layout: both ends run on
+// one machine.
+constexpr char kHandleMagic[8] = {'S', 'H', 'O', 'A', 'L', 'F', 'D', '1'};
+constexpr uint32_t kHandleRegion = 1;
+constexpr uint32_t kHandleRawFd = 2;
+
+struct HandleMessage {
+  char magic[8];
+  uint32_t kind;
+  uint32_t fd_count;
+  RegionRef ref;
+};
+static_assert(std::is_trivially_copyable_v<HandleMessage>);
+static_assert(sizeof(HandleMessage) == 16 + sizeof(RegionRef));
+
+}  // namespace
+
+void Connection::SendHandleMessage(uint32_t kind, const RegionRef& ref,
+                                   int fd) {
+  CheckOpen(false);
+  if (!is_socket_) {
+    throw ValueError(
+        "Connection.send_handle: descriptors travel only over sockets "
+        "(Pipe(duplex=true), Listener, Client), not over a pipe");
+  }
+  HandleMessage m{};
+  std::memcpy(m.magic, kHandleMagic, sizeof(m.magic));
+  m.kind = kind;
+  m.fd_count = 1;
+  m.ref = ref;
+  uint64_t size = sizeof(m);
+  if (framing_ == Framing::kNative) {
+    WriteAll(&size, kHeader, &m, sizeof(m), fd);
+  } else {
+    uint32_t be = htobe32(static_cast<uint32_t>(size));
+    WriteAll(&be, kPyHeader, &m, sizeof(m), fd);
+  }
+}
+
+void Connection::SendRegion(const Region& region) {
+  if (!region) throw ValueError("Connection.send_handle: empty region handle");
+  if (region.kind() == RegionKind::kAnonymous || region.fd() < 0) {
+    throw ValueError("Connection.send_handle: " + region.description() +
+                     " has no descriptor (anonymous regions reach other "
+                     "processes only through fork()); create it as a memfd "
+                     "(the default) or named region");
+  }
+  SendHandleMessage(kHandleRegion, region.ref(), region.fd());
+}
+
+void Connection::send_fd(int fd) {
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    throw ValueError("Connection.send_fd: " + std::to_string(fd) +
+                     " is not an open descriptor");
+  }
+  SendHandleMessage(kHandleRawFd, RegionRef{}, fd);
+}
+
+RegionRef Connection::RecvHandleMessage(uint32_t kind,
+                                        const Deadline& deadline) {
+  CheckOpen(true);
+  std::vector<std::byte> bytes = recv_bytes_vector(kNoLimit, deadline);
+  // The descriptor arrived with the message's first bytes; it is the
+  // oldest one not yet taken.
+  int fd = -1;
+  if (!received_fds_.empty()) {
+    fd = received_fds_.front();
+    received_fds_.erase(received_fds_.begin());
+  }
+  FdGuard guard{fd};
+  HandleMessage m;
+  const char* what = kind == kHandleRegion ? "Connection.recv_handle"
+                                           : "Connection.recv_fd";
+  if (bytes.size() != sizeof(m)) {
+    throw ValueError(std::string(what) + ": the message (" +
+                     std::to_string(bytes.size()) +
+                     " bytes) is not a handle sent with send_handle/send_fd");
+  }
+  std::memcpy(&m, bytes.data(), sizeof(m));
+  if (std::memcmp(m.magic, kHandleMagic, sizeof(m.magic)) != 0 ||
+      m.fd_count != 1) {
+    throw ValueError(std::string(what) +
+                     ": the message is not a handle sent with "
+                     "send_handle/send_fd");
+  }
+  if (m.kind != kind) {
+    throw ValueError(std::string(what) + ": the peer sent " +
+                     (m.kind == kHandleRegion ? "a shared object (send_handle)"
+                                              : "a plain descriptor (send_fd)"));
+  }
+  if (fd < 0) {
+    throw ValueError(std::string(what) +
+                     ": the handle arrived without its descriptor");
+  }
+  guard.fd = -1;
+  m.ref.fd = fd;
+  return m.ref;
+}
+
+RegionRef Connection::RecvRegionRef(const Deadline& deadline) {
+  RegionRef ref = RecvHandleMessage(kHandleRegion, deadline);
+  FdGuard guard{ref.fd};
+  if (ref.kind != RegionKind::kMemfd && ref.kind != RegionKind::kNamed) {
+    throw ValueError("Connection.recv_handle: the handle names an invalid "
+                     "region kind " +
+                     std::to_string(static_cast<uint32_t>(ref.kind)));
+  }
+  // Open through the descriptor we now hold, whatever kind the sender had:
+  // no name and no /proc path is needed.
+  ref.kind = RegionKind::kMemfd;
+  ref.pid = getpid();
+  std::memset(ref.name, 0, sizeof(ref.name));
+  guard.fd = -1;
+  return ref;
+}
+
+Region Connection::recv_region(const RegionLayout& expected,
+                               const Deadline& deadline,
+                               const OpenOptions& options) {
+  RegionRef ref = RecvRegionRef(deadline);
+  FdGuard guard{ref.fd};
+  return Region::Open(ref, expected, options);
+}
+
+int Connection::recv_fd(const Deadline& deadline) {
+  return RecvHandleMessage(kHandleRawFd, deadline).fd;
 }
 
 std::pair<Connection, Connection> Pipe(bool duplex) {

@@ -34,6 +34,26 @@
 //     and the next recv* continues the same message, so the stream stays in
 //     step. (Untimed forms wait for the whole message, or EOF.)
 //
+// Framing: kNative (Pipe()): an 8-byte native length. kPython (Listener,
+// Client; ipc/listener.h): Python's multiprocessing.connection framing, a
+// 4-byte big-endian signed length, or -1 followed by an 8-byte big-endian
+// length for messages over 2 GiB - 1, so bytes sent with send_bytes() reach a
+// Python peer's recv_bytes() and back.
+//
+// Shared objects and descriptors (sockets only)
+//   send_handle(obj) passes a shoal object that lives in a memfd or named
+//   region (Queue, SimpleQueue, JoinableQueue, Channel, Value, Array,
+//   Shared<T>, Latest, Blackboard, ...) to the peer together with the
+//   region's file descriptor (SCM_RIGHTS); recv_handle<H>() maps that
+//   descriptor and validates the region (header, layout hash: InvalidRegion
+//   when it is not an H), so two unrelated processes share memory without
+//   agreeing on a name and without /proc access. send_fd()/recv_fd() pass
+//   a plain descriptor (Python's multiprocessing.reduction.send_handle and
+//   recv_handle). Descriptors that arrive are kept in arrival order until a
+//   recv_handle()/recv_fd() takes them, at most 64 (more are closed on
+//   arrival); close() closes those never taken. Anonymous regions have no
+//   descriptor and cannot be sent (ValueError).
+//
 // Cost: one write (sendmsg/writev) per send and usually one read per recv for
 // messages that fit the 64 KiB receive buffer; larger payloads are read
 // straight into their destination.
@@ -54,6 +74,7 @@
 
 #include "shoal/base/deadline.h"
 #include "shoal/ipc/codec.h"
+#include "shoal/ipc/region.h"
 
 namespace shoal {
 
@@ -61,9 +82,13 @@ class Connection {
  public:
   static constexpr uint64_t kDefaultMaxMessageSize = uint64_t{4} << 30;
 
+  // How messages are delimited on the wire (see the file comment).
+  enum class Framing : uint8_t { kNative, kPython };
+
   Connection() = default;
   // Takes ownership of `fd`.
-  Connection(int fd, bool readable, bool writable);
+  Connection(int fd, bool readable, bool writable,
+             Framing framing = Framing::kNative);
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
   Connection(const Connection&) = delete;
@@ -106,11 +131,47 @@ class Connection {
                               std::size_t offset = 0,
                               const Deadline& deadline = Deadline());
 
+  // Sends `obj` (a shoal object in a memfd or named region: anything with
+  // region() and a static Open(const RegionRef&, const OpenOptions&)) with
+  // its region's descriptor. The peer's recv_handle<H>() gets a handle to
+  // the same object. Throws ValueError (not a socket; an anonymous region),
+  // SystemError (peer gone).
+  template <class H>
+  void send_handle(const H& obj) {
+    SendRegion(obj.region());
+  }
+  void send_handle(const Region& region) { SendRegion(region); }
+
+  // Receives what send_handle() sent and opens it as an H. Throws
+  // ValueError (the next message is not a handle, or came without its
+  // descriptor; it is consumed), InvalidRegion (the region is not an H, or
+  // is corrupt), EOFError, TimeoutError. Cost: one message, plus mapping and
+  // validating the region (a few system calls) the first time this process
+  // sees it; a region it already maps is reused.
+  template <class H>
+  H recv_handle(const Deadline& deadline = Deadline(),
+                const OpenOptions& options = {}) {
+    RegionRef ref = RecvRegionRef(deadline);
+    FdGuard guard{ref.fd};
+    return H::Open(ref, options);
+  }
+  // The same for a bare Region expected to hold `expected`.
+  Region recv_region(const RegionLayout& expected,
+                     const Deadline& deadline = Deadline(),
+                     const OpenOptions& options = {});
+
+  // Sends a duplicate of descriptor `fd` (the caller keeps `fd`).
+  void send_fd(int fd);
+  // Receives a descriptor sent with send_fd(); the caller owns it
+  // (close-on-exec). Throws like recv_handle.
+  int recv_fd(const Deadline& deadline = Deadline());
+
   // True when a recv would not block: a message (or EOF) is waiting.
   // poll() with no argument does not block; poll(timeout) waits up to it.
   bool poll(const Deadline& deadline = Deadline::Now());
 
   int fileno() const;
+  Framing framing() const { return framing_; }
   void close();
   bool closed() const { return fd_ < 0; }
   bool readable() const { return readable_; }
@@ -125,6 +186,21 @@ class Connection {
   static constexpr std::size_t kNoLimit = static_cast<std::size_t>(-1);
 
  private:
+  struct FdGuard {
+    int fd;
+    ~FdGuard();
+  };
+  void SendRegion(const Region& region);
+  // Sends one handle message with `fd` attached (kind: region or raw fd).
+  void SendHandleMessage(uint32_t kind, const RegionRef& ref, int fd);
+  // Receives one handle message of `kind`; returns its ref with `fd` set to
+  // the descriptor that came with it (owned by the caller).
+  RegionRef RecvHandleMessage(uint32_t kind, const Deadline& deadline);
+  RegionRef RecvRegionRef(const Deadline& deadline);
+  // One read from the fd (recvmsg on sockets, keeping any descriptors that
+  // arrive). Returns what read() returns; errno on failure.
+  ssize_t ReadSome(std::byte* dst, std::size_t len);
+  void CloseReceivedFds();
   void CheckOpen(bool for_read) const;
   // Makes sure the 8-byte header of the next message is parsed into
   // pending_len_. Throws EOFError / TimeoutError.
@@ -142,12 +218,13 @@ class Connection {
   // False when `deadline` passed with nothing to read.
   bool AwaitReadable(const Deadline& deadline);
   void WriteAll(const void* header, std::size_t header_len, const void* data,
-                std::size_t len);
+                std::size_t len, int pass_fd = -1);
 
   int fd_ = -1;
   bool readable_ = false;
   bool writable_ = false;
   bool is_socket_ = false;
+  Framing framing_ = Framing::kNative;
   uint64_t max_message_size_ = kDefaultMaxMessageSize;
   // Bytes read from the fd and not consumed yet: rbuf_[rpos_, rend_).
   std::vector<std::byte> rbuf_;
@@ -157,6 +234,8 @@ class Connection {
   // Payload bytes of that message a timed recv received before its deadline
   // passed; the next recv continues from here.
   std::vector<std::byte> partial_;
+  // Descriptors received (SCM_RIGHTS) and not yet taken, oldest first.
+  std::vector<int> received_fds_;
 };
 
 // Python's multiprocessing.Pipe(duplex). Duplex: a socketpair, both ends read

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of shoal's parsers with clang's libFuzzer (plus
 # ASan and UBSan): the codec's decoder, Connection frame parsing, region
-# header validation, and a queue whose shared bytes are garbage.
+# header validation, a queue whose shared bytes are garbage, and the
+# Listener/Client handshake with Python-framed reads.
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60, all)
 #
@@ -17,7 +18,7 @@ tools/setup.sh fuzz
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue)
+[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue handshake)
 out=${SHOAL_FUZZ_OUT:-/tmp/shoal-fuzz}
 mkdir -p "$out"
 
