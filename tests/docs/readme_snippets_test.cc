@@ -14,6 +14,7 @@
 #include "shoal/ipc/array.h"
 #include "shoal/ipc/channel.h"
 #include "shoal/ipc/connection.h"
+#include "shoal/ipc/listener.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/ipc/value.h"
@@ -137,6 +138,30 @@ TEST(Readme, SpawnContext) {
   shoal::Pool pool(shoal::PoolOptions{.processes = 2,
                                       .context = shoal::get_context("fork")});
   EXPECT_EQ(pool.apply(square, 3), 9);
+}
+
+TEST(Readme, ListenerAndClient) {
+  const std::string name = "readme-jobs-" + std::to_string(getpid());
+  shoal::Listener listener(shoal::AbstractAddress(name), "secret");
+  shoal::Queue<int> q;
+  pid_t client = fork();
+  if (client == 0) {
+    alarm(30);
+    shoal::Connection s =
+        shoal::Client(shoal::AbstractAddress(name), "secret");
+    auto jobs = s.recv_handle<shoal::Queue<int>>();
+    jobs.put(42);
+    _exit(0);
+  }
+  shoal::Connection c = listener.accept(std::chrono::seconds(20));
+  c.send_handle(q);
+  EXPECT_EQ(q.get(std::chrono::seconds(20)), 42);
+  EXPECT_THROW(shoal::Client(shoal::AbstractAddress(name), "wrong",
+                             std::chrono::milliseconds(300)),
+               shoal::Error);  // refused (or timed out: nobody accepts now)
+  int status = 0;
+  waitpid(client, &status, 0);
+  EXPECT_EQ(status, 0);
 }
 
 }  // namespace
