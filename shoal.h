@@ -37,6 +37,7 @@
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/connection.h"
 #include "shoal/ipc/layout.h"
+#include "shoal/ipc/listener.h"
 #include "shoal/ipc/managed_region.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/region.h"
