@@ -1,13 +1,17 @@
 // Fault injection for Lock and RLock: in every trial a process working with
-// the lock is SIGKILLed at a random instant — inside its critical section,
-// or in the middle of acquire()/release() — and the survivor must get the
-// lock within 1 s: OwnerDied when the victim died holding it, plain success
-// otherwise; never a timeout, never a deadlock. Prints the figures for
-// RELIABILITY.md.
+// the lock is SIGKILLed at a random point of its loop — inside its critical
+// section, or in the middle of acquire()/release() — and the survivor must
+// get the lock within 1 s: OwnerDied when the victim died holding it, plain
+// success otherwise; never a timeout, never a deadlock. The kills are driven
+// by progress, not by the clock: the victim is killed once it has gone round
+// its loop a random number of times (plus a random number of the survivor's
+// polls), and every other trial it is parked inside the critical section
+// first, so a slow or busy machine sees the same kills. Prints the figures
+// for RELIABILITY.md.
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,12 +38,9 @@ struct Arena {
   L lock;
   std::atomic<int> in_cs;
   std::atomic<int64_t> a, b;  // invariant a == b outside critical sections
+  std::atomic<int64_t> park_at;  // the victim stops holding the lock there
+  std::atomic<int> parked;
 };
-
-void SleepMicros(int us) {
-  timespec ts{0, us * 1000L};
-  nanosleep(&ts, nullptr);
-}
 
 template <class L>
 void RunTrials(const char* name, bool recursive) {
@@ -51,23 +52,45 @@ void RunTrials(const char* name, bool recursive) {
   double worst_ms = 0;
   for (int t = 0; t < kTrials; ++t) {
     auto* arena = new (mem) Arena<L>();
+    const int64_t k = 1 + static_cast<int64_t>(rng() % 2000);
+    const bool park = t % 2 == 1;
+    arena->park_at.store(park ? k : -1);
     pid_t victim = fork();
     if (victim == 0) {
       alarm(30);
-      // Tight acquire / update / release loop: a random kill lands in any
-      // of the three.
-      for (int64_t i = 0;; ++i) {
+      // Tight acquire / update / release loop: a kill lands in any of the
+      // three.
+      for (int64_t i = 1;; ++i) {
         arena->lock.acquire();
         if (recursive) arena->lock.acquire();
         arena->in_cs.store(1);
         arena->a.store(i);
+        if (i == arena->park_at.load()) {
+          arena->parked.store(1);  // between the two stores, holding it
+          for (;;) pause();
+        }
         arena->b.store(i);
         arena->in_cs.store(0);
         if (recursive) arena->lock.release();
         arena->lock.release();
       }
     }
-    SleepMicros(static_cast<int>(rng() % 2000));
+    // Progress, not time: round the loop k times (bounded wait).
+    const auto until = Clock::now() + 30s;
+    while (arena->b.load() < k && arena->parked.load() == 0 &&
+           Clock::now() < until) {
+      sched_yield();
+    }
+    ASSERT_TRUE(arena->b.load() >= k || arena->parked.load() != 0)
+        << name << " trial " << t << ": the victim made no progress";
+    if (park) {
+      while (arena->parked.load() == 0 && Clock::now() < until) sched_yield();
+      ASSERT_EQ(arena->parked.load(), 1) << name << " trial " << t;
+    } else {
+      for (int n = static_cast<int>(rng() % 256); n > 0; --n) {
+        (void)arena->in_cs.load();
+      }
+    }
     kill(victim, SIGKILL);
     waitpid(victim, nullptr, 0);
 
@@ -76,6 +99,9 @@ void RunTrials(const char* name, bool recursive) {
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     worst_ms = std::max(worst_ms, ms);
     ASSERT_NE(s, LockStatus::kTimedOut) << name << " trial " << t;
+    if (park) {
+      ASSERT_EQ(s, LockStatus::kOwnerDied) << name << " trial " << t;
+    }
     if (s == LockStatus::kOwnerDied) {
       ++died_holding;
       // Repair: the victim may have died between the two stores.
@@ -92,9 +118,9 @@ void RunTrials(const char* name, bool recursive) {
     arena->~Arena<L>();
   }
   std::printf(
-      "[figures] %s: %d kills at random instants: %d while holding "
-      "(OwnerDied), %d outside; longest acquire after a kill %.2f ms; 0 "
-      "timeouts\n",
+      "[figures] %s: %d kills after a random number of rounds (every other "
+      "one parked holding the lock): %d while holding (OwnerDied), %d "
+      "outside; longest acquire after a kill %.2f ms; 0 timeouts\n",
       name, kTrials, died_holding, died_outside, worst_ms);
   EXPECT_LT(worst_ms, 1000);
   EXPECT_GT(died_holding, kTrials / 10);  // the kills did land inside

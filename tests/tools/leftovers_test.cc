@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "shoal/ipc/queue.h"
+#include "shoal/ipc/region.h"
 #include "shoal/pool/pool.h"
 
 namespace {
@@ -78,7 +79,19 @@ TEST(Leftovers, KilledTreeLeavesNothingAfterRestart) {
   kill(-root, SIGKILL);  // the whole tree, at once
   int status;
   ASSERT_EQ(waitpid(root, &status, 0), root);
-  std::this_thread::sleep_for(50ms);  // the grandchild dies with the group
+  // The grandchild dies with the group, but on a busy machine not
+  // necessarily at once: wait (bounded) until no creator of ours is alive,
+  // rather than for a fixed time.
+  auto all_dead = [&] {
+    for (const shoal::RegionInfo& info : shoal::ListRegions()) {
+      if (info.name.rfind("shoal." + tag, 0) == 0 && info.alive) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 2000 && !all_dead(); ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_TRUE(all_dead()) << "a killed creator still runs after 10 s";
 
   // Start again: a new program creates its named queue (and a pool) and ends
   // normally.
