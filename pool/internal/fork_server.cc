@@ -17,6 +17,10 @@ namespace {
 
 constexpr int64_t kSpawn = 1;
 constexpr int64_t kReap = 2;
+// Sent by Stop(). End of file alone is not enough: a fork server started
+// later (another pool's) inherits our end of the socket, so closing it here
+// does not close it everywhere.
+constexpr int64_t kExit = 3;
 
 struct Msg {
   int64_t a;
@@ -50,6 +54,7 @@ bool ReadMsg(int fd, Msg* m) {
   if (getppid() != parent) _exit(0);
   Msg m;
   while (ReadMsg(fd, &m)) {
+    if (m.a == kExit) break;
     Msg reply{0, 0};
     if (m.a == kSpawn) {
       std::fflush(nullptr);
@@ -129,6 +134,7 @@ int ForkServer::Reap(pid_t pid) {
 
 void ForkServer::Stop() {
   if (fd_ >= 0) {
+    WriteMsg(fd_, Msg{kExit, 0});  // fails harmlessly if it is gone
     close(fd_);
     fd_ = -1;
   }

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <new>
 #include <numeric>
 #include <optional>
@@ -560,6 +562,29 @@ TEST(PoolTest, DestructorTerminates) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   EXPECT_THROW(r.get(kWait), shoal::CancelledError);
+}
+
+// Pools live side by side: destroying the older one while a younger one
+// (whose fork server inherited the older one's socket) runs must not hang.
+// In a child with an alarm, so a regression fails instead of hanging.
+TEST(PoolTest, DestroyingAPoolWhileAnotherRuns) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(30);
+    auto a = std::make_unique<shoal::Pool>(2);
+    auto b = std::make_unique<shoal::Pool>(2);
+    int ok = a->apply(Square, 3) == 9 && b->apply(Square, 4) == 16;
+    a.reset();
+    ok = ok && b->apply(Square, 5) == 25;
+    b.reset();
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "signal " << WTERMSIG(status)
+                                 << " (14: SIGALRM, it hung)";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST(PoolTest, ManyOutstandingResultsDoNotDeadlock) {
