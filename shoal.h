@@ -33,9 +33,11 @@
 
 // ipc/: regions, the codec, pipes, queues, values and arrays, channels.
 #include "shoal/ipc/array.h"
+#include "shoal/ipc/blackboard.h"
 #include "shoal/ipc/channel.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/connection.h"
+#include "shoal/ipc/latest.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/listener.h"
 #include "shoal/ipc/managed_region.h"

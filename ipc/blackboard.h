@@ -154,9 +154,15 @@ class Blackboard {
   class Entry {
    public:
     T read(const Deadline& deadline = Deadline()) const {
-      Raw raw;
-      cell_.template Read<sizeof(T)>(raw.data(), deadline);
-      return std::bit_cast<T>(raw);
+      if constexpr (std::is_default_constructible_v<T>) {
+        T out;  // the return slot itself (no second copy)
+        cell_.template Read<sizeof(T)>(&out, deadline);
+        return out;
+      } else {
+        Raw raw;
+        cell_.template Read<sizeof(T)>(raw.data(), deadline);
+        return std::bit_cast<T>(raw);
+      }
     }
     Versioned<T> read_versioned(const Deadline& deadline = Deadline()) const {
       Raw raw;

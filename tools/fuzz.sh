@@ -2,7 +2,8 @@
 # Coverage-guided fuzzing of shoal's parsers with clang's libFuzzer (plus
 # ASan and UBSan): the codec's decoder, Connection frame parsing, region
 # header validation, a queue whose shared bytes are garbage, and the
-# Listener/Client handshake with Python-framed reads.
+# Listener/Client handshake with Python-framed reads, and a Blackboard and a
+# Latest whose shared memory is garbage.
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60, all)
 #
@@ -18,7 +19,7 @@ tools/setup.sh fuzz
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue handshake)
+[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue handshake blackboard)
 out=${SHOAL_FUZZ_OUT:-/tmp/shoal-fuzz}
 mkdir -p "$out"
 

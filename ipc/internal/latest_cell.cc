@@ -36,12 +36,13 @@ void LatestCell::Construct(void* at, uint64_t size, const void* initial) {
   auto* b1 = reinterpret_cast<std::atomic<uint64_t>*>(buffers + d->stride);
   ::new (b0) std::atomic<uint64_t>(0);
   ::new (b1) std::atomic<uint64_t>(kNeverWritten);
+  const uint64_t first = LatestDataOffset(size) / 8;
   const uint64_t words = (size + 7) / 8;
   for (uint64_t i = 0; i < words; ++i) {
-    ::new (b0 + 1 + i) std::atomic<uint64_t>(0);
-    ::new (b1 + 1 + i) std::atomic<uint64_t>(0);
+    ::new (b0 + first + i) std::atomic<uint64_t>(0);
+    ::new (b1 + first + i) std::atomic<uint64_t>(0);
   }
-  CopyWordsIn(b0 + 1, initial, size);
+  CopyWordsIn(b0 + first, initial, size);
 }
 
 LatestCell LatestCell::Attach(void* at, uint64_t available,
@@ -77,6 +78,7 @@ LatestCell LatestCell::Attach(void* at, uint64_t available,
   c.buffers_ = static_cast<unsigned char*>(at) + sizeof(LatestCellData);
   c.size_ = expected_size;
   c.stride_ = LatestStride(expected_size);
+  c.data_offset_ = LatestDataOffset(expected_size);
   c.what_ = std::move(what);
   return c;
 }
@@ -88,7 +90,7 @@ uint64_t LatestCell::ReadSlow(void* out, std::size_t n,
     const std::atomic<uint64_t>* seq = Seq(v);
     const uint64_t s1 = seq->load(std::memory_order_acquire);
     if (s1 == 2 * v) {
-      CopyWordsOut(seq + 1, out, n);
+      CopyWordsOut(Data(seq, data_offset_), out, n);
       std::atomic_thread_fence(std::memory_order_acquire);
       if (seq->load(std::memory_order_relaxed) == s1) return v;
     } else if (data_->version.load(std::memory_order_acquire) == v) {
@@ -136,7 +138,7 @@ uint64_t LatestCell::PublishLocked(const void* in) {
   // published (the corruption test in ReadSlow depends on it).
   seq->store(2 * next - 1, std::memory_order_release);
   std::atomic_thread_fence(std::memory_order_release);
-  CopyWordsIn(seq + 1, in, size_);
+  CopyWordsIn(seq + data_offset_ / 8, in, size_);
   seq->store(2 * next, std::memory_order_release);
   // seq_cst: with the waiter's increment of `waiters` (Dekker), either the
   // waiter sees the new version or we see the waiter.

@@ -12,7 +12,8 @@
 //                        wait_newer(); waiters, writer_deaths; value_size
 //                        and stride, written once at construction
 //   192  buffer 0, then buffer 1 at 192 + stride: each a seq word and the
-//        value as 8-byte words, padded to a multiple of 64 bytes
+//        value (at +8 when it fits the rest of the line, else at +64),
+//        padded to a multiple of 64 bytes
 //
 // Algorithm: a double buffer with a seqlock per buffer. A writer (holding
 // the lock) writes version v + 1 into the buffer readers are NOT directed
@@ -33,9 +34,12 @@
 //     predecessor's, version store), so "seq != 2v and version still v"
 //     is a corrupt cell: InvalidRegion.
 // Memory ordering: the seqlock of Boehm's "Can seqlocks get along with
-// programming language memory models?" (relaxed atomic word copies between
-// an acquire load of seq and an acquire fence), so there is no data race
-// for the C++ model or TSan, and the x86 fast path is plain loads.
+// programming language memory models?": the value is copied between an
+// acquire load of seq and an acquire fence (reader), and between a release
+// store of the odd seq plus a release fence and a release store of the even
+// seq (writer). The copies are plain memcpy (a copy that raced is thrown
+// away); under ThreadSanitizer they are relaxed atomic word copies, so TSan
+// checks the protocol (see CopyWordsOut).
 #ifndef SHOAL_IPC_INTERNAL_LATEST_CELL_H_
 #define SHOAL_IPC_INTERNAL_LATEST_CELL_H_
 
@@ -74,9 +78,15 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint64_t>) == 8);
 
+// Where a buffer's value starts, after its seq word: right after it for
+// values that then fit the same cache line (one line per read), at the next
+// line for larger ones (aligned copies).
+constexpr uint64_t LatestDataOffset(uint64_t size) {
+  return size <= kCacheLine - 8 ? 8 : kCacheLine;
+}
 // Bytes between the two buffers for a value of `size` bytes.
 constexpr uint64_t LatestStride(uint64_t size) {
-  const uint64_t bytes = 8 + (size + 7) / 8 * 8;
+  const uint64_t bytes = LatestDataOffset(size) + (size + 7) / 8 * 8;
   return (bytes + kCacheLine - 1) / kCacheLine * kCacheLine;
 }
 // Bytes of a whole cell (a multiple of 64).
@@ -84,10 +94,19 @@ constexpr uint64_t LatestCellBytes(uint64_t size) {
   return sizeof(LatestCellData) + 2 * LatestStride(size);
 }
 
-// Copies `n` bytes of a buffer's words out / in, 8 bytes at a time with
-// relaxed atomic accesses (n known at compile time in the typed paths).
+// Copies `n` bytes of a buffer's words out / in (n known at compile time in
+// the typed paths).
+//
+// Reading: the seqlock discards any copy that raced with a writer, so the
+// copy itself may be a plain memcpy (what every seqlock does in practice,
+// at memcpy speed: see bench/RESULTS.md "## latest"), bracketed by the
+// acquire load of seq and an acquire fence, which are compiler barriers as
+// well. Under ThreadSanitizer, which would report that benign race, the copy
+// is done with relaxed atomic loads of each word instead, so TSan checks the
+// protocol itself.
 inline void CopyWordsOut(const std::atomic<uint64_t>* words, void* out,
                          std::size_t n) {
+#if defined(__SANITIZE_THREAD__)
   auto* o = static_cast<unsigned char*>(out);
   const std::size_t full = n / 8;
   for (std::size_t i = 0; i < full; ++i) {
@@ -98,9 +117,16 @@ inline void CopyWordsOut(const std::atomic<uint64_t>* words, void* out,
     const uint64_t w = words[full].load(std::memory_order_relaxed);
     std::memcpy(o + 8 * full, &w, n % 8);
   }
+#else
+  std::memcpy(out, static_cast<const void*>(words), n);
+#endif
 }
+// Writing: the same, mirrored: a plain memcpy between the odd seq store and
+// its release fence, and the release store of the even seq (relaxed atomic
+// stores under TSan).
 inline void CopyWordsIn(std::atomic<uint64_t>* words, const void* in,
                         std::size_t n) {
+#if defined(__SANITIZE_THREAD__)
   const auto* p = static_cast<const unsigned char*>(in);
   const std::size_t full = n / 8;
   for (std::size_t i = 0; i < full; ++i) {
@@ -113,6 +139,9 @@ inline void CopyWordsIn(std::atomic<uint64_t>* words, const void* in,
     std::memcpy(&w, p + 8 * full, n % 8);
     words[full].store(w, std::memory_order_relaxed);
   }
+#else
+  std::memcpy(static_cast<void*>(words), in, n);
+#endif
 }
 
 // The process-local view of one cell. Copyable; valid while its region is
@@ -139,7 +168,7 @@ class LatestCell {
     const std::atomic<uint64_t>* seq = Seq(v);
     const uint64_t s1 = seq->load(std::memory_order_acquire);
     if (s1 == 2 * v) [[likely]] {
-      CopyWordsOut(seq + 1, out, N);
+      CopyWordsOut(Data(seq, LatestDataOffset(N)), out, N);
       std::atomic_thread_fence(std::memory_order_acquire);
       if (seq->load(std::memory_order_relaxed) == s1) return v;
     }
@@ -161,7 +190,7 @@ class LatestCell {
     const uint64_t v = data_->version.load(std::memory_order_relaxed);
     // Writers are excluded and the published buffer is only rewritten by a
     // writer: this copy cannot tear.
-    CopyWordsOut(Seq(v) + 1, scratch, size_);
+    CopyWordsOut(Data(Seq(v), data_offset_), scratch, size_);
     fn(scratch);
     return PublishLocked(scratch);
   }
@@ -193,6 +222,11 @@ class LatestCell {
     return reinterpret_cast<const std::atomic<uint64_t>*>(
         buffers_ + (version & 1) * stride_);
   }
+  static const std::atomic<uint64_t>* Data(const std::atomic<uint64_t>* seq,
+                                          uint64_t offset) {
+    return reinterpret_cast<const std::atomic<uint64_t>*>(
+        reinterpret_cast<const unsigned char*>(seq) + offset);
+  }
   std::atomic<uint64_t>* SeqMut(uint64_t version) {
     return reinterpret_cast<std::atomic<uint64_t>*>(buffers_ +
                                                     (version & 1) * stride_);
@@ -204,6 +238,7 @@ class LatestCell {
   unsigned char* buffers_ = nullptr;
   uint64_t size_ = 0;
   uint64_t stride_ = 0;
+  uint64_t data_offset_ = 0;
   std::string what_;  // for messages: "Latest<int> in memfd region ..."
 };
 

@@ -12,8 +12,10 @@
 
 #include "gtest/gtest.h"
 #include "shoal/ipc/array.h"
+#include "shoal/ipc/blackboard.h"
 #include "shoal/ipc/channel.h"
 #include "shoal/ipc/connection.h"
+#include "shoal/ipc/latest.h"
 #include "shoal/ipc/listener.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
@@ -162,6 +164,30 @@ TEST(Readme, ListenerAndClient) {
   int status = 0;
   waitpid(client, &status, 0);
   EXPECT_EQ(status, 0);
+}
+
+struct Pose {
+  double x;
+  double y;
+};
+
+TEST(Readme, LatestAndBlackboard) {
+  shoal::Latest<Pose> pose;
+  pose.publish(Pose{1.0, 2.0});
+  Pose p = pose.read();
+  EXPECT_EQ(p.y, 2.0);
+  auto [q, version] = pose.read_versioned();
+  EXPECT_EQ(version, 1u);
+  EXPECT_EQ(q.x, 1.0);
+  EXPECT_FALSE(pose.wait_newer(version, std::chrono::milliseconds(10)));
+
+  shoal::Blackboard config({shoal::Blackboard::Key<int>("log_level", 2),
+                            shoal::Blackboard::Key<double>("rate", 100.0)});
+  auto rate = config.entry<double>("rate");
+  rate.publish(250.0);
+  double r = rate.read();
+  EXPECT_EQ(r, 250.0);
+  EXPECT_EQ(config.read<int>("log_level"), 2);
 }
 
 }  // namespace
