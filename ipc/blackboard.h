@@ -114,6 +114,7 @@ class BoardGeneration {
   BoardGeneration() = default;
   explicit BoardGeneration(BlackboardData* d) : d_(d) {}
   void Bump();
+  void operator()() { Bump(); }  // LatestHandle's publication hook
   uint64_t Get() const {
     return d_->generation.load(std::memory_order_acquire);
   }
@@ -149,58 +150,18 @@ class Blackboard {
     return k;
   }
 
-  // A typed handle to one key. Cheap to copy; keeps the board mapped.
+  // A typed handle to one key: the calls of Latest<T> (read,
+  // read_versioned, read_if_newer, publish, update, version, wait_newer,
+  // writer_deaths; see internal::LatestHandle in ipc/latest.h). Cheap to
+  // copy; keeps the board mapped.
   template <class T>
-  class Entry {
+  class Entry : public internal::LatestHandle<T, internal::BoardGeneration> {
    public:
-    T read(const Deadline& deadline = Deadline()) const {
-      if constexpr (std::is_default_constructible_v<T>) {
-        T out;  // the return slot itself (no second copy)
-        cell_.template Read<sizeof(T)>(&out, deadline);
-        return out;
-      } else {
-        Raw raw;
-        cell_.template Read<sizeof(T)>(raw.data(), deadline);
-        return std::bit_cast<T>(raw);
-      }
-    }
-    Versioned<T> read_versioned(const Deadline& deadline = Deadline()) const {
-      Raw raw;
-      const uint64_t v = cell_.template Read<sizeof(T)>(raw.data(), deadline);
-      return Versioned<T>{std::bit_cast<T>(raw), v};
-    }
-    std::optional<Versioned<T>> read_if_newer(uint64_t seen) const {
-      if (cell_.version() == seen) return std::nullopt;
-      return read_versioned();
-    }
-    uint64_t publish(const T& value, const Deadline& deadline = Deadline()) {
-      const uint64_t v = cell_.Publish(&value, deadline);
-      generation_.Bump();
-      return v;
-    }
-    template <class Fn>
-    uint64_t update(Fn&& fn, const Deadline& deadline = Deadline()) {
-      alignas(T) Raw scratch;
-      const uint64_t v = cell_.Update(
-          scratch.data(), [&](void* p) { fn(*static_cast<T*>(p)); },
-          deadline);
-      generation_.Bump();
-      return v;
-    }
-    uint64_t version() const { return cell_.version(); }
-    bool wait_newer(uint64_t seen,
-                    const Deadline& deadline = Deadline()) const {
-      return cell_.WaitNewer(seen, deadline) != seen;
-    }
-    uint64_t writer_deaths() const { return cell_.writer_deaths(); }
     const std::string& key() const { return key_; }
 
    private:
     friend class Blackboard;
-    using Raw = std::array<unsigned char, sizeof(T)>;
     Region region_;
-    internal::LatestCell cell_;
-    internal::BoardGeneration generation_;
     std::string key_;
   };
 
@@ -221,8 +182,8 @@ class Blackboard {
     Entry<T> e;
     e.cell_ = Lookup(key, internal::BlackboardValueHash<T>(), sizeof(T),
                      internal::TypeName<T>());
+    e.hook_ = internal::BoardGeneration(data_);
     e.region_ = region_;
-    e.generation_ = internal::BoardGeneration(data_);
     e.key_ = std::string(key);
     return e;
   }

@@ -86,36 +86,25 @@ struct Versioned {
   uint64_t version;
 };
 
-template <class T>
-class Latest {
+namespace internal {
+
+struct NoPublishHook {
+  void operator()() const {}
+};
+
+// The reading and writing calls of Latest<T> and Blackboard::Entry<T>: a
+// typed view of one LatestCell. `Hook` runs after each publication
+// (Blackboard counts its generation there).
+template <class T, class Hook = NoPublishHook>
+class LatestHandle {
   static_assert(std::is_trivially_copyable_v<T>,
-                "Latest<T>: T must be trivially copyable (it is copied in and "
-                "out of shared memory as bytes)");
-  static_assert(sizeof(T) <= internal::kMaxLatestValueSize,
-                "Latest<T>: T is larger than 1 MiB");
+                "Latest<T> / Blackboard values: T must be trivially copyable "
+                "(it is copied in and out of shared memory as bytes)");
+  static_assert(sizeof(T) <= kMaxLatestValueSize,
+                "Latest<T> / Blackboard values: T is larger than 1 MiB");
 
  public:
   using value_type = T;
-
-  // A new Latest holding `initial` as version 0, in a region of its own
-  // (memfd by default; RegionOptions for a named or anonymous one).
-  explicit Latest(const T& initial = T{}, const RegionOptions& region = {}) {
-    Region r = Region::Create(internal::LatestCellBytes(sizeof(T)), Layout(),
-                              region);
-    internal::LatestCell::Construct(r.payload(), sizeof(T), &initial);
-    r.PublishReady();
-    Attach(std::move(r));
-  }
-
-  // Opens a named Latest<T> another process created (region.kind = kNamed).
-  // Throws InvalidRegion if it is not a Latest<T>.
-  static Latest Open(std::string_view name, const OpenOptions& options = {}) {
-    return Latest(Region::OpenNamed(name, Layout(), options));
-  }
-  // Opens the Latest<T> `ref` names (see Region::Open).
-  static Latest Open(const RegionRef& ref, const OpenOptions& options = {}) {
-    return Latest(Region::Open(ref, Layout(), options));
-  }
 
   // The newest value. Never waits for a writer. Throws InvalidRegion when
   // the shared memory is corrupt; with a deadline, TimeoutError when writers
@@ -146,15 +135,19 @@ class Latest {
   // Makes `value` the newest; returns its version. Waits only for other
   // writers (TimeoutError at the deadline).
   uint64_t publish(const T& value, const Deadline& deadline = Deadline()) {
-    return cell_.Publish(&value, deadline);
+    const uint64_t v = cell_.Publish(&value, deadline);
+    hook_();
+    return v;
   }
   // Read-modify-write: fn(T&) changes the current value, which is then
   // published; no other writer runs in between. Returns the new version.
   template <class Fn>
   uint64_t update(Fn&& fn, const Deadline& deadline = Deadline()) {
     alignas(T) Raw scratch;
-    return cell_.Update(
+    const uint64_t v = cell_.Update(
         scratch.data(), [&](void* p) { fn(*static_cast<T*>(p)); }, deadline);
+    hook_();
+    return v;
   }
 
   // Publications so far (0: only the initial value). One load.
@@ -168,16 +161,49 @@ class Latest {
   // happened or did not; nothing was torn).
   uint64_t writer_deaths() const { return cell_.writer_deaths(); }
 
+ protected:
+  using Raw = std::array<unsigned char, sizeof(T)>;
+  LatestCell cell_;
+  Hook hook_;
+};
+
+}  // namespace internal
+
+// See the file comment; the calls are those of internal::LatestHandle above
+// (read, read_versioned, read_if_newer, publish, update, version,
+// wait_newer, writer_deaths).
+template <class T>
+class Latest : public internal::LatestHandle<T> {
+ public:
+  // A new Latest holding `initial` as version 0, in a region of its own
+  // (memfd by default; RegionOptions for a named or anonymous one).
+  explicit Latest(const T& initial = T{}, const RegionOptions& region = {}) {
+    Region r = Region::Create(internal::LatestCellBytes(sizeof(T)), Layout(),
+                              region);
+    internal::LatestCell::Construct(r.payload(), sizeof(T), &initial);
+    r.PublishReady();
+    Attach(std::move(r));
+  }
+
+  // Opens a named Latest<T> another process created (region.kind = kNamed).
+  // Throws InvalidRegion if it is not a Latest<T>.
+  static Latest Open(std::string_view name, const OpenOptions& options = {}) {
+    return Latest(Region::OpenNamed(name, Layout(), options));
+  }
+  // Opens the Latest<T> `ref` names (see Region::Open).
+  static Latest Open(const RegionRef& ref, const OpenOptions& options = {}) {
+    return Latest(Region::Open(ref, Layout(), options));
+  }
+
   const Region& region() const { return region_; }
   RegionRef ref() const { return region_.ref(); }
 
   static RegionLayout Layout() { return LayoutOf<Latest<T>>("latest", 1); }
 
  private:
-  using Raw = std::array<unsigned char, sizeof(T)>;
   explicit Latest(Region r) { Attach(std::move(r)); }
   void Attach(Region r) {
-    cell_ = internal::LatestCell::Attach(
+    this->cell_ = internal::LatestCell::Attach(
         r.payload(), r.payload_size(), sizeof(T),
         std::string(internal::TypeName<Latest<T>>()) + " in " +
             r.description());
@@ -185,7 +211,6 @@ class Latest {
   }
 
   Region region_;
-  internal::LatestCell cell_;
 };
 
 // A Latest travels to other processes (Process arguments, pool tasks) as its
