@@ -22,6 +22,9 @@ pkgs=(
   libzmq3-dev cppzmq-dev libiceoryx-posh-dev libiceoryx-hoofs-dev
   # examples/: digest_tree hashes with OpenSSL, sqlite_workers uses SQLite.
   libssl-dev libsqlite3-dev
+  # tests/consumers/run.sh: shoal installed and used from CMake, pkg-config
+  # and a Debian package (dpkg-dev: dpkg-shlibdeps; lintian checks the .deb).
+  cmake pkgconf dpkg-dev lintian
 )
 if [[ $profile == bench ]]; then
   # To run every peer and draw the plots: the iceoryx RouDi daemon, gnuplot.

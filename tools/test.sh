@@ -21,7 +21,7 @@ for d in base sync ipc pool tests bench examples tools; do
   fi
 done
 
-stages=(setup plain asan ubsan tsan fuzz)
+stages=(setup plain consumers asan ubsan tsan fuzz)
 n=${#stages[@]}
 k=0
 name=""
@@ -82,6 +82,10 @@ begin plain "the whole suite"
 run "${all[@]}"
 end
 
+begin consumers "tests/consumers/run.sh: shoal installed and used from CMake, pkg-config, a .deb and Bazel"
+tests/consumers/run.sh
+end
+
 begin asan "the whole suite under AddressSanitizer"
 run --config=asan "${all[@]}"
 end
@@ -98,4 +102,4 @@ begin fuzz "tools/fuzz.sh ${SHOAL_FUZZ_SECONDS:-60}"
 tools/fuzz.sh "${SHOAL_FUZZ_SECONDS:-60}"
 end
 
-echo "shoal: all tests passed (plain, asan, ubsan, tsan, fuzz) in $(hms $((SECONDS - t0))): $(joined)" >&2
+echo "shoal: all tests passed (plain, consumers, asan, ubsan, tsan, fuzz) in $(hms $((SECONDS - t0))): $(joined)" >&2
