@@ -199,7 +199,10 @@ got=$(cmake_check "$droot/usr" "$major.$minor")
 # --- 6. Bazel -----------------------------------------------------------------
 step "Bazel (a second workspace: tests/consumers/bazel)"
 (cd "$here/bazel" &&
-  "${consumer_bazel[@]}" build --symlink_prefix=/ //:app >&2 &&
+  # processwrapper-sandbox: Debian's linux-sandbox prints debug lines for
+  # every action (shoal's own .bazelrc does the same).
+  "${consumer_bazel[@]}" build --symlink_prefix=/ \
+    --spawn_strategy=processwrapper-sandbox,local //:app >&2 &&
   cp "$("${consumer_bazel[@]}" info bazel-bin 2>/dev/null)/app" "$work/bazel-app") ||
   fail "Bazel consumer does not build"
 check_app bazel "$work/bazel-app"
