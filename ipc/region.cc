@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,6 +83,8 @@ using RegionId = std::pair<uint64_t, uint64_t>;
 struct Registry {
   std::mutex mu;
   std::map<RegionId, std::weak_ptr<RegionMapping>> table;
+  // Every mapping of this process by base address, for ReserveBacking.
+  std::map<uintptr_t, std::weak_ptr<RegionMapping>> by_address;
 };
 
 Registry& GetRegistry();
@@ -107,6 +111,23 @@ void Register(const std::shared_ptr<RegionMapping>& m) {
   std::lock_guard<std::mutex> lock(r.mu);
   auto& slot = r.table[IdOf(*m->header())];
   if (slot.expired()) slot = m;
+  r.by_address[reinterpret_cast<uintptr_t>(m->base)] = m;
+}
+
+// The mapping of this process that contains [addr, addr + len), or null.
+std::shared_ptr<RegionMapping> LookupAddress(const void* addr, uint64_t len) {
+  const auto a = reinterpret_cast<uintptr_t>(addr);
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.by_address.upper_bound(a);
+  if (it == r.by_address.begin()) return nullptr;
+  --it;
+  std::shared_ptr<RegionMapping> m = it->second.lock();
+  if (m == nullptr || a - it->first > m->total_size ||
+      len > m->total_size - (a - it->first)) {
+    return nullptr;
+  }
+  return m;
 }
 
 std::shared_ptr<RegionMapping> Lookup(const RegionId& id) {
@@ -117,11 +138,13 @@ std::shared_ptr<RegionMapping> Lookup(const RegionId& id) {
   return it->second.lock();
 }
 
-void Unregister(const RegionId& id) {
+void Unregister(const RegionId& id, const void* base) {
   Registry& r = GetRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   auto it = r.table.find(id);
   if (it != r.table.end() && it->second.expired()) r.table.erase(it);
+  auto at = r.by_address.find(reinterpret_cast<uintptr_t>(base));
+  if (at != r.by_address.end() && at->second.expired()) r.by_address.erase(at);
 }
 
 // ---------------------------------------------------------------------------
@@ -140,6 +163,92 @@ std::string Octal(unsigned v) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "%04o", v);
   return buf;
+}
+
+// "4.0 MiB", or "512 bytes".
+std::string ShortBytes(uint64_t n) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[48];
+  if (u == 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 " bytes", n);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s", v, kUnits[u]);
+  }
+  return buf;
+}
+
+// "4.0 MiB (4194560 bytes)".
+std::string HumanBytes(uint64_t n) {
+  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[64];
+  if (u == 0) {
+    std::snprintf(buf, sizeof(buf), "%" PRIu64 " bytes", n);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1f %s (%" PRIu64 " bytes)", v,
+                  kUnits[u], n);
+  }
+  return buf;
+}
+
+// A file larger than RLIMIT_FSIZE makes the kernel send SIGXFSZ, which kills
+// the process by default: refuse such a region before asking.
+void CheckFileSizeLimit(uint64_t total, const std::string& desc) {
+  rlimit lim;
+  if (getrlimit(RLIMIT_FSIZE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY ||
+      total <= lim.rlim_cur) {
+    return;
+  }
+  throw SystemError(
+      Cat(desc, " needs a file of ", HumanBytes(total),
+          ", more than this process's file size limit RLIMIT_FSIZE (ulimit "
+          "-f) of ",
+          HumanBytes(lim.rlim_cur), ": raise the limit or ask for less"),
+      EFBIG);
+}
+
+// Allocates [offset, offset + len) of the shared-memory file `fd` now, so
+// that a full /dev/shm (or a memory cgroup at its limit) is this error
+// rather than SIGBUS (or an OOM kill) at the first touch of a page later.
+void ReserveFile(int fd, RegionKind kind, uint64_t offset, uint64_t len,
+                 const std::string& desc) {
+  if (len == 0) return;
+  int rc;
+  do {
+    rc = posix_fallocate(fd, static_cast<off_t>(offset),
+                         static_cast<off_t>(len));
+  } while (rc == EINTR);
+  if (rc == 0) return;
+  const bool named = kind == RegionKind::kNamed;
+  std::string free_text;
+  struct statvfs sv;
+  if (fstatvfs(fd, &sv) == 0 && sv.f_blocks != 0) {
+    free_text = Cat(
+        "only ", ShortBytes(static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize),
+        " of ", ShortBytes(static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize),
+        " is free");
+  } else {
+    free_text = "the system (or this process's memory cgroup) has no more";
+  }
+  throw SystemError(
+      Cat(desc, " needs ", HumanBytes(len), " of shared memory in ",
+          named ? "/dev/shm" : "memory (memfd)", ", but ", free_text, " (",
+          std::strerror(rc), ")",
+          named ? "; make room in /dev/shm (`shoal gc` removes the regions of "
+                  "dead processes) or ask for less"
+                : "; ask for less"),
+      rc);
 }
 
 // "a FIFO", "a directory", ...: what a file that is not a region is.
@@ -421,7 +530,7 @@ RegionMapping::~RegionMapping() {
   }
   munmap(base, total_size);
   if (fd >= 0) close(fd);
-  Unregister(id);
+  Unregister(id, base);
 }
 
 std::string NormalizeRegionName(std::string_view name) {
@@ -515,7 +624,7 @@ std::string RegionRef::DebugString() const {
 }
 
 Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
-                      const RegionOptions& options) {
+                      const RegionOptions& options, uint64_t reserve_payload) {
   if (payload_size > kMaxRegionSize - kRegionHeaderSize) {
     throw ValueError(Cat("region payload of ", payload_size,
                          " bytes is larger than the maximum ",
@@ -607,9 +716,19 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
     addr = mmap(nullptr, total, PROT_READ | PROT_WRITE,
                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   } else {
+    const std::string desc =
+        options.kind == RegionKind::kNamed
+            ? internal::DescribeNamed(m->name)
+            : Cat("memfd region '", m->name, "'");
+    internal::CheckFileSizeLimit(total, desc);
     if (ftruncate(fd.fd, static_cast<off_t>(total)) != 0) {
       ThrowSystemError("ftruncate " + m->name, errno);
     }
+    // The memory is allocated now (all of it, or the head a structure with a
+    // growing heap asks for), not at the first touch of each page.
+    internal::ReserveFile(
+        fd.fd, options.kind, 0,
+        kRegionHeaderSize + std::min(reserve_payload, payload_size), desc);
     if (options.kind == RegionKind::kMemfd) {
       // Nobody can shrink the file under a mapping (SIGBUS) or grow it.
       if (fcntl(fd.fd, F_ADD_SEALS,
@@ -866,6 +985,28 @@ void Region::CheckRange(uint64_t offset, uint64_t count, uint64_t elem_size,
                           " is not aligned to ", align, " bytes"));
   }
 }
+
+namespace internal {
+
+void ReserveBacking(const void* addr, uint64_t len, std::string_view what) {
+  if (len == 0) return;
+  std::shared_ptr<RegionMapping> m = LookupAddress(addr, len);
+  if (m == nullptr) {
+    throw ValueError(Cat("ReserveBacking: [", Hex64(reinterpret_cast<uintptr_t>(
+                                                  addr)),
+                         ", +", len, ") is not inside a region of this process"));
+  }
+  if (m->fd < 0) return;  // anonymous: no file to allocate in
+  const uint64_t offset = static_cast<uint64_t>(
+      static_cast<const std::byte*>(addr) - m->base);
+  const std::string desc =
+      m->kind == RegionKind::kNamed
+          ? Cat(what, " in ", DescribeNamed(m->name))
+          : Cat(what, " in memfd region '", m->name, "'");
+  ReserveFile(m->fd, m->kind, offset, len, desc);
+}
+
+}  // namespace internal
 
 std::vector<RegionInfo> ListRegions() {
   std::vector<RegionInfo> out;

@@ -67,13 +67,16 @@
 //   /dev/shm until SweepStale() removes it, or until a Create() of the same
 //   name sweeps it.
 // Cost: Create and the Open calls are a handful of system calls (open,
-//   fstat, pread, mmap; memfd_create/ftruncate/fcntl to create) plus a read
-//   of /proc/<pid>/stat; at<T>() is two compares. None of it is for hot
+//   fstat, pread, mmap; memfd_create/ftruncate/fallocate/fcntl to create)
+//   plus a read of /proc/<pid>/stat; at<T>() is two compares. None of it is for hot
 //   paths: structures keep their pointers.
+// Full memory: Create allocates the region's memory up front (see Create),
+//   so a full /dev/shm or memory cgroup is an exception there, never SIGBUS
+//   at a later first touch; a heap inside a region reserves as it grows.
 // Not protected against: a peer with the same uid that ftruncate()s a named
-//   region smaller while it is mapped (accessing the lost pages raises
-//   SIGBUS). memfd regions are sealed against shrinking, so this cannot happen
-//   to them.
+//   region smaller while it is mapped, or punches holes in it while /dev/shm
+//   is full (accessing the lost pages raises SIGBUS). memfd regions are
+//   sealed against shrinking, so the first cannot happen to them.
 #ifndef SHOAL_IPC_REGION_H_
 #define SHOAL_IPC_REGION_H_
 
@@ -166,13 +169,28 @@ class Region {
 
   // Creates a region with `payload_size` zeroed payload bytes for a structure
   // of `layout`. The region is not ready until PublishReady().
-  // Throws: ValueError (bad name, mode, size), SystemError (EEXIST for a
-  // named region that exists: O_EXCL refusal; ENOMEM; ...). A named region
-  // left behind by a dead creator does not count as existing: it is swept
-  // (as by SweepStale) and the create retried once.
-  // Cost: a few system calls; the payload pages are faulted in lazily.
+  //
+  // The shared memory is allocated here (posix_fallocate on the memfd or
+  // /dev/shm file), so that a full /dev/shm, or a memory cgroup at its
+  // limit, is an error now rather than SIGBUS (or an OOM kill) at the first
+  // touch of a page later. `reserve_payload` limits that to the first bytes
+  // of the payload, for a structure whose tail is a heap that reserves its
+  // blocks as it grows (internal::ReserveBacking); by default all of it.
+  // Anonymous regions have no file: the kernel charges them at mmap.
+  //
+  // Throws: ValueError (bad name, mode, size), SystemError: EEXIST for a
+  // named region that exists (O_EXCL refusal); ENOSPC (or ENOMEM) when the
+  // memory is not there, saying how much was needed and how much is free;
+  // EFBIG when the file would exceed RLIMIT_FSIZE (which would otherwise
+  // kill the process with SIGXFSZ). A named region left behind by a dead
+  // creator does not count as existing: it is swept (as by SweepStale) and
+  // the create retried once. Nothing is left in /dev/shm when it throws.
+  // Cost: a few system calls, plus allocating the reserved pages (about
+  // 0.25 ms per MiB on tmpfs; they are then not faulted again).
+  static constexpr uint64_t kReserveAll = ~uint64_t{0};
   static Region Create(uint64_t payload_size, const RegionLayout& layout,
-                       const RegionOptions& options = {});
+                       const RegionOptions& options = {},
+                       uint64_t reserve_payload = kReserveAll);
 
   // Opens the named region `name` ("x" or "shoal.x").
   static Region OpenNamed(std::string_view name, const RegionLayout& expected,
@@ -283,6 +301,12 @@ std::string RandomHex128();
 // True when `pid` runs, is not a zombie, and (when start_time != 0) started
 // at `start_time` (/proc/<pid>/stat field 22).
 bool ProcessAlive(pid_t pid, uint64_t start_time);
+// Allocates the shared memory behind [addr, addr + len), which must lie in a
+// region this process has mapped: how a heap inside a region reserves its
+// blocks as it grows (see Region::Create). Throws SystemError (ENOSPC,
+// ENOMEM) naming `what`, how much was needed and how much is free; a no-op
+// for anonymous regions. Cost: a registry lookup and one fallocate(2).
+void ReserveBacking(const void* addr, uint64_t len, std::string_view what);
 }  // namespace internal
 
 }  // namespace shoal

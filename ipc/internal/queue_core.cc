@@ -1,5 +1,6 @@
 #include "shoal/ipc/internal/queue_core.h"
 
+#include <algorithm>
 #include <climits>
 #include <new>
 #include <string>
@@ -36,8 +37,12 @@ std::shared_ptr<QueueCore> QueueCore::Create(const QueueOptions& options,
     // kind first, so /dev/shm never fills with dead queues.
     SweepStale(layout.type_name.substr(0, layout.type_name.find('<') + 1));
   }
-  Region region =
-      Region::Create(heap_offset + heap_bytes, layout, options.region);
+  // The control block and the ring are reserved now; the heap's data as it
+  // grows (BlockHeap), since most queues use a small part of it.
+  Region region = Region::Create(
+      heap_offset + heap_bytes, layout, options.region,
+      heap_offset + (heap_bytes - std::min<uint64_t>(heap_bytes,
+                                                     options.heap_bytes)));
 
   auto* shared = new (region.payload()) QueueShared;
   shared->version = kQueueLayoutVersion;

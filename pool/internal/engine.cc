@@ -151,7 +151,9 @@ void Engine::Init() {
   RegionOptions ro;
   ro.kind = options_.threads ? RegionKind::kAnonymous : RegionKind::kMemfd;
   ro.name = "shoal-pool";
-  region_ = Region::Create(bytes, PoolRegionLayout(), ro);
+  // Everything but the heap's data is reserved now; the heap as it grows.
+  region_ = Region::Create(bytes, PoolRegionLayout(), ro,
+                           bytes - std::min<uint64_t>(bytes, g.heap_bytes));
   view_ = PoolView::Create(region_.payload(), region_.payload_size(), g);
   PoolShared* s = view_.shared();
   s->max_tasks_per_child = options_.max_tasks_per_child;

@@ -6,10 +6,18 @@
 //   * special files planted where a region is expected (a FIFO, a device, a
 //     directory, a socket, a symbolic link): creating, opening, sweeping and
 //     destroying never block and give a clear error;
+//   * a full /dev/shm (a small tmpfs mounted over it in a private mount
+//     namespace) and a small RLIMIT_FSIZE: creating a region that does not
+//     fit is an error saying how much was needed and how much is free, never
+//     SIGBUS on first touch or SIGXFSZ, and leaves no file behind;
 //
 // Prints its figures with a "[figures]" prefix for RELIABILITY.md.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -17,6 +25,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +36,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
+#include "shoal/ipc/array.h"
+#include "shoal/ipc/channel.h"
+#include "shoal/ipc/managed_region.h"
+#include "shoal/ipc/queue.h"
 #include "shoal/ipc/region.h"
 #include "tests/ipc/fork_helper.h"
 
@@ -60,6 +73,9 @@ bool ShmExists(const std::string& full_name) {
 struct Figures {
   int planted_cases = 0;
   double planted_worst_ms = 0;
+  int full_refused = 0;     // creations refused on a full /dev/shm
+  std::string full_example;  // one of their messages
+  int fsize_refused = 0;    // creations refused by RLIMIT_FSIZE
 };
 Figures g_fig;
 
@@ -73,6 +89,19 @@ class FiguresPrinter : public ::testing::Environment {
           "creator's last handle): each a clear error or left alone, none "
           "blocked; longest %.1f ms\n",
           g_fig.planted_cases, g_fig.planted_worst_ms);
+    }
+    if (g_fig.full_refused > 0) {
+      std::printf(
+          "[figures] full /dev/shm (a 1 MiB tmpfs): %d creations that do not "
+          "fit refused with ENOSPC before anything was touched, 0 SIGBUS, 0 "
+          "files left; e.g. \"%s\"\n",
+          g_fig.full_refused, g_fig.full_example.c_str());
+    }
+    if (g_fig.fsize_refused > 0) {
+      std::printf(
+          "[figures] RLIMIT_FSIZE of 1 MiB: %d creations of larger regions "
+          "(memfd and named) refused with EFBIG, 0 SIGXFSZ\n",
+          g_fig.fsize_refused);
     }
   }
 };
@@ -291,6 +320,261 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<Planted>& i) {
       return std::string(PlantedName(i.param));
     });
+
+
+// ---------------------------------------------------------------------------
+// A full /dev/shm. Each case runs in a child that mounts a 1 MiB tmpfs over
+// /dev/shm in a private mount namespace (root, or CAP_SYS_ADMIN); where that
+// is not allowed the tests skip and say why.
+
+constexpr uint64_t kSmallShm = uint64_t{1} << 20;
+constexpr int kCannotMount = 77;
+
+// Runs `fn` in a child whose /dev/shm is a fresh tmpfs of `bytes`. Returns
+// the child's exit code (kCannotMount, with the reason in *why, when the
+// mount is not possible here).
+int InSmallShm(uint64_t bytes, const std::function<int()>& fn,
+               std::string* why) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  const int rc = RunInChild(
+      [&]() -> int {
+        close(fds[0]);
+        auto fail = [&](const char* what) {
+          std::string m = std::string(what) + ": " + std::strerror(errno);
+          (void)!write(fds[1], m.data(), m.size());
+          return kCannotMount;
+        };
+        if (unshare(CLONE_NEWNS) != 0) return fail("unshare(CLONE_NEWNS)");
+        if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+          return fail("mount --make-rprivate /");
+        }
+        const std::string opts = "size=" + std::to_string(bytes) + ",mode=1777";
+        if (mount("shoal-test", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV,
+                  opts.c_str()) != 0) {
+          return fail("mount -t tmpfs /dev/shm");
+        }
+        close(fds[1]);
+        return fn();
+      },
+      20);
+  close(fds[1]);
+  std::string msg(512, '\0');
+  ssize_t n = read(fds[0], msg.data(), msg.size());
+  close(fds[0]);
+  msg.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  if (why != nullptr) *why = msg;
+  return rc;
+}
+
+// Files in /dev/shm (inside the child's private one).
+int ShmFileCount() {
+  int n = 0;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
+// In the child: `make` must throw SystemError(ENOSPC) whose message names
+// what was needed and what is free, before touching anything, and leave no
+// file behind. Codes: 0 ok; 10 no error (and the touch survived); 11 wrong
+// errno; 12 message; 13 file left; 14 other exception.
+int ExpectNoSpace(const std::function<void()>& make, int report_fd) {
+  const int before = ShmFileCount();
+  try {
+    make();
+    return 10;
+  } catch (const SystemError& e) {
+    const std::string what = e.what();
+    (void)!write(report_fd, what.data(), what.size());
+    if (e.error_code() != ENOSPC) return 11;
+    if (what.find("needs") == std::string::npos ||
+        what.find("free") == std::string::npos ||
+        what.find("/dev/shm") == std::string::npos) {
+      return 12;
+    }
+    return ShmFileCount() == before ? 0 : 13;
+  } catch (const std::exception& e) {
+    (void)!write(report_fd, e.what(), std::strlen(e.what()));
+    return 14;
+  }
+}
+
+// Runs ExpectNoSpace(make) in a small /dev/shm; fails the test with what
+// happened instead (SIGBUS, another error), or skips where mounting is not
+// allowed.
+void ExpectRefusedInSmallShm(const char* what,
+                             const std::function<void()>& make,
+                             uint64_t prefill = 0) {
+  SCOPED_TRACE(what);
+  int rep[2];
+  ASSERT_EQ(pipe(rep), 0);
+  std::string why;
+  const int rc = InSmallShm(
+      kSmallShm,
+      [&] {
+        close(rep[0]);
+        if (prefill > 0) {  // someone else's file takes part of the space
+          int fd = open("/dev/shm/someone-else", O_RDWR | O_CREAT, 0600);
+          if (fd < 0 || posix_fallocate(fd, 0, static_cast<off_t>(prefill))) {
+            return 20;
+          }
+          close(fd);
+        }
+        return ExpectNoSpace(make, rep[1]);
+      },
+      &why);
+  close(rep[1]);
+  std::string msg(1024, '\0');
+  ssize_t n = read(rep[0], msg.data(), msg.size());
+  close(rep[0]);
+  msg.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  if (rc == kCannotMount) {
+    GTEST_SKIP() << "cannot mount a small tmpfs over /dev/shm here: " << why;
+  }
+  EXPECT_EQ(rc, 0) << (rc == -SIGBUS ? "died of SIGBUS on first touch"
+                                     : "exit " + std::to_string(rc))
+                   << "; message: " << msg;
+  if (rc == 0) {
+    ++g_fig.full_refused;
+    if (g_fig.full_example.empty()) g_fig.full_example = msg;
+  }
+}
+
+RegionOptions NamedOpts(const char* name) {
+  RegionOptions o;
+  o.kind = RegionKind::kNamed;
+  o.name = UniqueName(name);
+  return o;
+}
+
+// Touches every page: with the memory reserved this is harmless; without, it
+// is where a full /dev/shm used to kill the process (SIGBUS).
+void TouchAll(std::byte* p, uint64_t n) {
+  for (uint64_t i = 0; i < n; i += 4096) p[i] = std::byte{1};
+}
+
+TEST(FullShm, NamedRegionLargerThanShm) {
+  ExpectRefusedInSmallShm("region of 4 MiB", [] {
+    Region r = Region::Create(4 << 20, kLayout, NamedOpts("big"));
+    TouchAll(r.payload(), r.payload_size());
+  });
+}
+
+TEST(FullShm, NamedRegionLargerThanWhatIsLeft) {
+  ExpectRefusedInSmallShm(
+      "region of 512 KiB with 700 KiB taken",
+      [] {
+        Region r = Region::Create(512 << 10, kLayout, NamedOpts("rest"));
+        TouchAll(r.payload(), r.payload_size());
+      },
+      700 << 10);
+}
+
+TEST(FullShm, NamedArrayOfAMillionDoubles) {
+  ExpectRefusedInSmallShm("Array<double>(1 Mi)", [] {
+    Array<double> a(1 << 20, NamedOpts("array"));
+    for (std::size_t i = 0; i < a.size(); i += 512) a[i] = 1.0;
+  });
+}
+
+TEST(FullShm, NamedFloatChannel) {
+  ExpectRefusedInSmallShm("FloatChannel of 2 x 2 MiB blocks", [] {
+    ChannelOptions o;
+    o.region = NamedOpts("channel");
+    Channel<double> ch(std::size_t{1} << 18, o);
+    auto w = ch.loan(std::size_t{1} << 18);
+    for (std::size_t i = 0; i < w.size(); i += 512) w[i] = 1.0;
+    w.publish();
+  });
+}
+
+TEST(FullShm, NamedQueueWithALargeRing) {
+  ExpectRefusedInSmallShm("Queue<int> of 65536 slots", [] {
+    QueueOptions o;
+    o.region = NamedOpts("queue");
+    Queue<int> q(o);
+    for (int i = 0; i < 65536; ++i) q.put(i);
+  });
+}
+
+TEST(FullShm, NamedManagedRegion) {
+  ExpectRefusedInSmallShm("ManagedRegion of 4 MiB", [] {
+    ManagedRegion mr = ManagedRegion::Create(4 << 20, NamedOpts("managed"));
+    char* big = mr.construct<std::array<char, (3 << 20)>>("big")()->data();
+    TouchAll(reinterpret_cast<std::byte*>(big), 3 << 20);
+  });
+}
+
+TEST(FullShm, WhatFitsStillWorks) {
+  std::string why;
+  const int rc = InSmallShm(
+      kSmallShm,
+      [] {
+        Region r = Region::Create(256 << 10, kLayout, NamedOpts("fits"));
+        TouchAll(r.payload(), r.payload_size());
+        r.PublishReady();
+        Region again = Region::OpenNamed(r.name(), kLayout);
+        return again.payload_size() == (256u << 10) ? 0 : 1;
+      },
+      &why);
+  if (rc == kCannotMount) GTEST_SKIP() << why;
+  EXPECT_EQ(rc, 0);
+}
+
+// ---------------------------------------------------------------------------
+// RLIMIT_FSIZE: the kernel answers a larger ftruncate with SIGXFSZ, which
+// kills the process by default. Creating a region over the limit is an
+// error instead.
+
+TEST(FileSizeLimit, RegionOverTheLimitIsAnErrorNotSigxfsz) {
+  for (RegionKind kind : {RegionKind::kMemfd, RegionKind::kNamed}) {
+    SCOPED_TRACE(std::string(RegionKindName(kind)));
+    int rep[2];
+    ASSERT_EQ(pipe(rep), 0);
+    const int rc = RunInChild(
+        [&]() -> int {
+          close(rep[0]);
+          rlimit lim{kSmallShm, kSmallShm};
+          if (setrlimit(RLIMIT_FSIZE, &lim) != 0) return 30;
+          RegionOptions o;
+          o.kind = kind;
+          if (kind == RegionKind::kNamed) o.name = UniqueName("fsize");
+          // Under the limit: fine.
+          Region small = Region::Create(512 << 10, kLayout, o);
+          TouchAll(small.payload(), small.payload_size());
+          small = Region();
+          try {
+            Region r = Region::Create(4 << 20, kLayout, o);
+            TouchAll(r.payload(), r.payload_size());
+            return 10;
+          } catch (const SystemError& e) {
+            (void)!write(rep[1], e.what(), std::strlen(e.what()));
+            if (e.error_code() != EFBIG) return 11;
+            if (std::string(e.what()).find("RLIMIT_FSIZE") ==
+                std::string::npos) {
+              return 12;
+            }
+            if (kind == RegionKind::kNamed && ShmExists("shoal." + o.name)) {
+              return 13;
+            }
+            return 0;
+          }
+        },
+        20);
+    close(rep[1]);
+    std::string msg(1024, '\0');
+    ssize_t n = read(rep[0], msg.data(), msg.size());
+    close(rep[0]);
+    msg.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    EXPECT_EQ(rc, 0) << (rc == -SIGXFSZ ? "killed by SIGXFSZ"
+                                        : "exit " + std::to_string(rc))
+                     << "; message: " << msg;
+    if (rc == 0) ++g_fig.fsize_refused;
+  }
+}
 
 }  // namespace
 }  // namespace shoal
