@@ -5,27 +5,46 @@
 // Contract
 //   Every exception shoal throws derives from `shoal::Error` (itself a
 //   `std::runtime_error`, so `what()` carries the message). The names follow
-//   Python's `multiprocessing`, `queue` and `concurrent.futures` so that a user
-//   who knows those finds the same failure under the same name:
+//   Python's `multiprocessing`, `queue`, `threading` and `concurrent.futures`
+//   so that a user who knows those finds the same failure under the same
+//   name, and the tree follows Python's where Python nests them, so the
+//   catches a Python user writes work (`catch (const shoal::ValueError&)`
+//   around a closed queue, `catch (const shoal::RuntimeError&)` around a
+//   broken barrier or pool):
 //
-//     shoal::Empty           queue.Empty              get_nowait on an empty queue
-//     shoal::Full            queue.Full               put_nowait on a full queue
-//     shoal::TimeoutError    TimeoutError             a timed call ran out of time
-//     shoal::Closed          ValueError("closed")     the object was closed
-//     shoal::EOFError        EOFError                 the peer of a Connection left
-//     shoal::BufferTooShort  BufferTooShort           recv_bytes_into: needed size
-//     shoal::ValueError      ValueError               bad argument or misuse
-//     shoal::OwnerDied       (robust mutex EOWNERDEAD) a lock holder died
-//     shoal::BrokenBarrierError threading.BrokenBarrierError
-//     shoal::InvalidRegion   (none)                   a segment that is not ours
-//     shoal::CodecError      pickle.UnpicklingError   garbage or truncated bytes
-//     shoal::SerializationError PicklingError         a value that cannot be sent
-//     shoal::BrokenPool      BrokenProcessPool        the pool cannot go on
-//     shoal::WorkerLost      (billiard WorkerLostError) a worker died mid-task
-//     shoal::CancelledError  CancelledError           the future was cancelled
-//     shoal::RemoteError     RemoteError              a task threw a non-std type
-//     shoal::SystemError     OSError                  a system call failed
-//     shoal::AuthenticationError AuthenticationError  Listener/Client handshake refused
+//     shoal::Error                 Exception
+//     +- Empty                     queue.Empty          get_nowait on an empty queue
+//     +- Full                      queue.Full           put_nowait on a full queue
+//     +- TimeoutError              TimeoutError         a timed call ran out of time
+//     +- EOFError                  EOFError             the peer of a Connection left
+//     +- BufferTooShort            BufferTooShort       recv_bytes_into: needed size
+//     +- ValueError                ValueError           bad argument or misuse
+//     |  +- Closed                 ValueError("... is closed")  the object was closed
+//     +- RuntimeError              RuntimeError         a call in the wrong state
+//     |  |                                              (releasing an un-acquired RLock,
+//     |  |                                              waiting on a Condition without
+//     |  |                                              its lock, ...)
+//     |  +- BrokenBarrierError     threading.BrokenBarrierError (a RuntimeError)
+//     |  +- BrokenPool             BrokenProcessPool (a RuntimeError)
+//     +- SystemError (= OSError)   OSError              a system call failed (errno)
+//     +- OwnerDied                 (robust mutex EOWNERDEAD) a lock holder died
+//     +- InvalidRegion             (none)               a segment that is not ours
+//     +- CodecError                pickle.UnpicklingError  garbage or truncated bytes
+//     +- SerializationError        pickle.PicklingError  a value that cannot be sent
+//     +- WorkerLost                (billiard WorkerLostError) a worker died mid-task
+//     +- CancelledError            CancelledError       the future was cancelled
+//     +- RemoteError               RemoteError          a task threw a non-std type
+//     +- AuthenticationError       AuthenticationError  Listener/Client handshake refused
+//
+//   Where shoal differs from Python, and why:
+//     * TimeoutError is not a SystemError (Python's builtin TimeoutError is
+//       an OSError): it carries no errno, and multiprocessing.TimeoutError
+//       (AsyncResult.get) is not an OSError either.
+//     * A closed Connection raises Closed (a ValueError); Python raises
+//       OSError("handle is closed") there. One "closed" error for every
+//       shoal object keeps `catch (const shoal::Closed&)` uniform.
+//     * Python's IndexError is std::out_of_range (Array::at); AttributeError
+//       (Value(lock=False).get_lock()) is ValueError.
 //
 //   The non-throwing forms (`try_put`, `try_get`, `try_acquire`, ...) return
 //   `std::optional`, `bool` or `absl::Status` instead, for hot loops.
@@ -65,16 +84,22 @@ SHOAL_DEFINE_ERROR_(Empty, Error);
 SHOAL_DEFINE_ERROR_(Full, Error);
 // A timed call ran out of time (Python's TimeoutError).
 SHOAL_DEFINE_ERROR_(TimeoutError, Error);
-// The object was closed, or (queues, channels) every writer is gone and the
-// contents were drained.
-SHOAL_DEFINE_ERROR_(Closed, Error);
 // The far end of a Connection closed or died and nothing is left to read.
 SHOAL_DEFINE_ERROR_(EOFError, Error);
-// An argument or a call sequence is wrong (releasing an unowned RLock,
-// over-releasing a BoundedSemaphore, task_done() too often, ...).
+// An argument is wrong, or a count would go wrong (over-releasing a
+// BoundedSemaphore or an unlocked Lock, task_done() too often, ...).
 SHOAL_DEFINE_ERROR_(ValueError, Error);
+// The object was closed, or (queues, channels) every writer is gone and the
+// contents were drained. A ValueError, as Python's "Queue is closed".
+SHOAL_DEFINE_ERROR_(Closed, ValueError);
+// A call made in a state that forbids it, where Python raises RuntimeError:
+// releasing an RLock the caller does not hold, waiting on or notifying a
+// Condition without holding its lock, submitting to an executor after
+// shutdown().
+SHOAL_DEFINE_ERROR_(RuntimeError, Error);
 // A barrier was aborted, reset or timed out while the caller waited on it.
-SHOAL_DEFINE_ERROR_(BrokenBarrierError, Error);
+// A RuntimeError, as threading.BrokenBarrierError.
+SHOAL_DEFINE_ERROR_(BrokenBarrierError, RuntimeError);
 // A shared region failed validation: not shoal's, wrong version, size, layout
 // hash (type), or an offset inside it points outside it.
 SHOAL_DEFINE_ERROR_(InvalidRegion, Error);
@@ -82,8 +107,9 @@ SHOAL_DEFINE_ERROR_(InvalidRegion, Error);
 SHOAL_DEFINE_ERROR_(CodecError, Error);
 // A value that cannot be encoded (too large, or its serializer threw).
 SHOAL_DEFINE_ERROR_(SerializationError, Error);
-// The pool or executor cannot accept or finish work any more.
-SHOAL_DEFINE_ERROR_(BrokenPool, Error);
+// The pool or executor cannot accept or finish work any more. A
+// RuntimeError, as concurrent.futures' BrokenExecutor.
+SHOAL_DEFINE_ERROR_(BrokenPool, RuntimeError);
 // The future or task was cancelled before it produced a result.
 SHOAL_DEFINE_ERROR_(CancelledError, Error);
 // multiprocessing.AuthenticationError: a Listener/Client handshake failed
@@ -115,7 +141,8 @@ class BufferTooShort : public Error {
   std::size_t needed_;
 };
 
-// A system call failed; `error_code()` is its errno.
+// A system call failed; `error_code()` is its errno. Python's OSError (also
+// spelled shoal::OSError below).
 class SystemError : public Error {
  public:
   SystemError(const std::string& what, int error_code)
@@ -126,6 +153,9 @@ class SystemError : public Error {
  private:
   int error_code_;
 };
+
+// Python's name for it.
+using OSError = SystemError;
 
 // A worker process died (signal, exit, OOM kill) while running the task.
 // `pid()` is the worker's pid; exactly one of `signal()` (> 0 when killed by a

@@ -150,7 +150,7 @@ void Barrier::abort() {
   if (wake) WakeAll();
 }
 
-void Barrier::set_max_spin(std::chrono::nanoseconds max) {
+void Barrier::set_max_spin(Timeout max) {
   internal::SetMaxSpin(spin_, max);
 }
 

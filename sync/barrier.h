@@ -134,7 +134,7 @@ class alignas(internal::kCacheLine) Barrier {
   uint32_t n_waiting() const { return count_.load(std::memory_order_relaxed); }
   bool broken() const { return broken_.load(std::memory_order_relaxed) != 0; }
 
-  void set_max_spin(std::chrono::nanoseconds max);
+  void set_max_spin(Timeout max);
 
  private:
   static constexpr uint32_t kRingBits = 256;

@@ -33,7 +33,7 @@ bool Condition::TakeTokenOrCancel() {
 
 bool Condition::wait(Deadline deadline) {
   if (!lock_.is_owned()) {
-    throw ValueError("Condition::wait: cannot wait on un-acquired lock");
+    throw RuntimeError("Condition::wait: cannot wait on un-acquired lock");
   }
   state_.fetch_add(kOneWaiter, std::memory_order_seq_cst);  // W++, under lock
   uint32_t seen = seq_.load(std::memory_order_seq_cst);
@@ -64,7 +64,7 @@ bool Condition::wait(Deadline deadline) {
 
 void Condition::notify(uint32_t n) {
   if (!lock_.is_owned()) {
-    throw ValueError("Condition::notify: cannot notify on un-acquired lock");
+    throw RuntimeError("Condition::notify: cannot notify on un-acquired lock");
   }
   uint64_t s = state_.load(std::memory_order_seq_cst);
   uint32_t k;
@@ -78,7 +78,7 @@ void Condition::notify(uint32_t n) {
   internal::FutexWake(&seq_, static_cast<int>(std::min<uint32_t>(k, INT32_MAX)));
 }
 
-void Condition::set_max_spin(std::chrono::nanoseconds max) {
+void Condition::set_max_spin(Timeout max) {
   internal::SetMaxSpin(spin_, max);
 }
 

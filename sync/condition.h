@@ -17,7 +17,7 @@
 //
 //     // elsewhere, holding the lock:  ready = true;  cond.notify();
 //
-//   wait(deadline): the caller must hold the lock (ValueError otherwise). It
+//   wait(deadline): the caller must hold the lock (RuntimeError otherwise). It
 //   releases the lock, sleeps until notified or the deadline passes, and
 //   re-acquires the lock before returning -- also on timeout. Returns true
 //   if notified, false on timeout.
@@ -28,7 +28,7 @@
 //   (evaluated with the lock held) or the deadline passes; returns the last
 //   value of pred().
 //   notify(n=1): wakes exactly min(n, waiting) waiters; notify_all() wakes
-//   all. The caller must hold the lock (ValueError otherwise), as in Python.
+//   all. The caller must hold the lock (RuntimeError otherwise), as in Python.
 //
 //   Exactness: a notify(n) makes exactly min(n, W) wait() calls return true,
 //   where W is the number of waiters registered (under the lock) before it;
@@ -121,7 +121,7 @@ class alignas(internal::kCacheLine) Condition {
   }
 
   // Releases the lock, waits for a notification or `deadline`, re-acquires
-  // the lock. true: notified. false: timed out. Throws ValueError if the
+  // the lock. true: notified. false: timed out. Throws RuntimeError if the
   // caller does not hold the lock, OwnerDied if the lock's holder died
   // (the caller then holds the lock; see lock.h).
   bool wait(Deadline deadline = Deadline::Infinite());
@@ -150,7 +150,7 @@ class alignas(internal::kCacheLine) Condition {
     return static_cast<uint32_t>(state_.load(std::memory_order_relaxed) >> 32);
   }
 
-  void set_max_spin(std::chrono::nanoseconds max);
+  void set_max_spin(Timeout max);
 
  private:
   static constexpr uint64_t kOneWaiter = uint64_t{1} << 32;

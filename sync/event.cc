@@ -42,7 +42,7 @@ bool Event::WaitSlow(uint32_t seen, const Deadline& deadline) {
   }
 }
 
-void Event::set_max_spin(std::chrono::nanoseconds max) {
+void Event::set_max_spin(Timeout max) {
   internal::SetMaxSpin(spin_, max);
 }
 

@@ -82,7 +82,7 @@ class alignas(internal::kCacheLine) Event {
     return WaitSlow(seen, deadline);
   }
 
-  void set_max_spin(std::chrono::nanoseconds max);
+  void set_max_spin(Timeout max);
 
  private:
   bool WaitSlow(uint32_t seen, const Deadline& deadline);

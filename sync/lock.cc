@@ -7,12 +7,13 @@ namespace shoal {
 
 void Lock::make_consistent() {
   if (!mu_.OwnedByCaller()) {
-    throw ValueError("Lock::make_consistent: the caller does not hold the lock");
+    throw RuntimeError(
+        "Lock::make_consistent: the caller does not hold the lock");
   }
   mu_.SetInconsistent(false);
 }
 
-void Lock::set_max_spin(std::chrono::nanoseconds max) {
+void Lock::set_max_spin(Timeout max) {
   internal::SetMaxSpin(mu_.spin(), max);
 }
 
@@ -23,8 +24,18 @@ void Lock::ThrowOwnerDied() {
       "release()");
 }
 
-void Lock::ThrowNotOwner() {
-  throw ValueError("shoal::Lock::release: the calling thread does not hold the lock");
+void Lock::ThrowNotOwner() const {
+  // As Python's multiprocessing.Lock: releasing an unlocked lock is a
+  // ValueError. Releasing one somebody else holds (Python allows it; the
+  // robust mutex cannot) is the RLock's RuntimeError.
+  if (!mu_.Locked()) {
+    throw ValueError(
+        "shoal::Lock::release: the lock is not held (released too many "
+        "times)");
+  }
+  throw RuntimeError(
+      "shoal::Lock::release: cannot release a lock another thread or process "
+      "holds");
 }
 
 }  // namespace shoal

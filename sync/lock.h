@@ -24,9 +24,14 @@
 //   acquires a Lock it already holds waits for itself (forever, or until its
 //   deadline), as in Python.
 //
-//   Differences from Python: only the holding thread may release a Lock
-//   (ValueError otherwise); Python lets any thread release a Lock. This is
-//   what lets the kernel tell the next acquirer that the holder died.
+//   release() of an unlocked Lock throws shoal::ValueError, as Python's
+//   multiprocessing.Lock ("semaphore or lock released too many times").
+//
+//   Differences from Python: only the holding thread may release a Lock;
+//   Python lets any thread release a Lock. Releasing a Lock another thread or
+//   process holds throws shoal::RuntimeError (what Python's RLock raises for
+//   the same call). This is what lets the kernel tell the next acquirer that
+//   the holder died.
 //
 // When a holder dies (the reason this type exists)
 //   Built on a robust, process-shared pthread mutex. When a process dies
@@ -93,7 +98,7 @@
 //
 //   fork(): a child does not inherit ownership. Forking while holding the
 //   lock leaves it held by the parent's thread; the child must not release
-//   it (ValueError).
+//   it (RuntimeError).
 //
 // Layout: standard-layout, 64 bytes, 64-byte aligned (one cache line), no
 // pointers; not copyable or movable (its address is its identity).
@@ -140,8 +145,8 @@ class alignas(internal::kCacheLine) Lock {
   }
   LockStatus try_acquire_status() { return Done(mu_.TryLock()); }
 
-  // Releases the lock. Throws ValueError if the calling thread does not hold
-  // it (the lock is left untouched).
+  // Releases the lock. Throws ValueError if nobody holds it, RuntimeError if
+  // another thread or process does (the lock is left untouched).
   void release() {
 #if defined(__SANITIZE_THREAD__)
     // TSan records an unlock before glibc can refuse it (EPERM), and would
@@ -153,7 +158,7 @@ class alignas(internal::kCacheLine) Lock {
   }
 
   // Marks the protected data as repaired after OwnerDied. The caller must
-  // hold the lock (ValueError otherwise). A no-op if nothing died.
+  // hold the lock (RuntimeError otherwise). A no-op if nothing died.
   void make_consistent();
   // True while a holder's death is unrepaired (make_consistent() not yet
   // called). Meaningful to the holder; a hint to anyone else.
@@ -164,10 +169,11 @@ class alignas(internal::kCacheLine) Lock {
   // The calling thread holds it (exact for the caller; one load).
   bool is_owned() const { return mu_.OwnedByCaller(); }
 
-  // Spinning before sleeping: at most `max` per acquisition (0: never spin).
-  // Shared by every process using the lock. Default 20 us (the adaptive
-  // policy of sync/internal/spin.h usually spins far less).
-  void set_max_spin(std::chrono::nanoseconds max);
+  // Spinning before sleeping: at most `max` per acquisition (0 or negative:
+  // never spin; clamped to 4.29 s). Shared by every process using the lock.
+  // Default 20 us (the adaptive policy of base/internal/spin.h usually spins
+  // far less).
+  void set_max_spin(Timeout max);
 
   // std::Lockable / TimedLockable.
   void lock() { acquire(); }
@@ -196,7 +202,7 @@ class alignas(internal::kCacheLine) Lock {
     return s == LockStatus::kAcquired;
   }
   [[noreturn]] static void ThrowOwnerDied();
-  [[noreturn]] static void ThrowNotOwner();
+  [[noreturn]] void ThrowNotOwner() const;
 
   internal::RobustMutex mu_;
 };

@@ -6,7 +6,7 @@ namespace shoal {
 
 void RLock::release() {
   if (!mu_.OwnedByCaller()) {
-    throw ValueError(
+    throw RuntimeError(
         "shoal::RLock::release: cannot release un-acquired lock (the calling "
         "thread does not hold it)");
   }
@@ -18,12 +18,13 @@ void RLock::release() {
 
 void RLock::make_consistent() {
   if (!mu_.OwnedByCaller()) {
-    throw ValueError("RLock::make_consistent: the caller does not hold the lock");
+    throw RuntimeError(
+        "RLock::make_consistent: the caller does not hold the lock");
   }
   mu_.SetInconsistent(false);
 }
 
-void RLock::set_max_spin(std::chrono::nanoseconds max) {
+void RLock::set_max_spin(Timeout max) {
   internal::SetMaxSpin(mu_.spin(), max);
 }
 

@@ -16,8 +16,8 @@
 //   _recursion_count().
 //
 //   release() by a thread that does not hold the lock (another thread, another
-//   process, or nobody holds it) throws shoal::ValueError and changes nothing
-//   (Python raises RuntimeError there; shoal's misuse error is ValueError).
+//   process, or nobody holds it) throws shoal::RuntimeError and changes
+//   nothing, as Python's RLock ("cannot release un-acquired lock").
 //
 // When a holder dies
 //   Exactly as shoal::Lock (read lock.h): a robust recursive pthread mutex;
@@ -69,11 +69,12 @@ class alignas(internal::kCacheLine) RLock {
   }
   LockStatus try_acquire_status() { return Done(mu_.TryLock()); }
 
-  // One level of release. Throws ValueError, changing nothing, if the calling
-  // thread does not hold the lock.
+  // One level of release. Throws RuntimeError, changing nothing, if the
+  // calling thread does not hold the lock.
   void release();
 
-  // As Lock::make_consistent(): the caller must hold the lock.
+  // As Lock::make_consistent(): the caller must hold the lock (RuntimeError
+  // otherwise).
   void make_consistent();
   bool inconsistent() const { return mu_.Inconsistent(); }
 
@@ -86,7 +87,7 @@ class alignas(internal::kCacheLine) RLock {
   // Some thread holds it (a snapshot).
   bool locked() const { return mu_.Locked(); }
 
-  void set_max_spin(std::chrono::nanoseconds max);
+  void set_max_spin(Timeout max);
 
   // std::Lockable / TimedLockable.
   void lock() { acquire(); }

@@ -94,7 +94,7 @@ class alignas(internal::kCacheLine) Semaphore {
   uint32_t get_value() const { return core_.Value(); }
 
   // Spinning before sleeping in acquire(): at most `max` (0: never spin).
-  void set_max_spin(std::chrono::nanoseconds max) { core_.SetMaxSpin(max); }
+  void set_max_spin(Timeout max) { core_.SetMaxSpin(max); }
 
   // std::Lockable / TimedLockable.
   void lock() { acquire(); }
@@ -132,7 +132,7 @@ class alignas(internal::kCacheLine) BoundedSemaphore {
   // The initial value, which is also the bound.
   uint32_t bound() const { return core_.Bound(); }
 
-  void set_max_spin(std::chrono::nanoseconds max) { core_.SetMaxSpin(max); }
+  void set_max_spin(Timeout max) { core_.SetMaxSpin(max); }
 
   void lock() { acquire(); }
   bool try_lock() { return try_acquire(); }

@@ -102,7 +102,9 @@ struct SpinPolicy {
 };
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
-// The public set_max_spin(): clamps to [0, 4.29 s].
+// The public set_max_spin(): clamps to [0, 4.29 s]. (The public calls take a
+// shoal::Timeout, so a user's hours::max() arrives here saturated, not
+// wrapped.)
 inline void SetMaxSpin(SpinPolicy& p, std::chrono::nanoseconds max) {
   const int64_t ns = std::clamp<int64_t>(max.count(), 0, UINT32_MAX);
   p.max_ns.store(static_cast<uint32_t>(ns), std::memory_order_relaxed);

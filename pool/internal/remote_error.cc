@@ -141,6 +141,8 @@ std::exception_ptr ToExceptionPtr(const ErrorRecord& r) {
     if (n == "Closed") return Make<Closed>(m);
     if (n == "EOFError") return Make<EOFError>(m);
     if (n == "ValueError") return Make<ValueError>(m);
+    if (n == "RuntimeError") return Make<RuntimeError>(m);
+    if (n == "AuthenticationError") return Make<AuthenticationError>(m);
     if (n == "BrokenBarrierError") return Make<BrokenBarrierError>(m);
     if (n == "InvalidRegion") return Make<InvalidRegion>(m);
     if (n == "CodecError") return Make<CodecError>(m);

@@ -64,7 +64,7 @@ void SemaphoreCore::ThrowBadRelease(uint32_t n, uint32_t v) const {
                    std::to_string(kMaxValue));
 }
 
-void SemaphoreCore::SetMaxSpin(std::chrono::nanoseconds max) {
+void SemaphoreCore::SetMaxSpin(Timeout max) {
   internal::SetMaxSpin(spin_, max);
 }
 

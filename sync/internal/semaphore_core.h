@@ -50,7 +50,7 @@ class SemaphoreCore {
 
   uint32_t Value() const { return value_.load(std::memory_order_relaxed); }
   uint32_t Bound() const { return bound_; }
-  void SetMaxSpin(std::chrono::nanoseconds max);
+  void SetMaxSpin(Timeout max);
 
  private:
   bool AcquireSlow(const Deadline& deadline);

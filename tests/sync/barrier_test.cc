@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "tests/sync/fork_helpers.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -27,6 +28,10 @@ using testing::ForkChild;
 using testing::NewShared;
 using testing::NewSharedArray;
 using testing::WaitChild;
+using testing::ExpectWaitsForPeer;
+using testing::ForEachHugeAbslDuration;
+using testing::ForEachHugeDuration;
+using testing::StartPeer;
 using testing::WaitUntil;
 
 constexpr int kCycles = 500;
@@ -255,6 +260,23 @@ TEST(BarrierTest, ProcessDyingInsideTheBarrierBreaksIt) {
   EXPECT_LT(s->barrier.wait(10s), 2u);
   EXPECT_CHILD_OK(WaitChild(other));
   DestroyShared(s);
+}
+
+// Python: barrier.wait(timeout=1e30) waits for the other party; a huge
+// timeout must not break the barrier at once.
+TEST(BarrierTest, HugeTimeoutWaitsForTheOtherParty_LikePythonWaitTimeout) {
+  auto* b = NewShared<Barrier>(2);
+  auto party = [b] {
+    return StartPeer([] {}, [b] { CHILD_CHECK(b->wait(std::chrono::seconds(20)) <= 1); });
+  };
+  ForEachHugeDuration([&](const char* what, auto timeout) {
+    ExpectWaitsForPeer(what, party(), [&] { return b->wait(timeout) == 0; });
+  });
+  ForEachHugeAbslDuration([&](const char* what, absl::Duration timeout) {
+    ExpectWaitsForPeer(what, party(), [&] { return b->wait(timeout) == 0; });
+  });
+  EXPECT_FALSE(b->broken());
+  DestroyShared(b);
 }
 
 TEST(BarrierTest, ZeroTimeoutBreaksUnlessLast) {

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "tests/sync/fork_helpers.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -25,6 +26,11 @@ using testing::ElapsedMs;
 using testing::ForkChild;
 using testing::NewShared;
 using testing::WaitChild;
+using testing::ExpectWaitsForPeer;
+using testing::ForEachHugeAbslDuration;
+using testing::ForEachHugeDuration;
+using testing::Peer;
+using testing::StartPeer;
 using testing::WaitUntil;
 
 struct Shared {
@@ -143,6 +149,45 @@ TEST(ConditionTest, EveryNotifyWakesExactlyOneWaiter) {
   DestroyShared(s);
 }
 
+// Python: cond.wait(timeout=1e30) waits for another process's notify().
+TEST(ConditionTest, HugeTimeoutWaitsForNotify_LikePythonWaitTimeout) {
+  Shared* s = NewShared<Shared>();
+  // The peer notifies once this process is a registered waiter (so the
+  // notification cannot be lost) and 300 ms have passed.
+  auto notifier = [s] {
+    return StartPeer([] {}, [s] {
+      CHILD_CHECK(WaitUntil([&] {
+        std::lock_guard<Condition> g(s->cond);
+        return s->cond.waiting() == 1;
+      }));
+      std::lock_guard<Condition> g(s->cond);
+      s->cond.notify();
+    });
+  };
+  ForEachHugeDuration([&](const char* what, auto timeout) {
+    ExpectWaitsForPeer(what, notifier(), [&] {
+      std::unique_lock<Condition> g(s->cond);
+      return s->cond.wait(timeout);
+    });
+  });
+  ForEachHugeAbslDuration([&](const char* what, absl::Duration timeout) {
+    ExpectWaitsForPeer(what, notifier(), [&] {
+      std::unique_lock<Condition> g(s->cond);
+      return s->cond.wait(timeout);
+    });
+  });
+  // And the lock itself, through the Condition.
+  ForEachHugeDuration([&](const char* what, auto timeout) {
+    Peer p = StartPeer([s] { s->cond.acquire(); }, [s] { s->cond.release(); });
+    ExpectWaitsForPeer(what, p, [&] {
+      const bool ok = s->cond.try_lock_for(timeout);
+      if (ok) s->cond.release();
+      return ok;
+    });
+  });
+  DestroyShared(s);
+}
+
 TEST(ConditionTest, WaitForPredicateAcrossProcesses) {
   Shared* s = NewShared<Shared>();
   pid_t pid = ForkChild([s] {
@@ -207,11 +252,13 @@ TEST(ConditionTest, TimedWaitsReturnWithinTheirBoundHoldingTheLock) {
   DestroyShared(s);
 }
 
-TEST(ConditionTest, WaitAndNotifyWithoutTheLockAreValueErrors) {
+// Python: threading.Condition().wait() / notify() without the lock raise
+// RuntimeError ("cannot wait on un-acquired lock").
+TEST(ConditionTest, WaitAndNotifyWithoutTheLockAreRuntimeErrors_LikePython) {
   Shared* s = NewShared<Shared>();
-  EXPECT_THROW(s->cond.wait(10ms), ValueError);
-  EXPECT_THROW(s->cond.notify(), ValueError);
-  EXPECT_THROW(s->cond.notify_all(), ValueError);
+  EXPECT_THROW(s->cond.wait(10ms), RuntimeError);
+  EXPECT_THROW(s->cond.notify(), RuntimeError);
+  EXPECT_THROW(s->cond.notify_all(), RuntimeError);
   EXPECT_EQ(s->cond.waiting(), 0u);
   DestroyShared(s);
 }

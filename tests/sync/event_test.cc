@@ -11,6 +11,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/sync/fork_helpers.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -22,6 +23,10 @@ using testing::ElapsedMs;
 using testing::ForkChild;
 using testing::NewShared;
 using testing::WaitChild;
+using testing::ExpectWaitsForPeer;
+using testing::ForEachHugeAbslDuration;
+using testing::ForEachHugeDuration;
+using testing::StartPeer;
 using testing::WaitUntil;
 
 struct Shared {
@@ -114,6 +119,24 @@ TEST(EventTest, WaitReturnsWithinItsBound) {
   EXPECT_FALSE(e->wait(-1ms));
   EXPECT_LE(ElapsedMs(start), 50.0);
   DestroyShared(e);
+}
+
+// Python: event.wait(timeout=1e30) waits for another process's set().
+TEST(EventTest, HugeTimeoutWaitsForSet_LikePythonWaitTimeout) {
+  auto* ev = NewShared<Event>();
+  auto setter = [ev] {
+    ev->clear();
+    return StartPeer([] {}, [ev] { ev->set(); });
+  };
+  ForEachHugeDuration([&](const char* what, auto timeout) {
+    ExpectWaitsForPeer(what, setter(), [&] { return ev->wait(timeout); });
+  });
+  ForEachHugeAbslDuration([&](const char* what, absl::Duration timeout) {
+    ExpectWaitsForPeer(what, setter(), [&] { return ev->wait(timeout); });
+  });
+  ev->clear();
+  EXPECT_FALSE(ev->wait(std::chrono::hours::min()));
+  DestroyShared(ev);
 }
 
 TEST(EventTest, ManyRoundsAcrossProcesses) {

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "tests/sync/fork_helpers.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -26,6 +27,11 @@ using testing::ForkChild;
 using testing::NewShared;
 using testing::NewSharedArray;
 using testing::WaitChild;
+using testing::ExpectWaitsForPeer;
+using testing::ForEachFarTimePoint;
+using testing::ForEachHugeAbslDuration;
+using testing::ForEachHugeDuration;
+using testing::StartPeer;
 using testing::WaitUntil;
 
 struct Counter {
@@ -269,14 +275,71 @@ TEST(LockTest, TimedAcquireReturnsWithinItsBound) {
   DestroyShared(h);
 }
 
-TEST(LockTest, ReleaseByNonOwnerIsValueError) {
+// Python: multiprocessing.Lock().release() on an unlocked lock raises
+// ValueError ("semaphore or lock released too many times"). Releasing a lock
+// another process holds (which Python allows and shoal refuses, see lock.h)
+// is RuntimeError, as releasing an RLock one does not hold.
+TEST(LockTest, ReleaseUnlockedIsValueErrorAndNotOwnedIsRuntimeError_LikePython) {
   HeldLock* h = NewShared<HeldLock>();
   EXPECT_THROW(h->lock.release(), ValueError);  // nobody holds it
   pid_t pid = HoldInChild(h);
-  EXPECT_THROW(h->lock.release(), ValueError);  // another process holds it
+  EXPECT_THROW(h->lock.release(), RuntimeError);  // another process holds it
   EXPECT_TRUE(h->lock.locked());
   EXPECT_FALSE(h->lock.try_acquire());
-  EXPECT_THROW(h->lock.make_consistent(), ValueError);
+  EXPECT_THROW(h->lock.make_consistent(), RuntimeError);
+  h->let_go.store(1);
+  EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(h);
+}
+
+// Python: lock.acquire(timeout=1e30) waits for the holder (another process)
+// to release; a timeout too large for int64 nanoseconds must not turn into
+// "don't wait".
+TEST(LockTest, HugeTimeoutWaitsForTheHolder_LikePythonAcquireTimeout) {
+  auto* lock = NewShared<Lock>();
+  auto holder = [lock] {
+    return StartPeer([lock] { lock->acquire(); }, [lock] { lock->release(); });
+  };
+  ForEachHugeDuration([&](const char* what, auto timeout) {
+    ExpectWaitsForPeer(what, holder(), [&] {
+      const bool ok = lock->try_lock_for(timeout);
+      if (ok) lock->release();
+      return ok;
+    });
+    ExpectWaitsForPeer(what, holder(), [&] {
+      const bool ok = lock->acquire(timeout);
+      if (ok) lock->release();
+      return ok;
+    });
+  });
+  ForEachHugeAbslDuration([&](const char* what, absl::Duration timeout) {
+    ExpectWaitsForPeer(what, holder(), [&] {
+      const bool ok = lock->acquire(timeout);
+      if (ok) lock->release();
+      return ok;
+    });
+  });
+  ForEachFarTimePoint([&](const char* what, auto when) {
+    ExpectWaitsForPeer(what, holder(), [&] {
+      const bool ok = lock->try_lock_until(when);
+      if (ok) lock->release();
+      return ok;
+    });
+  });
+  DestroyShared(lock);
+}
+
+// And the other end: however negative, a timeout never blocks.
+TEST(LockTest, NegativeTimeoutsDoNotBlock_LikePythonTimeoutZero) {
+  HeldLock* h = NewShared<HeldLock>();
+  pid_t pid = HoldInChild(h);
+  const auto start = Clock::now();
+  EXPECT_FALSE(h->lock.try_lock_for(std::chrono::hours::min()));
+  EXPECT_FALSE(h->lock.try_lock_for(std::chrono::duration<double>(-1e30)));
+  EXPECT_FALSE(h->lock.acquire(absl::Hours(-1e10)));
+  EXPECT_FALSE(h->lock.try_lock_until(Clock::time_point::min()));
+  EXPECT_FALSE(h->lock.try_lock_until(std::chrono::system_clock::time_point::min()));
+  EXPECT_LE(ElapsedMs(start), 2000.0);  // none blocked (30 s would show)
   h->let_go.store(1);
   EXPECT_CHILD_OK(WaitChild(pid));
   DestroyShared(h);
@@ -328,6 +391,27 @@ TEST(LockTest, StdAdaptersWork) {
   EXPECT_CHILD_OK(WaitChild(pid));
   EXPECT_EQ(t->value, uint64_t{2} * kIters);
   DestroyShared(t);
+}
+
+// A spin bound of any size is clamped, never wrapped (the ubsan build
+// checks the conversion), and the lock keeps working either way.
+TEST(LockTest, HugeAndNegativeSpinBoundsAreClamped) {
+  HeldLock* h = NewShared<HeldLock>();
+  h->lock.set_max_spin(std::chrono::hours::max());
+  h->lock.set_max_spin(std::chrono::duration<double>(1e30));
+  pid_t pid = HoldInChild(h);
+  auto start = Clock::now();
+  EXPECT_FALSE(h->lock.acquire(100ms));
+  EXPECT_LE(ElapsedMs(start), 2000.0);
+  h->lock.set_max_spin(std::chrono::hours::min());
+  start = Clock::now();
+  EXPECT_FALSE(h->lock.acquire(100ms));
+  EXPECT_LE(ElapsedMs(start), 2000.0);
+  h->let_go.store(1);
+  EXPECT_TRUE(h->lock.acquire(10s));
+  h->lock.release();
+  EXPECT_CHILD_OK(WaitChild(pid));
+  DestroyShared(h);
 }
 
 TEST(LockTest, SpinCanBeDisabled) {

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "tests/sync/fork_helpers.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -25,6 +26,10 @@ using testing::ElapsedMs;
 using testing::ForkChild;
 using testing::NewShared;
 using testing::WaitChild;
+using testing::ExpectWaitsForPeer;
+using testing::ForEachFarTimePoint;
+using testing::ForEachHugeDuration;
+using testing::StartPeer;
 using testing::WaitUntil;
 
 struct Counter {
@@ -70,7 +75,9 @@ TEST(RLockTest, IsReentrant) {
   EXPECT_EQ(lock->recursion_count(), 0u);
   EXPECT_FALSE(lock->is_owned());
   EXPECT_FALSE(lock->locked());
-  EXPECT_THROW(lock->release(), ValueError);  // released more than acquired
+  // Python: threading.RLock().release() -> RuntimeError("cannot release
+  // un-acquired lock").
+  EXPECT_THROW(lock->release(), RuntimeError);  // released more than acquired
   DestroyShared(lock);
 }
 
@@ -171,14 +178,15 @@ TEST(RLockTest, ReleaseWithoutMakeConsistentReportsAgain) {
   DestroyShared(lock);
 }
 
-TEST(RLockTest, ReleaseByAnotherProcessIsValueError) {
+// Python: releasing an RLock the caller does not hold raises RuntimeError.
+TEST(RLockTest, ReleaseUnacquiredIsRuntimeError_LikePythonRLock) {
   HeldRLock* h = NewShared<HeldRLock>();
   pid_t pid = HoldInChild(h);
   // The child holds it: neither a release nor a repair from here.
   EXPECT_FALSE(h->lock.is_owned());
   EXPECT_EQ(h->lock.recursion_count(), 0u);
-  EXPECT_THROW(h->lock.release(), ValueError);
-  EXPECT_THROW(h->lock.make_consistent(), ValueError);
+  EXPECT_THROW(h->lock.release(), RuntimeError);
+  EXPECT_THROW(h->lock.make_consistent(), RuntimeError);
   EXPECT_TRUE(h->lock.locked());
   EXPECT_FALSE(h->lock.try_acquire());
   h->let_go.store(1);
@@ -193,7 +201,7 @@ TEST(RLockTest, ReleaseByAnotherProcessIsValueError) {
     bool threw = false;
     try {
       h->lock.release();
-    } catch (const ValueError&) {
+    } catch (const RuntimeError&) {
       threw = true;
     }
     CHILD_CHECK(threw);
@@ -231,6 +239,29 @@ TEST(RLockTest, TimedAcquireReturnsWithinItsBound) {
   h->lock.release();
   EXPECT_CHILD_OK(WaitChild(pid));
   DestroyShared(h);
+}
+
+// Python: rlock.acquire(timeout=1e30) waits for the holder.
+TEST(RLockTest, HugeTimeoutWaitsForTheHolder_LikePythonAcquireTimeout) {
+  auto* lock = NewShared<RLock>();
+  auto holder = [lock] {
+    return StartPeer([lock] { lock->acquire(); }, [lock] { lock->release(); });
+  };
+  ForEachHugeDuration([&](const char* what, auto timeout) {
+    ExpectWaitsForPeer(what, holder(), [&] {
+      const bool ok = lock->try_lock_for(timeout);
+      if (ok) lock->release();
+      return ok;
+    });
+  });
+  ForEachFarTimePoint([&](const char* what, auto when) {
+    ExpectWaitsForPeer(what, holder(), [&] {
+      const bool ok = lock->try_lock_until(when);
+      if (ok) lock->release();
+      return ok;
+    });
+  });
+  DestroyShared(lock);
 }
 
 TEST(RLockTest, StdAdaptersWork) {

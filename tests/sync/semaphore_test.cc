@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "tests/sync/fork_helpers.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -25,6 +26,11 @@ using testing::ElapsedMs;
 using testing::ForkChild;
 using testing::NewShared;
 using testing::WaitChild;
+using testing::ExpectWaitsForPeer;
+using testing::ForEachFarTimePoint;
+using testing::ForEachHugeAbslDuration;
+using testing::ForEachHugeDuration;
+using testing::StartPeer;
 using testing::WaitUntil;
 
 template <class Sem>
@@ -219,6 +225,27 @@ TEST(SemaphoreTest, TimedAcquireReturnsWithinItsBound) {
   EXPECT_LE(ms, 600.0);
   DestroyShared(s);
   DestroyShared(b);
+}
+
+// Python: sem.acquire(timeout=1e30) waits for another process's release().
+TEST(SemaphoreTest, HugeTimeoutWaitsForARelease_LikePythonAcquireTimeout) {
+  auto* sem = NewShared<Semaphore>(0);
+  auto releaser = [sem] { return StartPeer([] {}, [sem] { sem->release(); }); };
+  ForEachHugeDuration([&](const char* what, auto timeout) {
+    ExpectWaitsForPeer(what, releaser(), [&] { return sem->acquire(timeout); });
+    ExpectWaitsForPeer(what, releaser(),
+                       [&] { return sem->try_lock_for(timeout); });
+  });
+  ForEachHugeAbslDuration([&](const char* what, absl::Duration timeout) {
+    ExpectWaitsForPeer(what, releaser(), [&] { return sem->acquire(timeout); });
+  });
+  ForEachFarTimePoint([&](const char* what, auto when) {
+    ExpectWaitsForPeer(what, releaser(),
+                       [&] { return sem->try_lock_until(when); });
+  });
+  EXPECT_EQ(sem->get_value(), 0u);
+  EXPECT_FALSE(sem->acquire(std::chrono::seconds::min()));
+  DestroyShared(sem);
 }
 
 TEST(SemaphoreTest, StdAdaptersWork) {
