@@ -55,12 +55,16 @@ TEST(Readme, Queue) {
   shoal::Queue<std::string> q(/*maxsize=*/100);
   if (fork() == 0) {
     q.put("work");
+    q.put("more");
     _exit(0);
   }
   std::string item = q.get(std::chrono::seconds(1));
   EXPECT_EQ(item, "work");
+  item = q.get(std::chrono::hours::max());
+  EXPECT_EQ(item, "more");
   q.close();
   EXPECT_THROW(q.put("more"), shoal::Closed);
+  EXPECT_THROW(q.put("more"), shoal::ValueError);
   wait(nullptr);
 }
 

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "tests/ipc/fork_helper.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -379,6 +380,42 @@ TEST(JoinableQueue, LostItemDoesNotBlockJoin) {
     q.task_done();
   }
   EXPECT_TRUE(q.join(1s));
+}
+
+// Python: q.get(timeout=1e30) waits for the item another process puts
+// later; a timeout too large for int64 nanoseconds is not "don't wait".
+TEST(Queue, HugeTimeoutGetWaitsForALatePut_LikePythonGetTimeout) {
+  Queue<int> q(4);
+  int n = 0;
+  auto late_put = [&q](int v) {
+    return testing::StartPeer([] {}, [&q, v] { q.put(v); });
+  };
+  testing::ForEachHugeDuration([&](const char* what, auto timeout) {
+    const int v = ++n;
+    testing::ExpectWaitsForPeer(what, late_put(v),
+                                [&] { return q.get(timeout) == v; });
+  });
+  testing::ForEachHugeAbslDuration([&](const char* what, absl::Duration t) {
+    const int v = ++n;
+    testing::ExpectWaitsForPeer(what, late_put(v),
+                                [&] { return q.get(t) == v; });
+  });
+  EXPECT_THROW(q.get(std::chrono::hours::min()), Empty);
+  EXPECT_FALSE(q.try_get(std::chrono::duration<double>(-1e30)).has_value());
+}
+
+// Python: q.put(x, timeout=1e30) on a full queue waits for a get().
+TEST(Queue, HugeTimeoutPutWaitsForALateGet_LikePythonPutTimeout) {
+  Queue<int> q(1);
+  q.put(0);
+  testing::ForEachHugeDuration([&](const char* what, auto timeout) {
+    testing::ExpectWaitsForPeer(
+        what, testing::StartPeer([] {}, [&q] { q.get(10s); }), [&] {
+          q.put(1, timeout);
+          return q.qsize() == 1;
+        });
+  });
+  EXPECT_THROW(q.put(2, std::chrono::seconds::min()), Full);
 }
 
 }  // namespace

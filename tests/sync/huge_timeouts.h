@@ -12,17 +12,22 @@
 #ifndef SHOAL_TESTS_SYNC_HUGE_TIMEOUTS_H_
 #define SHOAL_TESTS_SYNC_HUGE_TIMEOUTS_H_
 
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <new>
 #include <thread>
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "tests/sync/fork_helpers.h"
 
 namespace shoal::testing {
 
@@ -64,21 +69,39 @@ struct Peer {
   std::atomic<int>* flags = nullptr;  // [0]: set up; [1]: about to act
 };
 
-// Forks the peer; returns once its setup ran (e.g. it holds the lock).
+// Forks the peer (under a 30 s alarm; exit 0 when `act` returned, 2 if
+// something threw); returns once its setup ran (e.g. it holds the lock).
 template <class Setup, class Act>
 Peer StartPeer(Setup setup, Act act,
                std::chrono::milliseconds delay = std::chrono::milliseconds(300)) {
   Peer peer;
-  peer.flags = NewSharedArray<std::atomic<int>>(2);
-  std::atomic<int>* flags = peer.flags;
-  peer.pid = ForkChild([=] {
-    setup();
-    flags[0].store(1);
-    std::this_thread::sleep_for(delay);
-    flags[1].store(1);
-    act();
-  });
-  EXPECT_TRUE(WaitUntil([&] { return flags[0].load() == 1; }));
+  void* mem = mmap(nullptr, 2 * sizeof(std::atomic<int>),
+                   PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) std::abort();
+  std::atomic<int>* flags = new (mem) std::atomic<int>[2]();
+  peer.flags = flags;
+  std::fflush(nullptr);
+  peer.pid = fork();
+  if (peer.pid < 0) std::abort();
+  if (peer.pid == 0) {
+    alarm(30);
+    try {
+      setup();
+      flags[0].store(1);
+      std::this_thread::sleep_for(delay);
+      flags[1].store(1);
+      act();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "peer %d: %s\n", getpid(), e.what());
+      _exit(2);
+    }
+    _exit(0);
+  }
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (flags[0].load() != 1 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(flags[0].load(), 1) << "the peer did not finish its setup";
   return peer;
 }
 
@@ -87,15 +110,28 @@ Peer StartPeer(Setup setup, Act act,
 // up at once nor returned early), then reaps the peer.
 template <class Call>
 void ExpectWaitsForPeer(const char* what, const Peer& peer, Call call) {
-  const auto start = Clock::now();
+  const auto start = std::chrono::steady_clock::now();
   alarm(30);
   const bool ok = call();
   alarm(0);
+  const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_TRUE(ok) << what;
   EXPECT_EQ(peer.flags[1].load(), 1)
       << what << ": returned before the other process acted";
-  EXPECT_GE(ElapsedMs(start), 250.0) << what;
-  EXPECT_CHILD_OK(WaitChild(peer.pid)) << what;
+  EXPECT_GE(waited, std::chrono::milliseconds(250)) << what;
+  // The peer is done (or about to be): reap it, bounded.
+  int status = -1;
+  for (int i = 0; i < 10000; ++i) {
+    if (waitpid(peer.pid, &status, WNOHANG) == peer.pid) break;
+    status = -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (status == -1) {
+    kill(peer.pid, SIGKILL);
+    waitpid(peer.pid, nullptr, 0);
+  }
+  EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << what << ": peer status " << status;
   munmap(peer.flags, 2 * sizeof(std::atomic<int>));
 }
 
