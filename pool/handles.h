@@ -47,7 +47,11 @@ struct CodecTraits<Connection> {
     }
     if (c.closed()) throw SerializationError("cannot pass a closed Connection");
     const int32_t index = fds->Add(c.fileno());
-    const uint8_t flags = (c.readable() ? 1 : 0) | (c.writable() ? 2 : 0);
+    // Bit 2: Python framing (a Listener/Client connection), kept so the
+    // child speaks the same framing as the peer.
+    const uint8_t flags =
+        (c.readable() ? 1 : 0) | (c.writable() ? 2 : 0) |
+        (c.framing() == Connection::Framing::kPython ? 4 : 0);
     const uint8_t pad[3] = {0, 0, 0};
     w.WriteRaw(index);
     w.WriteRaw(flags);
@@ -62,7 +66,9 @@ struct CodecTraits<Connection> {
       r.Fail("no descriptor was passed for this Connection (only a Process "
              "child can receive one, once)");
     }
-    return Connection(fd, (flags & 1) != 0, (flags & 2) != 0);
+    return Connection(fd, (flags & 1) != 0, (flags & 2) != 0,
+                      (flags & 4) != 0 ? Connection::Framing::kPython
+                                       : Connection::Framing::kNative);
   }
 };
 

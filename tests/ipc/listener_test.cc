@@ -30,6 +30,8 @@
 #include "shoal/ipc/internal/auth_handshake.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/region.h"
+#include "shoal/pool/handles.h"
+#include "shoal/pool/process.h"
 #include "tests/ipc/fork_helper.h"
 
 extern char** environ;
@@ -555,6 +557,32 @@ TEST(SendHandle, ExecdUnrelatedProcess) {
   EXPECT_EQ(c.recv_bytes(shoal::Connection::kNoLimit, seconds(30)), "done");
   c.close();
   EXPECT_EQ(WaitChild(pid), 0);
+}
+
+// An accepted connection handed to a worker Process keeps Python framing
+// (the client on the other end speaks it).
+void ServeOne(shoal::Connection c) {
+  std::string m = c.recv_bytes(shoal::Connection::kNoLimit, seconds(20));
+  c.send_bytes("worker got " + m);
+}
+
+TEST(Listener, AcceptedConnectionPassedToAProcess) {
+  const std::string address = shoal::AbstractAddress(UniqueName("handoff"));
+  shoal::Listener listener(address, "k");
+  pid_t client = StartChild([&] {
+    shoal::Connection c = shoal::Client(address, "k", seconds(20));
+    c.send_bytes(std::string_view("job"));
+    return c.recv_bytes(shoal::Connection::kNoLimit, seconds(20)) ==
+                   "worker got job"
+               ? 0
+               : 1;
+  });
+  shoal::Connection c = listener.accept(seconds(20));
+  shoal::Process worker(ServeOne, std::move(c));
+  worker.start();
+  worker.join();
+  EXPECT_EQ(worker.exitcode(), 0);
+  EXPECT_EQ(WaitChild(client), 0);
 }
 
 // ---------------------------------------------------------------------------
