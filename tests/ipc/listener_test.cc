@@ -281,6 +281,9 @@ TEST(Listener, SixteenClientsSomeWithWrongKeys) {
   }
   EXPECT_EQ(served, kClients - bad_count);
   EXPECT_EQ(refused, bad_count);
+  std::printf("[figures] listener: %d clients at once, %d served, %d with a "
+              "wrong key refused (AuthenticationError on both sides)\n",
+              kClients, served, refused);
   EXPECT_EQ(listener.refused(), static_cast<uint64_t>(bad_count));
   for (int i = 0; i < kClients; ++i) {
     EXPECT_EQ(WaitChild(kids[i]), 0) << "client " << i;
@@ -321,6 +324,12 @@ TEST(Listener, SilentClientDoesNotDelayOthersAndIsRefusedInTime) {
         << e.what();
   }
   EXPECT_GE(Clock::now() - start, milliseconds(300));
+  std::printf("[figures] listener: silent client refused after %lld ms "
+              "(handshake_timeout 300 ms); the good client behind it was "
+              "served first\n",
+              static_cast<long long>(
+                  std::chrono::duration_cast<milliseconds>(Clock::now() - start)
+                      .count()));
   EXPECT_EQ(listener.pending(), 0u);
   // The silent client got our challenge, then was closed: EOF.
   EXPECT_NE(ReadFrame(silent).find("#CHALLENGE#"), std::string::npos);
