@@ -38,6 +38,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -184,6 +185,11 @@ class Array : public internal::ArrayBase<T, true> {
   static Array Open(const RegionRef& ref, const OpenOptions& options = {}) {
     return Array(Region::Open(ref, Layout(), options));
   }
+  // Opens the named Array<T> another program created (RegionOptions kind
+  // kNamed); InvalidRegion when it holds another type.
+  static Array Open(std::string_view name, const OpenOptions& options = {}) {
+    return Array(Region::OpenNamed(name, Layout(), options));
+  }
 
   // The recursive lock that guards the elements (slice/assign take it too).
   RLock& get_lock() const { return this->header_->lock; }
@@ -209,6 +215,9 @@ class RawArray : public internal::ArrayBase<T, false> {
   }
   static RawArray Open(const RegionRef& ref, const OpenOptions& options = {}) {
     return RawArray(Region::Open(ref, Layout(), options));
+  }
+  static RawArray Open(std::string_view name, const OpenOptions& options = {}) {
+    return RawArray(Region::OpenNamed(name, Layout(), options));
   }
 
   static RegionLayout Layout() { return LayoutOf<RawArray<T>>("array", 1); }

@@ -23,6 +23,8 @@
 //     get(timeout)           shoal::Empty when still empty at the deadline
 //     get_nowait()           shoal::Empty at once when empty
 //     try_put / try_get      bool / std::optional, never Full/Empty/Closed
+//     put_encoded /          the item's codec bytes, written or read in
+//       get_encoded          place (for bindings); QueueStatus, no throw
 //     qsize, empty, full     approximate while others operate (as in Python)
 //     close()                see below
 //
@@ -79,6 +81,9 @@
 
 namespace shoal {
 
+// What put_encoded()/get_encoded() report instead of throwing.
+enum class QueueStatus { kOk, kTimedOut, kClosed };
+
 namespace internal {
 
 template <class T>
@@ -116,6 +121,35 @@ class QueueBase {
   // drained.
   std::optional<T> try_get(const Deadline& deadline = Deadline::Now()) {
     return DoGet(deadline, false);
+  }
+
+  // --- encoded bytes, for bindings to other languages ---
+  //
+  // The item as its codec encoding (the bytes Decode<T> reads; for
+  // std::string and std::vector<std::byte>: a uint64 length, then the
+  // bytes). put_encoded() has `write(std::span<std::byte> dst)` produce
+  // exactly `size` encoded bytes straight in shared memory; get_encoded()
+  // hands the next item's encoded bytes to `read(std::span<const std::byte>)`,
+  // valid only during the call (the item is consumed even if `read` throws).
+  // They let a binding assemble an item from several pieces, or read one,
+  // without building a T: the Python module puts pickles and numpy buffers
+  // into a Queue<std::string> with one copy. Bytes that do not decode as a T
+  // make a typed reader's get() throw CodecError.
+  // Blocking, timeouts and close() as put/get, but reported, not thrown:
+  // kOk, kTimedOut (full / empty at the deadline) or kClosed. ValueError
+  // (item larger than the heap) and exceptions of write/read still throw.
+  template <class Write>
+  QueueStatus put_encoded(std::size_t size, Write&& write,
+                          const Deadline& deadline = Deadline::Infinite()) {
+    return Status(core_->Put(
+        size, [&](std::span<std::byte> dst) { write(dst); }, deadline,
+        Derived::kCounted));
+  }
+  template <class Read>
+  QueueStatus get_encoded(Read&& read,
+                          const Deadline& deadline = Deadline::Infinite()) {
+    return Status(core_->Get(
+        [&](std::span<const std::byte> bytes) { read(bytes); }, deadline));
   }
 
   std::size_t qsize() const { return core_->qsize(); }
@@ -175,6 +209,12 @@ class QueueBase {
       throw Closed("Queue.get: the queue is closed and drained");
     }
     throw Empty("Queue.get: the queue is empty");
+  }
+
+  static QueueStatus Status(QueueCore::Result r) {
+    if (r == QueueCore::Result::kOk) return QueueStatus::kOk;
+    if (r == QueueCore::Result::kClosed) return QueueStatus::kClosed;
+    return QueueStatus::kTimedOut;
   }
 
   std::shared_ptr<QueueCore> core_;

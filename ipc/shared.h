@@ -10,6 +10,8 @@
 //     if (fork() == 0) { hits->value.fetch_add(1); _exit(0); }
 //     shoal::RegionRef ref = hits.ref();                // for another process
 //     auto same = shoal::Shared<Counter>::Open(ref);    // ... there
+//     // or by name: CreateWith({.kind = RegionKind::kNamed, .name = "hits"})
+//     // here, shoal::Shared<Counter>::Open("hits") in any program
 //
 //   T must be standard-layout, non-polymorphic, aligned to at most 64, and
 //   follow the shared-memory rules (no raw pointers, no std containers;
@@ -42,6 +44,7 @@
 #define SHOAL_IPC_SHARED_H_
 
 #include <new>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -89,6 +92,16 @@ class Shared {
   // Opens the Shared<T> that `ref` names (see Region::Open).
   static Shared Open(const RegionRef& ref, const OpenOptions& options = {}) {
     Region r = Region::Open(ref, Layout(), options);
+    T* p = r.template at<T>(0);
+    return Shared(std::move(r), p);
+  }
+  // Opens the named Shared<T> ("x" or "shoal.x") another program created
+  // with CreateWith(RegionOptions{.kind = RegionKind::kNamed, .name = "x"})
+  // (see Region::OpenNamed): how unrelated processes, C++ or Python, meet
+  // at one Lock, Event, ... Throws InvalidRegion naming both types when it
+  // holds something else.
+  static Shared Open(std::string_view name, const OpenOptions& options = {}) {
+    Region r = Region::OpenNamed(name, Layout(), options);
     T* p = r.template at<T>(0);
     return Shared(std::move(r), p);
   }

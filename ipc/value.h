@@ -41,6 +41,7 @@
 #define SHOAL_IPC_VALUE_H_
 
 #include <atomic>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -126,6 +127,11 @@ class Value {
   static Value Open(const RegionRef& ref, const OpenOptions& options = {}) {
     return Value(Shared<internal::ValueData<T>>::Open(ref, options));
   }
+  // Opens the named Value<T> another program created (RegionOptions kind
+  // kNamed); InvalidRegion when it holds another type.
+  static Value Open(std::string_view name, const OpenOptions& options = {}) {
+    return Value(Shared<internal::ValueData<T>>::Open(name, options));
+  }
 
   // The (recursive) lock that guards the value. Throws ValueError for a
   // lock-less Value (Python's Value(lock=False) has no get_lock either).
@@ -187,6 +193,9 @@ class RawValue {
   }
   static RawValue Open(const RegionRef& ref, const OpenOptions& options = {}) {
     return RawValue(Shared<internal::ValueData<T>>::Open(ref, options));
+  }
+  static RawValue Open(std::string_view name, const OpenOptions& options = {}) {
+    return RawValue(Shared<internal::ValueData<T>>::Open(name, options));
   }
 
   T load() const { return internal::PlainLoad(data_->value); }

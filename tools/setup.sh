@@ -25,6 +25,9 @@ pkgs=(
   # tests/consumers/run.sh: shoal installed and used from CMake, pkg-config
   # and a Debian package (dpkg-dev: dpkg-shlibdeps; lintian checks the .deb).
   cmake pkgconf dpkg-dev lintian
+  # python/ (`import shoal`): Debian's Python 3.11 headers, pybind11, numpy;
+  # its tests run /usr/bin/python3 -m pytest.
+  python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest
 )
 if [[ $profile == bench ]]; then
   # To run every peer and draw the plots: the iceoryx RouDi daemon, gnuplot.

@@ -55,6 +55,25 @@ TEST(Array, SliceAndAssign) {
   EXPECT_THROW(a.at(6), std::out_of_range);
 }
 
+TEST(Array, OpenByName) {
+  RegionOptions o;
+  o.kind = RegionKind::kNamed;
+  o.name = "test.array.byname." + std::to_string(getpid());
+  Array<double> a({1.0, 2.0, 3.0}, o);
+  RawArray<int> r(2, RegionOptions{.kind = RegionKind::kNamed,
+                                   .name = o.name + ".raw"});
+  EXPECT_EQ(testing::RunInChild([&] {
+              Array<double>::Open(o.name)[1] = 20.0;
+              RawArray<int>::Open(o.name + ".raw")[0] = 7;
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(a.to_vector(), (std::vector<double>{1.0, 20.0, 3.0}));
+  EXPECT_EQ(r[0], 7);
+  EXPECT_THROW(Array<float>::Open(o.name), InvalidRegion);
+  EXPECT_THROW(RawArray<double>::Open(o.name), InvalidRegion);
+}
+
 TEST(RawArray, SharedWithForkedChildAndOpenedByRef) {
   RawArray<uint8_t> a(4);
   RegionRef ref = a.ref();

@@ -314,6 +314,86 @@ TEST(SimpleQueue, PutGetEmptyClose) {
   EXPECT_THROW(q.get(), Closed);
 }
 
+// put_encoded/get_encoded move the codec bytes of a std::string without a
+// std::string: what a typed reader/writer in another process sees is the
+// same item, in both directions, inline and through the heap.
+TEST(Queue, EncodedBytesInteroperateWithTypedEnds) {
+  Queue<std::string> q(8);
+  const std::string small = "hi", big(100000, 'x');
+  for (const std::string* s : {&small, &big}) {
+    const uint64_t n = s->size();
+    ASSERT_EQ(q.put_encoded(8 + n,
+                            [&](std::span<std::byte> dst) {
+                              ASSERT_EQ(dst.size(), 8 + n);
+                              std::memcpy(dst.data(), &n, 8);
+                              std::memcpy(dst.data() + 8, s->data(), n);
+                            }),
+              QueueStatus::kOk);
+  }
+  EXPECT_EQ(RunInChild([&] {
+              if (q.get(5s) != small || q.get(5s) != big) return 1;
+              q.put(big + "!");
+              return 0;
+            }),
+            0);
+  std::string got;
+  ASSERT_EQ(q.get_encoded(
+                [&](std::span<const std::byte> b) {
+                  uint64_t n = 0;
+                  std::memcpy(&n, b.data(), 8);
+                  ASSERT_EQ(b.size(), 8 + n);
+                  got.assign(reinterpret_cast<const char*>(b.data()) + 8, n);
+                },
+                5s),
+            QueueStatus::kOk);
+  EXPECT_EQ(got, big + "!");
+  // Timeouts and close are reported, not thrown.
+  auto noop_read = [](std::span<const std::byte>) {};
+  EXPECT_EQ(q.get_encoded(noop_read, Deadline::Now()), QueueStatus::kTimedOut);
+  for (int i = 0; i < 8; ++i) q.put("f");
+  auto write_empty = [](std::span<std::byte> dst) {
+    std::memset(dst.data(), 0, dst.size());
+  };
+  EXPECT_EQ(q.put_encoded(8, write_empty, 10ms), QueueStatus::kTimedOut);
+  q.close();
+  EXPECT_EQ(q.put_encoded(8, write_empty), QueueStatus::kClosed);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(q.get_encoded(noop_read, Deadline::Now()), QueueStatus::kOk);
+  }
+  EXPECT_EQ(q.get_encoded(noop_read), QueueStatus::kClosed);
+}
+
+// Garbage written through put_encoded reaches a typed reader as CodecError,
+// and the queue goes on.
+TEST(Queue, EncodedGarbageIsACodecErrorForTypedReaders) {
+  Queue<std::string> q(4);
+  ASSERT_EQ(q.put_encoded(8,
+                          [](std::span<std::byte> dst) {
+                            const uint64_t lie = 1000;  // claims 1000 bytes
+                            std::memcpy(dst.data(), &lie, 8);
+                          }),
+            QueueStatus::kOk);
+  q.put("ok");
+  EXPECT_THROW(q.get(), CodecError);
+  EXPECT_EQ(q.get(), "ok");
+}
+
+// JoinableQueue counts items put through put_encoded.
+TEST(JoinableQueue, EncodedPutsAreCounted) {
+  JoinableQueue<std::vector<std::byte>> q(4);
+  ASSERT_EQ(q.put_encoded(9,
+                          [](std::span<std::byte> dst) {
+                            const uint64_t n = 1;
+                            std::memcpy(dst.data(), &n, 8);
+                            dst[8] = std::byte{7};
+                          }),
+            QueueStatus::kOk);
+  EXPECT_EQ(q.unfinished_tasks(), 1u);
+  EXPECT_EQ(q.get(), std::vector<std::byte>{std::byte{7}});
+  q.task_done();
+  EXPECT_TRUE(q.join(1s));
+}
+
 // The seed's producer/consumer: a daemon-like consumer calls task_done() for
 // each item; the producer's join() returns once all are done.
 TEST(JoinableQueue, ProducerConsumerTaskDoneJoin) {

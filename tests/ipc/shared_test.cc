@@ -139,6 +139,30 @@ TEST(SharedTest, OpenAsTheWrongTypeNamesBoth) {
   EXPECT_FALSE(TryDecode<Shared<Counter>>(junk).ok());
 }
 
+// Unrelated processes meet by name: the opener needs only the name (a
+// forked child that drops its inherited handles first, so the mapping is a
+// new one), and the wrong type is refused.
+TEST(SharedTest, OpenByNameFromAnotherProcess) {
+  RegionOptions o;
+  o.kind = RegionKind::kNamed;
+  o.name = "test.shared.byname." + std::to_string(getpid());
+  auto c = std::make_unique<Shared<Counter>>(Shared<Counter>::CreateWith(o, 5));
+  Counter* original = c->get();
+  EXPECT_EQ(RunInChild([&] {
+              auto same = Shared<Counter>::Open(o.name);
+              if (same.get() == original) return 2;  // must be a new mapping
+              same->value.fetch_add(1);
+              auto also = Shared<Counter>::Open("shoal." + o.name);
+              also->value.fetch_add(1);
+              return 0;
+            }),
+            0);
+  EXPECT_EQ((*c)->value.load(), 7);
+  EXPECT_THROW(Shared<Other>::Open(o.name), InvalidRegion);
+  c.reset();  // the creator's last handle unlinks the name
+  EXPECT_THROW(Shared<Counter>::Open(o.name), Error);
+}
+
 TEST(SharedTest, DestructorRunsOnceWhenTheCreatorsLastHandleGoes) {
   g_destroyed = 0;
   auto t = std::make_unique<Shared<Tracked>>(Shared<Tracked>::Create());

@@ -100,6 +100,22 @@ TEST(Value, TravelsThroughTheCodecAndOpensElsewhere) {
   EXPECT_EQ(v.load(), 42);
 }
 
+TEST(Value, OpenByName) {
+  RegionOptions o;
+  o.kind = RegionKind::kNamed;
+  o.name = "test.value.byname." + std::to_string(getpid());
+  Value<long> v(40, true, o);
+  EXPECT_EQ(testing::RunInChild([&] {
+              Value<long>::Open(o.name).add(2);
+              return 0;
+            }),
+            0);
+  EXPECT_EQ(v.load(), 42);
+  EXPECT_THROW(Value<int>::Open(o.name), InvalidRegion);
+  // A lock-less Value is the same region as a RawValue.
+  EXPECT_EQ(RawValue<long>::Open(o.name).load(), 42);
+}
+
 struct Point {
   double x, y;
 };

@@ -1,0 +1,483 @@
+// Copyright 2026 The shoal Authors.
+//
+// queue.cc: shoal.Queue, shoal.JoinableQueue, shoal.SimpleQueue.
+//
+// Each is a C++ Queue<std::string> / JoinableQueue<std::string> (or the
+// std::vector<std::byte> flavour, for C++ peers that use it) carrying the
+// items of message.h. The Python classes hold a type-erased handle; the
+// layout is the C++ one, so a C++ program opens a Python queue by name as
+// Queue<std::string> and vice versa.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "python/common.h"
+#include "python/errors.h"
+#include "python/message.h"
+#include "python/module.h"
+#include "python/wait.h"
+#include "shoal/base/errors.h"
+#include "shoal/ipc/queue.h"
+
+namespace shoal::python {
+namespace {
+
+using Bytes = std::vector<std::byte>;
+using WriteFn = absl::FunctionRef<void(std::span<std::byte>)>;
+using ReadFn = absl::FunctionRef<void(std::span<const std::byte>)>;
+
+enum class Flavor { kQueue, kJoinable, kSimple };
+// The C++ item type on the other side: std::string or
+// std::vector<std::byte> (same bytes, different layout identity).
+enum class CType { kString, kBytes };
+
+const char* CTypeName(CType c) {
+  return c == CType::kString ? "string" : "bytes";
+}
+
+CType ParseCType(const std::string& s) {
+  if (s == "string" || s == "std::string") return CType::kString;
+  if (s == "bytes" || s == "std::vector<std::byte>") return CType::kBytes;
+  Raise(PyExc_ValueError, "ctype must be 'string' (C++ Queue<std::string>) or "
+                          "'bytes' (C++ Queue<std::vector<std::byte>>), not '" +
+                              s + "'");
+}
+
+class QueueIface {
+ public:
+  virtual ~QueueIface() = default;
+  virtual QueueStatus Put(std::size_t size, WriteFn write,
+                          const Deadline& d) = 0;
+  virtual QueueStatus Get(ReadFn read, const Deadline& d) = 0;
+  virtual std::size_t qsize() const = 0;
+  virtual std::size_t maxsize() const = 0;
+  virtual void close() = 0;
+  virtual bool closed() const = 0;
+  virtual uint64_t lost() const = 0;
+  virtual const Region& region() const = 0;
+  // JoinableQueue only.
+  virtual void task_done() { throw ValueError("not a JoinableQueue"); }
+  virtual bool join(const Deadline&) { throw ValueError("not a JoinableQueue"); }
+  virtual uint64_t unfinished() const { return 0; }
+};
+
+template <class Q>
+class QueueImpl final : public QueueIface {
+ public:
+  explicit QueueImpl(Q q) : q_(std::move(q)) {}
+  QueueStatus Put(std::size_t size, WriteFn write, const Deadline& d) override {
+    return q_.put_encoded(size, write, d);
+  }
+  QueueStatus Get(ReadFn read, const Deadline& d) override {
+    return q_.get_encoded(read, d);
+  }
+  std::size_t qsize() const override { return q_.qsize(); }
+  std::size_t maxsize() const override { return q_.maxsize(); }
+  void close() override { q_.close(); }
+  bool closed() const override { return q_.closed(); }
+  uint64_t lost() const override { return q_.lost(); }
+  const Region& region() const override { return q_.region(); }
+  void task_done() override {
+    if constexpr (requires { q_.task_done(); }) {
+      q_.task_done();
+    } else {
+      QueueIface::task_done();
+    }
+  }
+  bool join(const Deadline& d) override {
+    if constexpr (requires { q_.join(d); }) {
+      return q_.join(d);
+    } else {
+      return QueueIface::join(d);
+    }
+  }
+  uint64_t unfinished() const override {
+    if constexpr (requires { q_.unfinished_tasks(); }) {
+      return q_.unfinished_tasks();
+    } else {
+      return 0;
+    }
+  }
+
+ private:
+  Q q_;
+};
+
+// The C++ queue class for a flavour and item type.
+template <Flavor F, class T>
+using QueueOf = std::conditional_t<F == Flavor::kJoinable, JoinableQueue<T>,
+                                   Queue<T>>;
+
+template <Flavor F>
+std::shared_ptr<QueueIface> Create(CType c, const QueueOptions& o) {
+  if (c == CType::kString) {
+    return std::make_shared<QueueImpl<QueueOf<F, std::string>>>(
+        QueueOf<F, std::string>(o));
+  }
+  return std::make_shared<QueueImpl<QueueOf<F, Bytes>>>(QueueOf<F, Bytes>(o));
+}
+
+// Opens by name or by ref, as `c`, or (c unset) as whichever of the two
+// item types the region holds.
+template <Flavor F, class Key>
+std::pair<std::shared_ptr<QueueIface>, CType> Open(const Key& key,
+                                                   std::optional<CType> c) {
+  auto open = [&](CType t) -> std::shared_ptr<QueueIface> {
+    if (t == CType::kString) {
+      return std::make_shared<QueueImpl<QueueOf<F, std::string>>>(
+          QueueOf<F, std::string>::Open(key));
+    }
+    return std::make_shared<QueueImpl<QueueOf<F, Bytes>>>(
+        QueueOf<F, Bytes>::Open(key));
+  };
+  if (c) return {open(*c), *c};
+  try {
+    return {open(CType::kString), CType::kString};
+  } catch (const InvalidRegion& first) {
+    try {
+      return {open(CType::kBytes), CType::kBytes};
+    } catch (const InvalidRegion&) {
+      throw first;  // names the type the region really holds
+    }
+  }
+}
+
+// The state of a Python queue object.
+class PyQueue {
+ public:
+  PyQueue(std::shared_ptr<QueueIface> q, Flavor f, bool raw, CType c)
+      : q_(std::move(q)), flavor_(f), raw_(raw), ctype_(c) {}
+
+  void put(py::handle obj, bool block, std::optional<double> timeout) {
+    Outgoing out(obj, raw_);
+    const std::size_t size = out.encoded_size();
+    QueueStatus st = QueueStatus::kTimedOut;
+    auto write = [&](std::span<std::byte> dst) { out.WriteTo(dst); };
+    const bool done = WaitInSlices(
+        DeadlineFrom(block, timeout), [&](const Deadline& d, bool) {
+          st = q_->Put(size, write, d);
+          return st != QueueStatus::kTimedOut;
+        });
+    if (!done) Raise(Errors().full, "Queue.put: the queue is full");
+    if (st == QueueStatus::kClosed) {
+      Raise(Errors().closed, "Queue.put: the queue is closed");
+    }
+  }
+
+  py::object get(bool block, std::optional<double> timeout) {
+    Incoming in;
+    QueueStatus st = QueueStatus::kTimedOut;
+    bool gil = true;
+    auto read = [&](std::span<const std::byte> b) { in.Read(b, raw_, gil); };
+    const bool done = WaitInSlices(
+        DeadlineFrom(block, timeout), [&](const Deadline& d, bool gil_held) {
+          gil = gil_held;
+          st = q_->Get(read, d);
+          return st != QueueStatus::kTimedOut;
+        });
+    if (!done) Raise(Errors().empty, "Queue.get: the queue is empty");
+    if (st == QueueStatus::kClosed) {
+      Raise(Errors().closed, "Queue.get: the queue is closed and drained");
+    }
+    return in.Take(raw_);
+  }
+
+  void task_done() { q_->task_done(); }
+  bool join(std::optional<double> timeout) {
+    return WaitInSlices(DeadlineFrom(timeout),
+                        [&](const Deadline& d, bool) { return q_->join(d); });
+  }
+
+  std::size_t qsize() const { return q_->qsize(); }
+  bool empty() const { return q_->qsize() == 0; }
+  bool full() const { return q_->qsize() >= q_->maxsize(); }
+  std::size_t maxsize() const { return q_->maxsize(); }
+  void close() { q_->close(); }
+  bool closed() const { return q_->closed(); }
+  uint64_t lost() const { return q_->lost(); }
+  uint64_t unfinished() const { return q_->unfinished(); }
+  py::object name() const { return NameOf(q_->region()); }
+  bool raw() const { return raw_; }
+  std::string ctype() const { return CTypeName(ctype_); }
+
+  std::string repr(const char* cls) const {
+    std::string s = std::string("<shoal.") + cls;
+    py::object n = name();
+    if (!n.is_none()) s += " name='" + n.cast<std::string>() + "'";
+    s += " qsize=" + std::to_string(qsize()) +
+         " maxsize=" + std::to_string(maxsize());
+    if (raw_) s += std::string(" raw ctype=") + CTypeName(ctype_);
+    if (closed()) s += " closed";
+    return s + ">";
+  }
+
+  py::tuple reduce(py::handle self) const {
+    return py::make_tuple(
+        py::module_::import("shoal").attr("_rebuild"),
+        py::make_tuple("_rebuild_queue", static_cast<int>(flavor_),
+                       RefToBytes(q_->region().ref()), raw_,
+                       std::string(CTypeName(ctype_))));
+  }
+
+ private:
+  std::shared_ptr<QueueIface> q_;
+  Flavor flavor_;
+  bool raw_;
+  CType ctype_;
+};
+
+struct PyJoinableQueue : PyQueue {
+  using PyQueue::PyQueue;
+};
+struct PySimpleQueue : PyQueue {
+  using PyQueue::PyQueue;
+};
+
+QueueOptions OptionsFor(std::size_t maxsize, const std::optional<std::string>& name,
+                        std::optional<uint64_t> heap_bytes,
+                        std::optional<std::size_t> inline_bytes,
+                        bool close_when_writers_gone) {
+  QueueOptions o;
+  o.maxsize = maxsize;
+  if (heap_bytes) o.heap_bytes = *heap_bytes;
+  if (inline_bytes) o.inline_bytes = *inline_bytes;
+  o.region = RegionFor(name);
+  o.close_when_writers_gone = close_when_writers_gone;
+  return o;
+}
+
+template <class P, Flavor F>
+P* MakeQueue(std::size_t maxsize, std::optional<std::string> name, bool raw,
+             const std::string& ctype, std::optional<uint64_t> heap_bytes,
+             std::optional<std::size_t> inline_bytes,
+             bool close_when_writers_gone) {
+  const CType c = ParseCType(ctype);
+  QueueOptions o = OptionsFor(maxsize, name, heap_bytes, inline_bytes,
+                              close_when_writers_gone);
+  return new P(Create<F>(c, o), F, raw, c);
+}
+
+template <class P, Flavor F>
+P* OpenQueue(const std::string& name, bool raw,
+             std::optional<std::string> ctype) {
+  std::optional<CType> c;
+  if (ctype) c = ParseCType(*ctype);
+  auto [q, got] = Open<F>(std::string_view(name), c);
+  return new P(std::move(q), F, raw, got);
+}
+
+py::object Rebuild(int flavor, py::bytes ref_bytes, bool raw,
+                   const std::string& ctype) {
+  const RegionRef ref = RefFromBytes(ref_bytes);
+  const CType c = ParseCType(ctype);
+  switch (static_cast<Flavor>(flavor)) {
+    case Flavor::kJoinable:
+      return py::cast(new PyJoinableQueue(Open<Flavor::kJoinable>(ref, c).first,
+                                          Flavor::kJoinable, raw, c),
+                      py::return_value_policy::take_ownership);
+    case Flavor::kSimple:
+      return py::cast(new PySimpleQueue(Open<Flavor::kQueue>(ref, c).first,
+                                        Flavor::kSimple, raw, c),
+                      py::return_value_policy::take_ownership);
+    default:
+      return py::cast(new PyQueue(Open<Flavor::kQueue>(ref, c).first,
+                                  Flavor::kQueue, raw, c),
+                      py::return_value_policy::take_ownership);
+  }
+}
+
+constexpr char kQueueDoc[] = R"doc(Queue(maxsize=0, *, name=None, raw=False, ctype='string', heap_bytes=None, inline_bytes=None, close_when_writers_gone=False)
+
+multiprocessing.Queue over shared memory: a bounded FIFO shared by every
+process holding it (its fork()ed children, processes it is pickled to, and
+unrelated programs, Python or C++, that open it by name).
+
+Items are any picklable object (pickle protocol 5). numpy arrays and other
+buffers travel out of band: copied once from the array into shared memory,
+once out on get(), never through a pipe or into the pickle. bytes and
+bytearray items are not pickled at all.
+
+maxsize: most items held (0: 65536; shared memory does not grow).
+name: None (the queue reaches other processes by fork or pickling), or a
+    name unrelated processes open with Queue.open(name) (C++:
+    shoal::Queue<std::string>::Open(name)).
+raw: items are bytes, not pickled objects: put() takes bytes-like objects
+    (or str, sent as UTF-8) and get() returns bytes. A C++
+    Queue<std::string> / Queue<std::vector<std::byte>> on the same queue
+    sees exactly those bytes.
+ctype: the C++ item type a raw queue is shared with: 'string'
+    (std::string) or 'bytes' (std::vector<std::byte>).
+heap_bytes: shared heap for items too large for a slot (default 64 MiB);
+    an item larger than the heap raises shoal.ValueError.
+
+Blocking calls release the GIL and return to check for signals every 0.2 s,
+so Ctrl-C interrupts a blocked get().
+
+Differences from multiprocessing: close() is queue-wide (every later put()
+raises shoal.Closed in every process; readers drain what is left, then get
+shoal.Closed) and there is no feeder thread: put() has copied the item into
+shared memory when it returns, so join_thread() has nothing to wait for.
+)doc";
+
+template <class C>
+void AddQueueMethods(C& c, const char* cls_name) {
+  c.def("put", &PyQueue::put, py::arg("obj"), py::arg("block") = true,
+        py::arg("timeout") = py::none(),
+        "put(obj, block=True, timeout=None): adds obj; blocks while the "
+        "queue is full (shoal.Full, a queue.Full, when still full after "
+        "timeout seconds or at once with block=False); shoal.Closed after "
+        "close().")
+      .def(
+          "put_nowait",
+          [](PyQueue& q, py::handle obj) { q.put(obj, false, std::nullopt); },
+          py::arg("obj"), "put(obj, block=False).")
+      .def("get", &PyQueue::get, py::arg("block") = true,
+           py::arg("timeout") = py::none(),
+           "get(block=True, timeout=None): removes and returns the oldest "
+           "item; blocks while empty (shoal.Empty, a queue.Empty, after "
+           "timeout seconds or at once with block=False); shoal.Closed once "
+           "a closed queue is drained.")
+      .def(
+          "get_nowait", [](PyQueue& q) { return q.get(false, std::nullopt); },
+          "get(block=False).")
+      .def("qsize", &PyQueue::qsize,
+           "Items in the queue now (approximate while others operate).")
+      .def("empty", &PyQueue::empty, "qsize() == 0 (approximate).")
+      .def("full", &PyQueue::full, "qsize() >= maxsize (approximate).")
+      .def("close", &PyQueue::close,
+           "Closes the queue for every process: later puts raise "
+           "shoal.Closed; gets drain what is left, then raise shoal.Closed.")
+      .def(
+          "join_thread", [](PyQueue&) {},
+          "No-op: shoal has no feeder thread (put() has already copied the "
+          "item into shared memory).")
+      .def(
+          "cancel_join_thread", [](PyQueue&) {}, "No-op (no feeder thread).")
+      .def_property_readonly("closed", &PyQueue::closed,
+                             "True once close() was called by any process.")
+      .def_property_readonly("maxsize", &PyQueue::maxsize,
+                             "Most items the queue holds.")
+      .def_property_readonly("name", &PyQueue::name,
+                             "The name unrelated processes open it by, or "
+                             "None.")
+      .def_property_readonly("raw", &PyQueue::raw,
+                             "True: items are bytes, not pickled objects.")
+      .def_property_readonly("ctype", &PyQueue::ctype,
+                             "'string' or 'bytes': the C++ item type.")
+      .def_property_readonly("lost", &PyQueue::lost,
+                             "Items lost because the process moving them "
+                             "died.")
+      .def("__reduce__",
+           [](const PyQueue& q) { return q.reduce(py::none()); })
+      .def("__repr__", [cls_name](const PyQueue& q) { return q.repr(cls_name); });
+}
+
+}  // namespace
+
+void RegisterQueues(py::module_& m) {
+  py::class_<PyQueue> queue(m, "Queue", kQueueDoc);
+  queue.def(py::init(&MakeQueue<PyQueue, Flavor::kQueue>),
+            py::arg("maxsize") = 0, py::kw_only(), py::arg("name") = py::none(),
+            py::arg("raw") = false, py::arg("ctype") = "string",
+            py::arg("heap_bytes") = py::none(),
+            py::arg("inline_bytes") = py::none(),
+            py::arg("close_when_writers_gone") = false);
+  queue.def_static("open", &OpenQueue<PyQueue, Flavor::kQueue>,
+                   py::arg("name"), py::kw_only(), py::arg("raw") = false,
+                   py::arg("ctype") = py::none(),
+                   "Queue.open(name, *, raw=False, ctype=None): the named "
+                   "queue another process created (Python or C++). ctype "
+                   "None accepts either C++ item type.");
+  AddQueueMethods(queue, "Queue");
+
+  py::class_<PyJoinableQueue, PyQueue> jq(
+      m, "JoinableQueue",
+      "JoinableQueue(maxsize=0, *, name=None, raw=False, ...)\n\n"
+      "multiprocessing.JoinableQueue: a Queue whose consumers call "
+      "task_done() once per item, and whose join() waits until every item "
+      "put so far is done. Same arguments as Queue.");
+  jq.def(py::init(&MakeQueue<PyJoinableQueue, Flavor::kJoinable>),
+         py::arg("maxsize") = 0, py::kw_only(), py::arg("name") = py::none(),
+         py::arg("raw") = false, py::arg("ctype") = "string",
+         py::arg("heap_bytes") = py::none(),
+         py::arg("inline_bytes") = py::none(),
+         py::arg("close_when_writers_gone") = false);
+  jq.def_static("open", &OpenQueue<PyJoinableQueue, Flavor::kJoinable>,
+                py::arg("name"), py::kw_only(), py::arg("raw") = false,
+                py::arg("ctype") = py::none(),
+                "The named JoinableQueue another process created.");
+  jq.def("task_done", &PyQueue::task_done,
+         "Marks one item taken with get() as done; shoal.ValueError (a "
+         "ValueError) when called more often than items were put.")
+      .def("join", &PyQueue::join, py::arg("timeout") = py::none(),
+           "join(timeout=None): blocks until every item put so far is "
+           "task_done(). Returns True then, False if items are still "
+           "unfinished after timeout seconds.")
+      .def_property_readonly("unfinished_tasks", &PyQueue::unfinished,
+                             "Items put and not yet task_done().");
+  jq.def("__repr__",
+         [](const PyQueue& q) { return q.repr("JoinableQueue"); });
+
+  py::class_<PySimpleQueue> sq(
+      m, "SimpleQueue",
+      "SimpleQueue(*, name=None, raw=False, ctype='string')\n\n"
+      "multiprocessing.SimpleQueue: put, get, empty, close. The same engine "
+      "as Queue (and the same C++ layout: a C++ SimpleQueue<std::string> "
+      "or Queue<std::string> opens it).");
+  sq.def(py::init([](std::optional<std::string> name, bool raw,
+                     const std::string& ctype) {
+           return MakeQueue<PySimpleQueue, Flavor::kSimple>(
+               0, name, raw, ctype, std::nullopt, std::nullopt, false);
+         }),
+         py::kw_only(), py::arg("name") = py::none(), py::arg("raw") = false,
+         py::arg("ctype") = "string");
+  sq.def_static(
+      "open",
+      [](const std::string& name, bool raw, std::optional<std::string> ctype) {
+        std::optional<CType> c;
+        if (ctype) c = ParseCType(*ctype);
+        auto [q, got] = Open<Flavor::kQueue>(std::string_view(name), c);
+        return new PySimpleQueue(std::move(q), Flavor::kSimple, raw, got);
+      },
+      py::arg("name"), py::kw_only(), py::arg("raw") = false,
+      py::arg("ctype") = py::none(), "The named queue another process created.");
+  sq.def(
+        "put",
+        [](PySimpleQueue& q, py::handle obj, std::optional<double> timeout) {
+          q.put(obj, true, timeout);
+        },
+        py::arg("obj"), py::arg("timeout") = py::none(),
+        "put(obj, timeout=None): adds obj, blocking while the queue is full "
+        "(timeout: a shoal extension; shoal.Full when it passes).")
+      .def(
+          "get",
+          [](PySimpleQueue& q, std::optional<double> timeout) {
+            return q.get(true, timeout);
+          },
+          py::arg("timeout") = py::none(),
+          "get(timeout=None): removes and returns the oldest item, blocking "
+          "while empty (timeout: a shoal extension; shoal.Empty when it "
+          "passes).")
+      .def("empty", &PyQueue::empty)
+      .def("close", &PyQueue::close)
+      .def_property_readonly("closed", &PyQueue::closed)
+      .def_property_readonly("name", &PyQueue::name)
+      .def_property_readonly("raw", &PyQueue::raw)
+      .def("__reduce__",
+           [](py::handle self) {
+             return self.cast<PySimpleQueue&>().reduce(self);
+           })
+      .def("__repr__",
+           [](const PySimpleQueue& q) { return q.repr("SimpleQueue"); });
+
+  m.def("_rebuild_queue", &Rebuild,
+        "Unpickles a queue: opens the region the reference names.");
+}
+
+}  // namespace shoal::python

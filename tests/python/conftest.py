@@ -1,0 +1,123 @@
+# Copyright 2026 The shoal Authors.
+"""Shared fixtures of the Python tests: bounded children, unique names, a
+per-test watchdog, and the C++ peer program."""
+
+import faulthandler
+import itertools
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+# Every test is bounded: a hang dumps every thread's stack and kills the
+# run instead of waiting for Bazel's timeout.
+TEST_TIMEOUT = 120
+
+_names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def watchdog():
+    faulthandler.dump_traceback_later(TEST_TIMEOUT, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+def unique(prefix):
+    """A region name no other test (or concurrent test run) uses."""
+    return "pytest.%s.%d.%d" % (prefix, os.getpid(), next(_names))
+
+
+@pytest.fixture
+def name(request):
+    return unique(request.node.name.replace("[", ".").replace("]", "")[:40])
+
+
+@pytest.fixture(params=["fork", "spawn"])
+def ctx(request):
+    return multiprocessing.get_context(request.param)
+
+
+@pytest.fixture
+def fork_ctx():
+    return multiprocessing.get_context("fork")
+
+
+def _arm(seconds):
+    # In a child: die instead of hanging (the parent also bounds its join).
+    signal.alarm(seconds)
+
+
+def _child_main(alarm_s, target, args):
+    _arm(alarm_s)
+    target(*args)
+
+
+def start(ctx, target, *args, alarm_s=60):
+    """Starts target(*args) in a child of `ctx`, bounded by alarm()."""
+    p = ctx.Process(target=_child_main, args=(alarm_s, target, args))
+    p.start()
+    return p
+
+
+def join(p, timeout=60):
+    """Joins `p`; kills it (and fails) if it overstays. Returns exitcode."""
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join(5)
+        pytest.fail("child %d did not finish within %s s" % (p.pid, timeout))
+    return p.exitcode
+
+
+def run(ctx, target, *args, timeout=60):
+    """Runs target(*args) in a child and returns its exit code."""
+    return join(start(ctx, target, *args, alarm_s=timeout), timeout + 10)
+
+
+def cpp_peer(*args, timeout=60, check=True, **kw):
+    """Runs the C++ peer program (tests/python/cpp_peer.cc) to completion."""
+    exe = os.environ["SHOAL_CPP_PEER"]
+    r = subprocess.run([exe] + [str(a) for a in args], capture_output=True,
+                       text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        pytest.fail("cpp_peer %s: exit %d\nstdout: %s\nstderr: %s"
+                    % (" ".join(map(str, args)), r.returncode, r.stdout,
+                       r.stderr))
+    return r
+
+
+def cpp_peer_start(*args, **kw):
+    exe = os.environ["SHOAL_CPP_PEER"]
+    return subprocess.Popen([exe] + [str(a) for a in args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kw)
+
+
+def python_start(code, **kw):
+    """Starts /usr/bin/python3 -c code (stdout/stderr piped)."""
+    return subprocess.Popen([sys.executable, "-c", code],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kw)
+
+
+def wait_line(proc, expected, timeout=30):
+    """Reads proc's stdout until a line equal to `expected` (bounded)."""
+    deadline = time.monotonic() + timeout
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    while time.monotonic() < deadline:
+        if sel.select(timeout=0.1):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.strip() == expected:
+                return
+    proc.kill()
+    out, err = proc.communicate(timeout=10)
+    pytest.fail("never saw %r; stdout %r stderr %r" % (expected, out, err))

@@ -1,0 +1,193 @@
+// Copyright 2026 The shoal Authors.
+//
+// cpp_peer: the C++ side of the Python interop tests. Each mode opens (or
+// creates) a named shoal object with the public C++ API and does one thing;
+// the pytest files check what the other language sees.
+//
+//   cpp_peer queue-put NAME string|bytes N        puts "cpp-0".."cpp-N-1"
+//   cpp_peer queue-get NAME string|bytes N        prints N items, one a line
+//   cpp_peer queue-serve NAME string|bytes N      creates the queue, prints
+//       "ready", echoes N items back as "echo:<item>", waits for stdin EOF
+//   cpp_peer channel-produce NAME N ELEMS         N blocks of ELEMS doubles,
+//       block b element k = b * 1000000 + k
+//   cpp_peer channel-consume NAME N               prints "block <b> <n> <sum>"
+//   cpp_peer channel-serve NAME ELEMS N           creates the FloatChannel,
+//       prints "ready", produces N blocks, waits for stdin EOF
+//   cpp_peer lock-hold NAME                       acquires, prints "held",
+//       sleeps until killed
+//   cpp_peer lock-acquire NAME                    prints "owner died" if so,
+//       then "acquired"
+//   cpp_peer value-add NAME K                     Value<long> += K, prints it
+//   cpp_peer array-sum NAME                       prints the Array<double> sum
+//   cpp_peer event-set NAME                       sets a Shared<Event>
+//
+// Every mode is bounded by alarm(60).
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "shoal/ipc/array.h"
+#include "shoal/ipc/channel.h"
+#include "shoal/ipc/queue.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/ipc/value.h"
+#include "shoal/sync/event.h"
+#include "shoal/sync/lock.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<std::byte> ToBytes(const std::string& s) {
+  std::vector<std::byte> v(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) v[i] = std::byte(s[i]);
+  return v;
+}
+
+std::string ToString(const std::vector<std::byte>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size());
+}
+std::string ToString(const std::string& s) { return s; }
+
+template <class T>
+T Item(const std::string& s) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return s;
+  } else {
+    return ToBytes(s);
+  }
+}
+
+void WaitForStdinEof() {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+}
+
+template <class T>
+int QueueMode(const std::string& mode, const std::string& name, int n) {
+  if (mode == "queue-put") {
+    auto q = shoal::Queue<T>::Open(name);
+    for (int i = 0; i < n; ++i) q.put(Item<T>("cpp-" + std::to_string(i)), 30s);
+    return 0;
+  }
+  if (mode == "queue-get") {
+    auto q = shoal::Queue<T>::Open(name);
+    for (int i = 0; i < n; ++i) std::printf("%s\n", ToString(q.get(30s)).c_str());
+    return 0;
+  }
+  if (mode == "queue-serve") {
+    shoal::QueueOptions o;
+    o.maxsize = 16;
+    o.region.kind = shoal::RegionKind::kNamed;
+    o.region.name = name;
+    shoal::Queue<T> q(o);
+    std::printf("ready\n");
+    std::fflush(stdout);
+    for (int i = 0; i < n; ++i) {
+      q.put(Item<T>("echo:" + ToString(q.get(30s))), 30s);
+    }
+    WaitForStdinEof();
+    return 0;
+  }
+  return 2;
+}
+
+void Produce(shoal::FloatChannel& ch, int n, std::size_t elems) {
+  for (int b = 0; b < n; ++b) {
+    auto w = ch.loan(elems, 30s);
+    for (std::size_t k = 0; k < elems; ++k) w[k] = b * 1e6 + static_cast<double>(k);
+    w.publish();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  alarm(60);
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: see the file comment\n");
+    return 2;
+  }
+  const std::string mode = argv[1], name = argv[2];
+  try {
+    if (mode.rfind("queue-", 0) == 0) {
+      const std::string ctype = argv[3];
+      const int n = std::atoi(argv[4]);
+      return ctype == "string" ? QueueMode<std::string>(mode, name, n)
+                               : QueueMode<std::vector<std::byte>>(mode, name, n);
+    }
+    if (mode == "channel-produce") {
+      auto ch = shoal::FloatChannel::Open(name);
+      Produce(ch, std::atoi(argv[3]), std::strtoul(argv[4], nullptr, 10));
+      return 0;
+    }
+    if (mode == "channel-consume") {
+      auto ch = shoal::FloatChannel::Open(name);
+      const int n = std::atoi(argv[3]);
+      for (int b = 0; b < n; ++b) {
+        auto r = ch.receive(30s);
+        double sum = 0;
+        for (double x : r) sum += x;
+        std::printf("block %d %zu %.17g\n", b, r.size(), sum);
+      }
+      return 0;
+    }
+    if (mode == "channel-serve") {
+      shoal::ChannelOptions o;
+      o.region.kind = shoal::RegionKind::kNamed;
+      o.region.name = name;
+      shoal::FloatChannel ch(std::strtoul(argv[3], nullptr, 10), o);
+      std::printf("ready\n");
+      std::fflush(stdout);
+      Produce(ch, std::atoi(argv[4]), ch.max_elements());
+      WaitForStdinEof();
+      return 0;
+    }
+    if (mode == "lock-hold") {
+      auto lock = shoal::Shared<shoal::Lock>::Open(name);
+      lock->acquire();
+      std::printf("held\n");
+      std::fflush(stdout);
+      for (;;) pause();
+    }
+    if (mode == "lock-acquire") {
+      auto lock = shoal::Shared<shoal::Lock>::Open(name);
+      try {
+        lock->acquire();
+      } catch (const shoal::OwnerDied&) {
+        std::printf("owner died\n");
+        lock->make_consistent();
+      }
+      std::printf("acquired\n");
+      lock->release();
+      return 0;
+    }
+    if (mode == "value-add") {
+      auto v = shoal::Value<long>::Open(name);
+      std::printf("%ld\n", v.add(std::atol(argv[3])));
+      return 0;
+    }
+    if (mode == "array-sum") {
+      auto a = shoal::Array<double>::Open(name);
+      double s = 0;
+      for (double x : a.to_vector()) s += x;
+      std::printf("%.17g\n", s);
+      return 0;
+    }
+    if (mode == "event-set") {
+      shoal::Shared<shoal::Event>::Open(name)->set();
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cpp_peer %s: %s\n", mode.c_str(), e.what());
+    return 1;
+  }
+  std::fprintf(stderr, "cpp_peer: unknown mode %s\n", mode.c_str());
+  return 2;
+}
