@@ -66,25 +66,6 @@ py::object DtypeOf(char code) {
       reinterpret_cast<PyObject*>(Descr(code)));
 }
 
-py::object ArrayViewShaped(char code, void* data, py::handle shape,
-                           bool writable, py::handle base) {
-  PyArray_Dims dims{nullptr, 0};
-  if (!PyArray_IntpConverter(shape.ptr(), &dims)) throw py::error_already_set();
-  PyArray_Descr* d = Descr(code);
-  PyObject* a = PyArray_NewFromDescr(
-      &PyArray_Type, d, dims.len, dims.ptr, nullptr, data,
-      NPY_ARRAY_C_CONTIGUOUS | (writable ? NPY_ARRAY_WRITEABLE : 0), nullptr);
-  PyDimMem_FREE(dims.ptr);
-  if (a == nullptr) throw py::error_already_set();
-  py::object arr = py::reinterpret_steal<py::object>(a);
-  Py_INCREF(base.ptr());
-  if (PyArray_SetBaseObject(reinterpret_cast<PyArrayObject*>(a), base.ptr()) <
-      0) {
-    throw py::error_already_set();
-  }
-  return arr;
-}
-
 py::object ArrayView(char code, void* data, std::size_t n, bool writable,
                      py::handle base) {
   npy_intp dim = static_cast<npy_intp>(n);

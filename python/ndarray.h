@@ -31,9 +31,6 @@ py::object DtypeOf(char code);
 // keeps the memory alive (a new reference is taken).
 py::object ArrayView(char code, void* data, std::size_t n, bool writable,
                      py::handle base);
-// An N-D view (shape), C order.
-py::object ArrayViewShaped(char code, void* data, py::handle shape,
-                           bool writable, py::handle base);
 
 // Marks an array read-only (used when its loan is published).
 void SetReadOnly(py::handle array);

@@ -86,11 +86,7 @@ class PySemaphoreT {
  public:
   explicit PySemaphoreT(SyncRef<S> r) : r_(std::move(r)) {}
   bool acquire(bool block, std::optional<double> timeout) {
-    S* s = r_.obj;
-    return WaitInSlices(DeadlineFrom(block, timeout),
-                        [s](const Deadline& d, bool gil) {
-                          return gil ? s->try_acquire() : s->acquire(d);
-                        });
+    return Acquire(r_.obj, block, timeout);
   }
   void release(uint32_t n) { r_.obj->release(n); }
   uint32_t get_value() const { return r_.obj->get_value(); }
@@ -131,11 +127,7 @@ class PyCondition {
   explicit PyCondition(SyncRef<Condition> r) : r_(std::move(r)) {}
 
   bool acquire(bool block, std::optional<double> timeout) {
-    Condition* c = r_.obj;
-    return WaitInSlices(DeadlineFrom(block, timeout),
-                        [c](const Deadline& d, bool gil) {
-                          return gil ? c->try_acquire() : c->acquire(d);
-                        });
+    return Acquire(r_.obj, block, timeout);
   }
   // Slices are safe: a timed-out slice re-acquires the lock, and nobody can
   // notify while we hold it, so no notification falls between slices.

@@ -30,6 +30,16 @@ struct SyncRef {
   std::function<py::tuple()> reduce;
 };
 
+// multiprocessing's acquire(block, timeout) on anything with
+// try_acquire() and acquire(Deadline) (locks, semaphores, a Condition).
+template <class L>
+bool Acquire(L* l, bool block, std::optional<double> timeout) {
+  return WaitInSlices(DeadlineFrom(block, timeout),
+                      [l](const Deadline& d, bool gil) {
+                        return gil ? l->try_acquire() : l->acquire(d);
+                      });
+}
+
 // Python's Lock / RLock around a shoal::Lock / RLock.
 template <class L>
 class PyLockT {
@@ -37,11 +47,7 @@ class PyLockT {
   explicit PyLockT(SyncRef<L> r) : r_(std::move(r)) {}
 
   bool acquire(bool block, std::optional<double> timeout) {
-    L* l = r_.obj;
-    return WaitInSlices(DeadlineFrom(block, timeout),
-                        [l](const Deadline& d, bool gil) {
-                          return gil ? l->try_acquire() : l->acquire(d);
-                        });
+    return Acquire(r_.obj, block, timeout);
   }
   void release() { r_.obj->release(); }
   L& get() const { return *r_.obj; }
