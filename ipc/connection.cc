@@ -673,8 +673,11 @@ std::pair<Connection, Connection> Pipe(bool duplex) {
   return {Connection(fds[0], true, false), Connection(fds[1], false, true)};
 }
 
-std::vector<std::size_t> Wait(std::span<Connection* const> conns,
-                              const Deadline& deadline) {
+namespace {
+
+// The indices of the ready entries of `conns`, in order (see wait()).
+std::vector<std::size_t> ReadyIndices(std::span<Connection* const> conns,
+                                      const Deadline& deadline) {
   std::vector<std::size_t> ready;
   std::vector<pollfd> fds;
   std::vector<std::size_t> index;
@@ -696,12 +699,32 @@ std::vector<std::size_t> Wait(std::span<Connection* const> conns,
       if (deadline.expired()) return ready;
       continue;
     }
-    if (errno != EINTR) ThrowSystemError("shoal::Wait: poll", errno);
+    if (errno != EINTR) ThrowSystemError("shoal::wait: poll", errno);
   }
   for (std::size_t k = 0; k < fds.size(); ++k) {
     if (fds[k].revents != 0) ready.push_back(index[k]);
   }
   return ready;
+}
+
+}  // namespace
+
+std::vector<Connection*> wait(std::span<Connection* const> conns,
+                              const Deadline& deadline) {
+  std::vector<Connection*> ready;
+  for (std::size_t i : ReadyIndices(conns, deadline)) ready.push_back(conns[i]);
+  return ready;
+}
+
+std::vector<Connection*> wait(std::initializer_list<Connection*> conns,
+                              const Deadline& deadline) {
+  return wait(std::span<Connection* const>(conns.begin(), conns.size()),
+              deadline);
+}
+
+std::vector<std::size_t> Wait(std::span<Connection* const> conns,
+                              const Deadline& deadline) {
+  return ReadyIndices(conns, deadline);
 }
 
 }  // namespace shoal

@@ -66,6 +66,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -243,8 +244,27 @@ class Connection {
 // Descriptors are close-on-exec.
 std::pair<Connection, Connection> Pipe(bool duplex = true);
 
-// multiprocessing.connection.wait: the connections (indices into `conns`)
-// that are ready to read, waiting up to `deadline` for at least one.
+// Python's multiprocessing.connection.wait(object_list, timeout): the
+// connections of `conns` that are ready to read -- a message is waiting, or
+// the peer closed or died (recv then throws EOFError) -- in the order given,
+// waiting up to `deadline` for at least one; empty when the deadline passes
+// first (Python's []). nullptr, closed and write-only entries are never
+// ready. Cost: one poll() over the descriptors (none when one is ready at
+// once).
+//
+//   auto ready = shoal::wait({&from_a, &from_b}, std::chrono::seconds(1));
+//   for (shoal::Connection* c : ready) handle(c->recv<Msg>());
+//
+// Connections only for now (Python also takes sockets and process
+// sentinels).
+std::vector<Connection*> wait(std::span<Connection* const> conns,
+                              const Deadline& deadline = Deadline());
+std::vector<Connection*> wait(std::initializer_list<Connection*> conns,
+                              const Deadline& deadline = Deadline());
+
+// The former spelling, kept for one release: the indices (into `conns`) of
+// the ready connections.
+[[deprecated("use shoal::wait, which returns the ready connections")]]
 std::vector<std::size_t> Wait(std::span<Connection* const> conns,
                               const Deadline& deadline = Deadline());
 

@@ -45,6 +45,7 @@ TEST(Readme, Pipe) {
     _exit(0);
   }
   child.close();
+  EXPECT_EQ(shoal::wait({&parent}, std::chrono::seconds(1)).size(), 1u);
   auto v = parent.recv<std::vector<int>>();
   EXPECT_EQ(v, (std::vector<int>{1, 2, 3}));
   EXPECT_THROW(parent.recv<int>(), shoal::EOFError);

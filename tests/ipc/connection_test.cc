@@ -17,6 +17,7 @@
 
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
+#include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
@@ -215,15 +216,64 @@ TEST(Pipe, ClosedHandleErrors) {
   EXPECT_THROW(a.fileno(), Closed);
 }
 
-TEST(Pipe, WaitReportsReadyConnections) {
+// Python: multiprocessing.connection.wait(object_list, timeout) returns the
+// objects of the list that are ready, in the list's order; [] on timeout.
+TEST(Pipe, WaitReturnsTheReadyConnections_LikePythonConnectionWait) {
+  auto [a1, b1] = Pipe();
+  auto [a2, b2] = Pipe();
+  auto [a3, b3] = Pipe();
+  EXPECT_TRUE(shoal::wait({&a1, &a2, &a3}, 50ms).empty());
+  b3.send(3);
+  b2.send(2);
+  std::vector<Connection*> ready = shoal::wait({&a1, &a2, &a3}, 1s);
+  EXPECT_EQ(ready, (std::vector<Connection*>{&a2, &a3}));
+  // A span (or vector) of connections works the same way.
+  std::vector<Connection*> conns = {&a1, &a2};
+  EXPECT_EQ(shoal::wait(conns, 1s), (std::vector<Connection*>{&a2}));
+  // A closed peer is "ready" too: recv then says EOFError (as in Python).
+  b1.close();
+  EXPECT_EQ(shoal::wait({&a1}, 1s), (std::vector<Connection*>{&a1}));
+}
+
+// The old spelling forwards for one release (indices into the list).
+TEST(Pipe, DeprecatedWaitStillReportsIndices) {
   auto [a1, b1] = Pipe();
   auto [a2, b2] = Pipe();
   Connection* conns[] = {&a1, &a2};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
   EXPECT_TRUE(Wait(conns, 50ms).empty());
   b2.send(1);
   auto ready = Wait(conns, 1s);
+#pragma GCC diagnostic pop
   ASSERT_EQ(ready.size(), 1u);
   EXPECT_EQ(ready[0], 1u);
+}
+
+// Python: conn.recv() / conn.poll(1e30) / wait([conn], 1e30) wait for the
+// writer; a timeout too large for int64 nanoseconds is not "don't wait".
+TEST(Pipe, HugeTimeoutsWaitForTheWriter_LikePythonPollTimeout) {
+  auto [a, b] = Pipe();
+  auto writer = [&b = b] {
+    return testing::StartPeer([] {}, [&b] { b.send(7); });
+  };
+  testing::ForEachHugeDuration([&](const char* what, auto timeout) {
+    testing::ExpectWaitsForPeer(what, writer(),
+                                [&] { return a.recv<int>(timeout) == 7; });
+    testing::ExpectWaitsForPeer(what, writer(), [&] {
+      return a.poll(timeout) && a.recv<int>(0s) == 7;
+    });
+    testing::ExpectWaitsForPeer(what, writer(), [&] {
+      return shoal::wait({&a}, timeout).size() == 1 && a.recv<int>(0s) == 7;
+    });
+  });
+  testing::ForEachHugeAbslDuration([&](const char* what, absl::Duration t) {
+    testing::ExpectWaitsForPeer(what, writer(),
+                                [&] { return a.recv<int>(t) == 7; });
+  });
+  EXPECT_FALSE(a.poll(std::chrono::hours::min()));
+  EXPECT_THROW(a.recv<int>(std::chrono::duration<double>(-1e30)), TimeoutError);
+  EXPECT_TRUE(shoal::wait({&a}, std::chrono::seconds::min()).empty());
 }
 
 // The seed's adder server: a duplex pipe, requests of numbers and strings,
