@@ -3,7 +3,7 @@
 // channel_bench.cc: shoal::FloatChannel (Channel<double>) next to memcpy, in
 // one binary and one run (bench/RESULTS.md, "## channel").
 //
-//   Copy mode, the seed's 100,000 doubles per block (800 KB), producer in this
+//   Copy mode, the FloatChannel pattern's 100,000 doubles per block (800 KB), producer in this
 //   process, consumer in a forked child: send(span) copies into a shared
 //   slot, recv(span) copies out. Bytes/s, compared with a plain memcpy of the
 //   same 800 KB in one process. Goal: copy mode >= 0.5x memcpy.
@@ -15,8 +15,8 @@
 //   release. Blocks/s. Goal: within 2x across the range (the cost of a loan
 //   does not depend on the block size).
 //     FloatChannel_Loan: the block carries its sequence number as its first
-//       and last value, and the consumer checks both (the issue's "last
-//       value" check): what a loan costs.
+//       and last value, and the consumer checks both (a "last value"
+//       check): what a loan costs.
 //     FloatChannel_LoanPageStamps: also one value per 4 KiB page, written
 //       by the producer and checked by the consumer, as in the shoot-out:
 //       this adds one cache-line transfer per page (196 for 800 KB), i.e.
@@ -28,8 +28,8 @@
 // one per 4 KiB and the last value, and the consumer checks them all; a
 // mismatch fails the benchmark.
 //
-// Both channels use the default 2 slots (the seed's FloatChannel has one
-// buffer).
+// Both channels use the default 2 slots (the Python FloatChannel pattern
+// has one buffer).
 //
 // Run: bazel run -c opt //bench:channel_bench -- --benchmark_min_time=0.2
 #include <sys/mman.h>

@@ -2,7 +2,7 @@
 //
 // channel.h: Channel<T>, blocks of T handed between processes through shared
 // memory, with a zero-copy loan API. FloatChannel = Channel<double> (the
-// seed's "FloatChannel": 100,000 doubles per block).
+// "FloatChannel" pattern of Python's multiprocessing: blocks of doubles).
 //
 //   shoal::FloatChannel ch(/*max_elements=*/100000);        // 2 slots
 //   // writer (any process):

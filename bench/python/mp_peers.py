@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Copyright 2026 The shoal Authors.
 """The Python peers of the shoal shoot-out (bench/shootout): multiprocessing's
-Queue, Pipe, the seed's FloatChannel, Lock and Value, measured the same way as
+Queue, Pipe, the FloatChannel pattern, Lock and Value, measured the same way as
 the C++ methods.
 
 The shoot-out runs this script once per (method, workload, size) and reads
@@ -20,8 +20,9 @@ Honesty: every message is `size` bytes (bytes objects for Queue and Pipe,
 (one per 4 KiB) and ~seq in the last word; the receiver checks them all and
 that the sequence numbers arrive in order. A mismatch gives ok=0.
 
-The seed's FloatChannel is used as printed in the seed, with one fix: the
-seed's send() does `self.buffer_len = nitems`, which rebinds the attribute in
+The FloatChannel pattern (a RawArray and two Semaphores, from the
+multiprocessing tour) is used as usually published, with one fix: its
+send() does `self.buffer_len = nitems`, which rebinds the attribute in
 the sender only, so the receiver always reads a length of 0 and receives
 nothing. Here it is `self.buffer_len.value = nitems`.
 """
@@ -102,7 +103,7 @@ def check_doubles(values, n):
     return int(s)
 
 
-# --------------------------------------------------- the seed's FloatChannel
+# ------------------------------------------------- the FloatChannel pattern
 
 
 class FloatChannel(object):
@@ -115,7 +116,7 @@ class FloatChannel(object):
     def send(self, values):
         self.empty.acquire()  # Only proceed if buffer empty
         nitems = len(values)
-        self.buffer_len.value = nitems  # Set the buffer size (seed: a bug)
+        self.buffer_len.value = nitems  # Set the buffer size (fixed, see above)
         self.buffer[:nitems] = values  # Copy values into the buffer
         self.full.release()  # Signal that buffer is full
 
@@ -189,7 +190,7 @@ class FloatChannelLink(object):
             self.ch[d].send([])
             return
         if self.values is None:
-            self.values = [float(x) for x in range(self.n)]  # as in the seed
+            self.values = [float(x) for x in range(self.n)]  # as in the original
         stamp_doubles(self.values, 0 if seq == END_REPEAT else seq)
         if seq == END_REPEAT:
             self.values[0] = -1.0  # marks the end of a repeat

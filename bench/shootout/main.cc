@@ -183,7 +183,7 @@ std::vector<Method> AllMethods() {
                "Python multiprocessing.Pipe, send_bytes / recv_bytes_into", true, true,
                nullptr, "pipe", nullptr});
   m.push_back({"python.floatchannel", Family::kPython,
-               "the seed's FloatChannel (RawArray + 2 Semaphores), size/8 doubles",
+               "the FloatChannel pattern of Python's multiprocessing tour (RawArray + 2 Semaphores), size/8 doubles",
                true, true, nullptr, "floatchannel", nullptr});
   m.push_back({"floor.spin", Family::kFloor,
                "SPSC ring in shared memory, copy in / copy out, both sides spin",
@@ -340,7 +340,17 @@ int Main(int argc, char** argv) {
   Config cfg;
   std::vector<std::size_t> sizes_flag;
   bool repeats_set = false, duration_set = false, warmup_set = false, list = false;
-  for (int i = 0; i < argc; ++i) cfg.command += (i ? " " : "") + std::string(argv[i]);
+  // How it was run, for the report: the flags that shape the results, not
+  // where this machine keeps the binary or writes the results (--out).
+  cfg.command = "tools/shootout.sh";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--out") {
+      ++i;
+    } else if (a.rfind("--out=", 0) != 0) {
+      cfg.command += " " + a;
+    }
+  }
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string v;

@@ -167,7 +167,7 @@ std::vector<std::string> GoalLines(const std::vector<Row>& rows) {
     const double shown = at_least ? 1.0 / ratio : ratio;
     const bool met = at_least ? shown >= goal : shown <= goal;
     out.push_back(what + ": " + Num(shown) + "x (goal " + (at_least ? ">= " : "<= ") +
-                  Num(goal) + "x): " + (met ? "met" : "NOT met"));
+                  Num(goal) + "x): " + (met ? "met" : "not met"));
   };
   speedup("Queue 8 B streaming, shoal.queue vs boost.mq (speed-up)", "stream", 8,
           "shoal.queue", "boost.mq", 10, true);
@@ -248,7 +248,7 @@ void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out) {
   }
   const std::vector<std::string> goals = GoalLines(rows);
   if (!goals.empty()) {
-    std::fprintf(out, "\nGoals (issue 3) from this run:\n");
+    std::fprintf(out, "\nGoals from this run:\n");
     for (const auto& g : goals) std::fprintf(out, "  %s\n", g.c_str());
   }
   std::fflush(out);
@@ -601,7 +601,7 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
   }
   const std::vector<std::string> goals = GoalLines(rows);
   if (!goals.empty()) {
-    f << "## Goals (issue 3), from this run\n\n";
+    f << "## Goals, from this run\n\n";
     for (const auto& g : goals) f << "- " << g << "\n";
     f << "\nThe micro-benchmarks in bench/ (Google Benchmark) measure the "
          "same goals more precisely; see bench/RESULTS.md.\n\n";

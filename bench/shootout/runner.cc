@@ -647,8 +647,8 @@ Outcome RunPool(const Config& cfg, const std::string& workload) {
 }
 
 // Pool throughput against the number of workers: Pool(N).map of a task that
-// burns ~150 us of CPU, tasks per second (issue 5: "pool throughput vs
-// worker count"). Every result is checked.
+// burns ~150 us of CPU, tasks per second: how throughput grows with the
+// worker count. Every result is checked.
 int Burn100us(int x) {
   // A fixed amount of CPU work (not a wall-clock wait: preempted tasks must
   // not count as done), about 0.15 ms on the reference machine.

@@ -124,7 +124,8 @@ struct Machine {
 
 void Summarize(std::vector<Row>& rows);
 void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out);
-// The goals of issue 3 that the shoot-out's rows answer, one line each.
+// The project's performance goals that the shoot-out's rows answer, one
+// line each.
 std::vector<std::string> GoalLines(const std::vector<Row>& rows);
 // Writes results.json, report.md and the plots; returns notes (e.g. "plots
 // skipped: ...").

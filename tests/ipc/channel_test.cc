@@ -24,7 +24,7 @@ using testing::WaitChild;
 constexpr std::size_t kDoubles = 100000;
 constexpr int kBlocks = 1000;
 
-// The seed's FloatChannel: a producer sends 1,000 blocks of 100,000 doubles,
+// The FloatChannel pattern: a producer sends 1,000 blocks of 100,000 doubles,
 // the consumer checks every value. Copy mode.
 TEST(FloatChannel, SeedTestCopyMode) {
   FloatChannel ch(kDoubles);

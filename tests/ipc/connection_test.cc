@@ -276,7 +276,7 @@ TEST(Pipe, HugeTimeoutsWaitForTheWriter_LikePythonPollTimeout) {
   EXPECT_TRUE(shoal::wait({&a}, std::chrono::seconds::min()).empty());
 }
 
-// The seed's adder server: a duplex pipe, requests of numbers and strings,
+// The multiprocessing tour's adder server: a duplex pipe, requests of numbers and strings,
 // shutdown by closing the pipe (EOF).
 TEST(Pipe, AdderServerShutsDownOnEof) {
   auto [client, server] = Pipe();

@@ -394,7 +394,7 @@ TEST(JoinableQueue, EncodedPutsAreCounted) {
   EXPECT_TRUE(q.join(1s));
 }
 
-// The seed's producer/consumer: a daemon-like consumer calls task_done() for
+// The multiprocessing tour's producer/consumer: a daemon-like consumer calls task_done() for
 // each item; the producer's join() returns once all are done.
 TEST(JoinableQueue, ProducerConsumerTaskDoneJoin) {
   JoinableQueue<int> q(32);
