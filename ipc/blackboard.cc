@@ -15,7 +15,9 @@ namespace internal {
 void BoardGeneration::Bump() {
   const uint64_t g = d_->generation.fetch_add(1, std::memory_order_seq_cst) + 1;
   d_->generation_low.store(static_cast<uint32_t>(g), std::memory_order_seq_cst);
-  if (d_->waiters.load(std::memory_order_seq_cst) != 0) {
+  // As LatestCell: the waking writer clears the sleepers' flag.
+  if (d_->waiters.load(std::memory_order_seq_cst) != 0 &&
+      d_->waiters.exchange(0, std::memory_order_seq_cst) != 0) {
     FutexWake(&d_->generation_low, INT_MAX);
   }
 }
@@ -27,14 +29,13 @@ uint64_t BoardGeneration::WaitChanged(uint64_t seen,
   for (;;) {
     uint64_t g = d_->generation.load(std::memory_order_acquire);
     if (g != seen || deadline.expired()) return g;
-    d_->waiters.fetch_add(1, std::memory_order_seq_cst);
+    d_->waiters.store(1, std::memory_order_seq_cst);
     g = d_->generation.load(std::memory_order_seq_cst);
     if (g == seen) {
       FutexWait(&d_->generation_low, static_cast<uint32_t>(seen),
                 Deadline::Min(deadline,
                               Deadline(std::chrono::milliseconds(100))));
     }
-    d_->waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 

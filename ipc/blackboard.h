@@ -87,7 +87,7 @@ struct alignas(kCacheLine) BlackboardData {
   uint64_t reserved[6];
   alignas(kCacheLine) std::atomic<uint64_t> generation;
   std::atomic<uint32_t> generation_low;  // futex word of wait_changed
-  std::atomic<uint32_t> waiters;
+  std::atomic<uint32_t> waiters;  // flag: someone sleeps (writer clears it)
 };
 static_assert(std::is_standard_layout_v<BlackboardData>);
 static_assert(sizeof(BlackboardData) == 128);

@@ -140,12 +140,15 @@ uint64_t LatestCell::PublishLocked(const void* in) {
   std::atomic_thread_fence(std::memory_order_release);
   CopyWordsIn(seq + data_offset_ / 8, in, size_);
   seq->store(2 * next, std::memory_order_release);
-  // seq_cst: with the waiter's increment of `waiters` (Dekker), either the
-  // waiter sees the new version or we see the waiter.
+  // seq_cst: with the waiter's store of the `waiters` flag (Dekker), either
+  // the waiter sees the new version or we see its flag. The flag is cleared
+  // by the waking writer, so a waiter killed while asleep costs at most one
+  // extra wake-up, not one on every publication.
   data_->version.store(next, std::memory_order_seq_cst);
   data_->version_low.store(static_cast<uint32_t>(next),
                            std::memory_order_seq_cst);
-  if (data_->waiters.load(std::memory_order_seq_cst) != 0) {
+  if (data_->waiters.load(std::memory_order_seq_cst) != 0 &&
+      data_->waiters.exchange(0, std::memory_order_seq_cst) != 0) {
     FutexWake(&data_->version_low, INT_MAX);
   }
   return next;
@@ -161,13 +164,12 @@ uint64_t LatestCell::WaitNewer(uint64_t seen, const Deadline& deadline) const {
     uint64_t v = data_->version.load(std::memory_order_acquire);
     if (v != seen) return v;
     if (deadline.expired()) return v;
-    data_->waiters.fetch_add(1, std::memory_order_seq_cst);
+    data_->waiters.store(1, std::memory_order_seq_cst);
     v = data_->version.load(std::memory_order_seq_cst);
     if (v == seen) {
       FutexWait(&data_->version_low, static_cast<uint32_t>(seen),
                 Deadline::Min(deadline, Deadline(kWaitSlice)));
     }
-    data_->waiters.fetch_sub(1, std::memory_order_seq_cst);
   }
 }
 

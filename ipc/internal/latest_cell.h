@@ -9,7 +9,9 @@
 //    64  version         publications so far; the value of version v is in
 //                        buffer v % 2                      (readers' line)
 //   128  version_low     low 32 bits of version, the futex word of
-//                        wait_newer(); waiters, writer_deaths; value_size
+//                        wait_newer(); waiters (a flag: someone sleeps;
+//                        cleared by the writer that wakes them),
+//                        writer_deaths; value_size
 //                        and stride, written once at construction
 //   192  buffer 0, then buffer 1 at 192 + stride: each a seq word and the
 //        value (at +8 when it fits the rest of the line, else at +64),

@@ -394,4 +394,34 @@ TEST(Latest, ThreadsReadAndWrite) {
   EXPECT_EQ(x.version(), 10000u);
 }
 
+// A waiter SIGKILLed while asleep leaves its "someone sleeps" flag behind;
+// the next publication clears it (one wasted wake-up, not one per
+// publication), and later waiters are still woken.
+TEST(Latest, KilledWaiterCostsOneWakeUp) {
+  shoal::Latest<int> x(0);
+  auto* d = reinterpret_cast<shoal::internal::LatestCellData*>(
+      x.region().payload());
+  pid_t sleeper = StartChild([&] {
+    x.wait_newer(0, seconds(60));
+    return 0;
+  });
+  const auto give_up = Clock::now() + seconds(20);
+  while (d->waiters.load() == 0) {
+    ASSERT_LT(Clock::now(), give_up);
+    sched_yield();
+  }
+  kill(sleeper, SIGKILL);
+  EXPECT_EQ(WaitChild(sleeper), -SIGKILL);
+  EXPECT_EQ(d->waiters.load(), 1u);
+  x.publish(1);
+  EXPECT_EQ(d->waiters.load(), 0u) << "the publication cleared the flag";
+  pid_t waiter = StartChild([&] { return x.wait_newer(1, seconds(20)) ? 0 : 1; });
+  while (d->waiters.load() == 0) {
+    ASSERT_LT(Clock::now(), give_up + seconds(20));
+    sched_yield();
+  }
+  x.publish(2);
+  EXPECT_EQ(WaitChild(waiter), 0);
+}
+
 }  // namespace
