@@ -28,7 +28,13 @@ pkgs=(
   # python/ (`import shoal`): Debian's Python 3.11 headers, pybind11, numpy;
   # its tests run /usr/bin/python3 -m pytest.
   python3-dev pybind11-dev python3-pybind11 python3-numpy python3-pytest
+  # mpi/ and its tests (run under mpirun): Open MPI.
+  libopenmpi-dev openmpi-bin
 )
+if [[ $profile == bench || $profile == test ]]; then
+  # bench/mpi_bench's peer (mpi4py.futures), run with /usr/bin/python3.
+  pkgs+=(python3-mpi4py)
+fi
 if [[ $profile == bench ]]; then
   # To run every peer and draw the plots: the iceoryx RouDi daemon, gnuplot.
   pkgs+=(iceoryx gnuplot-nox)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, then runs the whole
 # suite, then the suite under AddressSanitizer and UndefinedBehaviorSanitizer,
-# then the sync/ and ipc/ tests under ThreadSanitizer, then each libFuzzer
+# then the sync/, ipc/ and mpi/ tests under ThreadSanitizer, then each libFuzzer
 # target for SHOAL_FUZZ_SECONDS (default 60) from its seed corpus.
 #
 # It says which stage it is in ("[3/6] asan") and how long each took, and
@@ -15,7 +15,7 @@ bazel=(bazel)
 # Explicit packages rather than //...: Bazel's convenience symlinks
 # (bazel-<checkout dir>) would otherwise be walked as packages.
 all=()
-for d in base sync ipc pool tests bench examples tools; do
+for d in base sync ipc pool mpi tests bench examples tools; do
   if [[ -d $d ]] && find "$d" -name BUILD.bazel -o -name BUILD | grep -q .; then
     all+=("//$d/...")
   fi
@@ -94,8 +94,8 @@ begin ubsan "the whole suite under UndefinedBehaviorSanitizer"
 run --config=ubsan "${all[@]}"
 end
 
-begin tsan "sync/ and ipc/ tests under ThreadSanitizer"
-run --config=tsan //tests/sync/... //tests/ipc/...
+begin tsan "sync/, ipc/ and mpi/ tests under ThreadSanitizer"
+run --config=tsan //tests/sync/... //tests/ipc/... //tests/mpi/...
 end
 
 begin fuzz "tools/fuzz.sh ${SHOAL_FUZZ_SECONDS:-60}"
