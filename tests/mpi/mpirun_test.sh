@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs a program under mpirun, bounded in time, the way the tests need it:
 #   mpirun_test.sh [--np=N] [--timeout=SECONDS] [--expect-fail] [--grep=RE]...
-#                  [--mpirun-arg=ARG]... -- PROGRAM [ARGS...]
+#                  [--mpirun-arg=ARG]... [--stdout=FILE] -- PROGRAM [ARGS...]
 # --expect-fail: the run must end with a non-zero status (and within the
-# bound); --grep: its combined output must match each extended regex.
+# bound); --grep: its combined output must match each extended regex;
+# --stdout: the program's standard output goes to FILE instead (for callers
+# that check it themselves; --grep then sees standard error only).
 # Sets what Open MPI needs here: --oversubscribe (more ranks than cores),
 # running as root when we are root, no CMA single-copy in containers, a
 # short session directory, and no leak checking under ASan (Open MPI's own
@@ -12,6 +14,7 @@ set -uo pipefail
 np=4
 timeout_s=240
 expect_fail=0
+stdout_file=""
 greps=()
 extra=()
 while [[ $# -gt 0 ]]; do
@@ -21,6 +24,7 @@ while [[ $# -gt 0 ]]; do
     --expect-fail) expect_fail=1 ;;
     --grep=*) greps+=("${1#*=}") ;;
     --mpirun-arg=*) extra+=("${1#*=}") ;;
+    --stdout=*) stdout_file=${1#*=} ;;
     --) shift; break ;;
     *) echo "mpirun_test.sh: unknown flag $1" >&2; exit 2 ;;
   esac
@@ -48,8 +52,13 @@ pass=()
 for v in ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS TEST_TMPDIR; do
   [[ -n ${!v:-} ]] && pass+=(-x "$v")
 done
-timeout -k 10 "$timeout_s" mpirun --oversubscribe "${pass[@]}" "${extra[@]}" \
-  -np "$np" "$@" >"$out" 2>&1
+if [[ -n $stdout_file ]]; then
+  timeout -k 10 "$timeout_s" mpirun --oversubscribe "${pass[@]}" "${extra[@]}" \
+    -np "$np" "$@" >"$stdout_file" 2>"$out"
+else
+  timeout -k 10 "$timeout_s" mpirun --oversubscribe "${pass[@]}" "${extra[@]}" \
+    -np "$np" "$@" >"$out" 2>&1
+fi
 rc=$?
 end=$(date +%s)
 cat "$out"
