@@ -174,7 +174,10 @@ class Listener {
 // Python's multiprocessing.connection.Client: connects to `address` and, if
 // `authkey` is non-empty, runs the handshake. `deadline` bounds connecting
 // (waiting for a backlog slot) and the handshake together. Returns a
-// Connection with Python framing.
+// Connection with Python framing. Without a deadline it waits as Python's
+// does: for a listener that does not call accept(), or one that has no
+// authkey while we have one (it never challenges us), that is forever; pass
+// a deadline whenever the listener is not trusted to behave.
 Connection Client(std::string_view address, std::string_view authkey = {},
                   const Deadline& deadline = Deadline());
 
