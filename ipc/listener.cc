@@ -186,6 +186,8 @@ struct Listener::State {
     bool runnable = true;  // fresh, or poll() reported it
   };
   std::vector<Pending> pending;
+  // When the last accept() returned (or threw).
+  Clock::time_point left_accept{};
 
   ~State() { Close(); }
   void Close() {
@@ -306,6 +308,24 @@ Connection Listener::accept(const Deadline& deadline) {
                               AddressToString(address_) + ": " +
                               DescribePeer(p.peer) + " refused: " + why);
   };
+  // Handshakes move only inside accept(), so only time spent in accept()
+  // counts against a client: the time since the last call returned is
+  // added to every pending deadline, and what clients sent meanwhile is
+  // read before any of them is judged.
+  {
+    const auto now = Clock::now();
+    const auto away = s.left_accept == Clock::time_point{}
+                          ? Clock::duration::zero()
+                          : now - s.left_accept;
+    for (State::Pending& p : s.pending) {
+      p.expires += away;
+      p.runnable = true;
+    }
+  }
+  struct MarkLeft {
+    State& s;
+    ~MarkLeft() { s.left_accept = Clock::now(); }
+  } mark_left{s};
   std::vector<pollfd> fds;
   for (;;) {
     // New clients from the backlog, while there is room.

@@ -56,7 +56,10 @@
 //   accept() carries on with the others. Handshakes run concurrently inside
 //   accept() (non-blocking sockets, one poll() over all of them), so a
 //   silent or slow client delays nobody else: it only holds one of
-//   ListenerOptions::max_pending slots until its timeout. accept(deadline)
+//   ListenerOptions::max_pending slots until its timeout. Handshakes move
+//   only while accept() runs, and only that time counts against
+//   handshake_timeout (a server busy elsewhere between two accept() calls
+//   never refuses a client for its own slowness). accept(deadline)
 //   throws shoal::TimeoutError when no client completes by then.
 //
 //   Client() throws shoal::AuthenticationError when the listener refuses our
@@ -107,8 +110,9 @@ struct ListenerOptions {
   // Connections the kernel queues before accept() takes them (Python's
   // backlog; its default of 1 makes clients wait in connect()).
   int backlog = 128;
-  // A client that does not complete the handshake within this time after
-  // it was accepted is refused (AuthenticationError from accept()).
+  // A client that does not complete the handshake within this much time
+  // spent inside accept() calls is refused (AuthenticationError from
+  // accept()).
   std::chrono::milliseconds handshake_timeout{5000};
   // Handshakes in progress at once; further clients wait in the kernel's
   // backlog until one finishes.

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -233,6 +234,45 @@ TEST(Listener, BadAddresses) {
   } catch (const shoal::SystemError& e) {
     EXPECT_EQ(e.error_code(), ENOENT);
   }
+}
+
+// A server busy elsewhere between two accept() calls (longer than the
+// handshake timeout) does not refuse a client that answered meanwhile.
+TEST(Listener, TimeOutsideAcceptDoesNotCountAgainstClients) {
+  const std::string address = shoal::AbstractAddress(UniqueName("busy"));
+  shoal::ListenerOptions opts;
+  opts.handshake_timeout = milliseconds(200);
+  shoal::Listener listener(address, "k", opts);
+  pid_t first = StartChild([&] {
+    shoal::Connection c = shoal::Client(address, "k", seconds(20));
+    return 0;
+  });
+  shoal::Connection c1 = listener.accept(seconds(20));
+  EXPECT_EQ(WaitChild(first), 0);
+  // The second client connects while the server is busy: its handshake
+  // starts only at the next accept(), after 4 handshake timeouts.
+  pid_t second = StartChild([&] {
+    shoal::Connection c = shoal::Client(address, "k", seconds(20));
+    c.send<int>(2);
+    return 0;
+  });
+  int ready = 0;
+  // Progress-driven: wait until the client is queued (connected).
+  const auto give_up = Clock::now() + seconds(20);
+  while (ready == 0 && Clock::now() < give_up) {
+    pollfd p{listener.fileno(), POLLIN, 0};
+    ready = ::poll(&p, 1, 20);
+  }
+  ASSERT_GT(ready, 0);
+  // Start its handshake (the challenge goes out), then be busy elsewhere.
+  EXPECT_THROW(listener.accept(shoal::Deadline::Now()), shoal::TimeoutError);
+  EXPECT_EQ(listener.pending(), 1u);
+  std::this_thread::sleep_for(milliseconds(800));  // the server's own work
+  shoal::Connection c2 = listener.accept(seconds(20));
+  EXPECT_EQ(listener.last_accepted().pid, second);
+  EXPECT_EQ(c2.recv<int>(seconds(20)), 2);
+  EXPECT_EQ(WaitChild(second), 0);
+  EXPECT_EQ(listener.refused(), 0u);
 }
 
 // 16 clients at once, 5 of them with a wrong key: the 11 others are
