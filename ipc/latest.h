@@ -32,6 +32,11 @@
 // version. Readers copy and check; they retry only when two publications
 // overtook their copy.
 //
+// Why hand-written: no well-kept library offers a seqlock that lives in
+// shared memory and survives a writer killed mid-write (Boost.Interprocess
+// has none; its mutexes are not robust); the writers' lock is shoal's
+// robust Lock.
+//
 // Process death: a writer killed at ANY instruction (SIGKILL mid-copy,
 // mid-publication, holding the lock) never gives a reader a torn value:
 // readers see the previous value until the next publish. The next writer

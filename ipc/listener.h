@@ -72,6 +72,10 @@
 // other side: during the handshake an AuthenticationError for that one
 // peer, afterwards the Connection's EOFError. Nothing waits on a dead peer.
 //
+// Why hand-written: the wire protocol is Python's (its framing and its
+// challenge strings), which no C++ library speaks; the cryptography (HMAC,
+// constant-time comparison) is OpenSSL's.
+//
 // Threads: one thread at a time per Listener. Cost (bench/listener_bench.cc,
 // bench/RESULTS.md "## listener"): a connection without authkey costs
 // ~1.4x a raw AF_UNIX connect; the authkey handshake adds ~30 us of CPU on
