@@ -71,6 +71,8 @@ namespace {
 
 constexpr const char* kShmDir = "/dev/shm";
 constexpr std::string_view kPrefix = "shoal.";
+// Files being created (see Region::Create): "shoal.~new.<pid>.<start>.<ns>.x".
+constexpr std::string_view kHalfMadePrefix = "shoal.~new.";
 constexpr size_t kMaxSuffixLength = kMaxRegionNameLength - kPrefix.size();
 
 // ---------------------------------------------------------------------------
@@ -281,14 +283,23 @@ std::string SpecialFileAt(const std::string& name) {
   return FileTypeName(st.st_mode);
 }
 
+// Whether the creator a (validated) header names is alive, dead, or out of
+// sight (another pid namespace).
+Liveness CreatorLiveness(const RegionHeader& h) {
+  ProcessIdentity who;
+  who.pid = h.creator_pid;
+  who.start_time = h.creator_start_time;
+  who.pid_ns = h.creator_pid_ns;
+  return CheckLiveness(who);
+}
+
 // The checks that need only the header bytes and the file size. Returns ""
 // when they pass, else what is wrong (without the region's name).
 std::string CheckHeader(const RegionHeader& h, uint64_t file_size) {
   static const char kZero[8] = {};
   if (std::memcmp(h.magic, kRegionMagic, 8) != 0) {
     if (std::memcmp(h.magic, kZero, 8) == 0) {
-      return "has no header (zero magic): not a shoal region, or its "
-             "creator has not written the header yet";
+      return "has no header (zero magic): not a shoal region";
     }
     return Cat("has bad magic 0x", Hex64([&] {
                  uint64_t m;
@@ -324,19 +335,6 @@ std::string CheckHeader(const RegionHeader& h, uint64_t file_size) {
   return "";
 }
 
-bool AllZero(const void* p, size_t n) {
-  const unsigned char* b = static_cast<const unsigned char*>(p);
-  for (size_t i = 0; i < n; ++i) {
-    if (b[i] != 0) return false;
-  }
-  return true;
-}
-
-void SleepBriefly() {
-  timespec ts{0, 1000 * 1000};  // 1 ms
-  nanosleep(&ts, nullptr);
-}
-
 struct FdCloser {
   int fd;
   ~FdCloser() {
@@ -357,7 +355,7 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
   };
   RegionHeader h;
   uint64_t file_size = 0;
-  for (;;) {
+  {
     struct stat st;
     if (fstat(fd.fd, &st) != 0) ThrowSystemError("fstat " + desc, errno);
     if (!S_ISREG(st.st_mode)) {
@@ -375,18 +373,15 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
                             "); refusing to attach"));
     }
     file_size = static_cast<uint64_t>(st.st_size);
+    // Named regions appear under their name only once their header is
+    // complete (see Region::Create), and a memfd's creator hands out its fd
+    // only after creating it: a short file is not a shoal region.
     if (file_size < kRegionHeaderSize) {
-      if (deadline.expired()) {
-        internal::Invalid(
-            Cat(desc, " is ", file_size, " bytes, shorter than the ",
-                kRegionHeaderSize, "-byte header",
-                file_size == 0 ? " (empty: not a shoal region, or its creator "
-                                 "has not sized it yet)"
-                               : "",
-                waited()));
-      }
-      SleepBriefly();
-      continue;
+      internal::Invalid(Cat(desc, " is ", file_size,
+                            " bytes, shorter than the ", kRegionHeaderSize,
+                            "-byte header",
+                            file_size == 0 ? " (empty): not a shoal region"
+                                           : ": not a shoal region"));
     }
     ssize_t n;
     do {
@@ -397,13 +392,6 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
       internal::Invalid(
           Cat(desc, ": short read of the header (", n, " bytes)"));
     }
-    // An all-zero magic is a region whose creator has sized the file but not
-    // yet finished the header (the magic is written last): wait for it.
-    if (AllZero(h.magic, sizeof(h.magic)) && !deadline.expired()) {
-      SleepBriefly();
-      continue;
-    }
-    break;
   }
   std::string problem = CheckHeader(h, file_size);
   if (!problem.empty()) Invalid(Cat(desc, " ", problem));
@@ -442,7 +430,7 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
     if (state != kInitConstructing) {
       internal::Invalid(Cat(desc, " has an invalid init state ", state));
     }
-    if (!ProcessAlive(h.creator_pid, h.creator_start_time)) {
+    if (CreatorLiveness(h) == Liveness::kDead) {
       // Re-check: the creator may have published and then exited.
       if (live->init_state.load(std::memory_order_acquire) == kInitReady) break;
       internal::Invalid(Cat(desc, ": its creator (pid ", h.creator_pid,
@@ -488,8 +476,84 @@ bool UnlinkIfStale(const std::string& name) {
     return false;
   }
   if (!CheckHeader(h, static_cast<uint64_t>(st.st_size)).empty()) return false;
-  if (ProcessAlive(h.creator_pid, h.creator_start_time)) return false;
+  // Only what is proven dead: a creator in a pid namespace we cannot see
+  // (a container) may be alive.
+  if (CreatorLiveness(h) != Liveness::kDead) return false;
   return shm_unlink(path.c_str()) == 0;
+}
+
+[[noreturn]] void ThrowNameTaken(const std::string& name) {
+  const std::string special = SpecialFileAt(name);
+  throw SystemError(
+      special.empty()
+          ? Cat("cannot create region '", name, "': it already exists (O_EXCL)")
+          : Cat("cannot create region '", name,
+                "': the name already exists and is ", special,
+                ", not a shoal region; remove it (it is not ours)"),
+      EEXIST);
+}
+
+// Throws SystemError(EEXIST) when /dev/shm/<name> holds something that is
+// not a dead creator's region (a dead creator's is removed first).
+void CheckNameFree(const std::string& name) {
+  struct stat st;
+  if (lstat(Cat(kShmDir, "/", name).c_str(), &st) != 0) return;
+  const std::string special = SpecialFileAt(name);
+  if (special.empty() && UnlinkIfStale(name)) return;
+  ThrowNameTaken(name);
+}
+
+// Gives the finished file `building` its real name `name`, atomically and
+// only if `name` is free (RENAME_NOREPLACE; link+unlink where the file
+// system lacks it). A dead creator's region under `name` is swept and the
+// link retried once.
+void LinkIntoPlace(const std::string& building, const std::string& name) {
+  const std::string from = Cat(kShmDir, "/", building);
+  const std::string to = Cat(kShmDir, "/", name);
+  for (int attempt = 0;; ++attempt) {
+    int rc = renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
+                       RENAME_NOREPLACE);
+    int e = rc == 0 ? 0 : errno;
+    if (rc != 0 && (e == EINVAL || e == ENOSYS)) {
+      rc = link(from.c_str(), to.c_str());
+      e = rc == 0 ? 0 : errno;
+      if (rc == 0) unlink(from.c_str());
+    }
+    if (rc == 0) return;
+    if (e != EEXIST) ThrowSystemError(Cat("rename ", building, " to ", name), e);
+    if (attempt > 0 || !SpecialFileAt(name).empty() || !UnlinkIfStale(name)) {
+      ThrowNameTaken(name);
+    }
+  }
+}
+
+// "shoal.~new.<pid>.<start time>.<pid namespace>.<random>": '~' is not
+// allowed in user names, so no region can be called this.
+std::string HalfMadeName(const ProcessIdentity& who) {
+  return Cat(kHalfMadePrefix, who.pid, ".", who.start_time, ".", who.pid_ns,
+             ".", RandomHex128().substr(0, 16));
+}
+
+bool ParseHalfMadeName(std::string_view name, ProcessIdentity* who) {
+  if (name.substr(0, kHalfMadePrefix.size()) != kHalfMadePrefix) return false;
+  name.remove_prefix(kHalfMadePrefix.size());
+  uint64_t fields[3];
+  for (uint64_t& f : fields) {
+    const size_t dot = name.find('.');
+    if (dot == std::string_view::npos || dot == 0 || dot > 20) return false;
+    f = 0;
+    for (char c : name.substr(0, dot)) {
+      if (c < '0' || c > '9') return false;
+      f = f * 10 + static_cast<uint64_t>(c - '0');
+    }
+    name.remove_prefix(dot + 1);
+  }
+  if (name.size() != 16) return false;
+  if (fields[0] == 0 || fields[0] > 0x7fffffff) return false;
+  who->pid = static_cast<int32_t>(fields[0]);
+  who->start_time = fields[1];
+  who->pid_ns = fields[2];
+  return true;
 }
 
 }  // namespace
@@ -579,12 +643,13 @@ std::string RandomHex128() {
 }
 
 bool ProcessAlive(pid_t pid, uint64_t start_time) {
-  // IsProcessGone counts zombies as gone: a killed, unreaped creator will
-  // never finish anything, and its parent is often the very process asking.
-  if (pid <= 0 || IsProcessGone(pid)) return false;
-  // Same pid, other start time: the pid was reused by an unrelated process.
-  if (start_time != 0 && ProcessStartTime(pid) != start_time) return false;
-  return true;
+  // Zombies count as gone: a killed, unreaped creator will never finish
+  // anything, and its parent is often the very process asking. Same pid,
+  // other start time: the pid was reused by an unrelated process.
+  ProcessIdentity who;
+  who.pid = pid;
+  who.start_time = start_time;
+  return CheckLiveness(who) != Liveness::kDead;
 }
 
 }  // namespace internal
@@ -635,6 +700,7 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
   m->kind = options.kind;
   m->total_size = total;
   internal::FdCloser fd{-1};
+  std::string building;  // named: the file's name until it is linked
   std::string unlink_on_error;
   struct Cleanup {
     std::string* path;
@@ -671,34 +737,19 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
       m->name = options.name.empty()
                     ? Cat("shoal.", internal::RandomHex128())
                     : internal::NormalizeRegionName(options.name);
-      std::string path = Cat("/", m->name);
+      // Refuse at once a name that is certainly taken (the link below is
+      // what decides, atomically).
+      internal::CheckNameFree(m->name);
+      // Built under a name of its own, which says who is making it, and
+      // linked under the real name only once its header is complete: nobody
+      // ever sees a half-made region under a real name, and a creator
+      // killed half-way leaves a file the sweep can tell is ours and dead.
+      building = internal::HalfMadeName(internal::SelfIdentity());
+      const std::string path = Cat("/", building);
       fd.fd = shm_open(path.c_str(),
                        O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
                        options.mode & 0777);
-      // A region left behind by a creator that was killed does not block
-      // its name: it is swept and the create retried (once).
-      int e = fd.fd < 0 ? errno : 0;
-      if (e == EEXIST && internal::SpecialFileAt(m->name).empty() &&
-          internal::UnlinkIfStale(m->name)) {
-        fd.fd = shm_open(path.c_str(),
-                         O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                         options.mode & 0777);
-        e = fd.fd < 0 ? errno : 0;
-      }
-      if (fd.fd < 0) {
-        if (e == EEXIST) {
-          const std::string special = internal::SpecialFileAt(m->name);
-          throw SystemError(
-              special.empty()
-                  ? Cat("cannot create region '", m->name,
-                        "': it already exists (O_EXCL)")
-                  : Cat("cannot create region '", m->name,
-                        "': the name already exists and is ", special,
-                        ", not a shoal region; remove it (it is not ours)"),
-              e);
-        }
-        ThrowSystemError(Cat("shm_open ", m->name), e);
-      }
+      if (fd.fd < 0) ThrowSystemError(Cat("shm_open ", building), errno);
       unlink_on_error = path;
       // The umask may have narrowed the mode; never widened it.
       if (fchmod(fd.fd, options.mode & 0777) != 0) {
@@ -749,9 +800,11 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
   h->header_size = kRegionHeaderSize;
   h->total_size = total;
   h->layout_hash = layout.hash;
+  const internal::ProcessIdentity self = internal::SelfIdentity();
   h->creator_pid = m->creator_pid;
   h->kind = static_cast<uint32_t>(options.kind);
-  h->creator_start_time = internal::ProcessStartTime(m->creator_pid);
+  h->creator_start_time = self.start_time;
+  h->creator_pid_ns = self.pid_ns;
   {
     std::string id_hex = internal::RandomHex128();
     h->id[0] = std::strtoull(id_hex.substr(0, 16).c_str(), nullptr, 16);
@@ -760,9 +813,10 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
   std::string_view tn =
       layout.type_name.substr(0, internal::kRegionTypeNameSize - 1);
   std::memcpy(h->type_name, tn.data(), tn.size());
-  // The checksum covers the magic, but the magic is stored last: an opener
-  // that reads the header meanwhile sees an all-zero magic ("being created")
-  // and waits, rather than a valid magic with a checksum not yet written.
+  // The checksum covers the magic, but the magic is stored last: anyone
+  // who reads the header meanwhile (a memfd's fd holder, the sweep reading
+  // a half-made file) sees an all-zero magic, never a valid magic with a
+  // checksum not yet written.
   {
     char image[internal::kRegionChecksummedBytes];
     std::memcpy(image, h, sizeof(image));
@@ -772,6 +826,13 @@ Region Region::Create(uint64_t payload_size, const RegionLayout& layout,
   h->init_state.store(internal::kInitConstructing, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
   std::memcpy(h->magic, internal::kRegionMagic, 8);
+  if (options.kind == RegionKind::kNamed) {
+    // Until the link succeeds the real name is not ours: the mapping must
+    // not unlink it if this throws.
+    m->unlinked.store(true);
+    internal::LinkIntoPlace(building, m->name);
+    m->unlinked.store(false);
+  }
   unlink_on_error.clear();
   internal::Register(m);
   return Region(std::move(m));
@@ -1008,6 +1069,72 @@ void ReserveBacking(const void* addr, uint64_t len, std::string_view what) {
 
 }  // namespace internal
 
+namespace {
+
+void SetLiveness(RegionInfo* info, const internal::ProcessIdentity& who) {
+  const internal::Liveness l = internal::CheckLiveness(who);
+  info->creator_pid = who.pid;
+  info->alive = l != internal::Liveness::kDead;
+  info->creator_unseen = l == internal::Liveness::kUnknown;
+}
+
+RegionInfo Inspect(int dfd, const char* entry) {
+  RegionInfo info;
+  info.name = entry;
+  internal::ProcessIdentity builder;
+  const bool named_like_half_made =
+      std::string_view(info.name).substr(0, internal::kHalfMadePrefix.size()) ==
+      internal::kHalfMadePrefix;
+  info.half_made =
+      named_like_half_made && internal::ParseHalfMadeName(info.name, &builder);
+  if (named_like_half_made && !info.half_made) {
+    info.problem = "named like a region being created, but not by shoal";
+    return info;
+  }
+  int fd = openat(dfd, entry, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    info.problem = Cat("cannot open: ", std::strerror(errno));
+    return info;
+  }
+  internal::FdCloser closer{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    info.problem = "not a regular file";
+    return info;
+  }
+  info.uid = st.st_uid;
+  info.size = static_cast<uint64_t>(st.st_size);
+  if (info.half_made) {
+    // Its name says who was making it; the header may not be written yet.
+    SetLiveness(&info, builder);
+    info.problem = info.alive ? "being created" : "left half-made by a dead creator";
+    info.stale = !info.alive && info.uid == geteuid();
+    return info;
+  }
+  RegionHeader h;
+  ssize_t r = info.size >= kRegionHeaderSize ? pread(fd, &h, sizeof(h), 0) : 0;
+  if (r != static_cast<ssize_t>(sizeof(h))) {
+    info.problem = Cat(info.size, " bytes, shorter than the header");
+    return info;
+  }
+  info.problem = internal::CheckHeader(h, info.size);
+  if (info.problem.empty()) {
+    info.valid = true;
+    info.type_name = std::string(internal::RegionHeaderTypeName(h));
+    internal::ProcessIdentity creator;
+    creator.pid = h.creator_pid;
+    creator.start_time = h.creator_start_time;
+    creator.pid_ns = h.creator_pid_ns;
+    SetLiveness(&info, creator);
+    info.ready =
+        h.init_state.load(std::memory_order_relaxed) == internal::kInitReady;
+    info.stale = !info.alive && info.uid == geteuid();
+  }
+  return info;
+}
+
+}  // namespace
+
 std::vector<RegionInfo> ListRegions() {
   std::vector<RegionInfo> out;
   DIR* dir = opendir(internal::kShmDir);
@@ -1016,42 +1143,7 @@ std::vector<RegionInfo> ListRegions() {
   while (dirent* e = readdir(dir)) {
     std::string_view n = e->d_name;
     if (n.substr(0, internal::kPrefix.size()) != internal::kPrefix) continue;
-    RegionInfo info;
-    info.name = std::string(n);
-    int fd =
-        openat(dfd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) {
-      info.problem = Cat("cannot open: ", std::strerror(errno));
-      out.push_back(std::move(info));
-      continue;
-    }
-    internal::FdCloser closer{fd};
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      info.problem = "not a regular file";
-      out.push_back(std::move(info));
-      continue;
-    }
-    info.uid = st.st_uid;
-    info.size = static_cast<uint64_t>(st.st_size);
-    RegionHeader h;
-    ssize_t r =
-        info.size >= kRegionHeaderSize ? pread(fd, &h, sizeof(h), 0) : 0;
-    if (r != static_cast<ssize_t>(sizeof(h))) {
-      info.problem = Cat(info.size, " bytes, shorter than the header");
-      out.push_back(std::move(info));
-      continue;
-    }
-    info.problem = internal::CheckHeader(h, info.size);
-    if (info.problem.empty()) {
-      info.valid = true;
-      info.creator_pid = h.creator_pid;
-      info.type_name = std::string(internal::RegionHeaderTypeName(h));
-      info.alive = internal::ProcessAlive(h.creator_pid, h.creator_start_time);
-      info.ready =
-          h.init_state.load(std::memory_order_relaxed) == internal::kInitReady;
-    }
-    out.push_back(std::move(info));
+    out.push_back(Inspect(dfd, e->d_name));
   }
   closedir(dir);
   std::sort(
@@ -1063,7 +1155,15 @@ std::vector<RegionInfo> ListRegions() {
 std::vector<std::string> SweepStale(std::string_view type_prefix) {
   std::vector<std::string> removed;
   for (const RegionInfo& info : ListRegions()) {
-    if (!info.valid || info.alive || info.uid != geteuid()) continue;
+    if (!info.stale) continue;
+    if (info.half_made) {
+      // Whatever type it was to hold, nobody can ever open it: its name is
+      // its creator's alone, and the creator is dead.
+      if (shm_unlink(Cat("/", info.name).c_str()) == 0) {
+        removed.push_back(info.name);
+      }
+      continue;
+    }
     if (!type_prefix.empty() &&
         info.type_name.compare(0, type_prefix.size(), type_prefix) != 0) {
       continue;

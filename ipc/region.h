@@ -17,7 +17,13 @@
 //                                                 keeps it
 //
 //   Creating: `Region::Create` maps a zeroed payload of the requested size
-//   and writes the header with init state "constructing". The creator builds
+//   and writes the header with init state "constructing". A named region is
+//   built under a name of its own ("shoal.~new.<pid>.<start time>.<pid
+//   namespace>.<random>") and linked under its real name (rename with
+//   RENAME_NOREPLACE, so O_EXCL semantics hold) only once its memory is
+//   reserved and its header complete: nobody ever sees a half-made region
+//   under a real name, and a creator killed half-way blocks no name and
+//   leaves a file the sweep can tell is shoal's and dead. The creator builds
 //   its structure in the payload, then calls `PublishReady()` (a release
 //   store). Openers validate the header and wait, bounded by
 //   `OpenOptions::init_timeout`, until the state is "ready", so they
@@ -45,9 +51,11 @@
 //   name (a FIFO, a device, a directory, a socket, a symbolic link) is
 //   refused with an error that says what it is: names are opened with
 //   O_NONBLOCK and O_NOFOLLOW and checked with fstat, so nothing blocks and
-//   no link is followed. `ListRegions()` and
-//   `SweepStale()` find and remove regions whose creator died without
-//   cleaning up (SIGKILL, OOM), so nobody ever needs `rm /dev/shm/...`.
+//   no link is followed. `ListRegions()` and `SweepStale()` find and remove
+//   what creators that died without cleaning up (SIGKILL, OOM) left, so
+//   nobody ever needs `rm /dev/shm/...`; a creator is identified by pid,
+//   start time and pid namespace, and nothing is removed unless its creator
+//   is proven dead (a live container's regions stay, seen from the host).
 //
 // Handles
 //   Region is a cheap, copyable handle: copies share one process-local
@@ -125,8 +133,8 @@ struct RegionOptions {
 };
 
 struct OpenOptions {
-  // How long an opener waits for a region that is still being created (file
-  // not yet sized, header not yet written, payload not yet ready).
+  // How long an opener waits for a region whose creator is still
+  // constructing the structure in it (init state "constructing").
   std::chrono::milliseconds init_timeout{2000};
 };
 
@@ -269,27 +277,42 @@ class Region {
 // One /dev/shm/shoal.* file, as ListRegions sees it.
 struct RegionInfo {
   std::string name;       // "shoal.xyz"
-  pid_t creator_pid = 0;  // 0 when the header is invalid
-  bool alive = false;     // creator runs (same pid AND same start time)
+  pid_t creator_pid = 0;  // in the creator's pid namespace; 0 when unknown
+  // The creator is not proven gone: it runs (same pid AND same start time),
+  // or it is in a pid namespace this process cannot see (creator_unseen).
+  bool alive = false;
+  bool creator_unseen = false;
+  // "shoal.~new.*": a region its creator was still building (see
+  // Region::Create); never opened by name. Its name says who builds it.
+  bool half_made = false;
+  // SweepStale() would remove it: ours (our uid), and its creator is proven
+  // gone (a valid region, or a half-made one).
+  bool stale = false;
   uint64_t size = 0;      // file size, bytes
   std::string type_name;  // from the header
   bool valid = false;     // the header validated
   bool ready = false;     // init state is "ready"
   uid_t uid = 0;          // file owner
-  std::string problem;    // why !valid
+  std::string problem;    // why !valid (or what a half-made file is)
 };
 
 // Every /dev/shm/shoal.* file. Cost: one open+fstat+pread per file, plus a
-// read of /proc/<pid>/stat per distinct creator.
+// read of /proc/<pid>/stat per distinct creator (and a walk of /proc for a
+// creator in another pid namespace).
 std::vector<RegionInfo> ListRegions();
 
-// Unlinks every shoal region of this uid whose header is valid and whose
-// creator is gone (no such pid, a zombie, or the pid now belongs to a process
-// with another start time). Files with invalid headers are left alone (one may
-// be a region being created this instant). Mappings other processes hold stay
-// valid. Returns the names removed.
+// Unlinks what shoal processes that died left in /dev/shm (RegionInfo::
+// stale): every region of this uid whose header is valid and whose creator
+// is proven gone (no such pid, a zombie, the pid now belongs to a process
+// with another start time, or seen from the initial pid namespace its pid
+// namespace has no task left), and every half-made file whose creator is
+// proven gone. Never what it cannot prove dead: a creator in a pid
+// namespace out of sight (a live container) keeps its regions. Files that
+// are not shoal's (no valid header, not named as half-made) are left alone.
+// Mappings other processes hold stay valid. Returns the names removed.
 // With `type_prefix`, only regions whose type name starts with it (e.g.
-// "shoal::Queue<"): what a queue or pool sweeps when it starts.
+// "shoal::Queue<"): what a queue or pool sweeps when it starts (half-made
+// files, which have no type yet, are swept whatever the prefix).
 std::vector<std::string> SweepStale(std::string_view type_prefix = {});
 
 namespace internal {

@@ -2,15 +2,18 @@
 //
 //   shoal ls          list /dev/shm/shoal.* with creator pid, alive or dead,
 //                     size, type and ready state (invalid files: why)
-//   shoal gc          remove the regions of this user whose creator is dead
+//   shoal gc          remove what this user's dead shoal processes left: the
+//                     regions whose creator is proven dead, and the files
+//                     creators killed half-way through creating a region
+//                     left (shoal.~new.*); never a file that is not shoal's,
+//                     nor a region whose creator may be alive in a pid
+//                     namespace out of sight (a container)
 //   shoal gc --dry-run  say what gc would remove
 //   shoal --version   print the library version (shoal 0.2.0)
 //
 // Regions whose creator was SIGKILLed (or OOM-killed) stay in /dev/shm until
 // somebody removes them; shoal's named queues, channels and pools sweep those
 // of their own kind when they start, and `shoal gc` sweeps them all.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -26,7 +29,7 @@ int Usage(FILE* out) {
                "usage: shoal ls | shoal gc [--dry-run] | shoal --version | "
                "shoal --help\n"
                "  ls   list shoal's named regions (/dev/shm/shoal.*)\n"
-               "  gc   remove this user's regions whose creator is dead\n");
+               "  gc   remove what this user's dead shoal processes left\n");
   return out == stdout ? 0 : 2;
 }
 
@@ -48,8 +51,14 @@ int List() {
   std::printf("%-44s %8s %-6s %10s  %s\n", "NAME", "PID", "STATE", "SIZE",
               "TYPE");
   for (const auto& r : regions) {
-    const char* state = !r.valid ? "bad" : !r.alive ? "dead" : r.ready ? "alive"
-                                                                       : "init";
+    // new: being created; unseen: its creator is in a pid namespace this
+    // process cannot see (kept: it may be alive).
+    const char* state = r.half_made      ? (r.alive ? "new" : "dead")
+                        : !r.valid       ? "bad"
+                        : !r.alive       ? "dead"
+                        : r.creator_unseen ? "unseen"
+                        : r.ready        ? "alive"
+                                         : "init";
     std::string type = r.valid ? r.type_name : "(" + r.problem + ")";
     std::printf("%-44s %8d %-6s %10s  %s\n", r.name.c_str(), r.creator_pid,
                 state, HumanSize(r.size).c_str(), type.c_str());
@@ -62,9 +71,10 @@ int Gc(bool dry_run) {
   if (dry_run) {
     int n = 0;
     for (const auto& r : shoal::ListRegions()) {
-      if (r.valid && !r.alive && r.uid == geteuid()) {
+      if (r.stale) {
         std::printf("would remove %s (creator %d, %s)\n", r.name.c_str(),
-                    r.creator_pid, r.type_name.c_str());
+                    r.creator_pid,
+                    r.half_made ? "half-made" : r.type_name.c_str());
         ++n;
       }
     }

@@ -38,6 +38,39 @@ uint64_t ProcessStartTime(pid_t pid);
 // fork()ed child).
 uint64_t CachedStartTime();
 
+// Who a process is, beyond its pid. A pid alone is reused once its process
+// is reaped, and in another pid namespace (a container) the same number is
+// another process. pid + start time names one process across reuse; the
+// pid namespace's inode says which numbering the pid is in.
+struct ProcessIdentity {
+  int32_t pid = 0;          // in the namespace `pid_ns`
+  uint64_t start_time = 0;  // /proc/<pid>/stat field 22; 0 = unknown
+  uint64_t pid_ns = 0;      // inode of /proc/<pid>/ns/pid; 0 = unknown
+};
+
+// This process (start time and namespace read from /proc/self, which is
+// right even where /proc belongs to another pid namespace); cached, and
+// recomputed in a fork()ed child.
+ProcessIdentity SelfIdentity();
+
+enum class Liveness {
+  kAlive,    // it runs (or may: see kUnknown)
+  kDead,     // proven gone: no such process, a zombie, or its pid reused
+  kUnknown,  // cannot be told from here (a pid namespace we cannot see)
+};
+
+// Whether `who` still runs. Never kDead without proof: callers that remove
+// or repair what a process left behind act on kDead only.
+//   Same pid namespace (or pid_ns unknown): gone, a zombie, or a different
+//   start time (the pid was reused) is kDead.
+//   Another pid namespace: the /proc tasks of that namespace are searched
+//   for the pid (NSpid); found is kAlive; a namespace that is visible here
+//   without that pid, or that has no task left at all seen from the initial
+//   pid namespace (which sees every task), is kDead; otherwise kUnknown.
+// Cost: same namespace, one kill(2) and one or two reads of /proc; another
+// namespace, a walk of /proc (meant for sweeps, not hot paths).
+Liveness CheckLiveness(const ProcessIdentity& who);
+
 }  // namespace shoal::internal
 
 #endif  // SHOAL_BASE_INTERNAL_PROCESS_LIVENESS_H_

@@ -18,7 +18,10 @@
 //    48  id[2]               128 random bits: tells a region from a later one
 //                            created under the same name
 //    64  type_name[128]      NUL-terminated, truncated, for messages and tools
-//   192  reserved[48]        zero
+//   192  creator_pid_ns      inode of the creator's pid namespace
+//                            (/proc/self/ns/pid): which numbering
+//                            creator_pid is in; 0 = unknown (older regions)
+//   200  reserved[40]        zero
 //   240  checksum            FNV-1a 64 over bytes [0, 240)
 //   248  init_state          kInitConstructing -> kInitReady | kInitFailed,
 //                            the only field that changes after creation (so
@@ -63,7 +66,8 @@ struct alignas(64) RegionHeader {
   uint64_t creator_start_time;
   uint64_t id[2];
   char type_name[kRegionTypeNameSize];
-  char reserved[48];
+  uint64_t creator_pid_ns;
+  char reserved[40];
   uint64_t checksum;
   std::atomic<uint32_t> init_state;
   std::atomic<uint32_t> init_waiters;
@@ -72,6 +76,7 @@ struct alignas(64) RegionHeader {
 static_assert(std::is_standard_layout_v<RegionHeader>);
 static_assert(sizeof(RegionHeader) == 256);
 static_assert(offsetof(RegionHeader, type_name) == 64);
+static_assert(offsetof(RegionHeader, creator_pid_ns) == 192);
 static_assert(offsetof(RegionHeader, checksum) == 240);
 static_assert(offsetof(RegionHeader, init_state) == 248);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);

@@ -10,6 +10,9 @@
 //     namespace) and a small RLIMIT_FSIZE: creating a region that does not
 //     fit is an error saying how much was needed and how much is free, never
 //     SIGBUS on first touch or SIGXFSZ, and leaves no file behind;
+//   * creators SIGKILLed in the middle of creating a named region: the name
+//     is never blocked, and the sweep (`shoal gc`) removes what they left
+//     half-made and nothing foreign;
 //
 // Prints its figures with a "[figures]" prefix for RELIABILITY.md.
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <dirent.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -30,6 +34,8 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +55,7 @@ namespace {
 using ::shoal::testing::RunInChild;
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
 
 struct Box {
   uint64_t value;
@@ -76,6 +83,11 @@ struct Figures {
   int full_refused = 0;     // creations refused on a full /dev/shm
   std::string full_example;  // one of their messages
   int fsize_refused = 0;    // creations refused by RLIMIT_FSIZE
+  int storm_kills = 0;       // creators killed mid-create
+  int storm_inside = 0;      // of which inside Region::Create
+  int storm_recreated = 0;   // the name created again right after a kill
+  int storm_half_made = 0;   // half-made files the sweep found and removed
+  double storm_seconds = 0;
 };
 Figures g_fig;
 
@@ -96,6 +108,15 @@ class FiguresPrinter : public ::testing::Environment {
           "fit refused with ENOSPC before anything was touched, 0 SIGBUS, 0 "
           "files left; e.g. \"%s\"\n",
           g_fig.full_refused, g_fig.full_example.c_str());
+    }
+    if (g_fig.storm_kills > 0) {
+      std::printf(
+          "[figures] creators killed mid-create: %d SIGKILLs (each after a "
+          "random 1-8 creations; %d inside Region::Create), the name created "
+          "again after each: %d of %d, never blocked; the sweep removed %d "
+          "half-made files and no foreign one; %.1f s\n",
+          g_fig.storm_kills, g_fig.storm_inside, g_fig.storm_recreated,
+          g_fig.storm_kills, g_fig.storm_half_made, g_fig.storm_seconds);
     }
     if (g_fig.fsize_refused > 0) {
       std::printf(
@@ -574,6 +595,149 @@ TEST(FileSizeLimit, RegionOverTheLimitIsAnErrorNotSigxfsz) {
                      << "; message: " << msg;
     if (rc == 0) ++g_fig.fsize_refused;
   }
+}
+
+
+// ---------------------------------------------------------------------------
+// Creators killed in the middle of creating a named region. Driven by
+// progress: each victim loops create / publish / destroy on one name and is
+// SIGKILLed once it has created the region a random 1-8 times, after a
+// random number of our own polls, so kills land all over Region::Create on
+// any machine. After every kill the name must be creatable at once. At the
+// end one sweep must remove every file the victims left half-made, and none
+// of the foreign files planted beside them.
+
+struct Storm {
+  std::atomic<int64_t> created;
+  std::atomic<int> in_create;
+};
+
+std::vector<std::string> ShmNames(const std::string& needle) {
+  std::vector<std::string> out;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.find(needle) != std::string::npos) out.push_back(n);
+    }
+    closedir(d);
+  }
+  return out;
+}
+
+TEST(CreatorKilled, NameNeverBlockedAndSweepRemovesOnlyHalfMadeFiles) {
+  constexpr int kKills = 300;
+  const std::string name = "shoal." + UniqueName("storm");
+  // Foreign files beside it: the sweep must leave every one alone.
+  const std::vector<std::string> foreign = {
+      name + ".zero",         // zero-filled, as a creator that has not written
+      name + ".junk",         // random bytes
+      "shoal.~new.not-ours",  // looks like ours, says nothing we can judge
+  };
+  for (const std::string& f : foreign) {
+    int fd = open(ShmPath(f).c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0) << f << ": " << std::strerror(errno);
+    std::string bytes(4096, '\0');
+    if (f.find("junk") != std::string::npos) {
+      for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = char(i * 131 + 7);
+    }
+    ASSERT_EQ(write(fd, bytes.data(), bytes.size()), 4096);
+    close(fd);
+  }
+  auto* storm = static_cast<Storm*>(mmap(nullptr, sizeof(Storm),
+                                         PROT_READ | PROT_WRITE,
+                                         MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(storm, MAP_FAILED);
+  RegionOptions o;
+  o.kind = RegionKind::kNamed;
+  o.name = name;
+  std::mt19937 rng(19);
+  std::set<pid_t> victims;
+  const auto t0 = Clock::now();
+  int blocked = 0;
+  for (int t = 0; t < kKills; ++t) {
+    new (storm) Storm();
+    pid_t victim = fork();
+    if (victim == 0) {
+      alarm(60);
+      for (;;) {
+        storm->in_create.store(1);
+        Region r = Region::Create(64 << 10, kLayout, o);
+        storm->in_create.store(0);
+        storm->created.fetch_add(1);
+        r.PublishReady();
+      }  // r destroyed: unlinked; round again
+    }
+    ASSERT_GT(victim, 0);
+    victims.insert(victim);
+    const int64_t k = 1 + static_cast<int64_t>(rng() % 8);
+    const auto until = Clock::now() + 30s;
+    while (storm->created.load() < k && Clock::now() < until) sched_yield();
+    ASSERT_GE(storm->created.load(), k) << "the victim made no progress";
+    for (int n = static_cast<int>(rng() % 2000); n > 0; --n) {
+      (void)storm->in_create.load();
+    }
+    kill(victim, SIGKILL);
+    ASSERT_EQ(testing::WaitChild(victim, 10), -SIGKILL);
+    ++g_fig.storm_kills;
+    g_fig.storm_inside += storm->in_create.load();
+    // The name is creatable at once, whatever the victim left.
+    try {
+      Region r = Region::Create(64 << 10, kLayout, o);
+      r.PublishReady();
+      ++g_fig.storm_recreated;
+    } catch (const SystemError& e) {
+      ++blocked;
+      std::string state;
+      for (const RegionInfo& info : ListRegions()) {
+        if (info.name == name) {
+          state = "valid " + std::to_string(info.valid) + " alive " +
+                  std::to_string(info.alive) + " pid " +
+                  std::to_string(info.creator_pid) + " problem " + info.problem;
+        }
+      }
+      ADD_FAILURE() << "kill " << t << ": the name is blocked: " << e.what()
+                    << " (" << state << ", victim " << victim << ")";
+      if (blocked > 3) break;
+      // Clear it for the next round (what `rm /dev/shm/...` used to do).
+      unlink(ShmPath(name).c_str());
+    }
+  }
+  g_fig.storm_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_EQ(blocked, 0);
+  EXPECT_GT(g_fig.storm_inside, kKills / 10) << "few kills landed inside";
+
+  // Whatever the victims left half-made: files named after a dead victim.
+  auto of_victims = [&] {
+    std::vector<std::string> out;
+    for (const std::string& n : ShmNames("shoal.")) {
+      for (pid_t v : victims) {
+        if (n.find("." + std::to_string(v) + ".") != std::string::npos) {
+          out.push_back(n);
+          break;
+        }
+      }
+    }
+    return out;
+  };
+  const std::vector<std::string> before = of_victims();
+  bool listed_all = true;
+  for (const std::string& n : before) {
+    bool listed = false;
+    for (const RegionInfo& info : ListRegions()) listed |= info.name == n;
+    listed_all &= listed;
+  }
+  EXPECT_TRUE(listed_all) << "ListRegions does not show every half-made file";
+  const std::vector<std::string> removed = SweepStale();
+  std::vector<std::string> after = of_victims();
+  EXPECT_TRUE(after.empty()) << after.size() << " half-made files left, e.g. "
+                             << (after.empty() ? "" : after[0]);
+  g_fig.storm_half_made = static_cast<int>(before.size() - after.size());
+  for (const std::string& f : foreign) {
+    EXPECT_TRUE(ShmExists(f)) << "the sweep removed a foreign file " << f;
+    unlink(ShmPath(f).c_str());
+  }
+  EXPECT_FALSE(ShmExists(name));
+  munmap(storm, sizeof(Storm));
 }
 
 }  // namespace

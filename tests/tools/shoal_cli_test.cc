@@ -12,6 +12,7 @@
 
 #include "gtest/gtest.h"
 #include "shoal/ipc/queue.h"
+#include "shoal/base/internal/process_liveness.h"
 #include "shoal/ipc/region.h"
 #include "shoal/version.h"
 
@@ -84,6 +85,45 @@ TEST(ShoalTool, LsShowsDeadCreatorAndGcRemovesOnlyIt) {
   EXPECT_FALSE(Exists("shoal." + dead));
   EXPECT_TRUE(Exists("shoal." + live));
   EXPECT_EQ(RunTool("frobnicate").find("usage"), 0u);
+}
+
+// What a creator killed half-way through Region::Create leaves (a
+// "shoal.~new.<pid>.<start>.<pid ns>.<random>" file): `shoal ls` shows it,
+// `shoal gc` removes it once its creator is dead, and leaves alone files
+// that are not shoal's and one whose creator still runs.
+TEST(ShoalTool, GcRemovesHalfMadeFilesOfDeadCreatorsOnly) {
+  pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  ASSERT_GT(dead, 0);
+  ASSERT_EQ(waitpid(dead, nullptr, 0), dead);
+  const internal::ProcessIdentity self = internal::SelfIdentity();
+  auto half_made = [&](pid_t pid) {
+    return "shoal.~new." + std::to_string(pid) + "." +
+           std::to_string(self.start_time) + "." + std::to_string(self.pid_ns) +
+           ".0123456789abcdef";
+  };
+  const std::string of_dead = half_made(dead);
+  const std::string of_live = half_made(getpid());
+  const std::string foreign =
+      "shoal.cli_test_foreign_" + std::to_string(getpid());
+  for (const std::string& n : {of_dead, of_live, foreign}) {
+    FILE* f = std::fopen(("/dev/shm/" + n).c_str(), "w");
+    ASSERT_NE(f, nullptr) << n;
+    std::fputs("not a header yet", f);
+    std::fclose(f);
+  }
+  std::string ls = RunTool("ls");
+  EXPECT_NE(ls.find(of_dead), std::string::npos) << ls;
+  std::string dry = RunTool("gc --dry-run");
+  EXPECT_NE(dry.find("would remove " + of_dead), std::string::npos) << dry;
+  EXPECT_EQ(dry.find("would remove " + of_live), std::string::npos) << dry;
+  std::string gc = RunTool("gc");
+  EXPECT_NE(gc.find("removed " + of_dead), std::string::npos) << gc;
+  EXPECT_FALSE(Exists(of_dead));
+  EXPECT_TRUE(Exists(of_live));
+  EXPECT_TRUE(Exists(foreign));
+  unlink(("/dev/shm/" + of_live).c_str());
+  unlink(("/dev/shm/" + foreign).c_str());
 }
 
 // A named queue sweeps dead queues when it starts.
