@@ -96,21 +96,18 @@ TEST(WorkerFault, TenThousandTasksWithTwoHundredProgressDrivenKills) {
         SleepMicros(200);
       }
       if (victim == 0) return;
-      // (A random kill may already have hit the victim's worker.)
-      if (kill(victim, SIGKILL) == 0) {
-        aimed.fetch_add(1);
-        record(victim);
-      }
+      // (A random kill may already have hit the victim's worker.) Recorded
+      // before the kill: the pool may report the death before kill returns.
+      record(victim);
+      if (kill(victim, SIGKILL) == 0) aimed.fetch_add(1);
       std::vector<pid_t> pids;
       for (pid_t p : pool.worker_pids()) {
         if (p != victim) pids.push_back(p);  // it may still be listed
       }
       if (pids.empty()) continue;
       const pid_t other = pids[rng() % pids.size()];
-      if (kill(other, SIGKILL) == 0) {
-        random_kills.fetch_add(1);
-        record(other);
-      }
+      record(other);
+      if (kill(other, SIGKILL) == 0) random_kills.fetch_add(1);
     }
   });
 
