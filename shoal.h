@@ -47,6 +47,7 @@
 #include "shoal/ipc/value.h"
 
 // pool/: processes, start methods, pools, executors.
+#include "shoal/pool/async.h"
 #include "shoal/pool/async_result.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/executor.h"

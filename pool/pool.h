@@ -104,6 +104,7 @@
 
 #include "shoal/base/deadline.h"
 #include "shoal/base/errors.h"
+#include "shoal/pool/async.h"
 #include "shoal/pool/async_result.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/internal/callable.h"

@@ -33,31 +33,11 @@
 #include "shoal/base/deadline.h"
 #include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
+#include "shoal/pool/async.h"
 #include "shoal/pool/internal/callable.h"
 #include "shoal/pool/internal/engine.h"
 
 namespace shoal {
-
-// No callback (the default of Async below).
-struct NoCallback {};
-
-// Options of apply_async / map_async / starmap_async, Python's keyword
-// arguments:
-//   pool.apply_async(shoal::Async{.callback = [](int r) {...},
-//                                 .error_callback = [](std::exception_ptr e) {...},
-//                                 .timeout = std::chrono::seconds(5)},
-//                    fn, args...);
-// callback gets the result (const T&; nothing for void); error_callback
-// gets a std::exception_ptr or a const std::exception&. Both run in the
-// pool's handler thread in the parent, before get() returns (as in Python).
-// timeout: the task's time limit (the worker is killed, the task fails with
-// TimeoutError); unset: the pool's task_timeout.
-template <class Callback = NoCallback, class ErrorCallback = NoCallback>
-struct Async {
-  Callback callback{};
-  ErrorCallback error_callback{};
-  std::optional<std::chrono::nanoseconds> timeout{};
-};
 
 namespace internal {
 
