@@ -2,6 +2,8 @@
 #include "python/errors.h"
 
 #include <stdexcept>
+#include <string_view>
+#include <utility>
 
 #include "shoal/base/errors.h"
 
@@ -41,19 +43,33 @@ void Translate(std::exception_ptr p) {
     err.attr("needed") = e.needed();
     PyErr_SetObject(g_errors.buffer_too_short, err.ptr());
   } catch (const shoal::Error& e) {
+    // By kind(), the stable name of the concrete class; a kind this module
+    // does not know falls back to its closest known base.
     const std::string_view kind = e.kind();
-    PyObject* cls = g_errors.error;
-    if (kind == "Empty") cls = g_errors.empty;
-    else if (kind == "Full") cls = g_errors.full;
-    else if (kind == "TimeoutError") cls = g_errors.timeout;
-    else if (kind == "Closed") cls = g_errors.closed;
-    else if (kind == "EOFError") cls = g_errors.eof;
-    else if (kind == "ValueError") cls = g_errors.value;
-    else if (kind == "OwnerDied") cls = g_errors.owner_died;
-    else if (kind == "BrokenBarrierError") cls = g_errors.broken_barrier;
-    else if (kind == "InvalidRegion") cls = g_errors.invalid_region;
-    else if (kind == "CodecError") cls = g_errors.codec;
-    else if (kind == "SerializationError") cls = g_errors.serialization;
+    const std::pair<std::string_view, PyObject*> known[] = {
+        {"Empty", g_errors.empty},
+        {"Full", g_errors.full},
+        {"TimeoutError", g_errors.timeout},
+        {"Closed", g_errors.closed},
+        {"EOFError", g_errors.eof},
+        {"ValueError", g_errors.value},
+        {"RuntimeError", g_errors.runtime},
+        {"OwnerDied", g_errors.owner_died},
+        {"BrokenBarrierError", g_errors.broken_barrier},
+        {"InvalidRegion", g_errors.invalid_region},
+        {"CodecError", g_errors.codec},
+        {"SerializationError", g_errors.serialization},
+        {"AuthenticationError", g_errors.authentication},
+    };
+    PyObject* cls = nullptr;
+    for (const auto& [k, c] : known) {
+      if (k == kind) cls = c;
+    }
+    if (cls == nullptr) {
+      if (dynamic_cast<const shoal::ValueError*>(&e)) cls = g_errors.value;
+      else if (dynamic_cast<const shoal::RuntimeError*>(&e)) cls = g_errors.runtime;
+      else cls = g_errors.error;
+    }
     PyErr_SetString(cls, e.what());
   } catch (const std::out_of_range& e) {
     PyErr_SetString(PyExc_IndexError, e.what());
@@ -76,17 +92,22 @@ void RegisterErrors(py::module_& m) {
   e.timeout = NewClass(m, "TimeoutError",
                        "A timed call ran out of time (a TimeoutError).",
                        {e.error, PyExc_TimeoutError});
-  e.closed = NewClass(
-      m, "Closed",
-      "The object was closed: put() after close(), or get() once a closed "
-      "queue is drained (a ValueError, as multiprocessing's 'Queue is "
-      "closed').",
-      {e.error, PyExc_ValueError});
   e.eof = NewClass(m, "EOFError", "The peer of a connection left.",
                    {e.error, PyExc_EOFError});
   e.value = NewClass(m, "ValueError",
                      "A bad argument or call sequence (a ValueError).",
                      {e.error, PyExc_ValueError});
+  e.closed = NewClass(
+      m, "Closed",
+      "The object was closed: put() after close(), or get() once a closed "
+      "queue is drained (a ValueError, as multiprocessing's 'Queue is "
+      "closed').",
+      {e.value});
+  e.runtime = NewClass(
+      m, "RuntimeError",
+      "A call in the wrong state: releasing an un-acquired lock, notifying "
+      "without the lock, ... (a RuntimeError).",
+      {e.error, PyExc_RuntimeError});
   e.owner_died = NewClass(
       m, "OwnerDied",
       "The holder of a Lock/RLock died while holding it. The caller now "
@@ -97,7 +118,7 @@ void RegisterErrors(py::module_& m) {
       m, "BrokenBarrierError",
       "The barrier was aborted, reset, or timed out (a "
       "threading.BrokenBarrierError).",
-      {e.error, Attr("threading", "BrokenBarrierError")});
+      {e.runtime, Attr("threading", "BrokenBarrierError")});
   e.invalid_region = NewClass(
       m, "InvalidRegion",
       "Shared memory that is not the shoal object expected (wrong type, "
@@ -114,6 +135,9 @@ void RegisterErrors(py::module_& m) {
       m, "BufferTooShort",
       "The caller's buffer is smaller than the message; .needed is its size.",
       {e.error, Attr("multiprocessing", "BufferTooShort")});
+  e.authentication = NewClass(
+      m, "AuthenticationError", "A connection handshake was refused.",
+      {e.error, Attr("multiprocessing", "AuthenticationError")});
   e.system = NewClass(m, "SystemError",
                       "A system call failed (an OSError with errno set).",
                       {e.error, PyExc_OSError});

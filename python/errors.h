@@ -10,12 +10,15 @@
 //   shoal::Empty               shoal.Empty (shoal.Error, queue.Empty)
 //   shoal::Full                shoal.Full (shoal.Error, queue.Full)
 //   shoal::TimeoutError        shoal.TimeoutError (shoal.Error, TimeoutError)
-//   shoal::Closed              shoal.Closed (shoal.Error, ValueError)
 //   shoal::EOFError            shoal.EOFError (shoal.Error, EOFError)
 //   shoal::ValueError          shoal.ValueError (shoal.Error, ValueError)
-//   shoal::OwnerDied           shoal.OwnerDied (shoal.Error, RuntimeError)
-//   shoal::BrokenBarrierError  shoal.BrokenBarrierError (shoal.Error,
+//   shoal::Closed              shoal.Closed (shoal.ValueError)
+//   shoal::RuntimeError        shoal.RuntimeError (shoal.Error, RuntimeError)
+//   shoal::BrokenBarrierError  shoal.BrokenBarrierError (shoal.RuntimeError,
 //                                threading.BrokenBarrierError)
+//   shoal::OwnerDied           shoal.OwnerDied (shoal.Error, RuntimeError)
+//   shoal::AuthenticationError shoal.AuthenticationError (shoal.Error,
+//                                multiprocessing.AuthenticationError)
 //   shoal::InvalidRegion       shoal.InvalidRegion (shoal.Error, ValueError)
 //   shoal::CodecError          shoal.CodecError (shoal.Error,
 //                                pickle.UnpicklingError)
@@ -50,7 +53,9 @@ struct ErrorClasses {
   PyObject* closed = nullptr;
   PyObject* eof = nullptr;
   PyObject* value = nullptr;
+  PyObject* runtime = nullptr;
   PyObject* owner_died = nullptr;
+  PyObject* authentication = nullptr;
   PyObject* broken_barrier = nullptr;
   PyObject* invalid_region = nullptr;
   PyObject* codec = nullptr;

@@ -133,9 +133,6 @@ class PyCondition {
   // notify while we hold it, so no notification falls between slices.
   bool wait(std::optional<double> timeout) {
     Condition* c = r_.obj;
-    if (!c->get_lock().is_owned()) {
-      Raise(Errors().value, "Condition.wait: the caller does not hold the lock");
-    }
     return WaitInSlices(
         DeadlineFrom(timeout),
         [c](const Deadline& d, bool) { return c->wait(d); },
@@ -242,7 +239,7 @@ void AddLockMethods(C& c, const char* cls) {
         "shoal.OwnerDied when a previous holder died holding it: the caller "
         "then HOLDS the lock; repair, make_consistent(), release().")
       .def("release", &W::release,
-           "Releases the lock (shoal.ValueError when this thread does not "
+           "Releases the lock (shoal.RuntimeError when this thread does not "
            "hold it).")
       .def("__enter__",
            [](W& w) {

@@ -20,6 +20,7 @@ ValueError, ...), carrying the C++ message.
 from shoal import _shoal
 from shoal._shoal import (  # noqa: F401
     Array,
+    AuthenticationError,
     Barrier,
     BoundedSemaphore,
     BrokenBarrierError,
@@ -41,6 +42,7 @@ from shoal._shoal import (  # noqa: F401
     OwnerDied,
     Queue,
     RLock,
+    RuntimeError,
     Semaphore,
     SerializationError,
     SimpleQueue,
@@ -78,6 +80,7 @@ del _obj
 
 __all__ = [
     "Array",
+    "AuthenticationError",
     "Barrier",
     "BoundedSemaphore",
     "BrokenBarrierError",
@@ -101,6 +104,7 @@ __all__ = [
     "RawArray",
     "RawValue",
     "RLock",
+    "RuntimeError",
     "Semaphore",
     "SerializationError",
     "SimpleQueue",

@@ -6,6 +6,7 @@ import faulthandler
 import itertools
 import multiprocessing
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -82,8 +83,9 @@ def run(ctx, target, *args, timeout=60):
 def cpp_peer(*args, timeout=60, check=True, **kw):
     """Runs the C++ peer program (tests/python/cpp_peer.cc) to completion."""
     exe = os.environ["SHOAL_CPP_PEER"]
+    kw.setdefault("text", True)
     r = subprocess.run([exe] + [str(a) for a in args], capture_output=True,
-                       text=True, timeout=timeout, **kw)
+                       timeout=timeout, **kw)
     if check and r.returncode != 0:
         pytest.fail("cpp_peer %s: exit %d\nstdout: %s\nstderr: %s"
                     % (" ".join(map(str, args)), r.returncode, r.stdout,
@@ -106,18 +108,31 @@ def python_start(code, **kw):
 
 
 def wait_line(proc, expected, timeout=30):
-    """Reads proc's stdout until a line equal to `expected` (bounded)."""
+    """Reads proc's stdout until a line equal to `expected` (bounded).
+    Reads the pipe's descriptor directly (a buffered reader would hide
+    lines that arrived together from select()); lines after `expected` are
+    kept for the next call."""
     deadline = time.monotonic() + timeout
-    import selectors
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    while time.monotonic() < deadline:
-        if sel.select(timeout=0.1):
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if line.strip() == expected:
+    fd = proc.stdout.fileno()
+    buf = getattr(proc, "_shoal_lines", b"")
+    seen = []
+    while True:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            seen.append(line)
+            if line.decode(errors="replace").strip() == expected:
+                proc._shoal_lines = buf
                 return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        r, _, _ = select.select([fd], [], [], min(left, 0.1))
+        if r:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            buf += chunk
     proc.kill()
     out, err = proc.communicate(timeout=10)
-    pytest.fail("never saw %r; stdout %r stderr %r" % (expected, out, err))
+    pytest.fail("never saw %r; lines %r, then stdout %r stderr %r"
+                % (expected, seen, out, err))

@@ -6,8 +6,9 @@
 //
 //   cpp_peer queue-put NAME string|bytes N        puts "cpp-0".."cpp-N-1"
 //   cpp_peer queue-get NAME string|bytes N        prints N items, one a line
-//   cpp_peer queue-serve NAME string|bytes N      creates the queue, prints
-//       "ready", echoes N items back as "echo:<item>", waits for stdin EOF
+//   cpp_peer queue-serve NAME string|bytes N      creates NAME and NAME.back,
+//       prints "ready", puts "served-0".. into NAME, prints the N items it
+//       gets from NAME.back, waits for stdin EOF
 //   cpp_peer channel-produce NAME N ELEMS         N blocks of ELEMS doubles,
 //       block b element k = b * 1000000 + k
 //   cpp_peer channel-consume NAME N               prints "block <b> <n> <sum>"
@@ -78,7 +79,11 @@ int QueueMode(const std::string& mode, const std::string& name, int n) {
   }
   if (mode == "queue-get") {
     auto q = shoal::Queue<T>::Open(name);
-    for (int i = 0; i < n; ++i) std::printf("%s\n", ToString(q.get(30s)).c_str());
+    for (int i = 0; i < n; ++i) {
+      const std::string s = ToString(q.get(30s));  // may hold NUL bytes
+      std::fwrite(s.data(), 1, s.size(), stdout);
+      std::fputc('\n', stdout);
+    }
     return 0;
   }
   if (mode == "queue-serve") {
@@ -86,12 +91,14 @@ int QueueMode(const std::string& mode, const std::string& name, int n) {
     o.maxsize = 16;
     o.region.kind = shoal::RegionKind::kNamed;
     o.region.name = name;
-    shoal::Queue<T> q(o);
+    shoal::Queue<T> out(o);
+    o.region.name = name + ".back";
+    shoal::Queue<T> back(o);
     std::printf("ready\n");
     std::fflush(stdout);
-    for (int i = 0; i < n; ++i) {
-      q.put(Item<T>("echo:" + ToString(q.get(30s))), 30s);
-    }
+    for (int i = 0; i < n; ++i) out.put(Item<T>("served-" + std::to_string(i)), 30s);
+    for (int i = 0; i < n; ++i) std::printf("%s\n", ToString(back.get(30s)).c_str());
+    std::fflush(stdout);
     WaitForStdinEof();
     return 0;
   }
