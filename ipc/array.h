@@ -21,9 +21,33 @@
 //   T must be trivially copyable (compile-time error otherwise); see
 //   ipc/value.h for Python's typecodes.
 //
-// Errors: at()/slice()/assign() out of range → std::out_of_range (Python's
-// IndexError); a corrupt region (element count not matching its size) →
-// InvalidRegion at Open.
+// Indices and slices, as Python's
+//   at(i)              a[i]: a negative i counts from the end (a.at(-1) is
+//                      the last element); out of range: std::out_of_range
+//                      (Python's IndexError). operator[] is unchecked and
+//                      takes no negative index (C++'s convention).
+//   slice(i, j)        a[i:j]: negative i/j count from the end, then both
+//                      are clipped to [0, size()]; j <= i gives an empty
+//                      vector. Never throws for any i, j (a[4:7] on 6
+//                      elements is a[4:6]). Python's open ends: slice(i,
+//                      PTRDIFF_MAX) is a[i:], slice(PTRDIFF_MIN, j) is a[:j].
+//                      No step (a[::2]): copy out and stride.
+//   assign(i, v)       a[i:i+len(v)] = v, with i a Python index (negative:
+//                      from the end; clipped like a slice start). The
+//                      elements must fit: otherwise ValueError, as Python's
+//                      "Can only assign sequence of same size", and nothing
+//                      is written.
+//   to_vector()        a[:]
+//
+// Timeouts: slice(), assign() and to_vector() take the lock (Array); each
+// has a timed form with a trailing Deadline that throws TimeoutError (nothing
+// copied) when the lock is not free by then, as Python's
+// `a.get_lock().acquire(timeout=...)`.
+//
+// Errors: a corrupt region (element count not matching its size) →
+// InvalidRegion at Open. Array<bool> copies out any non-zero byte as true
+// (ctypes.c_bool), never a bool load of a byte a peer set to something else
+// (undefined behaviour).
 // Process death: as Value (sync/lock.h): a holder killed inside get_lock()
 // makes the next acquirer get OwnerDied; slice()/assign() repair the lock
 // themselves (the elements may then hold a partial update of the dead
@@ -31,10 +55,12 @@
 #ifndef SHOAL_IPC_ARRAY_H_
 #define SHOAL_IPC_ARRAY_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -42,6 +68,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "shoal/base/deadline.h"
 #include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/ref_codec.h"
@@ -80,37 +107,82 @@ class ArrayBase {
   T* begin() const { return data_; }
   T* end() const { return data_ + size_; }
   T& operator[](std::size_t i) const { return data_[i]; }
-  T& at(std::size_t i) const {
-    if (i >= size_) {
+  // Python's a[i] (negative: from the end); std::out_of_range (IndexError)
+  // when out of range.
+  T& at(std::ptrdiff_t i) const {
+    const auto n = static_cast<std::ptrdiff_t>(size_);
+    if (i < -n || i >= n) {
       throw std::out_of_range("Array index " + std::to_string(i) +
                               " out of range (size " + std::to_string(size_) +
                               ")");
     }
-    return data_[i];
+    return data_[i < 0 ? i + n : i];
   }
 
-  // Copies elements [begin, end) out (under the lock, if any).
-  std::vector<T> slice(std::size_t begin, std::size_t end) const {
-    CheckRange(begin, end);
-    auto copy = [&] { return std::vector<T>(data_ + begin, data_ + end); };
+  // Python's a[start:stop]: copies the elements out (under the lock, if
+  // any), clipping as Python does (see the top of this file).
+  std::vector<T> slice(std::ptrdiff_t start, std::ptrdiff_t stop) const {
+    return slice(start, stop, Deadline::Infinite());
+  }
+  // Throws TimeoutError when the lock is not free by `deadline`.
+  std::vector<T> slice(std::ptrdiff_t start, std::ptrdiff_t stop,
+                       const Deadline& deadline) const {
+    const std::size_t begin = Clip(start);
+    const std::size_t end = std::max(begin, Clip(stop));
+    auto copy = [&] {
+      if constexpr (std::is_same_v<T, bool>) {
+        std::vector<T> out;
+        out.reserve(end - begin);
+        for (std::size_t i = begin; i < end; ++i) {
+          out.push_back(LockedLoad(data_[i]));
+        }
+        return out;
+      } else {
+        return std::vector<T>(data_ + begin, data_ + end);
+      }
+    };
     if constexpr (kLocked) {
-      RepairingGuard g(header_->lock);
+      if (!AcquireRepairing(header_->lock, deadline)) {
+        ThrowLockTimeout("Array.slice");
+      }
+      RepairingGuard g(header_->lock, std::adopt_lock);
       return copy();
     } else {
       return copy();
     }
   }
-  std::vector<T> to_vector() const { return slice(0, size_); }
-  // Copies `values` in at `offset` (under the lock, if any).
-  void assign(std::size_t offset, std::span<const T> values) {
-    CheckRange(offset, offset + values.size());
+  // Python's a[:].
+  std::vector<T> to_vector() const { return slice(0, PTRDIFF_MAX); }
+  std::vector<T> to_vector(const Deadline& deadline) const {
+    return slice(0, PTRDIFF_MAX, deadline);
+  }
+  // Python's a[offset:offset + len(values)] = values (under the lock, if
+  // any). ValueError (nothing written) when the values do not fit.
+  void assign(std::ptrdiff_t offset, std::span<const T> values) {
+    assign(offset, values, Deadline::Infinite());
+  }
+  // Throws TimeoutError (nothing written) when the lock is not free by
+  // `deadline`.
+  void assign(std::ptrdiff_t offset, std::span<const T> values,
+              const Deadline& deadline) {
+    const std::size_t begin = Clip(offset);
+    if (values.size() > size_ - begin) {
+      throw ValueError("Array.assign: " + std::to_string(values.size()) +
+                       " values do not fit at index " + std::to_string(offset) +
+                       " of an array of " + std::to_string(size_) +
+                       " (Python: can only assign a sequence of the same "
+                       "size)");
+    }
     auto copy = [&] {
       if (!values.empty()) {
-        std::memmove(data_ + offset, values.data(), values.size_bytes());
+        std::memmove(data_ + begin, values.data(), values.size_bytes());
       }
     };
     if constexpr (kLocked) {
-      RepairingGuard g(header_->lock);
+      if (!AcquireRepairing(header_->lock, deadline)) {
+        ThrowLockTimeout("Array.assign");
+      }
+      RepairingGuard g(header_->lock, std::adopt_lock);
       copy();
     } else {
       copy();
@@ -152,12 +224,12 @@ class ArrayBase {
     data_ = region_.at<T>(kArrayDataOffset, n);
   }
 
-  void CheckRange(std::size_t begin, std::size_t end) const {
-    if (begin > end || end > size_) {
-      throw std::out_of_range("Array range [" + std::to_string(begin) + ", " +
-                              std::to_string(end) + ") out of range (size " +
-                              std::to_string(size_) + ")");
-    }
+  // A Python slice bound: negative counts from the end; clipped to
+  // [0, size].
+  std::size_t Clip(std::ptrdiff_t i) const {
+    const auto n = static_cast<std::ptrdiff_t>(size_);
+    if (i < 0) i = i < -n ? 0 : i + n;
+    return static_cast<std::size_t>(std::min(i, n));
   }
 
   Region region_;

@@ -33,18 +33,40 @@
 //   Any other trivially copyable struct works too (a compile-time error for
 //   anything else).
 //
+// Timeouts: every call that takes the lock has a timed form, as Python's
+// `v.get_lock().acquire(timeout=...)`: load(deadline) / store(x, deadline) /
+// add(delta, deadline) / update(fn, deadline) throw shoal::TimeoutError when
+// the lock is not free by then (nothing read or written), try_load(deadline)
+// and try_store(x, deadline) return std::nullopt / false instead. The plain
+// forms wait for as long as the holder holds. Any deadline works, from
+// "don't wait" to hours::max() (base/deadline.h).
+//
 // Process death: a process killed while holding get_lock() makes the next
 // acquirer get shoal::OwnerDied (see sync/lock.h). add()/update()/load()/
 // store() handle that case themselves: the T is written with one store, so a
-// dead holder either wrote it or not, and the lock is marked consistent.
+// dead holder either wrote it or not, and the lock is marked consistent. A
+// holder that is stopped (SIGSTOP) or stuck never releases: use the timed
+// forms where that matters.
+//
+// Bytes a peer wrote: the lock flag is read as a byte and validated (not
+// 0 or 1: InvalidRegion), never as a bool. Value<bool>/RawValue<bool> read
+// the value as a byte too, any non-zero byte being true (as ctypes.c_bool),
+// so a stray write is never undefined behaviour. (A user struct T with bool
+// members is read as it is: validate such fields yourself.)
 #ifndef SHOAL_IPC_VALUE_H_
 #define SHOAL_IPC_VALUE_H_
 
 #include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 
+#include "shoal/base/deadline.h"
 #include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/ref_codec.h"
@@ -60,7 +82,7 @@ namespace internal {
 template <class T>
 struct ValueData {
   RLock lock;
-  bool has_lock;
+  uint8_t has_lock;  // 0 or 1; a byte, validated when read (see above)
   T value;
 };
 
@@ -70,17 +92,27 @@ constexpr bool kAtomicRefOk =
      std::is_pointer_v<T>) &&
     std::atomic_ref<T>::is_always_lock_free;
 
-// Holds `lock` for the scope, repairing it when its previous holder died
+// Takes `lock` by `deadline`, repairing it when its previous holder died
 // (callers only use it around single loads and stores, which a death cannot
-// tear).
+// tear). false: the deadline passed first (the lock is not held).
+template <class L>
+bool AcquireRepairing(L& lock, const Deadline& deadline) {
+  switch (lock.acquire_status(deadline)) {
+    case LockStatus::kTimedOut:
+      return false;
+    case LockStatus::kOwnerDied:
+      lock.make_consistent();
+      return true;
+    default:
+      return true;
+  }
+}
+
+// Releases a lock taken with AcquireRepairing at the end of the scope.
 template <class L>
 class RepairingGuard {
  public:
-  explicit RepairingGuard(L& lock) : lock_(lock) {
-    if (lock_.acquire_status(Deadline::Infinite()) == LockStatus::kOwnerDied) {
-      lock_.make_consistent();
-    }
-  }
+  RepairingGuard(L& lock, std::adopt_lock_t) : lock_(lock) {}
   ~RepairingGuard() { lock_.release(); }
   RepairingGuard(const RepairingGuard&) = delete;
   RepairingGuard& operator=(const RepairingGuard&) = delete;
@@ -89,9 +121,33 @@ class RepairingGuard {
   L& lock_;
 };
 
+[[noreturn]] inline void ThrowLockTimeout(const char* call) {
+  throw TimeoutError(std::string(call) +
+                     ": the lock was not free by the deadline (another "
+                     "thread or process holds it); nothing was read or "
+                     "written");
+}
+
+// A T read from shared memory with the lock held (or by its only user).
+// bool is read as its byte: any non-zero byte is true (ctypes.c_bool), and
+// a byte other than 0/1 written by a peer is not undefined behaviour.
+template <class T>
+T LockedLoad(const T& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    unsigned char b;
+    std::memcpy(&b, &v, 1);
+    return b != 0;
+  } else {
+    return v;
+  }
+}
+
 template <class T>
 T PlainLoad(const T& v) {
-  if constexpr (kAtomicRefOk<T>) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return __atomic_load_n(reinterpret_cast<const unsigned char*>(&v),
+                           __ATOMIC_ACQUIRE) != 0;
+  } else if constexpr (kAtomicRefOk<T>) {
     return std::atomic_ref<T>(const_cast<T&>(v)).load(std::memory_order_acquire);
   } else {
     return v;
@@ -121,7 +177,7 @@ class Value {
   explicit Value(T init = T{}, bool lock = true,
                  const RegionOptions& region = {})
       : data_(Shared<internal::ValueData<T>>::CreateWith(region)) {
-    data_->has_lock = lock;
+    data_->has_lock = lock ? 1 : 0;
     data_->value = init;
   }
   static Value Open(const RegionRef& ref, const OpenOptions& options = {}) {
@@ -136,34 +192,73 @@ class Value {
   // The (recursive) lock that guards the value. Throws ValueError for a
   // lock-less Value (Python's Value(lock=False) has no get_lock either).
   RLock& get_lock() const {
-    if (!data_->has_lock) throw ValueError("Value: created with lock = false");
+    if (!has_lock()) throw ValueError("Value: created with lock = false");
     return data_->lock;
   }
-  bool has_lock() const { return data_->has_lock; }
-
-  T load() const {
-    if (!data_->has_lock) return internal::PlainLoad(data_->value);
-    internal::RepairingGuard g(data_->lock);
-    return data_->value;
+  // Throws InvalidRegion when the flag in shared memory is neither 0 nor 1.
+  bool has_lock() const {
+    const uint8_t flag = data_->has_lock;
+    if (flag > 1) {
+      throw InvalidRegion(data_.region().description() +
+                          ": Value's lock flag holds " + std::to_string(flag) +
+                          " (neither 0 nor 1): the region is corrupt");
+    }
+    return flag == 1;
   }
-  void store(const T& x) {
-    if (!data_->has_lock) return internal::PlainStore(data_->value, x);
-    internal::RepairingGuard g(data_->lock);
-    data_->value = x;
+
+  // Python's `.value` read: under the lock when there is one.
+  T load() const { return load(Deadline::Infinite()); }
+  // Throws TimeoutError when the lock is not free by `deadline`.
+  T load(const Deadline& deadline) const {
+    if (std::optional<T> v = try_load(deadline)) return *v;
+    internal::ThrowLockTimeout("Value.load");
+  }
+  // std::nullopt when the lock is not free by `deadline` (default: now).
+  std::optional<T> try_load(const Deadline& deadline = Deadline::Now()) const {
+    if (!has_lock()) return internal::PlainLoad(data_->value);
+    if (!internal::AcquireRepairing(data_->lock, deadline)) return std::nullopt;
+    internal::RepairingGuard g(data_->lock, std::adopt_lock);
+    return internal::LockedLoad(data_->value);
   }
   // Python's `.value`.
   T value() const { return load(); }
 
-  // value = fn(value), under the lock; returns the new value.
-  template <class F>
-  T update(F&& fn) {
-    internal::RepairingGuard g(get_lock());
-    data_->value = std::forward<F>(fn)(data_->value);
-    return data_->value;
+  // Python's `.value = x`: under the lock when there is one.
+  void store(const T& x) { store(x, Deadline::Infinite()); }
+  // Throws TimeoutError (nothing written) when the lock is not free by
+  // `deadline`.
+  void store(const T& x, const Deadline& deadline) {
+    if (!try_store(x, deadline)) internal::ThrowLockTimeout("Value.store");
   }
-  // value += delta under the lock; returns the new value.
-  T add(const T& delta) {
-    return update([&](const T& v) { return static_cast<T>(v + delta); });
+  // false (nothing written) when the lock is not free by `deadline`.
+  bool try_store(const T& x, const Deadline& deadline = Deadline::Now()) {
+    if (!has_lock()) {
+      internal::PlainStore(data_->value, x);
+      return true;
+    }
+    if (!internal::AcquireRepairing(data_->lock, deadline)) return false;
+    internal::RepairingGuard g(data_->lock, std::adopt_lock);
+    data_->value = x;
+    return true;
+  }
+
+  // value = fn(value), under the lock; returns the new value. Throws
+  // TimeoutError (fn not called) when the lock is not free by `deadline`.
+  template <class F>
+  T update(F&& fn, const Deadline& deadline = Deadline::Infinite()) {
+    RLock& lock = get_lock();
+    if (!internal::AcquireRepairing(lock, deadline)) {
+      internal::ThrowLockTimeout("Value.update");
+    }
+    internal::RepairingGuard g(lock, std::adopt_lock);
+    const T next = std::forward<F>(fn)(internal::LockedLoad(data_->value));
+    data_->value = next;
+    return next;
+  }
+  // value += delta under the lock; returns the new value. Timed as update().
+  T add(const T& delta, const Deadline& deadline = Deadline::Infinite()) {
+    return update([&](const T& v) { return static_cast<T>(v + delta); },
+                  deadline);
   }
 
   // The T itself, for code that holds get_lock().
@@ -188,7 +283,7 @@ class RawValue {
 
   explicit RawValue(T init = T{}, const RegionOptions& region = {})
       : data_(Shared<internal::ValueData<T>>::CreateWith(region)) {
-    data_->has_lock = false;
+    data_->has_lock = 0;
     data_->value = init;
   }
   static RawValue Open(const RegionRef& ref, const OpenOptions& options = {}) {

@@ -94,8 +94,12 @@ TEST(Readme, ValueAndArray) {
   }
   counter.add(1);
   std::vector<double> first10 = data.slice(0, 10);
+  std::vector<double> last10 = data.slice(-10, PTRDIFF_MAX);
+  long now = counter.load(std::chrono::milliseconds(100));
   EXPECT_EQ(counter.load(), 2);
+  EXPECT_EQ(now, 2);
   EXPECT_EQ(first10.size(), 10u);
+  EXPECT_EQ(last10.size(), 10u);
 }
 
 TEST(Readme, Channel) {
