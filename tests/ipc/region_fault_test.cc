@@ -13,6 +13,9 @@
 //   * creators SIGKILLed in the middle of creating a named region: the name
 //     is never blocked, and the sweep (`shoal gc`) removes what they left
 //     half-made and nothing foreign;
+//   * creators in another pid namespace (a container sharing /dev/shm) and
+//     creators whose pid was reused: the sweep never removes a live
+//     creator's region, and removes a dead one's once that is proven;
 //
 // Prints its figures with a "[figures]" prefix for RELIABILITY.md.
 #include <fcntl.h>
@@ -88,6 +91,7 @@ struct Figures {
   int storm_recreated = 0;   // the name created again right after a kill
   int storm_half_made = 0;   // half-made files the sweep found and removed
   double storm_seconds = 0;
+  std::string pidns;  // the pid namespace case, as it went
 };
 Figures g_fig;
 
@@ -117,6 +121,9 @@ class FiguresPrinter : public ::testing::Environment {
           "half-made files and no foreign one; %.1f s\n",
           g_fig.storm_kills, g_fig.storm_inside, g_fig.storm_recreated,
           g_fig.storm_kills, g_fig.storm_half_made, g_fig.storm_seconds);
+    }
+    if (!g_fig.pidns.empty()) {
+      std::printf("[figures] pid namespaces: %s\n", g_fig.pidns.c_str());
     }
     if (g_fig.fsize_refused > 0) {
       std::printf(
@@ -738,6 +745,201 @@ TEST(CreatorKilled, NameNeverBlockedAndSweepRemovesOnlyHalfMadeFiles) {
   }
   EXPECT_FALSE(ShmExists(name));
   munmap(storm, sizeof(Storm));
+}
+
+
+// ---------------------------------------------------------------------------
+// Another pid namespace: a "container" (a child in a new pid and mount
+// namespace, with its own /proc, sharing /dev/shm) creates a named region
+// and a named queue as its pid 1. Seen from the host, "pid 1" is the host's
+// init with another start time: identified by pid and start time alone, the
+// host's sweep would take the container's regions for dead and remove them.
+// And seen from the container, the host's creators do not exist at all.
+
+struct Report {
+  char status[256];
+};
+
+TEST(PidNamespace, SweepsNeverRemoveALiveContainersRegionsAndRemoveDeadOnes) {
+  RegionOptions host_opts = NamedOpts("host");
+  Region host_region = Region::Create(4096, kLayout, host_opts);
+  host_region.PublishReady();
+  const std::string tag = UniqueName("ctr");
+  const std::string ctr_region = "shoal." + tag + ".region";
+  const std::string ctr_queue = "shoal." + tag + ".queue";
+  int up[2], down[2];
+  ASSERT_EQ(pipe(up), 0);
+  ASSERT_EQ(pipe(down), 0);
+  pid_t outer = fork();
+  if (outer == 0) {
+    alarm(60);
+    close(up[0]);
+    close(down[1]);
+    auto say = [&](const std::string& m) {
+      Report r{};
+      std::snprintf(r.status, sizeof(r.status), "%s", m.c_str());
+      (void)!write(up[1], &r, sizeof(r));
+    };
+    // The caller stays in its namespace; its next child is pid 1 of a new
+    // one.
+    if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) {
+      say(std::string("skip unshare(CLONE_NEWPID|CLONE_NEWNS): ") +
+          std::strerror(errno));
+      _exit(0);
+    }
+    pid_t inner = fork();
+    if (inner == 0) {
+      // The container's pid 1, with its own /proc as a container has.
+      if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                nullptr) != 0) {
+        say(std::string("skip mount /proc: ") + std::strerror(errno));
+        _exit(0);
+      }
+      try {
+        RegionOptions o;
+        o.kind = RegionKind::kNamed;
+        o.name = ctr_region;
+        Region r = Region::Create(4096, kLayout, o);
+        r.PublishReady();
+        QueueOptions qo;
+        qo.maxsize = 4;
+        qo.heap_bytes = 0;
+        qo.region.kind = RegionKind::kNamed;
+        qo.region.name = ctr_queue;
+        Queue<int> q(qo);
+        q.put(getpid());
+        // The host's live region is out of this container's sight: its
+        // sweep must keep it.
+        SweepStale();
+        if (!ShmExists(host_region.name())) {
+          say("fail: the container's sweep removed the host's live region");
+          _exit(1);
+        }
+        say("ok " + std::to_string(getpid()));
+        char c;
+        (void)!read(down[0], &c, 1);  // until the host has swept
+        for (;;) pause();             // until killed
+      } catch (const std::exception& e) {
+        say(std::string("fail: ") + e.what());
+      }
+      _exit(1);
+    }
+    say("inner " + std::to_string(inner));  // its pid as the host sees it
+    int st = 0;
+    waitpid(inner, &st, 0);
+    _exit(0);
+  }
+  close(up[1]);
+  close(down[0]);
+  // Two reports, in either order: the inner one's pid on the host, and how
+  // the container fared (or why this cannot run here).
+  pid_t inner_on_host = 0;
+  std::string status;
+  for (int i = 0; i < 2 && status.rfind("skip", 0) != 0; ++i) {
+    Report r{};
+    if (read(up[0], &r, sizeof(r)) != static_cast<ssize_t>(sizeof(r))) break;
+    const std::string m = r.status;
+    if (m.rfind("inner ", 0) == 0) {
+      inner_on_host = static_cast<pid_t>(std::stol(m.substr(6)));
+    } else {
+      status = m;
+    }
+  }
+  close(up[0]);
+  auto finish = [&] {
+    close(down[1]);
+    if (inner_on_host > 0) kill(inner_on_host, SIGKILL);
+    return testing::WaitChild(outer, 10);
+  };
+  if (status.rfind("skip", 0) == 0) {
+    finish();
+    GTEST_SKIP() << "no pid namespace here (needs CAP_SYS_ADMIN): " << status;
+  }
+  if (status != "ok 1" || inner_on_host <= 0) {
+    finish();
+    FAIL() << "the container did not start right: " << status;
+  }
+  // The host sees the container's creator as pid 1, not dead.
+  bool listed = false;
+  for (const RegionInfo& info : ListRegions()) {
+    if (info.name != ctr_region) continue;
+    listed = true;
+    EXPECT_EQ(info.creator_pid, 1);
+    EXPECT_TRUE(info.alive) << info.problem;
+    EXPECT_FALSE(info.stale);
+  }
+  EXPECT_TRUE(listed);
+  // The host's sweeps (gc; a named queue's start-up sweep) keep them.
+  SweepStale();
+  {
+    QueueOptions qo;
+    qo.maxsize = 4;
+    qo.heap_bytes = 0;
+    qo.region.kind = RegionKind::kNamed;
+    qo.region.name = UniqueName("hostq");
+    Queue<int> unrelated(qo);  // sweeps dead "shoal::Queue<" regions
+  }
+  const bool kept_region = ShmExists(ctr_region);
+  const bool kept_queue = ShmExists(ctr_queue);
+  EXPECT_TRUE(kept_region) << "the host removed a live container's region";
+  EXPECT_TRUE(kept_queue) << "the host removed a live container's queue";
+  if (kept_queue) {
+    Queue<int> q = Queue<int>::Open(ctr_queue);
+    EXPECT_EQ(q.get(1s), 1);  // and it works across the namespaces
+  }
+  // The container ends: its pid 1 is killed, and with it its namespace.
+  EXPECT_EQ(finish(), 0);
+  struct stat st;
+  const bool host_sees_all =
+      stat("/proc/self/ns/pid", &st) == 0 && st.st_ino == 0xEFFFFFFCu;
+  if (!host_sees_all) {
+    unlink(ShmPath(ctr_region).c_str());
+    unlink(ShmPath(ctr_queue).c_str());
+    g_fig.pidns = "a live container's region and queue kept by the host's "
+                  "sweeps (the dead-container half needs the initial pid "
+                  "namespace and was not run)";
+    GTEST_SKIP() << "this test does not run in the initial pid namespace, "
+                    "which alone sees every task: a dead container's "
+                    "regions are kept (not provably dead), as they must be";
+  }
+  // Seen from the initial namespace, which sees every task, the container's
+  // namespace has none left: its creator is proven dead.
+  const std::vector<std::string> removed = SweepStale();
+  EXPECT_FALSE(ShmExists(ctr_region)) << "a dead container's region was kept";
+  EXPECT_FALSE(ShmExists(ctr_queue)) << "a dead container's queue was kept";
+  EXPECT_TRUE(ShmExists(host_region.name()));
+  g_fig.pidns =
+      "a live container's region and queue (creator: its pid 1, alive with "
+      "another start time than the host's pid 1) kept by the host's sweeps "
+      "(gc, a named queue's start-up), and its queue usable from the host; "
+      "the container's sweep kept the host's live region; once the "
+      "container was gone the host's sweep removed both";
+}
+
+// Pid reuse: a region whose creator's pid now belongs to another process
+// (simulated by recording a start time that does not match the live process
+// with that pid) is the dead creator's, and swept.
+TEST(PidReuse, ARegionOfAReusedPidIsSweptAndALiveOneKept) {
+  Region live = Region::Create(4096, kLayout, NamedOpts("live"));
+  live.PublishReady();
+  Region reused = Region::Create(4096, kLayout, NamedOpts("reused"));
+  reused.PublishReady();
+  auto* h = const_cast<internal::RegionHeader*>(&reused.header());
+  h->creator_start_time += 1;  // "another process had this pid"
+  h->checksum = internal::RegionHeaderChecksum(*h);
+  for (const RegionInfo& info : ListRegions()) {
+    if (info.name == reused.name()) {
+      EXPECT_FALSE(info.alive);
+      EXPECT_TRUE(info.stale);
+    }
+    if (info.name == live.name()) {
+      EXPECT_TRUE(info.alive);
+    }
+  }
+  const std::vector<std::string> removed = SweepStale();
+  EXPECT_FALSE(ShmExists(reused.name()));
+  EXPECT_TRUE(ShmExists(live.name()));
 }
 
 }  // namespace
