@@ -27,6 +27,7 @@
 
 #include <fcntl.h>
 #include <mqueue.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -68,6 +69,31 @@ struct Spec {
 [[noreturn]] inline void FailErrno(const std::string& what) {
   throw std::runtime_error(what + ": " + std::strerror(errno));
 }
+
+// How every spinning row of the shoot-out waits (floors and the peers'
+// busy-polling modes alike): pause, and after ~2k failed polls yield the CPU
+// at each poll. On an idle machine the yield is never reached within a
+// message; on an oversubscribed one it hands the CPU to the process we wait
+// for instead of burning the time slice.
+class PollWait {
+ public:
+  void Wait() {
+    if (++n_ < kSpins) {
+      bench::Relax();
+    } else {
+      sched_yield();
+    }
+  }
+  void Reset() { n_ = 0; }
+
+ private:
+  static constexpr uint32_t kSpins = 2048;
+  uint32_t n_ = 0;
+};
+
+// True for the shoot-out's control messages (end of repeat, exit): a
+// batching floor publishes them at once.
+inline bool IsControl(uint64_t seq) { return seq >= bench::kStopSeq - 2; }
 
 // Send and receive buffers for the copying links.
 struct Buffers {
@@ -223,22 +249,34 @@ class ChannelLink : public LinkBase {
 
 // ------------------------------------------------------- os.pipe, socketpair
 
+// Writes / reads exactly n bytes. A descriptor in O_NONBLOCK mode (the
+// busy-polling rows) gets EAGAIN instead of sleeping: poll again.
 inline void WriteAll(int fd, const void* p, std::size_t n) {
   auto* c = static_cast<const char*>(p);
+  PollWait w;
   while (n > 0) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) FailErrno("write");
-    c += w;
-    n -= static_cast<std::size_t>(w);
+    ssize_t r = write(fd, c, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) {
+      w.Wait();
+      continue;
+    }
+    if (r <= 0) FailErrno("write");
+    c += r;
+    n -= static_cast<std::size_t>(r);
   }
 }
 inline std::size_t ReadAll(int fd, void* p, std::size_t n) {
   auto* c = static_cast<char*>(p);
   std::size_t got = 0;
+  PollWait w;
   while (got < n) {
     ssize_t r = read(fd, c + got, n - got);
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == EAGAIN) {
+      w.Wait();
+      continue;
+    }
     if (r < 0) FailErrno("read");
     if (r == 0) break;
     got += static_cast<std::size_t>(r);
@@ -247,11 +285,14 @@ inline std::size_t ReadAll(int fd, void* p, std::size_t n) {
 }
 
 // Raw pipe(2): one pipe per direction; write() the message, read() it whole.
+// kPoll: O_NONBLOCK, busy-polling read()/write() (the fastest mode a pipe
+// offers when both sides are active).
+template <bool kPoll>
 class OsPipeLink : public LinkBase {
  public:
   explicit OsPipeLink(const Spec& s) : buf_(s) {
     for (auto& p : fd_) {
-      if (pipe2(p, O_CLOEXEC) != 0) FailErrno("pipe2");
+      if (pipe2(p, O_CLOEXEC | (kPoll ? O_NONBLOCK : 0)) != 0) FailErrno("pipe2");
     }
   }
   ~OsPipeLink() {
@@ -273,11 +314,14 @@ class OsPipeLink : public LinkBase {
   int fd_[2][2];
 };
 
-// Raw socketpair(AF_UNIX, SOCK_STREAM): side s uses socket s.
+// Raw socketpair(AF_UNIX, SOCK_STREAM): side s uses socket s. kPoll:
+// SOCK_NONBLOCK, busy-polling read()/write().
+template <bool kPoll>
 class SocketpairLink : public LinkBase {
  public:
   explicit SocketpairLink(const Spec& s) : buf_(s) {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv_) != 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (kPoll ? SOCK_NONBLOCK : 0),
+                   0, sv_) != 0) {
       FailErrno("socketpair");
     }
   }
@@ -319,6 +363,8 @@ inline long MqMsgSizeMax() {
   return v > 0 ? v : 8192;
 }
 
+// kPoll: O_NONBLOCK, busy-polling mq_send()/mq_receive().
+template <bool kPoll>
 class PosixMqLink : public LinkBase {
  public:
   explicit PosixMqLink(const Spec& s) : buf_(s) {
@@ -327,8 +373,9 @@ class PosixMqLink : public LinkBase {
     attr.mq_msgsize = static_cast<long>(s.size);
     for (int d = 0; d < 2; ++d) {
       const std::string name = "/shoal-shootout-" + s.tag + "-" + std::to_string(d);
-      mq_[d] = mq_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600,
-                       &attr);
+      mq_[d] = mq_open(name.c_str(),
+                       O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | (kPoll ? O_NONBLOCK : 0),
+                       0600, &attr);
       if (mq_[d] == static_cast<mqd_t>(-1)) FailErrno("mq_open " + name);
       mq_unlink(name.c_str());  // the descriptors live on; nothing to leak
     }
@@ -338,17 +385,27 @@ class PosixMqLink : public LinkBase {
   }
   void Send(int dir, uint64_t seq) {
     buf_.StampOut(seq);
+    PollWait w;
     while (mq_send(mq_[dir], reinterpret_cast<const char*>(buf_.out.data()),
                    buf_.bytes, 0) != 0) {
-      if (errno != EINTR) FailErrno("mq_send");
+      if (errno == EAGAIN) {
+        w.Wait();
+      } else if (errno != EINTR) {
+        FailErrno("mq_send");
+      }
     }
   }
   uint64_t Recv(int dir) {
+    PollWait w;
     for (;;) {
       ssize_t n = mq_receive(mq_[dir], reinterpret_cast<char*>(buf_.in.data()),
                              buf_.bytes, nullptr);
       if (n >= 0) return buf_.CheckIn(static_cast<std::size_t>(n));
-      if (errno != EINTR) FailErrno("mq_receive");
+      if (errno == EAGAIN) {
+        w.Wait();
+      } else if (errno != EINTR) {
+        FailErrno("mq_receive");
+      }
     }
   }
 
@@ -359,6 +416,9 @@ class PosixMqLink : public LinkBase {
 
 // ------------------------------------------------- boost.mq (message_queue)
 
+// kPoll: both sides busy-poll try_send / try_receive (Boost's non-blocking
+// calls) instead of sleeping in send / receive.
+template <bool kPoll>
 class BoostMqLink : public LinkBase {
  public:
   explicit BoostMqLink(const Spec& s) : buf_(s) {
@@ -376,88 +436,28 @@ class BoostMqLink : public LinkBase {
   }
   void Send(int dir, uint64_t seq) {
     buf_.StampOut(seq);
-    mq_[dir]->send(buf_.out.data(), buf_.bytes, 0);
+    if constexpr (kPoll) {
+      PollWait w;
+      while (!mq_[dir]->try_send(buf_.out.data(), buf_.bytes, 0)) w.Wait();
+    } else {
+      mq_[dir]->send(buf_.out.data(), buf_.bytes, 0);
+    }
   }
   uint64_t Recv(int dir) {
     boost::interprocess::message_queue::size_type got = 0;
     unsigned prio = 0;
-    mq_[dir]->receive(buf_.in.data(), buf_.bytes, got, prio);
+    if constexpr (kPoll) {
+      PollWait w;
+      while (!mq_[dir]->try_receive(buf_.in.data(), buf_.bytes, got, prio)) w.Wait();
+    } else {
+      mq_[dir]->receive(buf_.in.data(), buf_.bytes, got, prio);
+    }
     return buf_.CheckIn(got);
   }
 
  private:
   Buffers buf_;
   std::unique_ptr<boost::interprocess::message_queue> mq_[2];
-};
-
-// ------------------------------------------------------------ the floor
-
-// A single-producer single-consumer ring of fixed-size slots in shared
-// memory per direction: the message is copied in and copied out.
-//   kSpin = true:  both sides spin (the cross-process floor, peers active);
-//   kSpin = false: every hand-over goes through FUTEX_WAKE / FUTEX_WAIT
-//                  (the floor when the peer sleeps).
-template <bool kSpin>
-class FloorRingLink : public LinkBase {
- public:
-  explicit FloorRingLink(const Spec& s)
-      : buf_(s), depth_(s.round_trip ? 1 : static_cast<uint32_t>(s.depth)) {
-    stride_ = (s.size + 63) / 64 * 64;
-    bytes_ = sizeof(Ctl) * 2 + 2 * stride_ * depth_;
-    mem_ = static_cast<char*>(bench::MapShared(bytes_));
-    for (int d = 0; d < 2; ++d) new (ctl(d)) Ctl();
-  }
-  ~FloorRingLink() { munmap(mem_, bytes_); }
-
-  void Send(int dir, uint64_t seq) {
-    Ctl* c = ctl(dir);
-    const uint32_t t = c->tail.load(std::memory_order_relaxed);
-    for (;;) {
-      const uint32_t h = c->head.load(std::memory_order_acquire);
-      if (t - h < depth_) break;
-      if constexpr (kSpin) {
-        bench::Relax();
-      } else {
-        bench::FutexWaitRaw(&c->head, h);
-      }
-    }
-    buf_.StampOut(seq);
-    std::memcpy(slot(dir, t), buf_.out.data(), buf_.bytes);
-    c->tail.store(t + 1, std::memory_order_release);
-    if constexpr (!kSpin) bench::FutexWakeRaw(&c->tail);
-  }
-  uint64_t Recv(int dir) {
-    Ctl* c = ctl(dir);
-    const uint32_t h = c->head.load(std::memory_order_relaxed);
-    for (;;) {
-      const uint32_t t = c->tail.load(std::memory_order_acquire);
-      if (t != h) break;
-      if constexpr (kSpin) {
-        bench::Relax();
-      } else {
-        bench::FutexWaitRaw(&c->tail, t);
-      }
-    }
-    std::memcpy(buf_.in.data(), slot(dir, h), buf_.bytes);
-    c->head.store(h + 1, std::memory_order_release);
-    if constexpr (!kSpin) bench::FutexWakeRaw(&c->head);
-    return buf_.CheckIn(buf_.bytes);
-  }
-
- private:
-  struct Ctl {
-    alignas(64) std::atomic<uint32_t> head{0};
-    alignas(64) std::atomic<uint32_t> tail{0};
-  };
-  Ctl* ctl(int d) { return reinterpret_cast<Ctl*>(mem_ + d * sizeof(Ctl)); }
-  char* slot(int d, uint32_t i) {
-    return mem_ + 2 * sizeof(Ctl) + (d * depth_ + i % depth_) * stride_;
-  }
-
-  Buffers buf_;
-  uint32_t depth_;
-  std::size_t stride_ = 0, bytes_ = 0;
-  char* mem_ = nullptr;
 };
 
 }  // namespace shoal::shootout

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/shootout/floor_links.h"
 #include "bench/shootout/links.h"
 #include "bench/shootout/peer_links.h"
 #include "bench/shootout/runner.h"
@@ -51,7 +52,8 @@ Modes (pick one; quick is the default):
 
 Selection:
   --methods=LIST     comma-separated method names or prefixes (shoal, os,
-                     boost, zmq, iceoryx, python, floor, shoal.queue, ...);
+                     boost, zmq, iceoryx, python, floor, ref,
+                     shoal.queue, boost.mq.poll, ...);
                      see --list
   --workloads=LIST   rtt,stream,sync,scaling,pool (default: all)
   --sizes=LIST       message sizes for rtt and stream, e.g. 64,4K,1M
@@ -126,6 +128,8 @@ struct Method {
   std::string py_method;   // Python methods (mp_peers.py --method)
   // "" when the method can run at this size; else why not (and its kind).
   std::function<std::string(std::size_t, std::string*)> skip;
+  bool zero_copy = false;
+  std::string waits;  // kWaits*
 };
 
 template <template <class> class Q>
@@ -135,67 +139,133 @@ Outcome RunQueue(bool rt, const Spec& s, const Config& c) {
   return RunLink<QueueLink<Q, std::vector<uint64_t>>>(rt, s, c);
 }
 
+std::string MqSkip(std::size_t size, std::string* kind) {
+  if (static_cast<long>(size) > MqMsgSizeMax()) {
+    *kind = "unsupported";
+    return "message larger than /proc/sys/fs/mqueue/msgsize_max (" +
+           std::to_string(MqMsgSizeMax()) + " B)";
+  }
+  return "";
+}
+
+// Every method of the rtt and stream workloads. Peers come in their
+// blocking mode and, as "<name>.poll", in their busy-polling mode.
 std::vector<Method> AllMethods() {
   std::vector<Method> m;
-  m.push_back({"shoal.queue", Family::kShoal,
-               "shoal::Queue<T>: uint64_t (8 B), std::array<uint64_t, 8> (64 B), "
-               "std::vector<uint64_t> (larger)",
-               true, true, RunQueue<Queue>, "", nullptr});
-  m.push_back({"shoal.simplequeue", Family::kShoal, "shoal::SimpleQueue<T>, same item types",
-               true, true, RunQueue<SimpleQueue>, "", nullptr});
-  m.push_back({"shoal.pipe", Family::kShoal,
-               "shoal::Pipe() duplex, send_bytes / recv_bytes_into", true, true,
-               RunLink<ShoalPipeLink>, "", nullptr});
-  m.push_back({"shoal.channel", Family::kShoal,
-               "shoal::Channel<uint64_t> copy mode: send(span) / recv(span)", true,
-               true, RunLink<ChannelLink<false>>, "", nullptr});
-  m.push_back({"shoal.channel.loan", Family::kShoal,
-               "shoal::Channel<uint64_t> zero-copy: loan / publish, receive / "
-               "release",
-               true, true, RunLink<ChannelLink<true>>, "", nullptr});
-  m.push_back({"os.pipe", Family::kOs, "pipe(2), one per direction, write / read", true,
-               true, RunLink<OsPipeLink>, "", nullptr});
-  m.push_back({"os.socketpair", Family::kOs, "socketpair(AF_UNIX, SOCK_STREAM)", true,
-               true, RunLink<SocketpairLink>, "", nullptr});
-  m.push_back({"os.mq", Family::kOs,
-               "POSIX message queues (mq_send / mq_receive), depth capped by "
-               "/proc/sys/fs/mqueue/msg_max",
-               true, true, RunLink<PosixMqLink>, "",
-               [](std::size_t size, std::string* kind) -> std::string {
-                 if (static_cast<long>(size) > MqMsgSizeMax()) {
-                   *kind = "unsupported";
-                   return "message larger than /proc/sys/fs/mqueue/msgsize_max (" +
-                          std::to_string(MqMsgSizeMax()) + " B)";
-                 }
-                 return "";
-               }});
-  m.push_back({"boost.mq", Family::kLib, "Boost.Interprocess message_queue", true, true,
-               RunLink<BoostMqLink>, "", nullptr});
-  m.push_back({"zmq", Family::kLib, "ZeroMQ PAIR sockets over ipc://", true, true,
-               RunLink<ZmqLink>, "", nullptr});
-  m.push_back({"iceoryx", Family::kLib,
-               "iceoryx 2.0 untyped publish/subscribe (zero-copy loan / take), "
-               "WaitSet wake-ups",
-               true, true, RunLink<IceoryxLink>, "", nullptr});
-  m.push_back({"python.queue", Family::kPython, "Python multiprocessing.Queue of bytes",
-               true, true, nullptr, "queue", nullptr});
-  m.push_back({"python.pipe", Family::kPython,
-               "Python multiprocessing.Pipe, send_bytes / recv_bytes_into", true, true,
-               nullptr, "pipe", nullptr});
-  m.push_back({"python.floatchannel", Family::kPython,
-               "the FloatChannel pattern of Python's multiprocessing tour (RawArray + 2 Semaphores), size/8 doubles",
-               true, true, nullptr, "floatchannel", nullptr});
-  m.push_back({"floor.spin", Family::kFloor,
-               "SPSC ring in shared memory, copy in / copy out, both sides spin",
-               true, true, RunLink<FloorRingLink<true>>, "", nullptr});
-  m.push_back({"floor.futex", Family::kFloor,
-               "the same ring, FUTEX_WAIT / FUTEX_WAKE on every hand-over", true,
-               true, RunLink<FloorRingLink<false>>, "", nullptr});
-  m.push_back({"floor.memcpy", Family::kFloor,
-               "one memcpy of the message in one process (stamp, copy, check)",
-               false, true,
-               [](bool, const Spec& s, const Config& c) { return RunMemcpy(s, c); },
-               "", nullptr});
+  auto add = [&](std::string name, Family f, const char* waits, std::string what,
+                 LinkRunner run) -> Method& {
+    Method x;
+    x.name = std::move(name);
+    x.family = f;
+    x.waits = waits;
+    x.what = std::move(what);
+    x.run = std::move(run);
+    m.push_back(std::move(x));
+    return m.back();
+  };
+  auto python = [&](std::string name, std::string py, std::string what) {
+    Method x;
+    x.name = std::move(name);
+    x.family = Family::kPython;
+    x.waits = kWaitsSleep;
+    x.what = std::move(what);
+    x.py_method = std::move(py);
+    m.push_back(std::move(x));
+  };
+  const std::string adaptive =
+      " (waits: spins up to 20 us, yielding past 1 us, then sleeps on a futex)";
+  add("shoal.queue", Family::kShoal, kWaitsAdaptive,
+      "shoal::Queue<T>: uint64_t (8 B), std::array<uint64_t, 8> (64 B), "
+      "std::vector<uint64_t> (larger)" + adaptive,
+      RunQueue<Queue>);
+  add("shoal.simplequeue", Family::kShoal, kWaitsAdaptive,
+      "shoal::SimpleQueue<T>, same item types" + adaptive, RunQueue<SimpleQueue>);
+  add("shoal.pipe", Family::kShoal, kWaitsSleep,
+      "shoal::Pipe() duplex, send_bytes / recv_bytes_into (sleeps in poll/read)",
+      RunLink<ShoalPipeLink>);
+  add("shoal.channel", Family::kShoal, kWaitsAdaptive,
+      "shoal::Channel<uint64_t> copy mode: send(span) / recv(span)" + adaptive,
+      RunLink<ChannelLink<false>>);
+  add("shoal.channel.loan", Family::kShoal, kWaitsAdaptive,
+      "shoal::Channel<uint64_t> zero-copy: loan / publish, receive / release" +
+          adaptive,
+      RunLink<ChannelLink<true>>)
+      .zero_copy = true;
+  add("os.pipe", Family::kOs, kWaitsSleep,
+      "pipe(2), one per direction, blocking write / read", RunLink<OsPipeLink<false>>);
+  add("os.pipe.poll", Family::kOs, kWaitsPoll,
+      "pipe(2), O_NONBLOCK, busy-polling write / read", RunLink<OsPipeLink<true>>);
+  add("os.socketpair", Family::kOs, kWaitsSleep,
+      "socketpair(AF_UNIX, SOCK_STREAM), blocking write / read",
+      RunLink<SocketpairLink<false>>);
+  add("os.socketpair.poll", Family::kOs, kWaitsPoll,
+      "socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK), busy-polling write / read",
+      RunLink<SocketpairLink<true>>);
+  add("os.mq", Family::kOs, kWaitsSleep,
+      "POSIX message queues, blocking mq_send / mq_receive, depth capped by "
+      "/proc/sys/fs/mqueue/msg_max",
+      RunLink<PosixMqLink<false>>)
+      .skip = MqSkip;
+  add("os.mq.poll", Family::kOs, kWaitsPoll,
+      "POSIX message queues, O_NONBLOCK, busy-polling mq_send / mq_receive",
+      RunLink<PosixMqLink<true>>)
+      .skip = MqSkip;
+  add("boost.mq", Family::kLib, kWaitsSleep,
+      "Boost.Interprocess message_queue, blocking send / receive",
+      RunLink<BoostMqLink<false>>);
+  add("boost.mq.poll", Family::kLib, kWaitsPoll,
+      "Boost.Interprocess message_queue, busy-polling try_send / try_receive",
+      RunLink<BoostMqLink<true>>);
+  add("zmq", Family::kLib, kWaitsSleep, "ZeroMQ PAIR sockets over ipc://, blocking",
+      RunLink<ZmqLink>);
+  add("zmq.poll", Family::kLib, kWaitsPoll,
+      "ZeroMQ PAIR sockets over ipc://, busy-polling send / recv with ZMQ_DONTWAIT",
+      RunLink<ZmqPollLink>);
+  add("iceoryx", Family::kLib, kWaitsSleep,
+      "iceoryx 2.0 untyped publish/subscribe (zero-copy loan / take), "
+      "subscriber waits in a WaitSet",
+      RunLink<IceoryxLink>)
+      .zero_copy = true;
+  add("iceoryx.poll", Family::kLib, kWaitsPoll,
+      "iceoryx 2.0 untyped publish/subscribe (zero-copy), subscriber "
+      "busy-polls take() (no WaitSet)",
+      RunLink<IceoryxPollLink>)
+      .zero_copy = true;
+  python("python.queue", "queue", "Python multiprocessing.Queue of bytes");
+  python("python.pipe", "pipe", "Python multiprocessing.Pipe, send_bytes / recv_bytes_into");
+  python("python.floatchannel", "floatchannel",
+         "the FloatChannel pattern of Python's multiprocessing tour (RawArray + "
+         "2 Semaphores), size/8 doubles");
+  add("floor.spin", Family::kFloor, kWaitsSpin,
+      "round trips: a one-slot ring per direction in shared memory, copy in / "
+      "copy out, both sides spin (the round-trip and copy floor)",
+      RunLink<FloorSpinLink>)
+      .stream = false;
+  add("floor.spsc", Family::kFloor, kWaitsSpin,
+      "streams: single-producer single-consumer ring in shared memory with "
+      "cached indices, publishing every item, copy in / copy out (the "
+      "streaming and copy floor)",
+      RunLink<FloorSpscLink>)
+      .rtt = false;
+  add("floor.spsc.batch", Family::kFloor, kWaitsSpin,
+      "the same ring publishing its indices every 64 items (the floor for "
+      "batching)",
+      RunLink<FloorSpscBatchLink>)
+      .rtt = false;
+  add("floor.loan", Family::kFloor, kWaitsSpin,
+      "zero-copy floor: the same ring of blocks, written and checked in place, "
+      "spin hand-off",
+      RunLink<FloorLoanLink>)
+      .zero_copy = true;
+  add("ref.futex", Family::kRef, kWaitsSleep,
+      "reference: a one-slot (rtt) or deep (stream) ring, FUTEX_WAIT / "
+      "FUTEX_WAKE on every hand-over",
+      RunLink<FutexRingLink>);
+  add("ref.memcpy", Family::kRef, "-",
+      "reference: one memcpy of the message inside one process (stamp, copy, "
+      "check); no process boundary",
+      [](bool, const Spec& s, const Config& c) { return RunMemcpy(s, c); })
+      .rtt = false;
   return m;
 }
 
@@ -491,9 +561,11 @@ int Main(int argc, char** argv) {
         c.row.size = size;
         c.row.method = m.name;
         c.row.family = m.family;
+        c.row.zero_copy = m.zero_copy;
+        c.row.waits = m.waits;
         c.row.unit = rt ? "us" : "msg/s";
         c.row.lower_is_better = rt;
-        c.iceoryx = m.name == "iceoryx";
+        c.iceoryx = m.name.rfind("iceoryx", 0) == 0;
         std::string kind = "not-installed";
         std::string skip = m.skip ? m.skip(size, &kind) : "";
         if (c.iceoryx && !iceoryx_skip.empty()) {

@@ -58,7 +58,7 @@ void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)
 
 // ------------------------------------------------------------------ zmq
 
-ZmqLink::ZmqLink(const Spec& s) : buf_(s) {
+ZmqLink::ZmqLink(const Spec& s, bool poll) : buf_(s), poll_(poll) {
   path_ = TmpDir() + "/shoal-shootout-" + s.tag + ".ipc";
   unlink(path_.c_str());
 }
@@ -249,6 +249,7 @@ void IceoryxLink::Attach(int side) {
     so.queueCapacity = q;
     so.queueFullPolicy = iox::popo::QueueFullPolicy::BLOCK_PRODUCER;
     sub_.emplace(Service(spec_, 1 - side), so);
+    if (poll_) return;  // no WaitSet: Recv() polls take()
     ws_.emplace();
     if (ws_->attachState(*sub_, iox::popo::SubscriberState::HAS_DATA).has_error()) {
       Fail("iceoryx: WaitSet::attachState failed");
@@ -288,6 +289,7 @@ void IceoryxLink::Send(int, uint64_t seq) {
 
 uint64_t IceoryxLink::Recv(int) {
   const std::size_t words = spec_.size / 8;
+  PollWait w;
   for (;;) {
     auto r = sub_->take();
     if (!r.has_error()) {
@@ -299,7 +301,11 @@ uint64_t IceoryxLink::Recv(int) {
       sub_->release(p);
       return s;
     }
-    ws_->wait();
+    if (poll_) {
+      w.Wait();
+    } else {
+      ws_->wait();
+    }
   }
 }
 

@@ -29,27 +29,41 @@ namespace shoal::shootout {
 // the peer is bound (so no reconnect back-off is ever paid). Each process
 // makes its own context after fork (contexts are not fork-safe). send()
 // copies the message into a zmq message; recv() copies it into our buffer.
+// poll: send and recv with ZMQ_DONTWAIT, polling again on EAGAIN (ZeroMQ's
+// busy-polling mode; the default mode sleeps in the socket's mailbox).
 class ZmqLink : public LinkBase {
  public:
-  explicit ZmqLink(const Spec& s);
+  explicit ZmqLink(const Spec& s, bool poll = false);
   ~ZmqLink();
   void Attach(int side);
   void Ready(int side);
   void Detach(int side);
   void Send(int dir, uint64_t seq) {
     buf_.StampOut(seq);
-    sock_->send(zmq::const_buffer(buf_.out.data(), buf_.bytes),
-                zmq::send_flags::none);
+    const zmq::const_buffer b(buf_.out.data(), buf_.bytes);
+    if (!poll_) {
+      sock_->send(b, zmq::send_flags::none);
+      return;
+    }
+    PollWait w;
+    while (!sock_->send(b, zmq::send_flags::dontwait)) w.Wait();
   }
   uint64_t Recv(int dir) {
-    auto r = sock_->recv(zmq::mutable_buffer(buf_.in.data(), buf_.bytes),
-                         zmq::recv_flags::none);
+    const zmq::mutable_buffer b(buf_.in.data(), buf_.bytes);
+    zmq::recv_buffer_result_t r;
+    if (!poll_) {
+      r = sock_->recv(b, zmq::recv_flags::none);
+    } else {
+      PollWait w;
+      while (!(r = sock_->recv(b, zmq::recv_flags::dontwait))) w.Wait();
+    }
     if (!r || r->truncated()) return kBadSeq;
     return buf_.CheckIn(r->size);
   }
 
  private:
   Buffers buf_;
+  bool poll_;
   std::string path_;
   std::optional<zmq::context_t> ctx_;
   std::optional<zmq::socket_t> sock_;
@@ -86,14 +100,15 @@ class RouDi {
 // iceoryx publish/subscribe: the driver publishes on "d0" and subscribes to
 // "d1"; the peer the other way round. Zero-copy: loan a chunk, stamp it,
 // publish; take, check the stamps in place, release. The subscriber blocks
-// in a WaitSet (iceoryx's documented way to wait) when nothing is there;
-// the publisher waits for a slow subscriber (WAIT_FOR_CONSUMER +
+// in a WaitSet (iceoryx's documented way to wait) when nothing is there, or
+// with poll, calls take() again at once (iceoryx's polling subscriber, no
+// WaitSet); the publisher waits for a slow subscriber (WAIT_FOR_CONSUMER +
 // BLOCK_PRODUCER), so no message is ever dropped.
 class IceoryxLink : public LinkBase {
  public:
   static constexpr bool kNeedsExit = true;  // the runtime must unregister
 
-  explicit IceoryxLink(const Spec& s) : spec_(s) {}
+  explicit IceoryxLink(const Spec& s, bool poll = false) : spec_(s), poll_(poll) {}
   void Attach(int side);
   void Ready(int side);
   void Detach(int side);
@@ -102,9 +117,18 @@ class IceoryxLink : public LinkBase {
 
  private:
   Spec spec_;
+  bool poll_;
   std::optional<iox::popo::UntypedPublisher> pub_;
   std::optional<iox::popo::UntypedSubscriber> sub_;
   std::optional<iox::popo::WaitSet<>> ws_;
+};
+
+// The busy-polling modes as link types of their own.
+struct ZmqPollLink : ZmqLink {
+  explicit ZmqPollLink(const Spec& s) : ZmqLink(s, true) {}
+};
+struct IceoryxPollLink : IceoryxLink {
+  explicit IceoryxPollLink(const Spec& s) : IceoryxLink(s, true) {}
 };
 
 }  // namespace shoal::shootout

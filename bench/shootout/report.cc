@@ -38,8 +38,11 @@ bool IsPeer(Family f) {
 using Key = std::tuple<std::string, std::size_t, int, int>;
 Key KeyOf(const Row& r) { return {r.workload, r.size, r.producers, r.consumers}; }
 
-std::string FloorMethodFor(const std::string& workload) {
-  if (workload == "rtt" || workload == "stream") return "floor.spin";
+// The floor a row is measured against: copying methods against the copy
+// floor of the workload, loan-style ones against the zero-copy floor.
+std::string FloorMethodFor(const std::string& workload, bool zero_copy) {
+  if (workload == "rtt") return zero_copy ? "floor.loan" : "floor.spin";
+  if (workload == "stream") return zero_copy ? "floor.loan" : "floor.spsc";
   if (workload == "lock-uncontended" || workload == "lock-contended") {
     return "floor.pthread";
   }
@@ -148,35 +151,80 @@ std::string FormatSize(std::size_t b) {
 }
 
 std::vector<std::string> GoalLines(const std::vector<Row>& rows) {
-  auto find = [&](const std::string& w, std::size_t size,
-                  const std::string& method) -> const Row* {
+  // The cheapest usable row among `methods` (a peer in any of its modes).
+  auto best = [&](const std::string& w, std::size_t size, int p, int c,
+                  const std::vector<std::string>& methods) -> const Row* {
+    const Row* b = nullptr;
     for (const Row& r : rows) {
-      if (r.workload == w && r.size == size && r.method == method && Usable(r)) return &r;
+      if (r.workload != w || r.size != size || r.producers != p || r.consumers != c ||
+          !Usable(r) ||
+          std::find(methods.begin(), methods.end(), r.method) == methods.end()) {
+        continue;
+      }
+      if (b == nullptr || Cost(r) < Cost(*b)) b = &r;
     }
-    return nullptr;
+    return b;
   };
   std::vector<std::string> out;
-  auto speedup = [&](const std::string& what, const std::string& w, std::size_t size,
-                     const std::string& a, const std::string& b, double goal,
-                     bool at_least) {
-    const Row* x = find(w, size, a);
-    const Row* y = find(w, size, b);
+  // at_least: the goal is a speed-up of a over b (>= goal); else a cost
+  // (a costs <= goal times b).
+  auto goal = [&](const std::string& what, const std::string& w, std::size_t size,
+                  const std::string& a, const std::vector<std::string>& b, double target,
+                  bool at_least, int p = 0, int c = 0) {
+    const Row* x = best(w, size, p, c, {a});
+    const Row* y = best(w, size, p, c, b);
     if (x == nullptr || y == nullptr) return;
-    // Both as cost: x costs `ratio` times y.
-    const double ratio = Cost(*x) / Cost(*y);
+    const double ratio = Cost(*x) / Cost(*y);  // x costs `ratio` times y
     const double shown = at_least ? 1.0 / ratio : ratio;
-    const bool met = at_least ? shown >= goal : shown <= goal;
-    out.push_back(what + ": " + Num(shown) + "x (goal " + (at_least ? ">= " : "<= ") +
-                  Num(goal) + "x): " + (met ? "met" : "not met"));
+    const bool met = at_least ? shown >= target : shown <= target;
+    out.push_back(what + " (against " + y->method + "): " + Num(shown) + "x (goal " +
+                  (at_least ? ">= " : "<= ") + Num(target) + "x): " +
+                  (met ? "met" : "not met"));
   };
-  speedup("Queue 8 B streaming, shoal.queue vs boost.mq (speed-up)", "stream", 8,
-          "shoal.queue", "boost.mq", 10, true);
-  speedup("Queue 64 B round trip, shoal.queue vs floor.spin (cost)", "rtt", 64,
-          "shoal.queue", "floor.spin", 2, false);
-  speedup("Pipe 64 B round trip, shoal.pipe vs os.socketpair (cost)", "rtt", 64,
-          "shoal.pipe", "os.socketpair", 1.2, false);
-  speedup("Channel copy 1 MiB stream, shoal.channel vs floor.memcpy (speed)",
-          "stream", 1 << 20, "shoal.channel", "floor.memcpy", 0.5, true);
+  const std::vector<std::string> boost = {"boost.mq", "boost.mq.poll"};
+  const std::vector<std::string> socketpair = {"os.socketpair", "os.socketpair.poll"};
+  goal("Queue 8 B stream, speed relative to the per-item SPSC floor", "stream", 8,
+       "shoal.queue", {"floor.spsc"}, 0.8, true);
+  goal("Queue 8 B stream, speed-up over Boost message_queue (best mode)", "stream", 8,
+       "shoal.queue", boost, 10, true);
+  goal("Queue 64 B round trip, cost relative to the spin floor", "rtt", 64,
+       "shoal.queue", {"floor.spin"}, 2, false);
+  goal("Pipe 64 B round trip, cost relative to a blocking socketpair", "rtt", 64,
+       "shoal.pipe", {"os.socketpair"}, 1.2, false);
+  for (const char* m : {"shoal.queue", "shoal.channel"}) {
+    const std::string name = std::string(m) == "shoal.queue" ? "Queue" : "Channel copy";
+    goal(name + " 1 MiB round trip, cost relative to the copy floor", "rtt", 1 << 20, m,
+         {"floor.spin"}, 1.3, false);
+    goal(name + " 1 MiB round trip, speed-up over socketpair (best mode)", "rtt",
+         1 << 20, m, socketpair, 1.0, true);
+    goal(name + " 1 MiB stream, speed relative to the copy floor", "stream", 1 << 20, m,
+         {"floor.spsc"}, 0.9, true);
+  }
+  // Scaling: the worst of the producer x consumer configurations.
+  {
+    double worst = 0;
+    int n = 0;
+    std::string at;
+    for (const Row& r : rows) {
+      if (r.workload != "scaling" || r.method != "shoal.queue" || !Usable(r)) continue;
+      const Row* y = best("scaling", r.size, r.producers, r.consumers, boost);
+      if (y == nullptr) continue;
+      const double s = Cost(*y) / Cost(r);
+      if (n++ == 0 || s < worst) {
+        worst = s;
+        at = std::to_string(r.producers) + "P x " + std::to_string(r.consumers) + "C";
+      }
+    }
+    if (n > 0) {
+      out.push_back("Queue scaling, speed-up over Boost message_queue in the worst of " +
+                    std::to_string(n) + " configurations (" + at + "): " + Num(worst) +
+                    "x (goal >= 1.2x): " + (worst >= 1.2 ? "met" : "not met"));
+    }
+  }
+  goal("Lock contended, speed relative to the robust pthread mutex", "lock-contended", 0,
+       "shoal.lock", {"floor.pthread"}, 0.95, true);
+  goal("Value increments, speed relative to the robust pthread mutex", "value-increment",
+       0, "shoal.value", {"floor.pthread"}, 0.95, true);
   return out;
 }
 
@@ -193,26 +241,46 @@ void Summarize(std::vector<Row>& rows) {
   std::map<Key, std::vector<Row*>> groups;
   for (Row& r : rows) groups[KeyOf(r)].push_back(&r);
   for (auto& [key, g] : groups) {
+    // The best peer: the cheapest row of any peer in any of its modes.
     const Row* peer = nullptr;
-    const Row* floor = nullptr;
-    const std::string floor_name = FloorMethodFor(std::get<0>(key));
     for (const Row* r : g) {
       if (!Usable(*r)) continue;
       const bool peerish = IsPeer(r->family) ||
                            (std::get<0>(key) == "scaling" && r->family != Family::kShoal);
       if (peerish && (peer == nullptr || Cost(*r) < Cost(*peer))) peer = r;
-      if (r->method == floor_name) floor = r;
     }
+    auto find = [&](const std::string& method) -> Row* {
+      for (Row* r : g) {
+        if (r->method == method && Usable(*r)) return r;
+      }
+      return nullptr;
+    };
     for (Row* r : g) {
       if (!Usable(*r)) continue;
       if (peer != nullptr) {
         r->best_peer = peer->method;
         r->vs_peer = Cost(*peer) / Cost(*r);
       }
-      if (floor != nullptr) {
-        r->floor = floor->method;
-        r->vs_floor = Cost(*r) / Cost(*floor);
+      const Row* floor = find(FloorMethodFor(std::get<0>(key), r->zero_copy));
+      if (floor == nullptr) continue;
+      r->floor = floor->method;
+      r->vs_floor = Cost(*r) / Cost(*floor);
+      // A real method (not a floor or a reference) below its floor: the
+      // floor is not the limit it claims to be, or the run is too noisy.
+      if (r->family != Family::kFloor && r->family != Family::kRef && r->vs_floor < 1.0) {
+        const bool overlap = r->lower_is_better ? r->hi >= floor->lo : r->lo <= floor->hi;
+        r->floor_warning = r->method + " beats its floor " + floor->method + " (" +
+                           Num(r->vs_floor) + "x its cost): the floor is wrong" +
+                           (overlap ? " or within noise (the spreads overlap)" : "");
       }
+    }
+    // The batched floor must not be slower than the per-item one.
+    const Row* spsc = find("floor.spsc");
+    if (Row* batch = find("floor.spsc.batch");
+        batch != nullptr && spsc != nullptr && Cost(*batch) > Cost(*spsc)) {
+      batch->floor_warning = "floor.spsc.batch is slower than floor.spsc (" +
+                             Num(Cost(*batch) / Cost(*spsc)) +
+                             "x its cost): batching should never lose; noisy run?";
     }
   }
 }
@@ -245,6 +313,13 @@ void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out) {
     std::fprintf(out, "  %-32s %-22s %-24s %-9s %-9s %s\n", r.method.c_str(),
                  med.c_str(), spread.c_str(), Ratio(r.vs_peer).c_str(),
                  Ratio(r.vs_floor).c_str(), Check(r).c_str());
+  }
+  bool warned = false;
+  for (const Row& r : rows) {
+    if (r.floor_warning.empty()) continue;
+    if (!warned) std::fprintf(out, "\nFloor check:\n");
+    warned = true;
+    std::fprintf(out, "  %s: %s\n", WorkloadTitle(r).c_str(), r.floor_warning.c_str());
   }
   const std::vector<std::string> goals = GoalLines(rows);
   if (!goals.empty()) {

@@ -76,6 +76,8 @@ const char* FamilyName(Family f) {
       return "python";
     case Family::kFloor:
       return "floor";
+    case Family::kRef:
+      return "reference";
   }
   return "?";
 }

@@ -44,8 +44,10 @@ struct Config {
 };
 
 // Which kind of method a row is: shoal's own, a peer (the OS, a library,
-// Python) or the physical floor.
-enum class Family { kShoal, kOs, kLib, kPython, kFloor };
+// Python), a floor (a real limit: nothing may beat it) or a reference
+// (shown for scale: ref.futex, what a sleeping hand-over costs; ref.memcpy,
+// a copy inside one process).
+enum class Family { kShoal, kOs, kLib, kPython, kFloor, kRef };
 const char* FamilyName(Family f);
 
 // How one (workload, method) went.
@@ -65,15 +67,26 @@ struct Row {
   int producers = 0, consumers = 0;  // scaling
   std::string method;
   Family family = Family::kShoal;
+  bool zero_copy = false;  // loan-style: measured against floor.loan
+  std::string waits;       // how it waits: spin-sleep | sleep | poll | spin
   std::string unit;  // us | msg/s | ns/op | op/s
   bool lower_is_better = true;
   Outcome out;
   // Derived by Summarize():
   double median = 0, lo = 0, hi = 0;
   double vs_peer = 0;   // speed-up over the best peer (>1: faster); 0 = n/a
-  double vs_floor = 0;  // cost relative to the floor (>=1 usually); 0 = n/a
+  double vs_floor = 0;  // cost relative to the floor (>= 1); 0 = n/a
   std::string best_peer, floor;
+  // Set when this row beats its floor (vs_floor < 1): the floor is wrong
+  // (or the run too noisy to tell); the report says which.
+  std::string floor_warning;
 };
+
+// How a method waits for its peer, as the tables show it.
+inline constexpr char kWaitsAdaptive[] = "spin, then sleep";
+inline constexpr char kWaitsSleep[] = "sleep";
+inline constexpr char kWaitsPoll[] = "busy-poll";
+inline constexpr char kWaitsSpin[] = "spin";
 
 // ----------------------------------------------------------- runners
 
