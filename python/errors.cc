@@ -30,7 +30,10 @@ PyObject* NewClass(py::module_& m, const char* name, const char* doc,
   return cls;  // the module holds a reference; so does this process
 }
 
-void Translate(std::exception_ptr p) {
+}  // namespace
+
+// Also used by fastcall.cc.
+void TranslateShoalError(std::exception_ptr p) {
   try {
     if (p) std::rethrow_exception(p);
   } catch (const shoal::SystemError& e) {
@@ -75,8 +78,6 @@ void Translate(std::exception_ptr p) {
     PyErr_SetString(PyExc_IndexError, e.what());
   }
 }
-
-}  // namespace
 
 const ErrorClasses& Errors() { return g_errors; }
 
@@ -141,7 +142,7 @@ void RegisterErrors(py::module_& m) {
   e.system = NewClass(m, "SystemError",
                       "A system call failed (an OSError with errno set).",
                       {e.error, PyExc_OSError});
-  py::register_exception_translator(&Translate);
+  py::register_exception_translator(&TranslateShoalError);
 }
 
 void Raise(PyObject* cls, const std::string& message) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "python/errors.h"
+#include "python/small_values.h"
 #include "shoal/base/errors.h"
 
 namespace shoal::python {
@@ -12,7 +13,7 @@ namespace {
 
 constexpr std::byte kMagic{0xB5};
 constexpr char kPickle = 'P', kPickleBuffers = 'B', kBytes = 'y',
-               kByteArray = 'a';
+               kByteArray = 'a', kSmallValue = 'V';
 constexpr std::size_t kAlign = 64;
 constexpr std::size_t kBuffersHeader = 16;
 
@@ -129,6 +130,12 @@ Outgoing::Outgoing(py::handle obj, bool raw) {
     payload_size_ = pieces_.back().size;
     return;
   }
+  if (const std::size_t n = EncodeSmallValue(o, value_)) {
+    header_ = {kMagic, std::byte(kSmallValue)};
+    pieces_.push_back({value_, n, header_.size()});
+    payload_size_ = header_.size() + n;
+    return;
+  }
   if (PyBytes_CheckExact(o) || PyByteArray_CheckExact(o)) {
     header_ = {kMagic, std::byte(PyBytes_CheckExact(o) ? kBytes : kByteArray)};
     AddBuffer(o, PyBUF_SIMPLE);
@@ -240,34 +247,48 @@ void Incoming::Read(std::span<const std::byte> encoded, bool raw,
   }
   const std::byte* p = encoded.data() + 8;
   if (gil_held) {
-    // Bytes-like items become their Python object with one copy.
+    // One copy, straight into the Python object.
+    const char* d = reinterpret_cast<const char*>(p);
+    PyObject* o = nullptr;
     if (raw) {
-      direct_ = py::bytes(reinterpret_cast<const char*>(p), n);
+      o = PyBytes_FromStringAndSize(d, static_cast<Py_ssize_t>(n));
+    } else if (n >= 2 && p[0] == kMagic && p[1] == std::byte(kSmallValue)) {
+      // Decoding makes only ints, strs, ...: no user code runs while the
+      // slot is held.
+      direct_ = DecodeSmallValue({p + 2, n - 2});
       return;
+    } else if (n >= 2 && p[0] == kMagic) {
+      const auto len = static_cast<Py_ssize_t>(n - 2);
+      if (p[1] == std::byte(kByteArray)) {
+        o = PyByteArray_FromStringAndSize(d + 2, len);
+      } else if (p[1] == std::byte(kBytes) || p[1] == std::byte(kPickle)) {
+        o = PyBytes_FromStringAndSize(d + 2, len);
+        direct_is_pickle_ = p[1] == std::byte(kPickle);
+      }  // else: copied, and Take() decodes or reports it
     }
-    if (n >= 2 && p[0] == kMagic &&
-        (p[1] == std::byte(kBytes) || p[1] == std::byte(kByteArray))) {
-      const char* d = reinterpret_cast<const char*>(p + 2);
-      PyObject* o = p[1] == std::byte(kBytes)
-                        ? PyBytes_FromStringAndSize(d, n - 2)
-                        : PyByteArray_FromStringAndSize(d, n - 2);
-      if (o == nullptr) throw py::error_already_set();
+    if (o != nullptr) {
       direct_ = py::reinterpret_steal<py::object>(o);
       return;
     }
+    if (PyErr_Occurred()) throw py::error_already_set();
   }
-  data_.reset(new std::byte[n ? n : 1]);
-  if (n) std::memcpy(data_.get(), p, n);
+  if (n > kInline) heap_.reset(new std::byte[n]);
+  if (n) std::memcpy(heap_ ? heap_.get() : small_, p, n);
   size_ = n;
 }
 
 py::object Incoming::Take(bool raw) {
-  if (direct_) return std::move(direct_);
-  const std::byte* p = data_.get();
+  if (direct_) {
+    if (!direct_is_pickle_) return std::move(direct_);
+    PyObject* args[] = {direct_.ptr()};
+    return Call(g_pickle.loads, args, 1, nullptr);
+  }
+  const std::byte* p = data();
   const std::size_t n = size_;
   if (raw) return py::bytes(reinterpret_cast<const char*>(p), n);
   if (n < 2 || p[0] != kMagic) Garbage("no shoal header");
   const char kind = static_cast<char>(p[1]);
+  if (kind == kSmallValue) return DecodeSmallValue({p + 2, n - 2});
   if (kind == kBytes) return py::bytes(reinterpret_cast<const char*>(p + 2), n - 2);
   if (kind == kByteArray) {
     PyObject* o = PyByteArray_FromStringAndSize(
@@ -278,7 +299,7 @@ py::object Incoming::Take(bool raw) {
   if (kind == kPickle) {
     // A view of our private copy; pickle copies what it keeps.
     py::object view = py::reinterpret_steal<py::object>(PyMemoryView_FromMemory(
-        reinterpret_cast<char*>(data_.get() + 2),
+        reinterpret_cast<char*>(const_cast<std::byte*>(p + 2)),
         static_cast<Py_ssize_t>(n - 2), PyBUF_READ));
     if (!view) throw py::error_already_set();
     PyObject* args[] = {view.ptr()};
@@ -301,8 +322,13 @@ py::object Incoming::Take(bool raw) {
     ranges[i] = {at, at + len};
     at += len;
   }
-  // The block owns the bytes from here on; every view keeps it alive.
-  py::object block = py::cast(Block{std::move(data_), n});
+  // The block owns the bytes from here on; every view keeps it alive
+  // (16-byte aligned: operator new[]).
+  if (!heap_) {
+    heap_.reset(new std::byte[n]);
+    std::memcpy(heap_.get(), small_, n);
+  }
+  py::object block = py::cast(Block{std::move(heap_), n});
   py::object view = py::reinterpret_steal<py::object>(
       PyMemoryView_FromObject(block.ptr()));
   if (!view) throw py::error_already_set();

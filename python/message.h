@@ -11,6 +11,9 @@
 //                    any contiguous buffer, or str as UTF-8), so C++ and
 //                    Python exchange plain bytes;
 //   object mode      a Python object:
+//     B5 'V' <small value>             None, bool, int, float, str, bytes
+//                                      and tuples of them, small
+//                                      (small_values.h): no pickling
 //     B5 'P' <pickle>                  pickle protocol 5, no buffers
 //     B5 'y' <bytes>                   a bytes object (no pickling)
 //     B5 'a' <bytes>                   a bytearray object
@@ -44,6 +47,9 @@
 #include <span>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+#include "python/small_values.h"
+
 namespace shoal::python {
 
 namespace py = pybind11;
@@ -76,26 +82,38 @@ class Outgoing {
   void AddBuffer(PyObject* exporter, int flags);
   void Pickle(py::handle obj);
 
-  std::vector<std::byte> header_;
-  py::object pickled_;            // bytes, when pickled
-  std::vector<Py_buffer> views_;  // exported buffers, released at the end
-  std::vector<Piece> pieces_;     // after the header, in order
+  // Inline capacity for the common items (one piece, a small header), so a
+  // small put allocates nothing here.
+  absl::InlinedVector<std::byte, 32> header_;
+  py::object pickled_;                      // bytes, when pickled
+  absl::InlinedVector<Py_buffer, 1> views_;  // exported, released at the end
+  absl::InlinedVector<Piece, 2> pieces_;     // after the header, in order
+  std::byte value_[kSmallValueMax];  // a small value (small_values.h)
   std::size_t payload_size_ = 0;
 };
 
 // An item taken from a queue. Read() is called inside the queue's get with
-// the item's encoded bytes; it copies them out (or, with the GIL held and
-// for bytes-like items, makes the Python object directly).
+// the item's encoded bytes and copies them out once: with the GIL held
+// (the first, non-blocking attempt) a bytes item, a raw item or a
+// buffer-less pickle goes straight into its Python bytes object; otherwise
+// into private memory (inline when small). Take() (GIL held) makes the
+// object.
 class Incoming {
  public:
   void Read(std::span<const std::byte> encoded, bool raw, bool gil_held);
-  // The object (GIL held).
   py::object Take(bool raw);
 
  private:
-  std::unique_ptr<std::byte[]> data_;
+  const std::byte* data() const {
+    return heap_ ? heap_.get() : small_;
+  }
+
+  static constexpr std::size_t kInline = 240;
+  std::byte small_[kInline];
+  std::unique_ptr<std::byte[]> heap_;
   std::size_t size_ = 0;
-  py::object direct_;
+  py::object direct_;       // a finished object, or the pickle as bytes
+  bool direct_is_pickle_ = false;
 };
 
 }  // namespace shoal::python

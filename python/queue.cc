@@ -19,6 +19,7 @@
 #include "absl/functional/function_ref.h"
 #include "python/common.h"
 #include "python/errors.h"
+#include "python/fastcall.h"
 #include "python/message.h"
 #include "python/module.h"
 #include "python/wait.h"
@@ -292,6 +293,106 @@ py::object Rebuild(int flavor, py::bytes ref_bytes, bool raw,
   }
 }
 
+// ------------------------------------------------------------- fast calls
+// put/get through METH_FASTCALL (fastcall.h): the dispatcher of pybind11
+// would cost as much as the shared-memory work of a small item.
+
+template <class P>
+PyObject* FastPut(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                  PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[3] = {nullptr, Py_True, Py_None};
+    ParseArgs("put", args, nargs, kwnames, {"obj", "block", "timeout"}, 1, a);
+    SelfAs<P>(self)->put(a[0], BoolArg(a[1]), TimeoutArg(a[2]));
+    return py::none();
+  });
+}
+
+template <class P>
+PyObject* FastGet(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                  PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[2] = {Py_True, Py_None};
+    ParseArgs("get", args, nargs, kwnames, {"block", "timeout"}, 0, a);
+    return SelfAs<P>(self)->get(BoolArg(a[0]), TimeoutArg(a[1]));
+  });
+}
+
+PyObject* FastPutNowait(PyObject* self, PyObject* const* args,
+                        Py_ssize_t nargs, PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[1] = {nullptr};
+    ParseArgs("put_nowait", args, nargs, kwnames, {"obj"}, 1, a);
+    SelfAs<PyQueue>(self)->put(a[0], false, std::nullopt);
+    return py::none();
+  });
+}
+
+PyObject* FastGetNowait(PyObject* self, PyObject* const* args,
+                        Py_ssize_t nargs, PyObject* kwnames) {
+  return Guarded([&] {
+    ParseArgs("get_nowait", args, nargs, kwnames, {}, 0, nullptr);
+    return SelfAs<PyQueue>(self)->get(false, std::nullopt);
+  });
+}
+
+// SimpleQueue.put(obj, timeout=None) / get(timeout=None).
+PyObject* FastSimplePut(PyObject* self, PyObject* const* args,
+                        Py_ssize_t nargs, PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[2] = {nullptr, Py_None};
+    ParseArgs("put", args, nargs, kwnames, {"obj", "timeout"}, 1, a);
+    SelfAs<PySimpleQueue>(self)->put(a[0], true, TimeoutArg(a[1]));
+    return py::none();
+  });
+}
+
+PyObject* FastSimpleGet(PyObject* self, PyObject* const* args,
+                        Py_ssize_t nargs, PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[1] = {Py_None};
+    ParseArgs("get", args, nargs, kwnames, {"timeout"}, 0, a);
+    return SelfAs<PySimpleQueue>(self)->get(true, TimeoutArg(a[0]));
+  });
+}
+
+#define SHOAL_FAST(name, fn, doc)                                          \
+  PyMethodDef {                                                            \
+    name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), \
+        METH_FASTCALL | METH_KEYWORDS, doc                                 \
+  }
+
+PyMethodDef kQueueFast[] = {
+    SHOAL_FAST("put", FastPut<PyQueue>,
+               "put(obj, block=True, timeout=None)\n--\n\n"
+               "Adds obj; blocks while the queue is full (shoal.Full, a "
+               "queue.Full, when still full after timeout seconds, or at once "
+               "with block=False); shoal.Closed after close()."),
+    SHOAL_FAST("get", FastGet<PyQueue>,
+               "get(block=True, timeout=None)\n--\n\n"
+               "Removes and returns the oldest item; blocks while empty "
+               "(shoal.Empty, a queue.Empty, after timeout seconds, or at once "
+               "with block=False); shoal.Closed once a closed queue is "
+               "drained."),
+    SHOAL_FAST("put_nowait", FastPutNowait,
+               "put_nowait(obj)\n--\n\nput(obj, block=False)."),
+    SHOAL_FAST("get_nowait", FastGetNowait,
+               "get_nowait()\n--\n\nget(block=False)."),
+};
+
+PyMethodDef kSimpleQueueFast[] = {
+    SHOAL_FAST("put", FastSimplePut,
+               "put(obj, timeout=None)\n--\n\n"
+               "Adds obj, blocking while the queue is full (timeout: a shoal "
+               "extension; shoal.Full when it passes)."),
+    SHOAL_FAST("get", FastSimpleGet,
+               "get(timeout=None)\n--\n\n"
+               "Removes and returns the oldest item, blocking while empty "
+               "(timeout: a shoal extension; shoal.Empty when it passes)."),
+};
+
+#undef SHOAL_FAST
+
 constexpr char kQueueDoc[] = R"doc(Queue(maxsize=0, *, name=None, raw=False, ctype='string', heap_bytes=None, inline_bytes=None, close_when_writers_gone=False)
 
 multiprocessing.Queue over shared memory: a bounded FIFO shared by every
@@ -327,26 +428,8 @@ shared memory when it returns, so join_thread() has nothing to wait for.
 
 template <class C>
 void AddQueueMethods(C& c, const char* cls_name) {
-  c.def("put", &PyQueue::put, py::arg("obj"), py::arg("block") = true,
-        py::arg("timeout") = py::none(),
-        "put(obj, block=True, timeout=None): adds obj; blocks while the "
-        "queue is full (shoal.Full, a queue.Full, when still full after "
-        "timeout seconds or at once with block=False); shoal.Closed after "
-        "close().")
-      .def(
-          "put_nowait",
-          [](PyQueue& q, py::handle obj) { q.put(obj, false, std::nullopt); },
-          py::arg("obj"), "put(obj, block=False).")
-      .def("get", &PyQueue::get, py::arg("block") = true,
-           py::arg("timeout") = py::none(),
-           "get(block=True, timeout=None): removes and returns the oldest "
-           "item; blocks while empty (shoal.Empty, a queue.Empty, after "
-           "timeout seconds or at once with block=False); shoal.Closed once "
-           "a closed queue is drained.")
-      .def(
-          "get_nowait", [](PyQueue& q) { return q.get(false, std::nullopt); },
-          "get(block=False).")
-      .def("qsize", &PyQueue::qsize,
+  for (PyMethodDef& def : kQueueFast) AddFastMethod(c, &def);
+  c.def("qsize", &PyQueue::qsize,
            "Items in the queue now (approximate while others operate).")
       .def("empty", &PyQueue::empty, "qsize() == 0 (approximate).")
       .def("full", &PyQueue::full, "qsize() >= maxsize (approximate).")
@@ -447,24 +530,8 @@ void RegisterQueues(py::module_& m) {
       },
       py::arg("name"), py::kw_only(), py::arg("raw") = false,
       py::arg("ctype") = py::none(), "The named queue another process created.");
-  sq.def(
-        "put",
-        [](PySimpleQueue& q, py::handle obj, std::optional<double> timeout) {
-          q.put(obj, true, timeout);
-        },
-        py::arg("obj"), py::arg("timeout") = py::none(),
-        "put(obj, timeout=None): adds obj, blocking while the queue is full "
-        "(timeout: a shoal extension; shoal.Full when it passes).")
-      .def(
-          "get",
-          [](PySimpleQueue& q, std::optional<double> timeout) {
-            return q.get(true, timeout);
-          },
-          py::arg("timeout") = py::none(),
-          "get(timeout=None): removes and returns the oldest item, blocking "
-          "while empty (timeout: a shoal extension; shoal.Empty when it "
-          "passes).")
-      .def("empty", &PyQueue::empty)
+  for (PyMethodDef& def : kSimpleQueueFast) AddFastMethod(sq, &def);
+  sq.def("empty", &PyQueue::empty)
       .def("close", &PyQueue::close)
       .def_property_readonly("closed", &PyQueue::closed)
       .def_property_readonly("name", &PyQueue::name)

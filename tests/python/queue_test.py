@@ -356,6 +356,42 @@ def test_raw_mode_bytes_in_bytes_out():
         q.put(12)
 
 
+class IntSub(int):
+    pass
+
+
+def test_small_values_keep_value_and_type():
+    # None/bool/int/float/str/bytes/tuples skip pickle (small_values.h);
+    # what comes out must be indistinguishable from pickling.
+    q = shoal.Queue()
+    objs = [None, True, False, 0, -1, 2**63 - 1, -2**63, 2**63, -2**200,
+            1.5, -0.0, float("inf"), "", "\u00e9\U0001F600", "a" * 300,
+            "\udc80", b"", b"x" * 100, (), (1,), (1, (2, (3, (4, (5,))))),
+            tuple(range(40)), (1, "a", 2.5, None, (b"z",)), IntSub(3), [1]]
+    for o in objs:
+        q.put(o)
+    got = [q.get(timeout=5) for _ in objs]
+    assert got == objs
+    assert [type(g) for g in got] == [type(o) for o in objs]
+    assert str(got[11]) == "inf" and str(got[10]) == "-0.0"
+
+
+@pytest.mark.parametrize("garbage", [
+    b"\xb5V", b"\xb5Vi\x01", b"\xb5Vs\xff\xff\xff\xff", b"\xb5VNN",
+    b"\xb5Vt\x02\x00\x00\x00N", b"\xb5V?", b"\xb5Vs\x01\x00\x00\x00\xff",
+    b"\xb5B\x00\x00\x01\x00\x00\x00" + b"\xff" * 8,
+    b"\xb5Z", b"\xb5", b"\x80\x05K\x01."])
+def test_garbage_items_are_codec_errors_and_the_queue_goes_on(garbage):
+    name = unique("garbage")
+    raw = shoal.Queue(raw=True, name=name)
+    obj = shoal.Queue.open(name)
+    raw.put(garbage)
+    raw.put(b"\xb5y" + b"next")
+    with pytest.raises((shoal.CodecError, UnicodeDecodeError)):
+        obj.get(timeout=5)
+    assert obj.get(timeout=5) == b"next"
+
+
 def test_raw_item_read_as_object_is_a_clear_error():
     name = unique("rawobj")
     raw = shoal.Queue(raw=True, name=name)
