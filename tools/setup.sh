@@ -20,6 +20,8 @@ pkgs=(
   # Bazel has no optional dependencies, so their headers and libraries are
   # needed to build at all.
   libzmq3-dev cppzmq-dev libiceoryx-posh-dev libiceoryx-hoofs-dev
+  # ... and writes and reads its results as JSON.
+  nlohmann-json3-dev
   # examples/: digest_tree hashes with OpenSSL, sqlite_workers uses SQLite.
   libssl-dev libsqlite3-dev
   # tests/consumers/run.sh: shoal installed and used from CMake, pkg-config

@@ -27,6 +27,8 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <filesystem>
+#include <set>
 #include <vector>
 
 #include "bench/shootout/floor_links.h"
@@ -275,16 +277,20 @@ struct SyncMethod {
   std::string what;
   std::vector<std::string> workloads;
   std::string py_method;
+  std::string waits = kWaitsSleep;
 };
 
 std::vector<SyncMethod> AllSyncMethods() {
   return {
-      {"shoal.lock", Family::kShoal, "shoal::Lock acquire + release",
-       {"lock-uncontended", "lock-contended"}, ""},
+      {"shoal.lock", Family::kShoal,
+       "shoal::Lock acquire + release (a robust pthread mutex; contended: spins "
+       "adaptively, then sleeps)",
+       {"lock-uncontended", "lock-contended"}, "", kWaitsAdaptive},
       {"shoal.value", Family::kShoal, "shoal::Value<long>::add(1) (under its Lock)",
-       {"value-increment"}, ""},
+       {"value-increment"}, "", kWaitsAdaptive},
       {"boost.mutex", Family::kLib,
-       "Boost.Interprocess interprocess_mutex (+ a long under it for increments)",
+       "Boost.Interprocess interprocess_mutex (+ a long under it for increments); "
+       "on Linux a process-shared pthread mutex, not robust",
        {"lock-uncontended", "lock-contended", "value-increment"}, ""},
       {"python.lock", Family::kPython, "Python multiprocessing.Lock",
        {"lock-uncontended", "lock-contended"}, "lock"},
@@ -292,13 +298,13 @@ std::vector<SyncMethod> AllSyncMethods() {
        "Python multiprocessing.Value('q') += 1 under get_lock()",
        {"value-increment"}, "value"},
       {"floor.pthread", Family::kFloor, "robust process-shared pthread mutex",
-       {"lock-uncontended", "lock-contended", "value-increment"}, ""},
+       {"lock-uncontended", "lock-contended", "value-increment"}, "", kWaitsSleep},
       {"floor.atomic", Family::kFloor, "std::atomic<long>::fetch_add in shared memory",
-       {"value-increment"}, ""},
+       {"value-increment"}, "", "-"},
       {"shoal.pool", Family::kShoal,
        "shoal::Pool(2) apply / map / imap_unordered(chunksize 1), "
        "shoal::ProcessPoolExecutor(2) submit().result(); f(x) = x + 1",
-       {}, ""},
+       {}, "", kWaitsAdaptive},
       {"python.pool", Family::kPython,
        "Python multiprocessing.Pool(2) / concurrent.futures.ProcessPoolExecutor(2), "
        "same calls",
@@ -338,14 +344,21 @@ std::string LoadAvg() {
 Machine Describe() {
   Machine m;
   m.nproc = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  // The model name (what lscpu prints) and the physical cores: distinct
+  // (physical id, core id) pairs.
   std::ifstream f("/proc/cpuinfo");
-  std::string line;
+  std::string line, package = "0";
+  std::set<std::string> cores;
   while (std::getline(f, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      m.cpu = line.substr(line.find(':') + 2);
-      break;
-    }
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    if (line.rfind("model name", 0) == 0 && m.cpu.empty()) m.cpu = value;
+    if (line.rfind("physical id", 0) == 0) package = value;
+    if (line.rfind("core id", 0) == 0) cores.insert(package + "/" + value);
   }
+  m.cores = static_cast<int>(cores.size());
   utsname u;
   if (uname(&u) == 0) m.kernel = u.release;
   std::time_t t = std::time(nullptr);
@@ -363,8 +376,8 @@ bool IsFile(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-std::string FindPythonScript(const char* argv0) {
-  const std::string rel = "bench/python/mp_peers.py";
+// A file of the repository, from Bazel's runfiles or the checkout.
+std::string FindRunfile(const char* argv0, const std::string& rel) {
   std::vector<std::string> cands;
   for (const char* env : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
     if (const char* d = std::getenv(env)) cands.push_back(std::string(d) + "/shoal/" + rel);
@@ -520,7 +533,28 @@ int Main(int argc, char** argv) {
                  std::strerror(errno));
     return 2;
   }
-  cfg.python_script = FindPythonScript(argv[0]);
+  cfg.python_script = FindRunfile(argv[0], "bench/python/mp_peers.py");
+  if (cfg.readme_table.empty()) {
+    cfg.readme_table = FindRunfile(argv[0], "bench/results/readme-table.json");
+  }
+  // Working files (RouDi's configuration and log, the plots' data) go to a
+  // private temporary folder; files an older shoot-out left in the results
+  // folder go.
+  {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
+    std::string templ = base + "/shoal-shootout-work.XXXXXX";
+    if (mkdtemp(templ.data()) == nullptr) {
+      std::fprintf(stderr, "shootout: cannot create a folder in %s: %s\n", base.c_str(),
+                   std::strerror(errno));
+      return 2;
+    }
+    cfg.work_dir = templ;
+    std::error_code ec;
+    for (const char* old : {"roudi.toml", "roudi.log", "plot-data"}) {
+      std::filesystem::remove_all(cfg.out + "/" + old, ec);
+    }
+  }
 
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
@@ -603,6 +637,7 @@ int Main(int argc, char** argv) {
         c.row.workload = w;
         c.row.method = m.name;
         c.row.family = m.family;
+        c.row.waits = m.waits;
         c.row.unit = w == "lock-uncontended" ? "ns/op" : "op/s";
         c.row.lower_is_better = w == "lock-uncontended";
         if (!m.py_method.empty()) {
@@ -633,6 +668,7 @@ int Main(int argc, char** argv) {
           c.row.consumers = cn;
           c.row.method = name;
           c.row.family = name == "shoal.queue" ? Family::kShoal : Family::kLib;
+          c.row.waits = name == "shoal.queue" ? kWaitsAdaptive : kWaitsSleep;
           c.row.unit = "msg/s";
           c.row.lower_is_better = false;
           c.run = [&cfg, name, p, cn] { return RunScaling(cfg, name, p, cn); };
@@ -650,6 +686,7 @@ int Main(int argc, char** argv) {
       c.row.consumers = 0;
       c.row.method = "shoal.pool";
       c.row.family = Family::kShoal;
+      c.row.waits = kWaitsAdaptive;
       c.row.unit = "tasks/s";
       c.row.lower_is_better = false;
       c.run = [&cfg, workers] { return RunPoolScaling(cfg, workers); };
@@ -667,6 +704,7 @@ int Main(int argc, char** argv) {
         c.row.workload = w;
         c.row.method = name;
         c.row.family = name == "shoal.pool" ? Family::kShoal : Family::kPython;
+        c.row.waits = name == "shoal.pool" ? kWaitsAdaptive : kWaitsSleep;
         c.row.unit = w == "pool-map" ? "ns" : "us";
         c.row.lower_is_better = true;
         if (name == "shoal.pool") {
@@ -716,7 +754,7 @@ int Main(int argc, char** argv) {
     if (c.iceoryx) {
       if (!roudi_tried) {
         roudi_tried = true;
-        roudi_error = roudi.Start(ice_sizes, &DepthFor, cfg.out);
+        roudi_error = roudi.Start(ice_sizes, &DepthFor, cfg.work_dir);
         g_roudi.store(roudi.pid());
       }
       if (!roudi_error.empty()) {
@@ -746,6 +784,12 @@ int Main(int argc, char** argv) {
   PrintTable(rows, machine, stdout);
   const std::string more = WriteResults(rows, machine, cfg, notes);
   if (!more.empty()) std::fprintf(stderr, "%s\n", more.c_str());
+  if (std::getenv("SHOAL_SHOOTOUT_KEEP_WORK") == nullptr) {
+    std::error_code ec;
+    std::filesystem::remove_all(cfg.work_dir, ec);
+  } else {
+    std::fprintf(stderr, "working files kept in %s\n", cfg.work_dir.c_str());
+  }
   std::fprintf(stderr, "report: %s/report.md (results.json, plots beside it)\n",
                cfg.out.c_str());
   bool bad = false;

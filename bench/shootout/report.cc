@@ -1,14 +1,16 @@
 // Copyright 2026 The shoal Authors.
 //
-// report.cc: what the shoot-out prints and writes: the stdout table, and the
-// results folder (results.json with every sample, report.md, gnuplot plots).
-#include <spawn.h>
+// report.cc: what the shoot-out prints and writes: the console table, and
+// the results folder: report.md (for people), results.json (every sample,
+// for programs), the plots (plots.cc) and the README's table
+// (readme_table.cc). Nothing else is left there: working files live in a
+// private temporary folder.
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <set>
@@ -18,12 +20,9 @@
 #include <vector>
 
 #include "bench/shootout/shootout.h"
-
-extern char** environ;
+#include "nlohmann/json.hpp"
 
 namespace shoal::shootout {
-
-namespace {
 
 double Cost(const Row& r) {
   return r.lower_is_better ? r.median : (r.median > 0 ? 1.0 / r.median : 0);
@@ -34,6 +33,8 @@ bool Usable(const Row& r) { return r.out.status == "ok" && !r.out.samples.empty(
 bool IsPeer(Family f) {
   return f == Family::kOs || f == Family::kLib || f == Family::kPython;
 }
+
+namespace {
 
 using Key = std::tuple<std::string, std::size_t, int, int>;
 Key KeyOf(const Row& r) { return {r.workload, r.size, r.producers, r.consumers}; }
@@ -49,6 +50,8 @@ std::string FloorMethodFor(const std::string& workload, bool zero_copy) {
   if (workload == "value-increment") return "floor.atomic";
   return "";
 }
+
+}  // namespace
 
 std::string Num(double v) {
   char b[64];
@@ -77,6 +80,8 @@ std::string Scaled(double v, const std::string& unit) {
   return Num(v) + " " + unit;
 }
 
+namespace {
+
 std::string Bandwidth(double msgs, std::size_t size) {
   const double bps = msgs * static_cast<double>(size);
   if (bps >= 1e9) return Num(bps / 1e9) + " GB/s";
@@ -84,6 +89,8 @@ std::string Bandwidth(double msgs, std::size_t size) {
 }
 
 std::string Ratio(double r) { return r > 0 ? Num(r) + "x" : "-"; }
+
+}  // namespace
 
 std::string WorkloadTitle(const Row& r) {
   if (r.workload == "rtt") return "round trip " + FormatSize(r.size);
@@ -99,41 +106,7 @@ std::string WorkloadTitle(const Row& r) {
   return r.workload;
 }
 
-std::string JsonEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        o += "\\\"";
-        break;
-      case '\\':
-        o += "\\\\";
-        break;
-      case '\n':
-        o += "\\n";
-        break;
-      case '\t':
-        o += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          o += b;
-        } else {
-          o += c;
-        }
-    }
-  }
-  return o;
-}
-
-std::string JsonNum(double v) {
-  if (!std::isfinite(v)) return "null";
-  char b[64];
-  std::snprintf(b, sizeof b, "%.9g", v);
-  return b;
-}
+namespace {
 
 std::string Check(const Row& r) {
   if (r.out.status == "ok") return "ok";
@@ -285,33 +258,100 @@ void Summarize(std::vector<Row>& rows) {
   }
 }
 
+
+std::string Figure(const Row& r) {
+  std::string s = Scaled(r.median, r.unit);
+  if (r.workload == "stream") s += " (" + Bandwidth(r.median, r.size) + ")";
+  return s;
+}
+
+// ----------------------------------------------------------- machine
+
+std::string Machine::Line() const {
+  std::string s = (cpu.empty() ? std::string("unknown CPU") : cpu) + ", " +
+                  std::to_string(nproc) + " CPUs";
+  if (cores > 0) s += " (" + std::to_string(cores) + " cores)";
+  return s;
+}
+
+double Machine::Load() const { return std::atof(load_start.c_str()); }
+
+std::string Sanitize(const std::string& text, const Config& cfg) {
+  std::vector<std::pair<std::string, std::string>> subst;
+  auto add = [&](const char* path, const char* name) {
+    if (path != nullptr && path[0] == '/' && std::string(path).size() > 1) {
+      subst.emplace_back(path, name);
+    }
+  };
+  add(cfg.work_dir.c_str(), "<work>");
+  add(cfg.out.c_str(), "<results>");
+  add(std::getenv("RUNFILES_DIR"), "<runfiles>");
+  add(std::getenv("TEST_SRCDIR"), "<runfiles>");
+  add(std::getenv("TEST_TMPDIR"), "<tmp>");
+  add(std::getenv("BUILD_WORKSPACE_DIRECTORY"), "<repo>");
+  add(std::getenv("BUILD_WORKING_DIRECTORY"), "<cwd>");
+  add(std::getenv("TMPDIR"), "<tmp>");
+  add(std::getenv("HOME"), "~");
+  // Longest first, so a folder inside another is replaced whole.
+  std::sort(subst.begin(), subst.end(), [](const auto& a, const auto& b) {
+    return a.first.size() > b.first.size();
+  });
+  std::string s = text;
+  for (const auto& [from, to] : subst) {
+    for (std::size_t at = s.find(from); at != std::string::npos;
+         at = s.find(from, at + to.size())) {
+      s.replace(at, from.size(), to);
+    }
+  }
+  // Whatever is left that looks like a path into Bazel's cache.
+  for (const std::string marker : {"/.cache/bazel/", "/bazel-out/", "/execroot/"}) {
+    for (std::size_t at = s.find(marker); at != std::string::npos; at = s.find(marker)) {
+      std::size_t b = s.rfind(' ', at);
+      b = b == std::string::npos ? 0 : b + 1;
+      std::size_t e = s.find_first_of(" \"'\n", at);
+      if (e == std::string::npos) e = s.size();
+      const std::string path = s.substr(b, e - b);
+      const std::size_t slash = path.rfind('/');
+      s.replace(b, e - b, "<bazel>/" + path.substr(slash + 1));
+    }
+  }
+  return s;
+}
+
+// ----------------------------------------------------------- console
+
 void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out) {
   std::fprintf(out,
-               "\nshoal shoot-out  %s  %d CPUs  %s  load %s\n"
-               "median and min..max over repeats; vs peer = speed-up over the "
-               "best peer (os/library/python) of the same workload (>1: "
-               "faster);\nvs floor = cost relative to the floor (floor.spin "
-               "for messages, floor.pthread for locks, floor.atomic for "
-               "counters).\n",
-               m.date.c_str(), m.nproc, m.cpu.c_str(), m.load_start.c_str());
+               "\nshoal shoot-out  %s  %s  load %s\n"
+               "median and min..max over repeats; vs peer = speed-up over the best "
+               "peer in any mode (>1: faster);\nvs floor = cost relative to the floor "
+               "(1 = the floor); waits = how the method waits for its peer.\n",
+               m.date.c_str(), m.Line().c_str(), m.load_start.c_str());
+  if (m.Busy()) {
+    std::fprintf(out,
+                 "MEASURED UNDER LOAD: the load average (%s) exceeds the %d CPUs; "
+                 "spinning rows and floors\nneed both processes on a CPU at once, so "
+                 "their ratios mean little in this run.\n",
+                 m.load_start.c_str(), m.nproc);
+  }
   std::string last;
   for (const Row& r : rows) {
     const std::string title = WorkloadTitle(r);
     if (title != last) {
-      std::fprintf(out, "\n%-34s %-22s %-24s %-9s %-9s %s\n", title.c_str(),
+      std::fprintf(out, "\n%-34s %-16s %-22s %-24s %-9s %-9s %s\n", title.c_str(), "waits",
                    "median", "min..max", "vs peer", "vs floor", "check");
       last = title;
     }
     if (!Usable(r)) {
-      std::fprintf(out, "  %-32s %s: %s\n", r.method.c_str(), r.out.status.c_str(),
-                   r.out.note.c_str());
+      std::fprintf(out, "  %-32s %-16s %s: %s\n", r.method.c_str(), r.waits.c_str(),
+                   r.out.status.c_str(), r.out.note.c_str());
       continue;
     }
     std::string med = Scaled(r.median, r.unit);
     if (r.workload == "stream") med += " " + Bandwidth(r.median, r.size);
     const std::string spread = Scaled(r.lo, r.unit) + ".." + Scaled(r.hi, r.unit);
-    std::fprintf(out, "  %-32s %-22s %-24s %-9s %-9s %s\n", r.method.c_str(),
-                 med.c_str(), spread.c_str(), Ratio(r.vs_peer).c_str(),
+    std::fprintf(out, "  %-32s %-16s %-22s %-24s %-9s %-9s %s\n", r.method.c_str(),
+                 r.waits.c_str(), med.c_str(), spread.c_str(), Ratio(r.vs_peer).c_str(),
                  Ratio(r.vs_floor).c_str(), Check(r).c_str());
   }
   bool warned = false;
@@ -329,230 +369,184 @@ void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out) {
   std::fflush(out);
 }
 
+// ----------------------------------------------------------- which method
+
+std::vector<std::string> WhichMethodWhen(const std::vector<Row>& rows) {
+  // The cheapest usable row of (workload, size) among those `pred` accepts.
+  auto best = [&](const std::string& w, std::size_t size, auto pred) -> const Row* {
+    const Row* b = nullptr;
+    for (const Row& r : rows) {
+      if (r.workload != w || r.size != size || !Usable(r) || !pred(r)) continue;
+      if (b == nullptr || Cost(r) < Cost(*b)) b = &r;
+    }
+    return b;
+  };
+  auto is_shoal = [](const Row& r) { return r.family == Family::kShoal; };
+  auto peer = [](const Row& r) { return IsPeer(r.family); };
+  auto fig = [](const Row* r) { return "`" + r->method + "` " + Figure(*r); };
+  auto vs = [&](const Row* a, const Row* b) {
+    // "2.1x faster than `x` (busy-poll): 1.2 us"
+    const double x = Cost(*b) / Cost(*a);
+    return (x >= 1 ? Num(x) + "x faster than " : Num(1 / x) + "x slower than ") + "`" +
+           b->method + "` (" + b->waits + "): " + Figure(*b);
+  };
+  std::vector<std::string> out;
+
+  // Request/response with small messages.
+  for (std::size_t size : {std::size_t{64}, std::size_t{4096}}) {
+    const Row* s = best("rtt", size, is_shoal);
+    const Row* p = best("rtt", size, peer);
+    const Row* ps = best("rtt", size, [&](const Row& r) {
+      return peer(r) && r.waits == kWaitsSleep;
+    });
+    if (s == nullptr || p == nullptr) continue;
+    std::string line = "Request/response, " + FormatSize(size) + " messages: " + fig(s) +
+                       " round trip, " + vs(s, p);
+    if (ps != nullptr && ps != p) line += "; against a peer that sleeps: " + vs(s, ps);
+    out.push_back(line + ".");
+  }
+  // Streams of small items.
+  for (std::size_t size : {std::size_t{8}, std::size_t{64}}) {
+    const Row* s = best("stream", size, is_shoal);
+    const Row* p = best("stream", size, peer);
+    if (s == nullptr || p == nullptr) continue;
+    out.push_back("Streaming " + FormatSize(size) + " items: " + fig(s) + ", " + vs(s, p) +
+                  ".");
+  }
+  // Large blocks: without copying, and copied.
+  {
+    const Row* loan = best("stream", 1 << 20, [&](const Row& r) {
+      return is_shoal(r) && r.zero_copy;
+    });
+    const Row* loan_peer = best("stream", 1 << 20, [&](const Row& r) {
+      return peer(r) && r.zero_copy;
+    });
+    const Row* copy = best("stream", 1 << 20, [&](const Row& r) {
+      return is_shoal(r) && !r.zero_copy;
+    });
+    const Row* copy_peer = best("stream", 1 << 20, [&](const Row& r) {
+      return peer(r) && !r.zero_copy;
+    });
+    if (loan != nullptr) {
+      out.push_back("Large blocks (1 MiB) you can build in place: " + fig(loan) +
+                    (loan_peer != nullptr ? ", " + vs(loan, loan_peer) : "") +
+                    "; nothing is copied.");
+    }
+    if (copy != nullptr) {
+      out.push_back("Large blocks (1 MiB) copied from your own buffer: " + fig(copy) +
+                    (copy_peer != nullptr ? ", " + vs(copy, copy_peer) : "") + ".");
+    }
+  }
+  // A byte stream between processes (or with unrelated programs).
+  if (const Row* pipe = best("rtt", 64, [](const Row& r) { return r.method == "shoal.pipe"; })) {
+    const Row* sp = best("rtt", 64, [](const Row& r) { return r.method == "os.socketpair"; });
+    out.push_back("A connection (framed bytes, descriptors, other programs): " + fig(pipe) +
+                  " round trip at 64 B" + (sp != nullptr ? ", " + vs(pipe, sp) : "") +
+                  "; use a queue when both ends are shoal processes.");
+  }
+  // Busy-polling: what it buys the peers.
+  {
+    const Row* bp = best("rtt", 64, [](const Row& r) { return r.method == "boost.mq.poll"; });
+    const Row* bs = best("rtt", 64, [](const Row& r) { return r.method == "boost.mq"; });
+    if (bp != nullptr && bs != nullptr) {
+      const bool pays = Cost(*bp) < Cost(*bs);
+      out.push_back(
+          std::string(pays ? "Busy-polling buys latency with a CPU: "
+                           : "Busy-polling did not pay in this run: ") +
+          "Boost's message_queue answers a 64 B round trip in " + Figure(*bp) +
+          " busy-polling and " + Figure(*bs) + " sleeping" +
+          (pays ? "" : " (a poller only helps when its peer has a CPU of its own)") +
+          ". shoal's queues spin only while spinning pays (up to 20 us), then sleep, "
+          "so a peer that is idle costs no CPU.");
+    }
+  }
+  // Pools.
+  if (const Row* a = best("pool-apply", 0, is_shoal)) {
+    const Row* p = best("pool-apply", 0, peer);
+    out.push_back("Calling functions in worker processes: `shoal::Pool` " + Figure(*a) +
+                  " per apply" + (p != nullptr ? ", " + vs(a, p) : "") + ".");
+  }
+  // Locks.
+  if (const Row* l = best("lock-uncontended", 0, is_shoal)) {
+    const Row* b = best("lock-uncontended", 0, [](const Row& r) {
+      return r.method == "boost.mutex";
+    });
+    out.push_back("A lock shared by processes: `shoal::Lock` " + Figure(*l) +
+                  " uncontended" + (b != nullptr ? ", " + vs(l, b) : "") +
+                  "; it survives a holder's death (the next acquirer is told), "
+                  "Boost's interprocess_mutex does not.");
+  }
+  return out;
+}
+
+// ----------------------------------------------------------- results
+
 namespace {
 
 void WriteJson(const std::vector<Row>& rows, const Machine& m, const Config& cfg,
                const std::string& path) {
-  std::ofstream f(path);
-  f << "{\n  \"meta\": {\n"
-    << "    \"date\": \"" << JsonEscape(m.date) << "\",\n"
-    << "    \"nproc\": " << m.nproc << ",\n"
-    << "    \"cpu\": \"" << JsonEscape(m.cpu) << "\",\n"
-    << "    \"kernel\": \"" << JsonEscape(m.kernel) << "\",\n"
-    << "    \"load_start\": \"" << JsonEscape(m.load_start) << "\",\n"
-    << "    \"load_end\": \"" << JsonEscape(m.load_end) << "\",\n"
-    << "    \"command\": \"" << JsonEscape(cfg.command) << "\",\n"
-    << "    \"mode\": \"" << cfg.mode << "\",\n"
-    << "    \"repeats\": " << cfg.repeats << ",\n"
-    << "    \"duration_s\": " << JsonNum(cfg.duration) << ",\n"
-    << "    \"warmup_s\": " << JsonNum(cfg.warmup) << ",\n"
-    << "    \"pin\": " << (cfg.pin ? "true" : "false") << "\n  },\n  \"rows\": [\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
-    f << "    {\"workload\": \"" << r.workload << "\", \"size\": " << r.size
-      << ", \"producers\": " << r.producers << ", \"consumers\": " << r.consumers
-      << ", \"method\": \"" << r.method << "\", \"family\": \""
-      << FamilyName(r.family) << "\", \"unit\": \"" << r.unit
-      << "\", \"lower_is_better\": " << (r.lower_is_better ? "true" : "false")
-      << ", \"status\": \"" << r.out.status << "\", \"skip_kind\": \""
-      << r.out.skip_kind << "\", \"note\": \"" << JsonEscape(r.out.note)
-      << "\", \"checksum_ok\": "
-      << (r.out.status == "ok" || r.out.status == "skipped" ? "true" : "false")
-      << ", \"messages\": " << r.out.messages << ", \"bad\": " << r.out.bad
-      << ", \"median\": " << JsonNum(r.median) << ", \"min\": " << JsonNum(r.lo)
-      << ", \"max\": " << JsonNum(r.hi) << ", \"vs_best_peer\": "
-      << (r.vs_peer > 0 ? JsonNum(r.vs_peer) : "null") << ", \"best_peer\": \""
-      << r.best_peer << "\", \"vs_floor\": "
-      << (r.vs_floor > 0 ? JsonNum(r.vs_floor) : "null") << ", \"samples\": [";
-    for (std::size_t k = 0; k < r.out.samples.size(); ++k) {
-      f << (k ? ", " : "") << JsonNum(r.out.samples[k]);
-    }
-    f << "]}" << (i + 1 < rows.size() ? "," : "") << "\n";
-  }
-  f << "  ]\n}\n";
-}
-
-std::string Md(const Row& r) {
-  if (!Usable(r)) {
-    return "| " + r.method + " | " + r.out.status + ": " + r.out.note + " | | | | " +
-           Check(r) + " |";
-  }
-  std::string med = Scaled(r.median, r.unit);
-  if (r.workload == "stream") med += " (" + Bandwidth(r.median, r.size) + ")";
-  return "| " + r.method + " | " + med + " | " + Scaled(r.lo, r.unit) + " .. " +
-         Scaled(r.hi, r.unit) + " | " + Ratio(r.vs_peer) + " | " +
-         Ratio(r.vs_floor) + " | " + Check(r) + " |";
-}
-
-std::string FindOnPath(const std::string& exe) {
-  const char* path = std::getenv("PATH");
-  std::string p = path != nullptr ? path : "";
-  p += ":/usr/bin:/bin";
-  std::stringstream ss(p);
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (!dir.empty() && access((dir + "/" + exe).c_str(), X_OK) == 0) {
-      return dir + "/" + exe;
-    }
-  }
-  return "";
-}
-
-// shoal's methods thick, the floor dashed, peers thin; distinct points.
-std::string Style(const std::string& method, std::size_t i) {
-  std::string st = "lc " + std::to_string(i + 1) + " pt " + std::to_string(i % 13 + 1);
-  if (method.rfind("shoal", 0) == 0) return st + " lw 3";
-  if (method.rfind("floor", 0) == 0) return st + " lw 1.5 dt 2";
-  return st + " lw 1.2";
-}
-
-// One data file per method: "x y lo hi" lines.
-struct Series {
-  std::string method;
-  std::vector<std::tuple<double, double, double, double>> pts;
-};
-
-std::vector<Series> SeriesOf(const std::vector<Row>& rows, const std::string& workload,
-                             bool bandwidth) {
-  std::map<std::string, Series> by;
-  std::vector<std::string> order;
+  using Json = nlohmann::ordered_json;
+  Json doc;
+  doc["meta"] = {{"date", m.date},
+                 {"nproc", m.nproc},
+                 {"cores", m.cores},
+                 {"cpu", m.cpu},
+                 {"kernel", m.kernel},
+                 {"load_start", m.load_start},
+                 {"load_end", m.load_end},
+                 {"busy", m.Busy()},
+                 {"command", cfg.command},
+                 {"mode", cfg.mode},
+                 {"repeats", cfg.repeats},
+                 {"duration_s", cfg.duration},
+                 {"warmup_s", cfg.warmup},
+                 {"pin", cfg.pin}};
+  auto num_or_null = [](double v) { return v > 0 && std::isfinite(v) ? Json(v) : Json(); };
+  Json arr = Json::array();
   for (const Row& r : rows) {
-    if (r.workload != workload || !Usable(r)) continue;
-    if (!by.count(r.method)) order.push_back(r.method);
-    Series& s = by[r.method];
-    s.method = r.method;
-    const double k = bandwidth ? static_cast<double>(r.size) / 1e6 : 1.0;
-    s.pts.emplace_back(static_cast<double>(r.size), r.median * k, r.lo * k, r.hi * k);
+    Json j;
+    j["workload"] = r.workload;
+    j["size"] = r.size;
+    j["producers"] = r.producers;
+    j["consumers"] = r.consumers;
+    j["method"] = r.method;
+    j["family"] = FamilyName(r.family);
+    j["zero_copy"] = r.zero_copy;
+    j["waits"] = r.waits;
+    j["unit"] = r.unit;
+    j["lower_is_better"] = r.lower_is_better;
+    j["status"] = r.out.status;
+    j["skip_kind"] = r.out.skip_kind;
+    j["note"] = Sanitize(r.out.note, cfg);
+    j["checksum_ok"] = r.out.status == "ok" || r.out.status == "skipped";
+    j["messages"] = r.out.messages;
+    j["bad"] = r.out.bad;
+    j["median"] = Usable(r) ? Json(r.median) : Json();
+    j["min"] = Usable(r) ? Json(r.lo) : Json();
+    j["max"] = Usable(r) ? Json(r.hi) : Json();
+    j["vs_best_peer"] = num_or_null(r.vs_peer);
+    j["best_peer"] = r.best_peer;
+    j["vs_floor"] = num_or_null(r.vs_floor);
+    j["floor"] = r.floor;
+    j["floor_warning"] = r.floor_warning;
+    Json s = Json::array();
+    for (double x : r.out.samples) s.push_back(std::isfinite(x) ? Json(x) : Json());
+    j["samples"] = s;
+    arr.push_back(j);
   }
-  std::vector<Series> out;
-  for (const auto& m : order) out.push_back(by[m]);
-  return out;
+  doc["rows"] = arr;
+  std::ofstream(path) << doc.dump(1) << "\n";
 }
 
-std::string WritePlots(const std::vector<Row>& rows, const std::string& dir,
-                       std::vector<std::string>* made) {
-  const std::string gnuplot = FindOnPath("gnuplot");
-  if (gnuplot.empty()) {
-    return "plots skipped: gnuplot not found (install the Debian package "
-           "gnuplot-nox)";
+std::string Md(const Row& r, const Config& cfg) {
+  if (!Usable(r)) {
+    return "| " + r.method + " | " + r.waits + " | " + r.out.status + ": " +
+           Sanitize(r.out.note, cfg) + " | | | | " + Check(r) + " |";
   }
-  const std::string data = dir + "/plot-data";
-  mkdir(data.c_str(), 0755);
-  std::ostringstream gp;
-  gp << "set terminal svg size 1000,620 dynamic enhanced font 'Helvetica,12' "
-        "background rgb 'white'\nset grid\nset key outside right top\n";
-  auto xtics = [&](const std::vector<Row>& rs, const std::string& w) {
-    std::set<std::size_t> sizes;
-    for (const Row& r : rs) {
-      if (r.workload == w) sizes.insert(r.size);
-    }
-    std::string t = "set xtics (";
-    bool first = true;
-    for (std::size_t s : sizes) {
-      t += std::string(first ? "" : ", ") + "\"" + FormatSize(s) + "\" " +
-           std::to_string(s);
-      first = false;
-    }
-    return t + ")\n";
-  };
-  auto plot = [&](const std::string& name, const std::string& workload, bool bw,
-                  const std::string& title, const std::string& ylabel) {
-    std::vector<Series> ss = SeriesOf(rows, workload, bw);
-    if (ss.empty()) return;
-    gp << "set output '" << dir << "/" << name << ".svg'\n"
-       << "set title '" << title << "'\nset logscale xy\n"
-       << "set xlabel 'message size'\nset ylabel '" << ylabel << "'\n"
-       << xtics(rows, workload) << "plot ";
-    for (std::size_t i = 0; i < ss.size(); ++i) {
-      const std::string file = data + "/" + name + "-" + ss[i].method + ".dat";
-      std::ofstream f(file);
-      for (auto& [x, y, lo, hi] : ss[i].pts) {
-        f << x << " " << y << " " << lo << " " << hi << "\n";
-      }
-      gp << (i ? ", \\\n     " : "") << "'" << file
-         << "' using 1:2:3:4 with yerrorlines " << Style(ss[i].method, i)
-         << " title '" << ss[i].method << "'";
-    }
-    gp << "\nunset logscale\nunset xtics\nset xtics\n";
-    made->push_back(name + ".svg");
-  };
-  plot("latency", "rtt", false, "Round-trip latency (lower is better)",
-       "round trip (us)");
-  plot("throughput", "stream", true,
-       "One-way streaming throughput (higher is better)", "MB/s");
-  // Scaling: x = configuration index, one line per method.
-  {
-    std::map<std::string, std::vector<const Row*>> by;
-    std::vector<std::string> order;
-    std::vector<std::pair<int, int>> configs;
-    for (const Row& r : rows) {
-      if (r.workload != "scaling") continue;
-      if (!by.count(r.method)) order.push_back(r.method);
-      by[r.method].push_back(&r);
-      std::pair<int, int> c{r.producers, r.consumers};
-      if (std::find(configs.begin(), configs.end(), c) == configs.end()) {
-        configs.push_back(c);
-      }
-    }
-    if (!order.empty()) {
-      gp << "set output '" << dir << "/scaling.svg'\n"
-         << "set title 'Queue throughput, P producers x C consumers, 64 B items "
-            "(higher is better)'\nset xlabel 'producers x consumers'\n"
-         << "set ylabel 'M items/s'\nset yrange [0:*]\nset xrange [-0.5:" << configs.size() - 0.5
-         << "]\nset xtics (";
-      for (std::size_t i = 0; i < configs.size(); ++i) {
-        gp << (i ? ", " : "") << "\"" << configs[i].first << "x" << configs[i].second
-           << "\" " << i;
-      }
-      gp << ")\nplot ";
-      bool any = false;
-      for (std::size_t i = 0; i < order.size(); ++i) {
-        const std::string file = data + "/scaling-" + order[i] + ".dat";
-        std::ofstream f(file);
-        for (const Row* r : by[order[i]]) {
-          if (!Usable(*r)) continue;
-          const auto c = std::make_pair(r->producers, r->consumers);
-          const auto idx = std::find(configs.begin(), configs.end(), c) - configs.begin();
-          f << idx << " " << r->median / 1e6 << " " << r->lo / 1e6 << " "
-            << r->hi / 1e6 << "\n";
-          any = true;
-        }
-        gp << (i ? ", \\\n     " : "") << "'" << file
-           << "' using 1:2:3:4 with yerrorlines " << Style(order[i], i)
-           << " title '" << order[i] << "'";
-      }
-      gp << "\n";
-      if (any) made->push_back("scaling.svg");
-    }
-  }
-  const std::string script = data + "/plots.gp";
-  {
-    std::ofstream f(script);
-    f << gp.str();
-  }
-  std::vector<std::string> args = {gnuplot, script};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  const std::string log = data + "/gnuplot.log";
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid;
-  int rc = posix_spawn(&pid, gnuplot.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    made->clear();
-    return "plots skipped: cannot run gnuplot";
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-    made->clear();
-    return "plots failed: see " + log;
-  }
-  return "";
+  return "| " + r.method + " | " + r.waits + " | " + Figure(r) + " | " +
+         Scaled(r.lo, r.unit) + " .. " + Scaled(r.hi, r.unit) + " | " + Ratio(r.vs_peer) +
+         " | " + Ratio(r.vs_floor) + (r.floor_warning.empty() ? "" : " (!)") + " | " +
+         Check(r) + " |";
 }
 
 }  // namespace
@@ -561,39 +555,64 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
                          const Config& cfg, const std::string& extra_notes) {
   const std::string& dir = cfg.out;
   WriteJson(rows, m, cfg, dir + "/results.json");
+  WriteReadmeTable(rows, m, cfg);
   std::vector<std::string> plots;
   std::string notes = extra_notes;
   if (cfg.plots) {
-    std::string p = WritePlots(rows, dir, &plots);
+    std::string p = WritePlots(rows, m, cfg, &plots);
     if (!p.empty()) notes += (notes.empty() ? "" : "\n") + p;
   }
+  auto has_plot = [&](const char* name) {
+    return std::find(plots.begin(), plots.end(), name) != plots.end();
+  };
 
   std::ofstream f(dir + "/report.md");
   f << "# shoal IPC shoot-out\n\n"
     << "- Date: " << m.date << "\n"
-    << "- Machine: " << m.nproc << " CPUs, " << m.cpu << ", Linux " << m.kernel << "\n"
+    << "- Machine: " << m.Line() << ", Linux " << m.kernel << "\n"
     << "- Load average at start / end: " << m.load_start << " / " << m.load_end << "\n"
-    << "- Command: `" << cfg.command << "`\n"
-    << "- Mode: " << cfg.mode << " (" << cfg.repeats << " repeats of "
-    << cfg.duration << " s after a " << cfg.warmup << " s warm-up; CPU pinning "
+    << "- Command: `" << Sanitize(cfg.command, cfg) << "`\n"
+    << "- Mode: " << cfg.mode << " (" << cfg.repeats << " repeats of " << cfg.duration
+    << " s after a " << cfg.warmup << " s warm-up; CPU pinning "
     << (cfg.pin ? "on: driver on CPU 0, peer on CPU 1; scaling processes round-robin"
-               : "off: the scheduler placed the processes") << ")\n\n"
-    << "## How to read this\n\n"
-    << "Every row is measured in this one run on this machine. *median* and "
-       "*min .. max* are over the repeats. *vs best peer* is the speed-up over "
-       "the fastest peer of the same workload (the operating system, a "
-       "library or Python; > 1 means faster than all of them). *vs floor* is "
-       "the cost relative to the physical floor of the workload "
-       "(`floor.spin`: the same bytes copied through shared memory with both "
-       "sides spinning; `floor.pthread` for locks; `floor.atomic` for "
-       "counters): 1.0 is the floor, 2.0 twice its cost.\n\n"
-       "Every method moves the same bytes: each message carries its sequence "
-       "number in its first word, once per 4 KiB and in its last word, and "
-       "the receiver checks them all and that messages arrive in order "
-       "(*check*). Copying methods copy the whole message in and out; the "
-       "zero-copy ones (`shoal.channel.loan`, `iceoryx`) write and read it "
-       "in shared memory. Round trips are latency (one-way latency is not "
-       "reported); streams are one-way throughput counted at the receiver.\n\n";
+                : "off: the scheduler placed the processes")
+    << ")\n\n";
+  if (m.Busy()) {
+    f << "**Measured under load**: the load average at the start (" << m.load_start
+      << ") was above the number of CPUs (" << m.nproc
+      << "). Spinning methods and the floors need both processes on a CPU at the same "
+         "time; when other work holds the CPUs they wait for a time slice instead, so "
+         "their figures and every ratio to a floor mean little in this run. Run again "
+         "on a quiet machine for figures to quote.\n\n";
+  }
+  f << "## How to read this\n\n"
+       "Every row is measured in this one run on this machine. *median* and *min .. "
+       "max* are over the repeats. *waits* is how the method waits for its peer: "
+       "*spin, then sleep* (shoal: spins while spinning pays, up to 20 us, yielding "
+       "the CPU past 1 us, then sleeps on a futex), *sleep* (blocks in the kernel or "
+       "the library), *busy-poll* (the peer's non-blocking calls in a loop: its "
+       "fastest mode, a CPU kept busy), *spin* (the floors).\n\n"
+       "*vs best peer* is the speed-up over the fastest peer of the same workload in "
+       "any of its modes (the operating system, a library or Python; > 1 means faster "
+       "than all of them). *vs floor* is the cost relative to the floor: 1.0 is the "
+       "floor, 2.0 twice its cost. A floor is a real limit, so nothing should be "
+       "below 1.0; a row that is gets a (!) and is listed under \"Floor check\".\n\n"
+       "Floors: `floor.spin` (round trips: a one-slot ring per direction in shared "
+       "memory, both sides spinning, the message copied in and out), `floor.spsc` "
+       "(streams: a single-producer single-consumer ring with cached indices, "
+       "publishing every item, copied in and out: at large sizes the cross-process "
+       "copy floor), `floor.spsc.batch` (the same ring publishing every 64 items: the "
+       "floor for batching), `floor.loan` (the zero-copy floor: blocks written and "
+       "checked in place; what `shoal.channel.loan` and `iceoryx` are measured "
+       "against), `floor.pthread` (locks), `floor.atomic` (counters). References, "
+       "not floors: `ref.futex` (a hand-over through FUTEX_WAKE every time) and "
+       "`ref.memcpy` (a copy inside one process).\n\n"
+       "Every method moves the same bytes: each message carries its sequence number "
+       "in its first word, once per 4 KiB and in its last word, and the receiver "
+       "checks them all and that messages arrive in order (*check*). Copying methods "
+       "copy the whole message in and out; the zero-copy ones write and read it in "
+       "shared memory. Round trips are latency; streams are one-way throughput "
+       "counted at the receiver.\n\n";
   auto table = [&](const std::string& title, auto pred) {
     std::string last;
     bool any = false;
@@ -605,23 +624,19 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
       }
       const std::string t = WorkloadTitle(r);
       if (t != last) {
-        f << "\n### " << t << "\n\n| method | median | min .. max | vs best peer | "
-                                 "vs floor | check |\n| --- | ---: | ---: | ---: | ---: | --- |\n";
+        f << "\n### " << t
+          << "\n\n| method | waits | median | min .. max | vs best peer | vs floor | "
+             "check |\n| --- | --- | ---: | ---: | ---: | ---: | --- |\n";
         last = t;
       }
-      f << Md(r) << "\n";
+      f << Md(r, cfg) << "\n";
     }
     if (any) f << "\n";
   };
   table("Round-trip latency", [](const Row& r) { return r.workload == "rtt"; });
-  if (std::count(plots.begin(), plots.end(), "latency.svg")) {
-    f << "![round-trip latency vs size](latency.svg)\n\n";
-  }
-  table("One-way streaming throughput",
-        [](const Row& r) { return r.workload == "stream"; });
-  if (std::count(plots.begin(), plots.end(), "throughput.svg")) {
-    f << "![throughput vs size](throughput.svg)\n\n";
-  }
+  if (has_plot("latency.svg")) f << "![round-trip latency vs size](latency.svg)\n\n";
+  table("One-way streaming throughput", [](const Row& r) { return r.workload == "stream"; });
+  if (has_plot("throughput.svg")) f << "![throughput vs size](throughput.svg)\n\n";
   table("Pools (2 workers, f(x) = x + 1)", [](const Row& r) {
     return r.workload.rfind("pool-", 0) == 0 || r.workload == "executor-submit";
   });
@@ -629,7 +644,7 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
     return r.workload == "lock-uncontended" || r.workload == "lock-contended" ||
            r.workload == "value-increment";
   });
-  // Scaling as a matrix per method.
+  // Scaling: one matrix per method.
   {
     std::map<std::string, std::map<std::pair<int, int>, const Row*>> by;
     std::set<int> ps, cs;
@@ -642,7 +657,7 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
     if (!by.empty()) {
       f << "## Scaling: queue throughput, 64 B items (M items/s, median)\n\n"
         << "Producers and consumers are separate processes on " << m.nproc
-        << " CPUs.\n\n";
+        << " CPUs; rows are producers, columns consumers.\n\n";
       for (auto& [method, cells] : by) {
         f << "### " << method << "\n\n| producers \\ consumers |";
         for (int c : cs) f << " " << c << " |";
@@ -667,40 +682,85 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
         }
         f << "\n";
       }
-      f << "(x) = shoal's speed-up over the best other method at the same "
-           "producers x consumers.\n\n";
-      if (std::count(plots.begin(), plots.end(), "scaling.svg")) {
-        f << "![scaling](scaling.svg)\n\n";
-      }
+      f << "(x) = shoal's speed-up over the best other method at the same producers x "
+           "consumers.\n\n";
+      if (has_plot("scaling.svg")) f << "![scaling](scaling.svg)\n\n";
     }
+  }
+  // Pool throughput against workers.
+  table("Pool throughput against workers (tasks/s)",
+        [](const Row& r) { return r.workload == "pool-scaling"; });
+
+  // Checks of this run: floors, goals, the README.
+  {
+    bool any = false;
+    for (const Row& r : rows) {
+      if (r.floor_warning.empty()) continue;
+      if (!any) {
+        f << "## Floor check\n\nA floor is a limit no method can pass; these rows pass "
+             "theirs, so in this run the floor is wrong or the figures are noise"
+          << (m.Busy() ? " (the machine was busy: see the top)" : "") << ".\n\n";
+        any = true;
+      }
+      f << "- " << WorkloadTitle(r) << ": " << r.floor_warning << "\n";
+    }
+    if (any) f << "\n";
   }
   const std::vector<std::string> goals = GoalLines(rows);
   if (!goals.empty()) {
     f << "## Goals, from this run\n\n";
     for (const auto& g : goals) f << "- " << g << "\n";
-    f << "\nThe micro-benchmarks in bench/ (Google Benchmark) measure the "
-         "same goals more precisely; see bench/RESULTS.md.\n\n";
+    f << "\nThe micro-benchmarks in bench/ (Google Benchmark) measure the same goals "
+         "more precisely; see bench/RESULTS.md.\n\n";
+  }
+  {
+    std::string source;
+    const std::vector<std::string> contra = ReadmeContradictions(rows, cfg, &source);
+    f << "## Against the README's table\n\n";
+    if (cfg.readme_table.empty()) {
+      f << "The README's figures (bench/results/readme-table.json) were not found; "
+           "nothing was compared.\n\n";
+    } else if (contra.empty()) {
+      f << "No row of this run contradicts the README's comparison table (" << source
+        << "): the same order between methods, ratios within 3x.\n\n";
+    } else {
+      f << "Rows of this run that contradict the README's comparison table (" << source
+        << "):\n\n";
+      for (const auto& c : contra) f << "- " << c << "\n";
+      f << "\n"
+        << (m.Busy() ? "This run was measured under load; re-run on a quiet machine "
+                       "before changing the README. "
+                     : "")
+        << "`readme-table.md` in this folder is the README's table made from this run "
+           "(`tools/shootout.sh --full --publish` puts it in the README).\n\n";
+    }
   }
   if (!cfg.legend.empty()) {
     f << "## Methods\n\n| method | what exactly |\n| --- | --- |\n";
     for (const auto& [name, what] : cfg.legend) f << "| " << name << " | " << what << " |\n";
     f << "\n";
   }
-  // Skipped and failed.
   bool header = false;
-  std::set<std::string> seen;
   for (const Row& r : rows) {
     if (r.out.status == "ok") continue;
-    const std::string line = r.method + " (" + WorkloadTitle(r) + "): " +
-                             r.out.status + ": " + r.out.note;
     if (!header) {
       f << "## Skipped and failed\n\n";
       header = true;
     }
-    f << "- " << line << "\n";
+    f << "- " << r.method << " (" << WorkloadTitle(r) << "): " << r.out.status << ": "
+      << Sanitize(r.out.note, cfg) << "\n";
   }
   if (header) f << "\n";
-  if (!notes.empty()) f << "## Notes\n\n" << notes << "\n";
+  if (!notes.empty()) f << "## Notes\n\n" << Sanitize(notes, cfg) << "\n\n";
+  const std::vector<std::string> which = WhichMethodWhen(rows);
+  if (!which.empty()) {
+    f << "## Which method to use when (from this run)\n\n";
+    for (const auto& w : which) f << "- " << w << "\n";
+    if (m.Busy()) {
+      f << "\n(Measured under load: the order of spinning and sleeping methods may "
+           "differ on a quiet machine.)\n";
+    }
+  }
   return notes;
 }
 

@@ -38,6 +38,13 @@ struct Config {
   std::string python = "python3";
   std::string python_script;  // found at start; empty = not found
   std::string command;        // how we were run, for the report
+  // Where the run keeps its working files (RouDi's configuration and log,
+  // the plots' data and script): a private temporary folder, removed at the
+  // end, so the results folder holds only what the report needs.
+  std::string work_dir;
+  // The figures of the README's comparison table (readme-table.json), to
+  // flag rows of this run that contradict it; empty = not found.
+  std::string readme_table;
   double case_timeout = 0;    // seconds; 0 = derived from the above
   // (method, what it is exactly), for the report.
   std::vector<std::pair<std::string, std::string>> legend;
@@ -131,19 +138,56 @@ void KillChildren();
 // ----------------------------------------------------------- reports
 
 struct Machine {
-  int nproc = 0;
+  int nproc = 0;  // CPUs online
+  int cores = 0;  // physical cores (0: unknown)
   std::string cpu, kernel, date, load_start, load_end;
+  // "AMD EPYC, 2 CPUs (2 cores)", for plots and tables.
+  std::string Line() const;
+  // The 1-minute load average at the start, and whether the machine was
+  // busy (more runnable work than CPUs): ratios to spinning floors and
+  // between spinning and sleeping methods mean little then.
+  double Load() const;
+  bool Busy() const { return Load() > nproc; }
 };
+
+// Helpers shared by the reports (report.cc).
+bool Usable(const Row& r);                   // ok and sampled
+double Cost(const Row& r);                   // lower is better, whatever the unit
+bool IsPeer(Family f);                       // os, library, python
+std::string Num(double v);                   // 3 significant digits
+std::string Scaled(double v, const std::string& unit);  // "14.2 M msg/s"
+std::string Figure(const Row& r);            // the median, with bandwidth for streams
+std::string WorkloadTitle(const Row& r);     // "round trip 64 B", ...
+// Replaces this machine's paths (home, temporary and results folders,
+// runfiles) in text that goes into a report.
+std::string Sanitize(const std::string& text, const Config& cfg);
 
 void Summarize(std::vector<Row>& rows);
 void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out);
 // The project's performance goals that the shoot-out's rows answer, one
 // line each.
 std::vector<std::string> GoalLines(const std::vector<Row>& rows);
-// Writes results.json, report.md and the plots; returns notes (e.g. "plots
-// skipped: ...").
+// Writes results.json, report.md, the plots and the README table; returns
+// notes for the console (e.g. "plots skipped: ...").
 std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
                          const Config& cfg, const std::string& extra_notes);
+
+// plots.cc: latency.svg, throughput.svg, scaling.svg in cfg.out (gnuplot,
+// working files in cfg.work_dir). Appends the files made to `made`; returns
+// "" or why there are no plots.
+std::string WritePlots(const std::vector<Row>& rows, const Machine& m,
+                       const Config& cfg, std::vector<std::string>* made);
+
+// readme_table.cc: the README's comparison table from this run
+// (readme-table.md, and its figures as readme-table.json), and the rows of
+// this run that contradict the table the README has now (cfg.readme_table).
+void WriteReadmeTable(const std::vector<Row>& rows, const Machine& m,
+                      const Config& cfg);
+std::vector<std::string> ReadmeContradictions(const std::vector<Row>& rows,
+                                              const Config& cfg, std::string* source);
+
+// "Which method to use when", from this run's rows.
+std::vector<std::string> WhichMethodWhen(const std::vector<Row>& rows);
 std::string FormatSize(std::size_t bytes);
 
 }  // namespace shoal::shootout

@@ -76,8 +76,25 @@ def main():
     if len(scaling) != 2 * 9:
         errors.append("scaling: %d rows, expected 18" % len(scaling))
 
-    if not os.path.getsize(os.path.join(out, "report.md")):
+    report = open(os.path.join(out, "report.md")).read()
+    if not report:
         errors.append("report.md is empty")
+    # The report is for people on other machines: none of this machine's
+    # paths (the results folder, the temporary folders, Bazel's cache).
+    for path in {os.path.abspath(out), os.environ.get("TEST_TMPDIR", ""),
+                 os.environ.get("TEST_SRCDIR", ""), "/.cache/bazel/", "/execroot/"}:
+        if len(path) > 1 and path in report:
+            errors.append("report.md names a path of this machine: %s" % path)
+    for section in ("## How to read this", "## Against the README's table"):
+        if section not in report:
+            errors.append("report.md has no section %r" % section)
+    # The results folder holds the report, the JSON, the plots and the
+    # README's table; working files live elsewhere.
+    allowed = {"report.md", "results.json", "readme-table.md", "readme-table.json",
+               "latency.svg", "throughput.svg", "scaling.svg"}
+    for name in sorted(os.listdir(out)):
+        if name not in allowed:
+            errors.append("results folder: unexpected %s" % name)
     if shutil.which("gnuplot"):
         for p in ("latency.svg", "throughput.svg", "scaling.svg"):
             if not os.path.exists(os.path.join(out, p)):
