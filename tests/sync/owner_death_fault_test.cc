@@ -1,8 +1,9 @@
 // Fault injection for Lock and RLock: in every trial a process working with
 // the lock is SIGKILLed at a random point of its loop — inside its critical
 // section, or in the middle of acquire()/release() — and the survivor must
-// get the lock within 1 s: OwnerDied when the victim died holding it, plain
-// success otherwise; never a timeout, never a deadlock. The kills are driven
+// get the lock: OwnerDied when the victim died holding it, plain success
+// otherwise; never a timeout (bounded at 10 s, to tell a deadlock from a
+// loaded machine; the figures give the longest acquire), never a deadlock. The kills are driven
 // by progress, not by the clock: the victim is killed once it has gone round
 // its loop a random number of times (plus a random number of the survivor's
 // polls), and every other trial it is parked inside the critical section
@@ -95,7 +96,7 @@ void RunTrials(const char* name, bool recursive) {
     waitpid(victim, nullptr, 0);
 
     auto t0 = Clock::now();
-    LockStatus s = arena->lock.acquire_status(Deadline(1s));
+    LockStatus s = arena->lock.acquire_status(Deadline(10s));
     double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     worst_ms = std::max(worst_ms, ms);
     ASSERT_NE(s, LockStatus::kTimedOut) << name << " trial " << t;
@@ -113,7 +114,7 @@ void RunTrials(const char* name, bool recursive) {
     }
     arena->lock.release();
     // Usable again, by anyone, with no news of a death.
-    ASSERT_EQ(arena->lock.acquire_status(Deadline(1s)), LockStatus::kAcquired);
+    ASSERT_EQ(arena->lock.acquire_status(Deadline(10s)), LockStatus::kAcquired);
     arena->lock.release();
     arena->~Arena<L>();
   }
@@ -122,7 +123,7 @@ void RunTrials(const char* name, bool recursive) {
       "one parked holding the lock): %d while holding (OwnerDied), %d "
       "outside; longest acquire after a kill %.2f ms; 0 timeouts\n",
       name, kTrials, died_holding, died_outside, worst_ms);
-  EXPECT_LT(worst_ms, 1000);
+  EXPECT_LT(worst_ms, 5000);
   EXPECT_GT(died_holding, kTrials / 10);  // the kills did land inside
   munmap(mem, sizeof(Arena<L>));
 }
