@@ -25,12 +25,21 @@
 #include <ctime>
 #include <fstream>
 #include <functional>
+#include <filesystem>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
-#include <filesystem>
-#include <set>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "bench/shootout/floor_links.h"
 #include "bench/shootout/links.h"
 #include "bench/shootout/peer_links.h"
@@ -41,62 +50,30 @@
 namespace shoal::shootout {
 namespace {
 
-constexpr char kUsage[] = R"(shootout: shoal's IPC methods against every peer and the physical floor,
+constexpr char kUsage[] = R"(shoal's IPC methods against every peer and the physical floor,
 measured in one run on this machine.
 
-Usage: shootout [flags]
+Usage: shootout [flags]   (or tools/shootout.sh [flags])
 
-Modes (pick one; quick is the default):
-  --quick            3 repeats x 0.1 s per (workload, method); < 2 minutes on
-                     2 cores
-  --full             7 repeats x 0.5 s
-  --tiny             2 repeats x 3 ms (a smoke test: does every method work?)
+Modes: --quick (the default: 3 repeats x 0.1 s per case, < 2 minutes on 2
+cores), --full (7 x 0.5 s), --tiny (2 x 3 ms: a smoke test, does every
+method work?). --methods, --workloads, --sizes and --scaling select cases;
+--list lists the methods. Progress goes to stderr, the table to stdout,
+everything else to the results folder (--out). Exit status 1 when a method
+failed or a check did not match (skipped methods are not failures).)";
 
-Selection:
-  --methods=LIST     comma-separated method names or prefixes (shoal, os,
-                     boost, zmq, iceoryx, python, floor, ref,
-                     shoal.queue, boost.mq.poll, ...);
-                     see --list
-  --workloads=LIST   rtt,stream,sync,scaling,pool (default: all)
-  --sizes=LIST       message sizes for rtt and stream, e.g. 64,4K,1M
-                     (default: rtt 64,4K,1M; stream 8,64,4K,1M)
-  --scaling=LIST     producer/consumer counts (default 1,2,4)
+}  // namespace
 
-Measurement:
-  --repeats=N        repeats per (workload, method); median and min..max
-  --duration=SEC     seconds per repeat
-  --warmup=SEC       seconds of discarded warm-up before the repeats
-  --pin              pin the driver to CPU 0 and the peer to CPU 1 (the
-                     default when there are 2 or more CPUs; scaling cases
-                     are spread round-robin)
-  --no-pin           let the scheduler place the processes. On a 2-CPU
-                     machine it sometimes puts both on one CPU, which makes
-                     kernel wake-ups cheap and spinning methods collapse, so
-                     unpinned results are bimodal from run to run.
-  --timeout=SEC      kill a case after this long (default: derived)
+// --sizes: message sizes with an optional unit, "64,4K,1M".
+struct SizeList {
+  std::vector<std::size_t> sizes;
+};
+// --scaling: process counts, "1,2,4".
+struct CountList {
+  std::vector<int> counts;
+};
 
-Output:
-  --out=DIR          results folder (default ./shootout-results): report.md,
-                     results.json (every sample), latency.svg,
-                     throughput.svg, scaling.svg (gnuplot)
-  --no-plots         skip gnuplot
-  --python=PATH      the Python 3 interpreter (default python3)
-  --list             list the methods and exit
-  --help             this text
-
-Progress goes to stderr, the table to stdout. Exit status 1 when a method
-failed or a check did not match (skipped methods are not failures).
-)";
-
-std::vector<std::string> Split(const std::string& s, char sep = ',') {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string x;
-  while (std::getline(ss, x, sep)) {
-    if (!x.empty()) out.push_back(x);
-  }
-  return out;
-}
+namespace {
 
 bool ParseSize(const std::string& s, std::size_t* out) {
   char* end = nullptr;
@@ -118,6 +95,82 @@ bool ParseSize(const std::string& s, std::size_t* out) {
   *out = n;
   return true;
 }
+
+}  // namespace
+
+bool AbslParseFlag(absl::string_view text, SizeList* out, std::string* error) {
+  out->sizes.clear();
+  for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::size_t n;
+    if (!ParseSize(std::string(s), &n)) {
+      *error = "bad size " + std::string(s) + " (8 B .. 64 MiB, e.g. 64, 4K, 1M)";
+      return false;
+    }
+    out->sizes.push_back(n);
+  }
+  return true;
+}
+std::string AbslUnparseFlag(const SizeList& l) {
+  std::vector<std::string> v;
+  for (std::size_t s : l.sizes) v.push_back(std::to_string(s));
+  return absl::StrJoin(v, ",");
+}
+bool AbslParseFlag(absl::string_view text, CountList* out, std::string* error) {
+  out->counts.clear();
+  for (absl::string_view s : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int n = 0;
+    if (!absl::SimpleAtoi(s, &n) || n < 1 || n > 64) {
+      *error = "bad count " + std::string(s) + " (1 .. 64)";
+      return false;
+    }
+    out->counts.push_back(n);
+  }
+  return true;
+}
+std::string AbslUnparseFlag(const CountList& l) { return absl::StrJoin(l.counts, ","); }
+
+}  // namespace shoal::shootout
+
+ABSL_FLAG(bool, quick, false, "quick mode (the default): 3 repeats x 0.1 s per case");
+ABSL_FLAG(bool, full, false, "full mode: 7 repeats x 0.5 s after a 0.1 s warm-up");
+ABSL_FLAG(bool, tiny, false,
+          "tiny mode: 2 repeats x 3 ms (a smoke test: does every method work?)");
+ABSL_FLAG(std::vector<std::string>, methods, {},
+          "comma-separated method names or prefixes (shoal, os, boost, zmq, iceoryx, "
+          "python, floor, ref, shoal.queue, boost.mq.poll, ...; see --list); "
+          "empty = all");
+ABSL_FLAG(std::vector<std::string>, workloads, {},
+          "comma-separated: rtt, stream, sync, scaling, pool; empty = all");
+ABSL_FLAG(shoal::shootout::SizeList, sizes, {},
+          "message sizes for rtt and stream, e.g. 64,4K,1M (default: rtt 64,4K,1M; "
+          "stream 8,64,4K,1M)");
+ABSL_FLAG(shoal::shootout::CountList, scaling, (shoal::shootout::CountList{{1, 2, 4}}),
+          "producer and consumer counts of the scaling cases");
+ABSL_FLAG(std::optional<int>, repeats, std::nullopt,
+          "repeats per case (median and min..max over them); default: the mode's");
+ABSL_FLAG(std::optional<double>, duration, std::nullopt,
+          "seconds per repeat; default: the mode's");
+ABSL_FLAG(std::optional<double>, warmup, std::nullopt,
+          "seconds of discarded warm-up before the repeats; default: the mode's");
+ABSL_FLAG(double, timeout, 0, "kill a case after this many seconds (0: derived)");
+ABSL_FLAG(bool, pin, true,
+          "pin the driver to CPU 0 and the peer to CPU 1 (scaling processes "
+          "round-robin). --nopin (or --no-pin) lets the scheduler place them: on a "
+          "2-CPU machine it sometimes puts both on one CPU, which makes kernel "
+          "wake-ups cheap and spinning methods collapse, so unpinned results are "
+          "bimodal from run to run");
+ABSL_FLAG(std::string, out, "shootout-results",
+          "results folder: report.md, results.json (every sample), latency.svg, "
+          "throughput.svg, scaling.svg, readme-table.md/.json; nothing else");
+ABSL_FLAG(bool, plots, true, "draw the plots with gnuplot (--noplots or --no-plots: skip)");
+ABSL_FLAG(std::string, python, "python3", "the Python 3 interpreter of the Python peers");
+ABSL_FLAG(std::string, readme_table, "",
+          "the README table's figures to check this run against (default: "
+          "bench/results/readme-table.json of the build)");
+ABSL_FLAG(bool, list, false, "list the methods and exit");
+
+namespace shoal::shootout {
+namespace {
 
 // ------------------------------------------------------------ methods
 
@@ -419,95 +472,95 @@ struct Case {
   bool iceoryx = false;
 };
 
-int Main(int argc, char** argv) {
-  Config cfg;
-  std::vector<std::size_t> sizes_flag;
-  bool repeats_set = false, duration_set = false, warmup_set = false, list = false;
-  // How it was run, for the report: the flags that shape the results, not
-  // where this machine keeps the binary or writes the results (--out).
-  cfg.command = "tools/shootout.sh";
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--out") {
-      ++i;
-    } else if (a.rfind("--out=", 0) != 0) {
-      cfg.command += " " + a;
-    }
-  }
+// How the run was started, for the report: the flags that shape the
+// results, not where this machine keeps the results (--out) or programs
+// (a path in a value is cut to its last part).
+std::string CommandLine(int argc, char** argv) {
+  std::string cmd = "tools/shootout.sh";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    std::string v;
-    const auto eq = a.find('=');
-    auto value = [&]() -> std::string {
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 < argc) return argv[++i];
-      std::fprintf(stderr, "shootout: %s needs a value\n", a.c_str());
-      std::exit(2);
-    };
-    const std::string flag = a.substr(0, eq);
-    if (flag == "--help" || flag == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else if (flag == "--quick") {
-      cfg.mode = "quick";
-    } else if (flag == "--full") {
-      cfg.mode = "full";
-    } else if (flag == "--tiny") {
-      cfg.mode = "tiny";
-    } else if (flag == "--methods") {
-      cfg.methods = Split(value());
-    } else if (flag == "--workloads") {
-      cfg.workloads = Split(value());
-    } else if (flag == "--sizes") {
-      for (const auto& s : Split(value())) {
-        std::size_t n;
-        if (!ParseSize(s, &n)) {
-          std::fprintf(stderr, "shootout: bad size %s (8 B .. 64 MiB)\n", s.c_str());
-          return 2;
-        }
-        sizes_flag.push_back(n);
-      }
-    } else if (flag == "--scaling") {
-      cfg.scaling_counts.clear();
-      for (const auto& s : Split(value())) cfg.scaling_counts.push_back(std::atoi(s.c_str()));
-    } else if (flag == "--repeats") {
-      cfg.repeats = std::clamp(std::atoi(value().c_str()), 1, kMaxSamples);
-      repeats_set = true;
-    } else if (flag == "--duration") {
-      cfg.duration = std::max(0.0005, std::atof(value().c_str()));
-      duration_set = true;
-    } else if (flag == "--warmup") {
-      cfg.warmup = std::max(0.0, std::atof(value().c_str()));
-      warmup_set = true;
-    } else if (flag == "--timeout") {
-      cfg.case_timeout = std::atof(value().c_str());
-    } else if (flag == "--pin") {
-      cfg.pin = true;
-    } else if (flag == "--no-pin") {
-      cfg.pin = false;
-    } else if (flag == "--out") {
-      cfg.out = value();
-    } else if (flag == "--no-plots") {
-      cfg.plots = false;
-    } else if (flag == "--python") {
-      cfg.python = value();
-    } else if (flag == "--list") {
-      list = true;
-    } else {
-      std::fprintf(stderr, "shootout: unknown flag %s (see --help)\n", a.c_str());
+    if (a == "--out") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--out=", 0) == 0) continue;
+    const auto eq = a.find("=/");
+    if (eq != std::string::npos) {
+      a = a.substr(0, eq + 1) + a.substr(a.rfind('/') + 1);
+    } else if (!a.empty() && a[0] == '/') {
+      a = a.substr(a.rfind('/') + 1);
+    }
+    cmd += " " + a;
+  }
+  return cmd;
+}
+
+// absl's --help lists the flags of the program's main file; ours is
+// bench/shootout/main.cc.
+bool OurFlags(absl::string_view file) {
+  return absl::StrContains(file, "bench/shootout/");
+}
+
+int Main(int argc, char** argv) {
+  Config cfg;
+  cfg.command = CommandLine(argc, argv);
+  // The spellings of the hand-written parser this replaced.
+  std::vector<char*> args(argv, argv + argc);
+  static char kNoPin[] = "--nopin", kNoPlots[] = "--noplots";
+  for (char*& a : args) {
+    if (std::strcmp(a, "--no-pin") == 0) a = kNoPin;
+    if (std::strcmp(a, "--no-plots") == 0) a = kNoPlots;
+  }
+  absl::SetProgramUsageMessage(kUsage);
+  absl::FlagsUsageConfig usage;
+  usage.contains_helpshort_flags = OurFlags;
+  usage.contains_help_flags = OurFlags;
+  absl::SetFlagsUsageConfig(usage);
+  const std::vector<char*> rest = absl::ParseCommandLine(static_cast<int>(args.size()),
+                                                         args.data());
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "shootout: unexpected argument %s (see --help)\n", rest[1]);
+    return 2;
+  }
+  const int modes = absl::GetFlag(FLAGS_quick) + absl::GetFlag(FLAGS_full) +
+                    absl::GetFlag(FLAGS_tiny);
+  if (modes > 1) {
+    std::fprintf(stderr, "shootout: pick one of --quick, --full, --tiny\n");
+    return 2;
+  }
+  cfg.mode = absl::GetFlag(FLAGS_full) ? "full" : absl::GetFlag(FLAGS_tiny) ? "tiny" : "quick";
+  if (cfg.mode == "full") {
+    cfg.repeats = 7;
+    cfg.duration = 0.5;
+    cfg.warmup = 0.1;
+  } else if (cfg.mode == "tiny") {
+    cfg.repeats = 2;
+    cfg.duration = 0.003;
+    cfg.warmup = 0.001;
+  }
+  if (auto v = absl::GetFlag(FLAGS_repeats)) cfg.repeats = std::clamp(*v, 1, kMaxSamples);
+  if (auto v = absl::GetFlag(FLAGS_duration)) cfg.duration = std::max(0.0005, *v);
+  if (auto v = absl::GetFlag(FLAGS_warmup)) cfg.warmup = std::max(0.0, *v);
+  cfg.case_timeout = absl::GetFlag(FLAGS_timeout);
+  cfg.methods = absl::GetFlag(FLAGS_methods);
+  cfg.workloads = absl::GetFlag(FLAGS_workloads);
+  for (const std::string& w : cfg.workloads) {
+    if (w != "rtt" && w != "stream" && w != "sync" && w != "scaling" && w != "pool") {
+      std::fprintf(stderr, "shootout: unknown workload %s (rtt, stream, sync, scaling, pool)\n",
+                   w.c_str());
       return 2;
     }
   }
-  if (cfg.mode == "full") {
-    if (!repeats_set) cfg.repeats = 7;
-    if (!duration_set) cfg.duration = 0.5;
-    if (!warmup_set) cfg.warmup = 0.1;
-  } else if (cfg.mode == "tiny") {
-    if (!repeats_set) cfg.repeats = 2;
-    if (!duration_set) cfg.duration = 0.003;
-    if (!warmup_set) cfg.warmup = 0.001;
+  if (const SizeList s = absl::GetFlag(FLAGS_sizes); !s.sizes.empty()) {
+    cfg.rtt_sizes = cfg.stream_sizes = s.sizes;
   }
-  if (!sizes_flag.empty()) cfg.rtt_sizes = cfg.stream_sizes = sizes_flag;
+  cfg.scaling_counts = absl::GetFlag(FLAGS_scaling).counts;
+  cfg.pin = absl::GetFlag(FLAGS_pin);
+  cfg.plots = absl::GetFlag(FLAGS_plots);
+  cfg.out = absl::GetFlag(FLAGS_out);
+  cfg.python = absl::GetFlag(FLAGS_python);
+  cfg.readme_table = absl::GetFlag(FLAGS_readme_table);
+  const bool list = absl::GetFlag(FLAGS_list);
   if (sysconf(_SC_NPROCESSORS_ONLN) < 2) cfg.pin = false;  // nothing to spread
 
   const std::vector<Method> methods = AllMethods();

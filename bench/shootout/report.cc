@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench/shootout/shootout.h"
+#include "bench/shootout/stats.h"
 #include "nlohmann/json.hpp"
 
 namespace shoal::shootout {
@@ -28,7 +29,13 @@ double Cost(const Row& r) {
   return r.lower_is_better ? r.median : (r.median > 0 ? 1.0 / r.median : 0);
 }
 
-bool Usable(const Row& r) { return r.out.status == "ok" && !r.out.samples.empty(); }
+// Measured: ok, with at least one sample that says something (a repeat in
+// which nothing completed reports 0 and is no measurement).
+bool Usable(const Row& r) {
+  return r.out.status == "ok" &&
+         std::any_of(r.out.samples.begin(), r.out.samples.end(),
+                     [](double x) { return std::isfinite(x) && x > 0; });
+}
 
 bool IsPeer(Family f) {
   return f == Family::kOs || f == Family::kLib || f == Family::kPython;
@@ -204,12 +211,10 @@ std::vector<std::string> GoalLines(const std::vector<Row>& rows) {
 void Summarize(std::vector<Row>& rows) {
   for (Row& r : rows) {
     if (!Usable(r)) continue;
-    std::vector<double> s = r.out.samples;
-    std::sort(s.begin(), s.end());
-    const std::size_t n = s.size();
-    r.median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-    r.lo = s.front();
-    r.hi = s.back();
+    const Samples s(r.out.samples);
+    r.median = s.Median();
+    r.lo = s.Min();
+    r.hi = s.Max();
   }
   std::map<Key, std::vector<Row*>> groups;
   for (Row& r : rows) groups[KeyOf(r)].push_back(&r);
