@@ -260,8 +260,9 @@ void BadInit() { throw std::logic_error("no init"); }
 
 TEST(ExecutorTest, FailingInitializer) {
   shoal::ProcessPoolExecutor ex(2, BadInit);
-  auto f = ex.submit(Square, 2);
-  EXPECT_THROW(f.result(kWait), shoal::BrokenPool);
+  // As in Python: submit() itself raises once the pool knows it is broken,
+  // else the future fails.
+  EXPECT_THROW(ex.submit(Square, 2).result(kWait), shoal::BrokenPool);
 }
 
 }  // namespace
