@@ -23,12 +23,14 @@
 
 #include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 
 #include "python/common.h"
 #include "python/dtypes.h"
 #include "python/errors.h"
+#include "python/fastcall.h"
 #include "python/module.h"
 #include "python/ndarray.h"
 #include "python/wait.h"
@@ -146,59 +148,185 @@ std::shared_ptr<ChannelIface> OpenChannel(char code, const Key& key) {
   });
 }
 
-class PyChannel;
+// ------------------------------------------------------------- Loan
+// A block loaned to this process: a plain CPython object (not a pybind11
+// class), because one is made per block and pybind11's instance
+// bookkeeping would cost more than the loan itself. Its arrays have it as
+// `base`; it refers to its array weakly (no cycle).
 
-// A block loaned to this process (Python's view of Channel::Loan).
-class PyLoan {
- public:
-  PyLoan(std::shared_ptr<ChannelIface> ch, std::unique_ptr<LoanIface> loan,
-         char code)
-      : ch_(std::move(ch)), loan_(std::move(loan)), code_(code),
-        data_(loan_->data()), size_(loan_->size()) {}
-
-  // The loan's numpy array (the same one while it lives).
-  py::object array(py::handle self) {
-    if (array_) {
-      py::object a = array_();
-      if (!a.is_none()) return a;
-    }
-    py::object a = ArrayView(code_, data_, size_, loan_ != nullptr, self);
-    array_ = py::weakref(a);
-    return a;
-  }
-
-  void publish(std::optional<std::size_t> n) {
-    if (!loan_) {
-      Raise(Errors().value, "Loan.publish: already published or abandoned");
-    }
-    loan_->publish(n.value_or(size_));
-    loan_.reset();
-    if (array_) {
-      py::object a = array_();
-      if (!a.is_none()) SetReadOnly(a);
-    }
-  }
-
-  void abandon() {
-    loan_.reset();  // given back unseen
-    if (array_) {
-      py::object a = array_();
-      if (!a.is_none()) SetReadOnly(a);
-    }
-  }
-
-  bool active() const { return loan_ != nullptr; }
-  std::size_t size() const { return size_; }
-  const ChannelIface* channel() const { return ch_.get(); }
-
- private:
-  std::shared_ptr<ChannelIface> ch_;  // keeps the mapping while arrays live
-  std::unique_ptr<LoanIface> loan_;
-  char code_;
-  void* data_;
-  std::size_t size_;
-  py::weakref array_;
+struct LoanObject {
+  PyObject_HEAD
+  std::shared_ptr<ChannelIface> ch;  // keeps the mapping while arrays live
+  std::unique_ptr<LoanIface> loan;   // null once published or abandoned
+  char code;
+  void* data;
+  std::size_t size;
+  PyObject* array_ref;  // a weakref to the array, or null
 };
+
+PyTypeObject* g_loan_type = nullptr;
+
+LoanObject* AsLoan(PyObject* o) { return reinterpret_cast<LoanObject*>(o); }
+
+py::object NewLoan(std::shared_ptr<ChannelIface> ch,
+                   std::unique_ptr<LoanIface> loan, char code) {
+  PyObject* o = g_loan_type->tp_alloc(g_loan_type, 0);
+  if (o == nullptr) throw py::error_already_set();
+  LoanObject* l = AsLoan(o);
+  new (&l->ch) std::shared_ptr<ChannelIface>(std::move(ch));
+  new (&l->loan) std::unique_ptr<LoanIface>(std::move(loan));
+  l->code = code;
+  l->data = l->loan->data();
+  l->size = l->loan->size();
+  l->array_ref = nullptr;
+  return py::reinterpret_steal<py::object>(o);
+}
+
+void LoanDealloc(PyObject* o) {
+  LoanObject* l = AsLoan(o);
+  l->loan.~unique_ptr();  // unpublished: given back unseen
+  l->ch.~shared_ptr();
+  Py_XDECREF(l->array_ref);
+  PyTypeObject* type = Py_TYPE(o);
+  type->tp_free(o);
+  Py_DECREF(type);
+}
+
+// The loan's numpy array (the same one while it lives).
+py::object LoanArray(PyObject* self) {
+  LoanObject* l = AsLoan(self);
+  if (l->array_ref != nullptr) {
+    PyObject* a = PyWeakref_GetObject(l->array_ref);
+    if (a != Py_None) return py::reinterpret_borrow<py::object>(a);
+    Py_CLEAR(l->array_ref);
+  }
+  py::object a = ArrayView(l->code, l->data, l->size, l->loan != nullptr,
+                           self);
+  l->array_ref = PyWeakref_NewRef(a.ptr(), nullptr);
+  if (l->array_ref == nullptr) throw py::error_already_set();
+  return a;
+}
+
+void LoanFreeze(LoanObject* l) {
+  if (l->array_ref == nullptr) return;
+  PyObject* a = PyWeakref_GetObject(l->array_ref);
+  if (a != Py_None) SetReadOnly(a);
+}
+
+void LoanPublish(PyObject* self, std::optional<std::size_t> n) {
+  LoanObject* l = AsLoan(self);
+  if (!l->loan) {
+    Raise(Errors().value, "Loan.publish: already published or abandoned");
+  }
+  l->loan->publish(n.value_or(l->size));
+  l->loan.reset();
+  LoanFreeze(l);
+}
+
+void LoanAbandon(PyObject* self) {
+  LoanObject* l = AsLoan(self);
+  l->loan.reset();  // given back unseen
+  LoanFreeze(l);
+}
+
+PyObject* LoanArrayGet(PyObject* self, void*) {
+  return Guarded([&] { return LoanArray(self); });
+}
+
+PyObject* LoanActiveGet(PyObject* self, void*) {
+  return PyBool_FromLong(AsLoan(self)->loan != nullptr);
+}
+
+PyObject* LoanPublishMethod(PyObject* self, PyObject* const* args,
+                            Py_ssize_t nargs, PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[1] = {Py_None};
+    ParseArgs("publish", args, nargs, kwnames, {"n"}, 0, a);
+    std::optional<std::size_t> n;
+    if (a[0] != Py_None) n = py::handle(a[0]).cast<std::size_t>();
+    LoanPublish(self, n);
+    return py::none();
+  });
+}
+
+PyObject* LoanAbandonMethod(PyObject* self, PyObject*) {
+  return Guarded([&] {
+    LoanAbandon(self);
+    return py::none();
+  });
+}
+
+PyObject* LoanEnter(PyObject* self, PyObject*) {
+  return Guarded([&] { return LoanArray(self); });
+}
+
+PyObject* LoanExit(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+  return Guarded([&] {
+    if (AsLoan(self)->loan) {
+      if (nargs == 0 || args[0] == Py_None) {
+        LoanPublish(self, std::nullopt);
+      } else {
+        LoanAbandon(self);
+      }
+    }
+    return py::bool_(false);
+  });
+}
+
+Py_ssize_t LoanLen(PyObject* self) {
+  return static_cast<Py_ssize_t>(AsLoan(self)->size);
+}
+
+PyMethodDef kLoanMethods[] = {
+    {"publish",
+     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(LoanPublishMethod)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "publish(n=None)\n--\n\nMakes the first n elements (all by default) "
+     "visible to one reader. The loan's array becomes read-only."},
+    {"abandon", LoanAbandonMethod, METH_NOARGS,
+     "abandon()\n--\n\nGives the block back unpublished: readers never "
+     "see it (its slot is free again once a reader passes it)."},
+    {"__enter__", LoanEnter, METH_NOARGS,
+     "Returns the array; the block is published when the with-block ends "
+     "normally, abandoned when it raises."},
+    {"__exit__",
+     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(LoanExit)),
+     METH_FASTCALL, nullptr},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyGetSetDef kLoanGetSet[] = {
+    {"array", LoanArrayGet, nullptr,
+     "The block as a writable 1-D numpy array in shared memory (read-only "
+     "once published).",
+     nullptr},
+    {"active", LoanActiveGet, nullptr, "True until published or abandoned.",
+     nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+void RegisterLoanType(py::module_& m) {
+  static PyType_Slot slots[] = {
+      {Py_tp_dealloc, reinterpret_cast<void*>(LoanDealloc)},
+      {Py_tp_methods, kLoanMethods},
+      {Py_tp_getset, kLoanGetSet},
+      {Py_sq_length, reinterpret_cast<void*>(LoanLen)},
+      {Py_tp_doc, const_cast<char*>(
+                      "A block of a Channel loaned to this process: fill "
+                      "`array` (a writable numpy view of shared memory), then "
+                      "publish(). As a context manager it yields the array "
+                      "and publishes on normal exit (abandons on an "
+                      "exception). A Loan collected unpublished is given "
+                      "back unseen.")},
+      {0, nullptr},
+  };
+  static PyType_Spec spec = {"shoal.Loan", sizeof(LoanObject), 0,
+                             Py_TPFLAGS_DEFAULT, slots};
+  PyObject* t = PyType_FromSpec(&spec);
+  if (t == nullptr) throw py::error_already_set();
+  g_loan_type = reinterpret_cast<PyTypeObject*>(t);
+  m.add_object("Loan", py::reinterpret_steal<py::object>(t));
+}
 
 void ReleaseView(PyObject* capsule) {
   delete static_cast<ViewIface*>(
@@ -210,7 +338,7 @@ class PyChannel {
   PyChannel(std::shared_ptr<ChannelIface> ch, char code)
       : ch_(std::move(ch)), code_(code) {}
 
-  PyLoan* loan(std::optional<std::size_t> n, std::optional<double> timeout) {
+  py::object loan(std::optional<std::size_t> n, std::optional<double> timeout) {
     const std::size_t count = n.value_or(ch_->max_elements());
     std::unique_ptr<LoanIface> l;
     const bool done = WaitInSlices(
@@ -222,19 +350,19 @@ class PyChannel {
       Raise(Errors().timeout,
             "Channel.loan: every slot still in use at the deadline");
     }
-    return new PyLoan(ch_, std::move(l), code_);
+    return NewLoan(ch_, std::move(l), code_);
   }
 
   void publish(py::handle array, std::optional<std::size_t> n) {
-    py::handle base = array.attr("base");
-    if (!py::isinstance<PyLoan>(base) ||
-        base.cast<PyLoan&>().channel() != ch_.get()) {
+    py::object base = array.attr("base");
+    if (!PyObject_TypeCheck(base.ptr(), g_loan_type) ||
+        AsLoan(base.ptr())->ch.get() != ch_.get()) {
       Raise(PyExc_ValueError,
             "Channel.publish: the array is not a loan of this channel "
             "(publish the array loan(n).array returned, or call "
             "Loan.publish())");
     }
-    base.cast<PyLoan&>().publish(n);
+    LoanPublish(base.ptr(), n);
   }
 
   py::object receive(std::optional<double> timeout) {
@@ -333,6 +461,44 @@ struct PyFloatChannel : PyChannel {
   using PyChannel::PyChannel;
 };
 
+// loan() and receive() through METH_FASTCALL (fastcall.h): one of each per
+// block.
+PyObject* FastLoan(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                   PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[2] = {Py_None, Py_None};
+    ParseArgs("loan", args, nargs, kwnames, {"n", "timeout"}, 0, a);
+    std::optional<std::size_t> n;
+    if (a[0] != Py_None) n = py::handle(a[0]).cast<std::size_t>();
+    return SelfAs<PyChannel>(self)->loan(n, TimeoutArg(a[1]));
+  });
+}
+
+PyObject* FastReceive(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                      PyObject* kwnames) {
+  return Guarded([&] {
+    PyObject* a[1] = {Py_None};
+    ParseArgs("receive", args, nargs, kwnames, {"timeout"}, 0, a);
+    return SelfAs<PyChannel>(self)->receive(TimeoutArg(a[0]));
+  });
+}
+
+PyMethodDef kChannelFast[] = {
+    {"loan", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(FastLoan)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "loan(n=None, timeout=None)\n--\n\n"
+     "-> Loan: claims a free block for n elements (default max_elements), "
+     "blocking while every slot is in use (shoal.TimeoutError after timeout "
+     "seconds)."},
+    {"receive",
+     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(FastReceive)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "receive(timeout=None)\n--\n\n"
+     "-> numpy array: the next published block, read-only, viewed in place; "
+     "leased until the array and every view of it are garbage-collected "
+     "(shoal.TimeoutError after timeout seconds)."},
+};
+
 ChannelOptions ChannelOptionsFor(uint32_t slots,
                                  const std::optional<std::string>& name,
                                  bool close_when_writers_gone) {
@@ -368,35 +534,7 @@ costs that one block: the others reclaim it (lost counts it).
 }  // namespace
 
 void RegisterChannels(py::module_& m) {
-  py::class_<PyLoan>(m, "Loan",
-                     "A block of a Channel loaned to this process: fill "
-                     "`array` (a writable numpy view of shared memory), then "
-                     "publish(). As a context manager it yields the array and "
-                     "publishes on normal exit (abandons on an exception). A "
-                     "Loan collected unpublished is given back unseen.")
-      .def_property_readonly(
-          "array", [](py::handle self) { return self.cast<PyLoan&>().array(self); },
-          "The block as a writable 1-D numpy array (read-only once "
-          "published).")
-      .def("publish", &PyLoan::publish, py::arg("n") = py::none(),
-           "publish(n=None): makes the first n elements (all by default) "
-           "visible to one reader. The loan's array becomes read-only.")
-      .def("abandon", &PyLoan::abandon,
-           "Gives the block back unpublished (readers never see it).")
-      .def_property_readonly("active", &PyLoan::active,
-                             "True until published or abandoned.")
-      .def("__len__", &PyLoan::size)
-      .def("__enter__",
-           [](py::handle self) { return self.cast<PyLoan&>().array(self); })
-      .def("__exit__", [](PyLoan& l, py::handle type, py::handle, py::handle) {
-        if (!l.active()) return false;
-        if (type.is_none()) {
-          l.publish(std::nullopt);
-        } else {
-          l.abandon();
-        }
-        return false;
-      });
+  RegisterLoanType(m);
 
   py::class_<PyChannel> ch(m, "Channel", kChannelDoc);
   ch.def(py::init([](py::handle dtype, std::size_t max_elements,
@@ -422,18 +560,11 @@ void RegisterChannels(py::module_& m) {
       "Channel.open(name, dtype): the named channel another process "
       "created (Python, or C++ Channel<T> with RegionKind::kNamed). A dtype "
       "that does not match raises shoal.InvalidRegion naming both types.");
-  ch.def("loan", &PyChannel::loan, py::arg("n") = py::none(),
-         py::arg("timeout") = py::none(),
-         "loan(n=max_elements, timeout=None) -> Loan: claims a free block "
-         "for n elements, blocking while every slot is in use.")
-      .def("publish", &PyChannel::publish, py::arg("array"),
+  for (PyMethodDef& def : kChannelFast) AddFastMethod(ch, &def);
+  ch.def("publish", &PyChannel::publish, py::arg("array"),
            py::arg("n") = py::none(),
            "publish(array, n=None): publishes the loan `array` belongs to "
            "(the same as loan.publish(n)).")
-      .def("receive", &PyChannel::receive, py::arg("timeout") = py::none(),
-           "receive(timeout=None) -> numpy array: the next published block, "
-           "read-only, viewed in place; leased until the array and every "
-           "view of it are garbage-collected.")
       .def("recv", &PyChannel::recv, py::arg("timeout") = py::none(),
            "recv(timeout=None) -> numpy array: the next block, copied into a "
            "new writable array; the block goes back at once.")
