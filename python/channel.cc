@@ -321,7 +321,8 @@ void RegisterLoanType(py::module_& m) {
       {0, nullptr},
   };
   static PyType_Spec spec = {"shoal.Loan", sizeof(LoanObject), 0,
-                             Py_TPFLAGS_DEFAULT, slots};
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                             slots};
   PyObject* t = PyType_FromSpec(&spec);
   if (t == nullptr) throw py::error_already_set();
   g_loan_type = reinterpret_cast<PyTypeObject*>(t);

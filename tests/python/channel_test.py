@@ -146,6 +146,56 @@ def test_publish_partial_and_loan_read_only_after_publish():
     assert list(ch.receive(timeout=5)) == [1.0, 2.0, 3.0]
 
 
+def test_views_outlive_the_channel_and_loan_objects():
+    # Every array keeps what it views mapped: dropping the Channel, the Loan
+    # or the shoal.Array first never leaves an array over unmapped memory.
+    ch = shoal.FloatChannel(1000, slots=2)
+    ch.send(np.arange(1000.0))
+    received = ch.receive(timeout=5)
+    tail = received[900:]
+    loan = ch.loan(10)
+    loaned = loan.array
+    loaned[:] = 3.0
+    loan.publish()
+    del ch, loan, received
+    gc.collect()
+    assert tail.sum() == sum(range(900, 1000))
+    assert list(loaned) == [3.0] * 10 and not loaned.flags.writeable
+    arr = shoal.Array("d", 5)
+    view = arr.numpy()
+    del arr
+    gc.collect()
+    view[:] = 2.0
+    assert view.sum() == 10.0
+
+
+def test_lease_released_when_the_last_view_goes_after_the_channel():
+    # The block goes back even when the receiving handle is gone first.
+    name = unique("lease")
+    ch = shoal.FloatChannel(10, slots=1, name=name)
+    other = shoal.FloatChannel.open(name)
+    ch.send(np.ones(10))
+    a = other.receive(timeout=5)
+    del other
+    gc.collect()
+    with pytest.raises(shoal.TimeoutError):
+        ch.loan(timeout=0.2)
+    del a
+    gc.collect()
+    with ch.loan(timeout=5) as w:
+        w[:] = 2.0
+    assert ch.recv(timeout=5)[0] == 2.0
+
+
+def test_loan_cannot_be_made_or_pickled_by_hand():
+    with pytest.raises(TypeError):
+        shoal.Loan()
+    import pickle
+    ch = shoal.FloatChannel(4)
+    with pytest.raises(TypeError):
+        pickle.dumps(ch.loan())
+
+
 def test_publish_through_the_channel():
     ch = shoal.FloatChannel(4)
     a = ch.loan(4).array
