@@ -710,7 +710,7 @@ int Main(int argc, char** argv) {
     }
   }
   if (WorkloadOn(cfg, "scaling")) {
-    for (const std::string name : {"shoal.queue", "boost.mq"}) {
+    for (const std::string name : {"shoal.queue", "boost.mq", "boost.mq.poll"}) {
       if (!Selected(cfg, name)) continue;
       for (int p : cfg.scaling_counts) {
         for (int cn : cfg.scaling_counts) {
@@ -721,7 +721,9 @@ int Main(int argc, char** argv) {
           c.row.consumers = cn;
           c.row.method = name;
           c.row.family = name == "shoal.queue" ? Family::kShoal : Family::kLib;
-          c.row.waits = name == "shoal.queue" ? kWaitsAdaptive : kWaitsSleep;
+          c.row.waits = name == "shoal.queue"     ? kWaitsAdaptive
+                        : name == "boost.mq.poll" ? kWaitsPoll
+                                                  : kWaitsSleep;
           c.row.unit = "msg/s";
           c.row.lower_is_better = false;
           c.run = [&cfg, name, p, cn] { return RunScaling(cfg, name, p, cn); };
@@ -837,6 +839,14 @@ int Main(int argc, char** argv) {
   PrintTable(rows, machine, stdout);
   const std::string more = WriteResults(rows, machine, cfg, notes);
   if (!more.empty()) std::fprintf(stderr, "%s\n", more.c_str());
+  {
+    std::string source;
+    const std::size_t n = ReadmeContradictions(rows, cfg, &source).size();
+    if (n > 0) {
+      std::fprintf(stderr, "%zu figure(s) of this run contradict the README's table: see "
+                   "\"Against the README's table\" in the report\n", n);
+    }
+  }
   if (std::getenv("SHOAL_SHOOTOUT_KEEP_WORK") == nullptr) {
     std::error_code ec;
     std::filesystem::remove_all(cfg.work_dir, ec);

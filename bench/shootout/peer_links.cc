@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/shootout/shootout.h"
 #include "iceoryx_hoofs/log/logmanager.hpp"
 #include "iceoryx_posh/mepoo/chunk_header.hpp"
 
@@ -36,20 +37,6 @@ std::string TmpDir() {
   // ipc:// paths must fit a sockaddr_un (108 bytes).
   if (d.size() > 60) d = "/tmp";
   return d;
-}
-
-std::string FindOnPath(const std::string& exe) {
-  const char* path = std::getenv("PATH");
-  std::string p = path != nullptr ? path : "";
-  p += ":/usr/bin:/usr/local/bin:/bin";
-  std::stringstream ss(p);
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (dir.empty()) continue;
-    std::string full = dir + "/" + exe;
-    if (access(full.c_str(), X_OK) == 0) return full;
-  }
-  return "";
 }
 
 void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }

@@ -33,20 +33,6 @@ namespace shoal::shootout {
 
 namespace {
 
-std::string FindOnPath(const std::string& exe) {
-  const char* path = std::getenv("PATH");
-  std::string p = path != nullptr ? path : "";
-  p += ":/usr/bin:/bin";
-  std::stringstream ss(p);
-  std::string dir;
-  while (std::getline(ss, dir, ':')) {
-    if (!dir.empty() && access((dir + "/" + exe).c_str(), X_OK) == 0) {
-      return dir + "/" + exe;
-    }
-  }
-  return "";
-}
-
 // The method without its mode suffix: "boost.mq.poll" -> "boost.mq".
 std::string Base(const std::string& method) {
   const std::string poll = ".poll";

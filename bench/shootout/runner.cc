@@ -82,6 +82,20 @@ const char* FamilyName(Family f) {
   return "?";
 }
 
+std::string FindOnPath(const std::string& exe) {
+  const char* path = std::getenv("PATH");
+  std::string p = path != nullptr ? path : "";
+  p += ":/usr/bin:/usr/local/bin:/bin";
+  std::stringstream ss(p);
+  std::string dir;
+  while (std::getline(ss, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string full = dir + "/" + exe;
+    if (access(full.c_str(), X_OK) == 0) return full;
+  }
+  return "";
+}
+
 std::size_t DepthFor(std::size_t size) {
   return std::clamp<std::size_t>((std::size_t{16} << 20) / std::max<std::size_t>(size, 1),
                                  16, 1024);
@@ -729,9 +743,11 @@ struct ShoalScaleQueue : ScaleQueue {
   void Put(const Item64& m) override { q.put(m); }
   Item64 Get() override { return q.get(); }
 };
+// poll: busy-polling try_send / try_receive (boost.mq.poll).
 struct BoostScaleQueue : ScaleQueue {
   std::unique_ptr<boost::interprocess::message_queue> mq;
-  BoostScaleQueue() {
+  bool poll;
+  explicit BoostScaleQueue(bool poll_mode) : poll(poll_mode) {
     namespace bi = boost::interprocess;
     const std::string name = "shoal-shootout-scale-" + std::to_string(getpid());
     bi::message_queue::remove(name.c_str());
@@ -739,12 +755,24 @@ struct BoostScaleQueue : ScaleQueue {
                                              sizeof(Item64));
     bi::message_queue::remove(name.c_str());
   }
-  void Put(const Item64& m) override { mq->send(m.data(), sizeof m, 0); }
+  void Put(const Item64& m) override {
+    if (!poll) {
+      mq->send(m.data(), sizeof m, 0);
+      return;
+    }
+    PollWait w;
+    while (!mq->try_send(m.data(), sizeof m, 0)) w.Wait();
+  }
   Item64 Get() override {
     Item64 m{};
     boost::interprocess::message_queue::size_type got = 0;
     unsigned prio = 0;
-    mq->receive(m.data(), sizeof m, got, prio);
+    if (!poll) {
+      mq->receive(m.data(), sizeof m, got, prio);
+    } else {
+      PollWait w;
+      while (!mq->try_receive(m.data(), sizeof m, got, prio)) w.Wait();
+    }
     if (got != sizeof m) m[0] = bench::kBadSeq;
     return m;
   }
@@ -761,7 +789,7 @@ Outcome RunScaling(const Config& cfg, const std::string& method, int producers,
       if (method == "shoal.queue") {
         q = std::make_unique<ShoalScaleQueue>();
       } else {
-        q = std::make_unique<BoostScaleQueue>();
+        q = std::make_unique<BoostScaleQueue>(method == "boost.mq.poll");
       }
     } catch (const std::exception& e) {
       out.status = "failed";

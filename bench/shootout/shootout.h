@@ -127,10 +127,14 @@ Outcome RunPool(const Config& cfg, const std::string& workload);
 // Pool(workers).map of ~150 us CPU tasks: tasks per second.
 Outcome RunPoolScaling(const Config& cfg, int workers);
 
-// Scaling: P producers x C consumers, 64 B items, method shoal.queue or
-// boost.mq.
+// Scaling: P producers x C consumers, 64 B items, method shoal.queue,
+// boost.mq or boost.mq.poll (busy-polling try_send / try_receive).
 Outcome RunScaling(const Config& cfg, const std::string& method, int producers,
                    int consumers);
+
+// The full path of program `exe` on $PATH (or /usr/bin, /usr/local/bin,
+// /bin), or "" when there is none.
+std::string FindOnPath(const std::string& exe);
 
 // Kills every child the runners have started (signal handlers use it).
 void KillChildren();

@@ -72,9 +72,18 @@ def main():
     ran = [r for r in rows if r["status"] == "ok"]
     if ran and len(too_slow) == len(ran):
         errors.append("no row produced a sample (%d rows ran)" % len(ran))
-    scaling = [r for r in rows if r["workload"] == "scaling"]
-    if len(scaling) != 2 * 9:
-        errors.append("scaling: %d rows, expected 18" % len(scaling))
+    # Scaling: shoal's queue and at least one peer, each in all 3 x 3
+    # producer x consumer configurations.
+    scaling = {}
+    for r in rows:
+        if r["workload"] == "scaling":
+            scaling.setdefault(r["method"], []).append(r)
+    if len(scaling) < 2:
+        errors.append("scaling: methods %s, expected shoal's and a peer's"
+                      % sorted(scaling))
+    for m, rs in sorted(scaling.items()):
+        if len(rs) != 9:
+            errors.append("scaling: %s has %d rows, expected 9" % (m, len(rs)))
 
     report = open(os.path.join(out, "report.md")).read()
     if not report:
