@@ -8,11 +8,17 @@ check=$runfiles/tests/bench/shootout_check.py
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 out=$tmp/shootout
 
-before=$(ls /dev/shm /tmp 2>/dev/null | grep -c '^shoal-shootout' || true)
+# The shoot-out's working folder goes under a private TMPDIR; its shared
+# names carry its pid, so other shoot-outs running at the same time (e.g.
+# --runs_per_test) are not counted as ours.
+private=$tmp/private
+mkdir -p "$private"
 
 rc=0
 "$bin" --list > "$tmp/methods.txt"
-"$bin" --tiny --out "$out" > "$tmp/table.txt" 2> "$tmp/progress.txt" || rc=$?
+TMPDIR=$private "$bin" --tiny --out "$out" > "$tmp/table.txt" 2> "$tmp/progress.txt" &
+pid=$!
+wait $pid || rc=$?
 echo "--- shoot-out table (tiny mode: the numbers mean nothing) ---"
 cat "$tmp/table.txt"
 if [[ $rc -ne 0 ]]; then
@@ -21,10 +27,11 @@ if [[ $rc -ne 0 ]]; then
   exit 1
 fi
 
-after=$(ls /dev/shm /tmp 2>/dev/null | grep -c '^shoal-shootout' || true)
-if [[ $after -gt $before ]]; then
+left=$( (ls -A "$private"; ls /dev/shm /tmp 2>/dev/null |
+         grep -E "^shoal-shootout-(scale-)?$pid([-.]|\$)") || true)
+if [[ -n $left ]]; then
   echo "FAIL: the shoot-out left files behind:"
-  ls /dev/shm /tmp | grep '^shoal-shootout'
+  echo "$left"
   exit 1
 fi
 
