@@ -324,11 +324,12 @@ std::string RandomHex128();
 // True when `pid` runs, is not a zombie, and (when start_time != 0) started
 // at `start_time` (/proc/<pid>/stat field 22).
 bool ProcessAlive(pid_t pid, uint64_t start_time);
-// Allocates the shared memory behind [addr, addr + len), which must lie in a
-// region this process has mapped: how a heap inside a region reserves its
-// blocks as it grows (see Region::Create). Throws SystemError (ENOSPC,
-// ENOMEM) naming `what`, how much was needed and how much is free; a no-op
-// for anonymous regions. Cost: a registry lookup and one fallocate(2).
+// Allocates the shared memory behind [addr, addr + len), in the region this
+// process has mapped there: how a heap inside a region reserves its blocks
+// as it grows (see Region::Create). Throws SystemError (ENOSPC, ENOMEM)
+// naming `what`, how much was needed and how much is free. A no-op for
+// anonymous regions and for memory that is not a region's (nothing to
+// allocate in). Cost: a registry lookup and one fallocate(2).
 void ReserveBacking(const void* addr, uint64_t len, std::string_view what);
 }  // namespace internal
 

@@ -7,12 +7,15 @@
 
 #include "shoal/base/errors.h"
 #include "shoal/base/internal/futex.h"
+#include "shoal/ipc/region.h"
 
 namespace shoal::internal {
 namespace {
 
 constexpr uint64_t kAlign = 64;
 constexpr uint64_t kMaxHeapBytes = uint64_t{1} << 40;
+// The heap's memory is reserved in steps of this much (see ReserveLocked).
+constexpr uint64_t kReserveStep = uint64_t{1} << 20;
 
 uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -53,6 +56,7 @@ BlockHeap BlockHeap::Create(void* mem, std::size_t bytes, uint64_t data_bytes,
   shared->used_blocks.store(0, std::memory_order_relaxed);
   shared->free_seq.store(0, std::memory_order_relaxed);
   shared->waiters.store(0, std::memory_order_relaxed);
+  shared->reserved_bytes = 0;
   auto* bitmap = reinterpret_cast<std::atomic<uint64_t>*>(
       static_cast<std::byte*>(mem) + shared->bitmap_offset);
   for (uint64_t i = 0; i < BitmapWords(blocks); ++i) {
@@ -171,6 +175,16 @@ std::optional<uint64_t> BlockHeap::Allocate(uint64_t len,
     const uint32_t seq = shared_->free_seq.load(std::memory_order_seq_cst);
     Lock();
     std::optional<uint64_t> start = TryAllocateLocked(nblocks);
+    if (start) {
+      try {
+        ReserveLocked(*start + nblocks);
+      } catch (...) {
+        // No memory behind the blocks: give them back, allocate nothing.
+        ClearLocked(*start, nblocks);
+        shared_->lock.release();
+        throw;
+      }
+    }
     shared_->lock.release();
     if (start) return *start * block_size_;
     if (deadline.expired()) return std::nullopt;
@@ -192,6 +206,15 @@ void BlockHeap::Free(uint64_t offset, uint64_t len) {
   const uint64_t start = offset / block_size_;
   const uint64_t nblocks = BlocksFor(len);
   Lock();
+  ClearLocked(start, nblocks);
+  shared_->lock.release();
+  shared_->free_seq.fetch_add(1, std::memory_order_seq_cst);
+  if (shared_->waiters.load(std::memory_order_seq_cst) > 0) {
+    FutexWake(&shared_->free_seq, INT_MAX);
+  }
+}
+
+void BlockHeap::ClearLocked(uint64_t start, uint64_t nblocks) {
   for (uint64_t b = start; b < start + nblocks;) {
     const unsigned bit = static_cast<unsigned>(b % 64);
     const uint64_t take = std::min<uint64_t>(64 - bit, start + nblocks - b);
@@ -201,11 +224,24 @@ void BlockHeap::Free(uint64_t offset, uint64_t len) {
     b += take;
   }
   shared_->used_blocks.fetch_sub(nblocks, std::memory_order_relaxed);
-  shared_->lock.release();
-  shared_->free_seq.fetch_add(1, std::memory_order_seq_cst);
-  if (shared_->waiters.load(std::memory_order_seq_cst) > 0) {
-    FutexWake(&shared_->free_seq, INT_MAX);
+}
+
+void BlockHeap::ReserveLocked(uint64_t end_block) {
+  const uint64_t cap = capacity();
+  const uint64_t end = end_block * block_size_;
+  const uint64_t mark = std::min(shared_->reserved_bytes, cap);
+  if (end <= mark) return;
+  // A step at a time past what is needed, so that a heap growing by small
+  // items does not make a system call for each; when memory is that short,
+  // just what is needed (and the error, if even that is not there, says so).
+  uint64_t want = std::min(cap, RoundUp(end, kReserveStep));
+  try {
+    ReserveBacking(data_ + mark, want - mark, "a heap");
+  } catch (const SystemError&) {
+    want = std::min(cap, RoundUp(end, 4096));
+    ReserveBacking(data_ + mark, want - mark, "a heap");
   }
+  shared_->reserved_bytes = want;
 }
 
 std::byte* BlockHeap::At(uint64_t offset, uint64_t len) const {

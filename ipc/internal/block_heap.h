@@ -17,9 +17,15 @@
 // resident size at its peak use. Allocation waits (futex, bounded by a Deadline) when the
 // heap is full; a request larger than the whole heap fails at once.
 //
+// Memory: the data area's memory is reserved (allocated in the region's
+// file) as the heap grows, in steps of 1 MiB past the highest block ever
+// allocated; an allocation that cannot get its memory (a full /dev/shm)
+// throws SystemError(ENOSPC) and allocates nothing. First fit keeps that
+// watermark at the heap's peak use.
+//
 // Cost: one uncontended lock round trip (~20 ns) plus a short bitmap scan per
 // allocation and per free; negligible next to copying a message that did not
-// fit in a slot.
+// fit in a slot. Plus one fallocate(2) per MiB of growth.
 #ifndef SHOAL_IPC_INTERNAL_BLOCK_HEAP_H_
 #define SHOAL_IPC_INTERNAL_BLOCK_HEAP_H_
 
@@ -45,6 +51,12 @@ struct BlockHeapShared {
   alignas(64) std::atomic<uint64_t> used_blocks;
   std::atomic<uint32_t> free_seq;
   std::atomic<uint32_t> waiters;
+  // Bytes at the start of the data area whose memory is reserved in the
+  // region's file (a watermark, moved under `lock`). An allocation that ends
+  // past it reserves more first (ReserveBacking), so a full /dev/shm is an
+  // error at allocation, never SIGBUS at a later touch. Read clamped to the
+  // capacity.
+  uint64_t reserved_bytes;
 };
 static_assert(std::is_standard_layout_v<BlockHeapShared>);
 
@@ -64,7 +76,8 @@ class BlockHeap {
 
   // Allocates room for `len` bytes, waiting for space until `deadline`.
   // Returns the block offset, or nullopt on timeout. Throws ValueError when
-  // `len` exceeds the whole heap.
+  // `len` exceeds the whole heap, SystemError (ENOSPC) when the memory for
+  // it cannot be reserved.
   std::optional<uint64_t> Allocate(uint64_t len, const Deadline& deadline);
   void Free(uint64_t offset, uint64_t len);
 
@@ -79,6 +92,10 @@ class BlockHeap {
  private:
   // Under the lock: finds and marks a run; returns its first block.
   std::optional<uint64_t> TryAllocateLocked(uint64_t nblocks);
+  // Under the lock: makes sure blocks [0, end) have their memory reserved.
+  void ReserveLocked(uint64_t end_block);
+  // Under the lock: marks blocks [start, start + nblocks) free.
+  void ClearLocked(uint64_t start, uint64_t nblocks);
   void Lock();
   uint64_t BlocksFor(uint64_t len) const;
 
