@@ -7,8 +7,8 @@
 //     BM_RawFutex_*      the floor: two processes hand a word over with
 //                        FUTEX_WAIT/FUTEX_WAKE every time (bench_util.h).
 //     BM_RawSpin_*       the spinning floor.
-//     BM_PoolApply_*     Pool(1).apply(f, i).
-//     BM_ExecutorSubmit_* ProcessPoolExecutor(1).submit(f, i).result().
+//     BM_PoolApply_*/N   Pool(N).apply(f, i), N = 1 and 2 workers.
+//     BM_ExecutorSubmit_*/N ProcessPoolExecutor(N).submit(f, i).result().
 //     BM_ThreadPoolApply_* ThreadPool(1).apply(f, i), for comparison.
 //     *_BothActive: back to back. *_PeerSleeps: 200 us pause between calls
 //     (outside the timed region), so the worker has gone to sleep and is
@@ -134,29 +134,34 @@ BENCHMARK(BM_RawSpin_BothActive)->UseRealTime();
 
 // --- shoal ---------------------------------------------------------------
 
+// The argument is the number of workers: /1 is the round trip against the
+// ping-pong floors (caller and worker on the 2 CPUs); /2 is the shoot-out's
+// pool-apply case (Pool(2), as Python's peer), where the caller and two
+// workers share 2 CPUs and the worker that did not get the task spins for
+// it too (bench/RESULTS.md, "Two Pool.apply figures").
 void PoolApply(benchmark::State& state, uint64_t gap_ns) {
-  shoal::Pool pool(1);
+  shoal::Pool pool(static_cast<std::size_t>(state.range(0)));
   RoundTrip(state, gap_ns, [&](int i) { return pool.apply(Inc, i); });
 }
 void BM_PoolApply_BothActive(benchmark::State& state) { PoolApply(state, 0); }
-BENCHMARK(BM_PoolApply_BothActive)->UseRealTime();
+BENCHMARK(BM_PoolApply_BothActive)->Arg(1)->Arg(2)->UseRealTime();
 void BM_PoolApply_PeerSleeps(benchmark::State& state) {
   PoolApply(state, kGapNs);
 }
-BENCHMARK(BM_PoolApply_PeerSleeps)->UseManualTime();
+BENCHMARK(BM_PoolApply_PeerSleeps)->Arg(1)->Arg(2)->UseManualTime();
 
 void ExecutorSubmit(benchmark::State& state, uint64_t gap_ns) {
-  shoal::ProcessPoolExecutor ex(1);
+  shoal::ProcessPoolExecutor ex(static_cast<std::size_t>(state.range(0)));
   RoundTrip(state, gap_ns, [&](int i) { return ex.submit(Inc, i).result(); });
 }
 void BM_ExecutorSubmit_BothActive(benchmark::State& state) {
   ExecutorSubmit(state, 0);
 }
-BENCHMARK(BM_ExecutorSubmit_BothActive)->UseRealTime();
+BENCHMARK(BM_ExecutorSubmit_BothActive)->Arg(1)->Arg(2)->UseRealTime();
 void BM_ExecutorSubmit_PeerSleeps(benchmark::State& state) {
   ExecutorSubmit(state, kGapNs);
 }
-BENCHMARK(BM_ExecutorSubmit_PeerSleeps)->UseManualTime();
+BENCHMARK(BM_ExecutorSubmit_PeerSleeps)->Arg(1)->Arg(2)->UseManualTime();
 
 void BM_ThreadPoolApply_BothActive(benchmark::State& state) {
   shoal::ThreadPool pool(1);
