@@ -1,4 +1,4 @@
-#include "shoal/pool/internal/code_ref.h"
+#include "shoal/base/internal/code_ref.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "shoal/base/errors.h"
-#include "shoal/ipc/layout.h"
+#include "shoal/base/internal/fnv.h"
 
 namespace shoal::internal {
 namespace {
@@ -141,19 +141,36 @@ bool ReadModule(uintptr_t start, const std::string& path, Module* m) {
 // fork()ed while another thread of the parent held that lock (inside
 // dl_iterate_phdr, dlopen, ...) would wait for it forever. Pool workers are
 // such children. Reading /proc/self/maps takes no lock of this process.
-std::vector<Module> ScanModules() {
-  std::vector<Module> out;
+//
+// Returns false with *error set (an errno) when /proc/self/maps cannot be
+// read (no descriptor left under RLIMIT_NOFILE, no /proc mounted, ...): the
+// caller must say so, not that the address is in no module.
+bool ReadProcMaps(std::string* text, int* error) {
   const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  std::string text;
+  if (fd < 0) {
+    *error = errno;
+    return false;
+  }
   char buf[8192];
   for (;;) {
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
+    if (n < 0) {
+      *error = errno;
+      close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    text->append(buf, static_cast<size_t>(n));
   }
   close(fd);
+  return true;
+}
+
+bool ScanModules(std::vector<Module>* out_modules, int* error) {
+  std::vector<Module>& out = *out_modules;
+  std::string text;
+  if (!ReadProcMaps(&text, error)) return false;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
@@ -180,22 +197,35 @@ std::vector<Module> ScanModules() {
     for (const Module& o : out) dup |= o.bias == m.bias && o.check == m.check;
     if (!dup) out.push_back(std::move(m));
   }
-  return out;
+  return true;
 }
 
-const Table* Rebuild() {
+// A fresh table. Throws SystemError (the table in place stays) when
+// /proc/self/maps cannot be read; `why` says what the lookup was for.
+const Table* Rebuild(const std::string& why) {
   InitOnce();
   std::lock_guard<std::mutex> lock(*g_rebuild_mu);
+  std::vector<Module> modules;
+  int error = 0;
+  if (!ScanModules(&modules, &error)) {
+    ThrowSystemError("cannot read /proc/self/maps to " + why, error);
+  }
   auto* t = new Table;
-  t->modules = ScanModules();
+  t->modules = std::move(modules);
   t->previous = g_table.load(std::memory_order_relaxed);
   g_table.store(t, std::memory_order_release);
   return t;
 }
 
-const Table* Current() {
+const Table* Current(const std::string& why) {
   const Table* t = g_table.load(std::memory_order_acquire);
-  return t != nullptr ? t : Rebuild();
+  return t != nullptr ? t : Rebuild(why);
+}
+
+std::string AddressText(const void* address) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%p", address);
+  return buf;
 }
 
 const Module* FindByAddress(const Table* t, uintptr_t a) {
@@ -219,13 +249,13 @@ const Module* FindByCheck(const Table* t, uint64_t check) {
 
 CodeRef RefOf(const void* address) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(address);
-  const Module* m = FindByAddress(Current(), a);
-  if (m == nullptr) m = FindByAddress(Rebuild(), a);
+  const std::string why =
+      "find the module that holds address " + AddressText(address);
+  const Module* m = FindByAddress(Current(why), a);
+  if (m == nullptr) m = FindByAddress(Rebuild(why), a);
   if (m == nullptr) {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%p", address);
     throw SerializationError(
-        std::string("cannot send a reference to address ") + buf +
+        "cannot send a reference to address " + AddressText(address) +
         ": it is not inside any loaded module (only functions and constants "
         "of the program or its shared libraries can travel to a worker)");
   }
@@ -233,8 +263,10 @@ CodeRef RefOf(const void* address) {
 }
 
 const void* Resolve(const CodeRef& ref, CodeKind kind, std::size_t size) {
-  const Module* m = FindByCheck(Current(), ref.module);
-  if (m == nullptr) m = FindByCheck(Rebuild(), ref.module);
+  const std::string why = "find the module of a function sent by another "
+                          "process";
+  const Module* m = FindByCheck(Current(why), ref.module);
+  if (m == nullptr) m = FindByCheck(Rebuild(why), ref.module);
   if (m == nullptr) {
     throw CodecError(
         "cannot resolve a function sent by another process: its module "
@@ -258,8 +290,10 @@ const void* Resolve(const CodeRef& ref, CodeKind kind, std::size_t size) {
 
 bool IsCodeAddress(const void* address) {
   const uintptr_t a = reinterpret_cast<uintptr_t>(address);
+  const std::string why = "tell whether address " + AddressText(address) +
+                          " is code";
   for (int pass = 0; pass < 2; ++pass) {
-    const Table* t = pass == 0 ? Current() : Rebuild();
+    const Table* t = pass == 0 ? Current(why) : Rebuild(why);
     if (const Module* m = FindByAddress(t, a)) {
       for (const Segment& s : m->segments) {
         if ((s.flags & PF_X) != 0 && a >= s.begin && a < s.end) return true;
@@ -270,8 +304,34 @@ bool IsCodeAddress(const void* address) {
   return false;
 }
 
+bool InSameMapping(const void* a, const void* b) {
+  std::string text;
+  int error = 0;
+  if (!ReadProcMaps(&text, &error)) {
+    ThrowSystemError("cannot read /proc/self/maps to tell whether two "
+                     "objects share a mapping",
+                     error);
+  }
+  const uintptr_t x = reinterpret_cast<uintptr_t>(a);
+  const uintptr_t y = reinterpret_cast<uintptr_t>(b);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    unsigned long long start = 0, end = 0;
+    if (std::sscanf(text.c_str() + pos, "%llx-%llx", &start, &end) == 2 &&
+        x >= start && x < end) {
+      return y >= start && y < end;
+    }
+    pos = eol + 1;
+  }
+  return false;
+}
+
 std::string DescribeModule(uint64_t check) {
-  const Module* m = FindByCheck(Current(), check);
+  const Table* t = g_table.load(std::memory_order_acquire);
+  if (t == nullptr) return "unknown module";
+  const Module* m = FindByCheck(t, check);
   if (m == nullptr) return "unknown module";
   return "module " + m->name +
          (m->build_id.empty() ? "" : " (build-id " + m->build_id + ")");

@@ -1,6 +1,8 @@
-// Tests for pool/internal/code_ref.h.
-#include "shoal/pool/internal/code_ref.h"
+// Tests for base/internal/code_ref.h.
+#include "shoal/base/internal/code_ref.h"
 
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +87,75 @@ TEST(CodeRefTest, SameRefAfterExec) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+// With too few file descriptors left to open /proc/self/maps, the error
+// says so (SystemError, EMFILE, naming the file) instead of claiming the
+// address is "not inside any loaded module"; and nothing is poisoned: once
+// descriptors are back, the same call works.
+TEST(CodeRefTest, UnreadableProcMapsIsReportedAsSuch) {
+  if (std::getenv("CODE_REF_NOFILE_CHILD") != nullptr) {
+    // A fresh process (exec): no module table built yet.
+    rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    // RefOf(address) with fds 0-2 only (open() gets EMFILE); returns the
+    // SystemError's errno and text, or -1 if something else happened. The
+    // limit is restored before the exception is looked at: UBSan's vptr
+    // check itself needs a descriptor (a pipe) to probe memory.
+    auto ref_with_no_fd_left = [&rl](const void* address, std::string* what) {
+      const rlimit tiny{3, rl.rlim_max};
+      if (setrlimit(RLIMIT_NOFILE, &tiny) != 0) _exit(10);
+      try {
+        shoal::internal::RefOf(address);
+      } catch (const shoal::SystemError& e) {
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(18);
+        *what = e.what();
+        return e.error_code();
+      } catch (...) {
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(18);
+        return -1;
+      }
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(18);
+      return -1;
+    };
+    // UBSan's vptr check of an object it has not seen yet probes memory
+    // through a pipe(), which cannot be made with no descriptor left: it
+    // would report the SystemError below as having an invalid vptr. One
+    // SystemError made beforehand puts its type in UBSan's cache.
+    try {
+      shoal::ThrowSystemError("warm-up", EMFILE);
+    } catch (const shoal::SystemError& e) {
+      if (e.error_code() != EMFILE) _exit(9);
+    }
+    const void* fn = reinterpret_cast<const void*>(&Target);
+    std::string what;
+    // First use: builds the table.
+    if (ref_with_no_fd_left(fn, &what) != EMFILE) _exit(12);
+    if (what.find("/proc/self/maps") == std::string::npos) _exit(13);
+    // A miss forces a rebuild: the same error, nothing was cached.
+    int x = 0;
+    if (ref_with_no_fd_left(&x, &what) != EMFILE) _exit(16);
+    // Descriptors back: the same call works.
+    const shoal::internal::CodeRef r = shoal::internal::RefOf(fn);
+    if (shoal::internal::Resolve(r, shoal::internal::CodeKind::kCode) != fn) {
+      _exit(19);
+    }
+    _exit(0);
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(30);
+    setenv("CODE_REF_NOFILE_CHILD", "1", 1);
+    char arg0[] = "code_ref_test";
+    char arg1[] = "--gtest_filter=CodeRefTest.UnreadableProcMapsIsReportedAsSuch";
+    char* argv[] = {arg0, arg1, nullptr};
+    execv("/proc/self/exe", argv);
+    _exit(2);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
