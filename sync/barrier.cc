@@ -4,11 +4,12 @@
 #include <climits>
 #include <string>
 
+#include "shoal/base/internal/fnv.h"
 #include "shoal/base/internal/futex.h"
 
 namespace shoal {
 
-Barrier::Barrier(uint32_t parties) {
+Barrier::Barrier(uint32_t parties, void (*action)(), Timeout timeout) {
   if (parties == 0) throw ValueError("Barrier: parties must be at least 1");
   generation_.store(0, std::memory_order_relaxed);
   sleepers_.store(0, std::memory_order_relaxed);
@@ -17,6 +18,42 @@ Barrier::Barrier(uint32_t parties) {
   parties_ = parties;
   spin_.Init();
   for (auto& w : outcome_) w.store(0, std::memory_order_relaxed);
+  static_assert(offsetof(Barrier, action_) == internal::kCacheLine + 32,
+                "the action fields fill the hot line after the spin policy");
+  action_ = action == nullptr
+                ? internal::CodeRef{}
+                : internal::RefOf(reinterpret_cast<const void*>(action));
+  timeout_ns_ = timeout.count();
+  check_ = FieldsCheck();
+}
+
+uint64_t Barrier::FieldsCheck() const {
+  constexpr uint64_t kSeed = internal::Fnv1a64("shoal::Barrier fields");
+  uint64_t h = kSeed;
+  h = internal::Fnv1a64(action_.module, h);
+  h = internal::Fnv1a64(action_.offset, h);
+  h = internal::Fnv1a64(static_cast<uint64_t>(timeout_ns_), h);
+  return internal::Fnv1a64(uint64_t{parties_}, h);
+}
+
+void Barrier::VerifyFields() const {
+  if (check_ != FieldsCheck()) {
+    throw InvalidRegion(
+        "Barrier: its action or timeout fields in shared memory were "
+        "overwritten (checksum mismatch); the barrier is corrupt");
+  }
+}
+
+Timeout Barrier::timeout() const {
+  VerifyFields();
+  return Timeout(std::chrono::nanoseconds(timeout_ns_));
+}
+
+void Barrier::RunOwnAction() {
+  VerifyFields();
+  if (action_.module == 0 && action_.offset == 0) return;
+  const void* fn = internal::Resolve(action_, internal::CodeKind::kCode);
+  reinterpret_cast<void (*)()>(const_cast<void*>(fn))();
 }
 
 bool Barrier::LockInternal() {

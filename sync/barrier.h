@@ -4,10 +4,11 @@
 //
 // Contract
 //   The analogue of Python's multiprocessing.Barrier / threading.Barrier.
-//   Barrier(parties): each of `parties` participants calls wait(); all of
-//   them block until the last one arrives, then all are released together
-//   and the barrier is ready for the next round (a new "generation"). Placed
-//   directly in shared memory and constructed there once (see lock.h).
+//   Barrier(parties, action, timeout): each of `parties` participants calls
+//   wait(); all of them block until the last one arrives, then all are
+//   released together and the barrier is ready for the next round (a new
+//   "generation"). Placed directly in shared memory and constructed there
+//   once (see lock.h).
 //
 //   wait(deadline) returns the caller's arrival index in its generation,
 //   0 for the first arrival .. parties-1 for the last (Python: "an integer in
@@ -19,20 +20,31 @@
 //     * abort() is called;
 //     * a wait() times out (Python: the barrier is broken so that the others
 //       do not wait forever for a party that gave up);
-//     * the action passed to wait(deadline, action) throws (that caller gets
-//       the action's exception, the others BrokenBarrierError);
+//     * the action throws (that caller gets the action's exception, the
+//       others BrokenBarrierError);
 //     * a process died inside the barrier's internal critical section (its
 //       robust internal lock reports OwnerDied; the state it was updating
 //       cannot be trusted, so the barrier repairs itself by breaking).
 //   reset() returns the barrier to its initial empty state; processes waiting
 //   at that moment get BrokenBarrierError (as in Python).
 //
-//   The action: Python stores a callable in the barrier; a callable cannot
-//   live in shared memory, so it is given per call instead:
-//   wait(deadline, action) runs action() in the last arriving process, with
-//   the barrier's internal lock held, before the others are released.
-//   Processes should pass the same action (or only one should pass one).
-//   Python's default `timeout` is likewise a per-call Deadline.
+//   The action (Python's `action=`): a function `void()` -- a plain function
+//   or a captureless lambda -- given to the constructor. The last arriving
+//   process runs it, with the barrier's internal lock held, before the
+//   others are released. A pointer means nothing in another address space,
+//   so the barrier stores the function as (module, offset)
+//   (base/internal/code_ref.h): a fork()ed child, a process that exec'd the
+//   same binary (spawn, fork server) and one that opened the barrier by name
+//   all find it. A process where the module is not loaded gets CodecError
+//   from that wait() and the barrier breaks. State the action needs lives in
+//   shared memory (a function has no captures to carry).
+//   Difference from Python: a closure cannot cross processes; for one,
+//   wait(deadline, action) additionally runs `action` (any callable, this
+//   call only) after the barrier's own action.
+//
+//   The default timeout (Python's `timeout=`): wait() without an argument
+//   waits at most that long (and breaks the barrier when it passes); an
+//   explicit wait(deadline) overrides it, as Python's wait(timeout).
 //
 //   The deadline bounds the wait for the other parties. The internal lock is
 //   held for a few instructions (or for the duration of an action), so taking
@@ -59,6 +71,11 @@
 //   cannot tell the outcome any more and conservatively gets
 //   BrokenBarrierError.
 //
+// Shared-memory fields that decide a jump (the action) or a time (the
+// default timeout) are checksummed at construction and verified on use: a
+// stray write there gives InvalidRegion (and breaks the barrier), never a
+// call through garbage.
+//
 // When a process dies
 //   * Before arriving: indistinguishable from a slow party -- the others
 //     wait until their deadlines (use one) and the barrier breaks.
@@ -78,6 +95,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -85,6 +103,7 @@
 #include "shoal/base/deadline.h"
 #include "shoal/base/errors.h"
 #include "shoal/base/internal/cache_line.h"
+#include "shoal/base/internal/code_ref.h"
 #include "shoal/base/internal/spin.h"
 #include "shoal/sync/lock.h"
 
@@ -92,27 +111,32 @@ namespace shoal {
 
 class alignas(internal::kCacheLine) Barrier {
  public:
-  // Throws ValueError if parties == 0.
-  explicit Barrier(uint32_t parties);
+  // Python's Barrier(parties, action=None, timeout=None). Throws ValueError
+  // if parties == 0, SerializationError if `action` is not a function of a
+  // loaded module (it always is for a function or captureless lambda).
+  explicit Barrier(uint32_t parties, void (*action)() = nullptr,
+                   Timeout timeout = Timeout::Infinite());
 
   Barrier(const Barrier&) = delete;
   Barrier& operator=(const Barrier&) = delete;
 
-  // Waits for all parties; returns this caller's arrival index
-  // (0 .. parties-1). Throws BrokenBarrierError if the barrier is or becomes
-  // broken, or if `deadline` passes (which breaks it).
-  uint32_t wait(Deadline deadline = Deadline::Infinite()) {
-    return wait(deadline, [] {});
-  }
+  // Waits for all parties, at most the constructor's timeout; returns this
+  // caller's arrival index (0 .. parties-1). Throws BrokenBarrierError if
+  // the barrier is or becomes broken, or if the timeout passes (which breaks
+  // it). The last arrival runs the action first (see the top of the file).
+  uint32_t wait() { return wait(DefaultDeadline(), [] {}); }
+  // The same with an explicit deadline instead of the default timeout.
+  uint32_t wait(Deadline deadline) { return wait(deadline, [] {}); }
 
-  // As wait(deadline); the last arriving process runs action() before the
-  // others are released. If action() throws, the barrier breaks and the
-  // exception propagates to that caller.
+  // As wait(deadline); the last arriving process also runs action() (after
+  // the barrier's own action) before the others are released. If an action
+  // throws, the barrier breaks and the exception propagates to that caller.
   template <class Action>
   uint32_t wait(Deadline deadline, Action&& action) {
     const Arrival a = Arrive();
     if (!a.last) return AwaitOutcome(a, deadline);
     try {
+      RunOwnAction();
       std::forward<Action>(action)();
     } catch (...) {
       EndGenerationAndUnlock(/*broken=*/true);
@@ -130,6 +154,9 @@ class alignas(internal::kCacheLine) Barrier {
   void abort();
 
   uint32_t parties() const { return parties_; }
+  // Python's timeout attribute: the default for wait() (Infinite: none).
+  // Throws InvalidRegion if the field was corrupted.
+  Timeout timeout() const;
   // Parties waiting in the current generation (a snapshot).
   uint32_t n_waiting() const { return count_.load(std::memory_order_relaxed); }
   bool broken() const { return broken_.load(std::memory_order_relaxed) != 0; }
@@ -146,6 +173,12 @@ class alignas(internal::kCacheLine) Barrier {
   };
 
   Arrival Arrive();
+  Deadline DefaultDeadline() const { return Deadline(timeout()); }
+  // Runs the constructor's action, if any (internal lock held).
+  void RunOwnAction();
+  // Throws InvalidRegion unless the action/timeout fields match check_.
+  void VerifyFields() const;
+  uint64_t FieldsCheck() const;
   uint32_t AwaitOutcome(const Arrival& a, const Deadline& deadline);
   // Acquires the internal lock; if its holder died, breaks the barrier
   // (repairing the state) and makes the lock consistent. Returns true if it
@@ -167,6 +200,10 @@ class alignas(internal::kCacheLine) Barrier {
   std::atomic<uint32_t> broken_;    // 1: broken until reset()
   uint32_t parties_;                // immutable
   internal::SpinPolicy spin_;
+  // Immutable after construction, checksummed by check_ (see above).
+  internal::CodeRef action_;        // {0, 0}: no action
+  int64_t timeout_ns_;              // the default timeout (Timeout::count())
+  uint64_t check_;
   // Bit (g % kRingBits): generation g ended broken. Written under mu_ before
   // the generation word moves past g.
   alignas(internal::kCacheLine) std::atomic<uint64_t> outcome_[kRingBits / 64];

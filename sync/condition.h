@@ -1,14 +1,29 @@
 // Copyright 2026 The shoal Authors.
 //
 // condition.h: shoal::Condition, a condition variable shared by processes,
-// with its own robust lock.
+// over its own robust lock or a user's Lock/RLock.
 //
 // Contract
-//   The analogue of Python's multiprocessing.Condition / threading.Condition
-//   created without a lock argument: the Condition contains its own lock
-//   (a shoal::Lock: no raw pointer to a separate lock may live in shared
-//   memory). Acquire it through the Condition (acquire/release, or
-//   std::unique_lock<shoal::Condition>) or through get_lock().
+//   The analogue of Python's multiprocessing.Condition / threading.Condition.
+//   Condition() contains its own lock (a shoal::Lock); Condition(lock) uses
+//   the caller's shoal::Lock or shoal::RLock instead (Python's
+//   Condition(lock)), so several conditions can share one lock, as Python's
+//   queue.Queue does with not_empty/not_full:
+//
+//     struct Buffer {                      // one object in shared memory
+//       shoal::Lock lock;
+//       shoal::Condition not_empty{lock}, not_full{lock};
+//       ...
+//     };
+//
+//   The user's lock must live in the same shared mapping as the Condition
+//   (members of one struct, one Shared<T>, one ManagedRegion): the
+//   Condition stores where it is relative to itself -- no pointer may live
+//   in shared memory -- and that distance is the same in every process only
+//   within one mapping. The constructor checks it (/proc/self/maps) and
+//   throws ValueError otherwise. Acquire the lock through the Condition
+//   (acquire/release, or std::unique_lock<shoal::Condition>), through
+//   get_lock() / get_rlock(), or directly.
 //
 //     cond.acquire();                        // or std::unique_lock lk(cond);
 //     while (!ready) cond.wait();            // or cond.wait_for(pred, 1s);
@@ -39,8 +54,14 @@
 //   FIFO. A waiter that registered after the notify may take a notification
 //   while an earlier waiter keeps waiting (the count is what is guaranteed).
 //
-//   Differences from Python: the default lock is a Lock, not an RLock (a
-//   wait() therefore never has to save and restore a recursion depth).
+//   Over an RLock, wait() releases every level the caller holds and
+//   restores them once it has the lock back (Python's _release_save /
+//   _acquire_restore); if a holder died meanwhile, OwnerDied reports it with
+//   the RLock held at depth 1.
+//
+//   Differences from Python: the default lock is a Lock, not an RLock (pass
+//   an RLock for Python's default); the lock must share the Condition's
+//   mapping (above).
 //
 // Algorithm (token scheme)
 //   One 64-bit word packs W (registered waiters, high 32 bits) and T
@@ -72,8 +93,14 @@
 // Memory ordering: the lock orders the shared data; the token word and the
 //   sequence number are seq_cst.
 //
-// Layout: standard-layout, two 64-byte cache lines (the lock; the token
-// word and sequence number), no pointers; not copyable or movable.
+// Which lock (own, user Lock, user RLock) and where a user lock is are read
+// from shared memory on every call and checked against a check word written
+// at construction: a stray write there gives InvalidRegion, never a call on
+// a random address.
+//
+// Layout: standard-layout, two 64-byte cache lines (the own lock; the token
+// word, sequence number and lock reference), no pointers; not copyable or
+// movable.
 #ifndef SHOAL_SYNC_CONDITION_H_
 #define SHOAL_SYNC_CONDITION_H_
 
@@ -87,37 +114,44 @@
 #include "shoal/base/internal/cache_line.h"
 #include "shoal/base/internal/spin.h"
 #include "shoal/sync/lock.h"
+#include "shoal/sync/rlock.h"
 
 namespace shoal {
 
 class alignas(internal::kCacheLine) Condition {
  public:
-  Condition() {
-    state_.store(0, std::memory_order_relaxed);
-    seq_.store(0, std::memory_order_relaxed);
-    spin_.Init();
-  }
+  // Python's Condition(): over a lock of its own.
+  Condition() { Init(kOwnLock, 0); }
+  // Python's Condition(lock): over `lock`, which must live in the same
+  // shared mapping as this Condition (ValueError otherwise) and outlive it.
+  explicit Condition(Lock& lock);
+  explicit Condition(RLock& lock);
 
   Condition(const Condition&) = delete;
   Condition& operator=(const Condition&) = delete;
 
-  // The lock: get_lock() and forwarding (as Lock, see lock.h).
-  Lock& get_lock() { return lock_; }
-  void acquire() { lock_.acquire(); }
-  bool acquire(Deadline deadline) { return lock_.acquire(deadline); }
-  bool try_acquire() { return lock_.try_acquire(); }
-  void release() { lock_.release(); }
-  void make_consistent() { lock_.make_consistent(); }
-  void lock() { lock_.lock(); }
-  bool try_lock() { return lock_.try_lock(); }
-  void unlock() { lock_.unlock(); }
+  // The lock (as Lock / RLock, see lock.h and rlock.h): get_lock() for a
+  // Condition over its own lock or a user's Lock, get_rlock() for one over
+  // an RLock (the other throws RuntimeError).
+  Lock& get_lock();
+  RLock& get_rlock();
+  void acquire();
+  bool acquire(Deadline deadline);
+  bool try_acquire();
+  void release();
+  void make_consistent();
+  // The calling thread holds the lock.
+  bool is_owned() const;
+  void lock() { acquire(); }
+  bool try_lock() { return try_acquire(); }
+  void unlock() { release(); }
   template <class Rep, class Period>
   bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
-    return lock_.try_lock_for(timeout);
+    return acquire(Deadline(timeout));
   }
   template <class Clock, class Duration>
   bool try_lock_until(const std::chrono::time_point<Clock, Duration>& when) {
-    return lock_.try_lock_until(when);
+    return acquire(Deadline::Until(when));
   }
 
   // Releases the lock, waits for a notification or `deadline`, re-acquires
@@ -155,14 +189,27 @@ class alignas(internal::kCacheLine) Condition {
  private:
   static constexpr uint64_t kOneWaiter = uint64_t{1} << 32;
   static constexpr uint64_t kTokenMask = 0xffffffffu;
+  enum : uint32_t { kOwnLock = 0, kUserLock = 1, kUserRLock = 2 };
 
+  void Init(uint32_t kind, int64_t offset);
+  static uint64_t CheckOf(uint32_t kind, int64_t offset);
+  // The kind, validated (InvalidRegion when the fields were overwritten).
+  uint32_t Kind() const;
+  // The lock of a kOwnLock/kUserLock (resp. kUserRLock) Condition.
+  Lock& AnyLock() const;
+  RLock& UserRLock() const;
   bool TakeToken();
   bool TakeTokenOrCancel();
 
-  Lock lock_;
+  Lock lock_;  // the own lock (unused over a user's lock)
   alignas(internal::kCacheLine) std::atomic<uint64_t> state_;  // W<<32 | T
   std::atomic<uint32_t> seq_;  // futex word, bumped by every effective notify
   internal::SpinPolicy spin_;
+  // Immutable after construction: which lock, and where a user's lock is
+  // (its address minus this Condition's), checked by lock_check_.
+  uint32_t lock_kind_;
+  int64_t lock_offset_;
+  uint64_t lock_check_;
 };
 
 static_assert(std::is_standard_layout_v<Condition>);

@@ -4,12 +4,15 @@
 #include "shoal/sync/barrier.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -31,6 +34,7 @@ using testing::WaitChild;
 using testing::ExpectWaitsForPeer;
 using testing::ForEachHugeAbslDuration;
 using testing::ForEachHugeDuration;
+using testing::Peer;
 using testing::StartPeer;
 using testing::WaitUntil;
 
@@ -276,6 +280,173 @@ TEST(BarrierTest, HugeTimeoutWaitsForTheOtherParty_LikePythonWaitTimeout) {
     ExpectWaitsForPeer(what, party(), [&] { return b->wait(timeout) == 0; });
   });
   EXPECT_FALSE(b->broken());
+  DestroyShared(b);
+}
+
+// --- Python's Barrier(parties, action, timeout) -----------------------------
+
+// What the constructor's action sees: a global pointer into shared memory,
+// set before fork() (or, in an exec'd process, after mapping it).
+struct ActionLog {
+  int parties = 0;
+  std::atomic<int> actions{0};
+  std::atomic<int> released{0};  // waits that returned, all cycles
+  std::atomic<int> early{0};     // an action found its cycle already released
+  std::atomic<int> ran_in_pid{0};
+};
+ActionLog* g_log = nullptr;
+
+void CountAction() {
+  // Before cycle k's release (k = actions so far), exactly parties * k
+  // waits have returned.
+  if (g_log->released.load() != g_log->parties * g_log->actions.load()) {
+    g_log->early.fetch_add(1);
+  }
+  g_log->actions.fetch_add(1);
+  g_log->ran_in_pid.store(getpid());
+}
+
+void ThrowingAction() { throw std::runtime_error("action failed"); }
+
+struct ActionBarrier {
+  ActionBarrier(uint32_t parties, void (*action)()) : barrier(parties, action) {}
+  Barrier barrier;
+  ActionLog log;
+};
+
+// Python: Barrier(parties, action): the last arrival runs action() once per
+// cycle, before anyone is released.
+TEST(BarrierTest, ConstructorActionRunsOncePerCycleBeforeRelease_LikePythonBarrierAction) {
+  constexpr int kParties = 3;
+  constexpr int kRounds = 50;
+  auto* s = NewShared<ActionBarrier>(kParties, &CountAction);
+  s->log.parties = kParties;
+  g_log = &s->log;
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kParties; ++p) {
+    pids.push_back(ForkChild([s] {
+      for (int r = 0; r < kRounds; ++r) {
+        const uint32_t i = s->barrier.wait(10s);
+        CHILD_CHECK(i < kParties);
+        s->log.released.fetch_add(1);
+        // Everybody has left this cycle before anyone arrives at the next,
+        // so the next action can check that nobody was released early.
+        CHILD_CHECK(WaitUntil([&] {
+          return s->log.released.load() >= kParties * (r + 1);
+        }));
+      }
+    }));
+  }
+  for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->log.actions.load(), kRounds);
+  EXPECT_EQ(s->log.early.load(), 0);
+  EXPECT_FALSE(s->barrier.broken());
+  DestroyShared(s);
+}
+
+// Python: an action that raises breaks the barrier; the last arrival gets
+// the action's exception, the others BrokenBarrierError.
+TEST(BarrierTest, FailingConstructorActionBreaksTheBarrier_LikePython) {
+  auto* b = NewShared<Barrier>(2, &ThrowingAction);
+  auto* broken = NewSharedArray<std::atomic<int>>(1);
+  pid_t pid = ForkChild([b, broken] {
+    try {
+      b->wait(10s);
+    } catch (const BrokenBarrierError&) {
+      broken[0].store(1);
+    }
+  });
+  EXPECT_TRUE(WaitUntil([&] { return b->n_waiting() == 1; }));
+  EXPECT_THROW(b->wait(10s), std::runtime_error);
+  EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(broken[0].load(), 1);
+  EXPECT_TRUE(b->broken());
+  DestroyShared(b);
+}
+
+// The action is named by (module, offset), so a process that exec'd the
+// same binary (a spawn worker) can run it too, not only fork()ed children.
+TEST(BarrierTest, ConstructorActionRunsInAnExecdProcess) {
+  if (const char* fd_text = std::getenv("BARRIER_EXEC_CHILD")) {
+    const int fd = std::atoi(fd_text);
+    void* p = mmap(nullptr, sizeof(ActionBarrier), PROT_READ | PROT_WRITE,
+                   MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) _exit(10);
+    auto* s = static_cast<ActionBarrier*>(p);
+    g_log = &s->log;
+    alarm(20);
+    try {
+      // The parent is already waiting: this process arrives last and runs
+      // the action, whose address differs here (ASLR).
+      if (s->barrier.wait(10s) != 1) _exit(11);
+    } catch (...) {
+      _exit(12);
+    }
+    _exit(s->log.ran_in_pid.load() == getpid() ? 0 : 13);
+  }
+  const int fd = memfd_create("barrier_exec_test", 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, sizeof(ActionBarrier)), 0);
+  void* p = mmap(nullptr, sizeof(ActionBarrier), PROT_READ | PROT_WRITE,
+                 MAP_SHARED, fd, 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto* s = new (p) ActionBarrier(2, &CountAction);
+  g_log = &s->log;
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    const std::string fd_text = std::to_string(fd);
+    setenv("BARRIER_EXEC_CHILD", fd_text.c_str(), 1);
+    char arg0[] = "barrier_test";
+    char arg1[] = "--gtest_filter=BarrierTest.ConstructorActionRunsInAnExecdProcess";
+    char* argv[] = {arg0, arg1, nullptr};
+    execv("/proc/self/exe", argv);
+    _exit(2);
+  }
+  EXPECT_EQ(s->barrier.wait(20s), 0u);  // first arrival: the child is last
+  EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_EQ(s->log.actions.load(), 1);
+  EXPECT_EQ(s->log.ran_in_pid.load(), pid);
+  s->~ActionBarrier();
+  munmap(p, sizeof(ActionBarrier));
+  close(fd);
+}
+
+// Python: Barrier(parties, timeout=t): wait() without a timeout uses t (and
+// breaks the barrier when it passes); an explicit deadline overrides it.
+TEST(BarrierTest, ConstructorTimeoutIsTheDefaultForWait_LikePython) {
+  auto* b = NewShared<Barrier>(2, nullptr, 100ms);
+  auto start = Clock::now();
+  EXPECT_THROW(b->wait(), BrokenBarrierError);
+  EXPECT_GE(ElapsedMs(start), 99.0);
+  EXPECT_LE(ElapsedMs(start), 5000.0);
+  EXPECT_TRUE(b->broken());
+  b->reset();
+  // An explicit deadline wins over the default.
+  Peer peer = StartPeer([] {}, [b] { CHILD_CHECK(b->wait(10s) == 1); });
+  ExpectWaitsForPeer("explicit 10 s", peer, [&] { return b->wait(10s) == 0; });
+  DestroyShared(b);
+  // A huge default timeout waits.
+  auto* h = NewShared<Barrier>(2, nullptr, std::chrono::hours::max());
+  Peer late = StartPeer([] {}, [h] { CHILD_CHECK(h->wait(10s) == 1); });
+  ExpectWaitsForPeer("hours::max() default", late, [&] { return h->wait() == 0; });
+  DestroyShared(h);
+}
+
+// The action and the default timeout are read from shared memory: a stray
+// write there is reported (InvalidRegion, the barrier breaks), never a jump
+// to a garbage address.
+TEST(BarrierTest, CorruptActionIsInvalidRegionNotAJump) {
+  auto* b = NewShared<Barrier>(1, &CountAction);
+  ActionLog log;
+  g_log = &log;
+  EXPECT_EQ(b->wait(1s), 0u);
+  EXPECT_EQ(log.actions.load(), 1);
+  // Flip bits in the hot line after the spin policy: the action fields.
+  auto* bytes = reinterpret_cast<unsigned char*>(b);
+  for (int i = 64 + 32; i < 64 + 48; ++i) bytes[i] ^= 0x5a;
+  EXPECT_THROW(b->wait(1s), InvalidRegion);
+  EXPECT_EQ(log.actions.load(), 1);
   DestroyShared(b);
 }
 

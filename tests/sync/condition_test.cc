@@ -3,6 +3,7 @@
 #include "shoal/sync/condition.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -261,6 +262,114 @@ TEST(ConditionTest, WaitAndNotifyWithoutTheLockAreRuntimeErrors_LikePython) {
   EXPECT_THROW(s->cond.notify_all(), RuntimeError);
   EXPECT_EQ(s->cond.waiting(), 0u);
   DestroyShared(s);
+}
+
+// --- Python's Condition(lock) -----------------------------------------------
+
+// Python's queue.Queue pattern: one lock, two conditions over it.
+struct BoundedBuffer {
+  Lock lock;
+  Condition not_empty{lock};
+  Condition not_full{lock};
+  int items[4] = {};
+  int count = 0;  // protected by lock
+  int head = 0;
+};
+
+// Python: Condition(lock) waits and notifies over the user's lock; wait()
+// releases that lock and re-acquires it. Two conditions share it.
+TEST(ConditionTest, TwoConditionsOverOneUserLock_LikePythonConditionLock) {
+  constexpr int kItems = 2000;
+  auto* b = NewShared<BoundedBuffer>();
+  pid_t producer = ForkChild([b] {
+    for (int i = 0; i < kItems; ++i) {
+      std::lock_guard<Lock> g(b->lock);
+      while (b->count == 4) CHILD_CHECK(b->not_full.wait(10s));
+      CHILD_CHECK(b->lock.is_owned());
+      b->items[(b->head + b->count) % 4] = i;
+      ++b->count;
+      b->not_empty.notify();
+    }
+  });
+  int64_t sum = 0;
+  for (int i = 0; i < kItems; ++i) {
+    b->not_empty.acquire();  // the user's lock, through the condition
+    EXPECT_TRUE(b->lock.is_owned());
+    while (b->count == 0) ASSERT_TRUE(b->not_empty.wait(10s));
+    EXPECT_EQ(b->items[b->head], i);
+    sum += b->items[b->head];
+    b->head = (b->head + 1) % 4;
+    --b->count;
+    b->not_full.notify();
+    b->lock.release();
+  }
+  EXPECT_CHILD_OK(WaitChild(producer));
+  EXPECT_EQ(sum, int64_t{kItems} * (kItems - 1) / 2);
+  DestroyShared(b);
+}
+
+struct OverRLock {
+  RLock lock;
+  Condition cond{lock};
+  int value = 0;
+};
+
+// Python: Condition(RLock()) -- wait() releases every level the caller
+// holds and restores them afterwards (RLock._release_save/_acquire_restore).
+TEST(ConditionTest, WaitOverAUserRLockReleasesEveryLevel_LikePython) {
+  auto* s = NewShared<OverRLock>();
+  pid_t pid = ForkChild([s] {
+    CHILD_CHECK(WaitUntil([&] { return s->cond.waiting() == 1; }));
+    std::lock_guard<RLock> g(s->lock);  // free although the waiter held 3
+    s->value = 1;
+    s->cond.notify();
+  });
+  s->lock.acquire();
+  s->lock.acquire();
+  s->cond.acquire();  // depth 3
+  EXPECT_EQ(s->lock.recursion_count(), 3u);
+  EXPECT_TRUE(s->cond.wait_for([&] { return s->value == 1; }, 10s));
+  EXPECT_EQ(s->lock.recursion_count(), 3u);
+  for (int i = 0; i < 3; ++i) s->cond.release();
+  EXPECT_FALSE(s->lock.locked());
+  EXPECT_CHILD_OK(WaitChild(pid));
+  EXPECT_THROW(s->cond.get_lock(), RuntimeError);
+  EXPECT_EQ(&s->cond.get_rlock(), &s->lock);
+  DestroyShared(s);
+}
+
+// Python: cond.wait() without holding its lock is a RuntimeError, whichever
+// lock it is.
+TEST(ConditionTest, WaitWithoutTheUserLockIsRuntimeError_LikePython) {
+  auto* b = NewShared<BoundedBuffer>();
+  EXPECT_THROW(b->not_empty.wait(10ms), RuntimeError);
+  EXPECT_THROW(b->not_full.notify(), RuntimeError);
+  auto* r = NewShared<OverRLock>();
+  EXPECT_THROW(r->cond.wait(10ms), RuntimeError);
+  DestroyShared(r);
+  DestroyShared(b);
+}
+
+// The lock must be where every process finds it at the same distance: in
+// the same shared mapping. A lock elsewhere is refused at construction.
+TEST(ConditionTest, UserLockInAnotherMappingIsRefused) {
+  Lock* elsewhere = NewShared<Lock>();
+  void* mem = testing::MapShared(sizeof(Condition));
+  EXPECT_THROW(new (mem) Condition(*elsewhere), ValueError);
+  munmap(mem, sizeof(Condition));
+  DestroyShared(elsewhere);
+}
+
+// The lock's position is read from shared memory: garbage there is
+// InvalidRegion, never a call on a random address.
+TEST(ConditionTest, CorruptUserLockReferenceIsInvalidRegion) {
+  auto* b = NewShared<BoundedBuffer>();
+  auto* bytes = reinterpret_cast<unsigned char*>(&b->not_empty);
+  for (std::size_t i = 64 + 24; i < 64 + 48; ++i) bytes[i] ^= 0x5a;
+  EXPECT_THROW(b->not_empty.acquire(), InvalidRegion);
+  EXPECT_THROW(b->not_empty.notify(), InvalidRegion);
+  EXPECT_FALSE(b->lock.locked());
+  DestroyShared(b);
 }
 
 TEST(ConditionTest, OwnerDiedPropagatesFromWait) {
