@@ -24,6 +24,8 @@
 #include "shoal/pool/executor.h"
 #include "shoal/pool/pool.h"
 #include "shoal/pool/process.h"
+#include "shoal/sync/barrier.h"
+#include "shoal/sync/condition.h"
 #include "shoal/sync/lock.h"
 
 namespace {
@@ -121,6 +123,27 @@ TEST(Readme, Lock) {
     lock->make_consistent();
   }
   lock->release();
+}
+
+struct Buffer {
+  shoal::Lock lock;
+  shoal::Condition not_empty{lock}, not_full{lock};
+  int count = 0;
+};
+
+TEST(Readme, ConditionAndBarrier) {
+  auto buf = shoal::Shared<Buffer>::Create();
+  {
+    std::unique_lock g(buf->not_empty);
+    EXPECT_TRUE(buf->lock.is_owned());
+    EXPECT_FALSE(buf->not_empty.wait_for([&] { return buf->count > 0; },
+                                         std::chrono::milliseconds(10)));
+  }
+  EXPECT_FALSE(buf->lock.locked());
+  auto barrier = shoal::Shared<shoal::Barrier>::Create(
+      3, [] { std::puts("all three arrived"); }, std::chrono::seconds(5));
+  EXPECT_EQ(barrier->parties(), 3u);
+  EXPECT_EQ(barrier->timeout(), shoal::Timeout(std::chrono::seconds(5)));
 }
 
 TEST(Readme, Pool) {
