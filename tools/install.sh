@@ -125,15 +125,19 @@ EOF
   chmod 0644 "$lib/pkgconfig/$1.pc"
 }
 
-# The headers use Abseil (Status, StatusOr, Duration, FunctionRef) and cereal
-# (header-only, in /usr/include: nothing to add); the library itself needs
-# only libstdc++ and libc (pthread and rt are in glibc 2.34+, kept for older
-# ones when linking statically).
+# The system libraries the library's targets link (//:shoal_link_flags):
+# what a static link of libshoal.a needs besides it.
+link_flags=$(tr '\n' ' ' < "$bin/libshoal.link_flags")
+link_flags=${link_flags% }
+
+# The headers use Abseil (Status, StatusOr, Duration, FunctionRef): Requires.
+# cereal is header-only, in /usr/include: nothing to add. libshoal.so records
+# its own shared dependencies (libcrypto); Libs.private serves --static.
 write_pc shoal \
   "Process-shared locks, queues, channels and process pools for C++20 on Linux" \
   "absl_status absl_statusor absl_time absl_base" \
   "-lshoal" \
-  "-lpthread -lrt"
+  "$link_flags"
 
 # --- CMake --------------------------------------------------------------------
 cmakedir=$lib/cmake/shoal
@@ -179,7 +183,7 @@ if(NOT TARGET shoal::shoal_static AND EXISTS "\${_shoal_prefix}/$libdir/libshoal
     IMPORTED_LINK_INTERFACE_LANGUAGES "CXX"
     INTERFACE_INCLUDE_DIRECTORIES "\${_shoal_prefix}/include"
     INTERFACE_COMPILE_FEATURES "cxx_std_20"
-    INTERFACE_LINK_LIBRARIES "\${_shoal_deps};rt")
+    INTERFACE_LINK_LIBRARIES "\${_shoal_deps};$(sed 's/;/\\;/g' <<<"$link_flags" | tr ' ' ';')")
 endif()
 
 set(shoal_VERSION_STRING "$version")

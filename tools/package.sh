@@ -91,8 +91,9 @@ shlibs=$(cd "$work/src" &&
          sed -n 's/^shlibs:Depends=//p')
 [[ -n $shlibs ]] || { echo "package.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 # Compiling against the headers: Abseil's and cereal's headers (Abseil's
-# libraries too, for the calls inlined from shoal's headers).
-depends="$shlibs, libabsl-dev, libcereal-dev"
+# libraries too, for the calls inlined from shoal's headers); linking
+# libshoal.a: the -dev packages of the system libraries it needs (libcrypto).
+depends="$shlibs, libabsl-dev, libcereal-dev, libssl-dev"
 
 # Other packages linking libshoal.so.$major depend on this version or later.
 echo "libshoal $major shoal (>= $version)" > "$root/DEBIAN/shlibs"

@@ -14,6 +14,11 @@ themselves:
   shoal_headers(name, deps)    a directory holding every header of this
                                repository that deps make visible, at the path
                                users include it by (shoal/ipc/queue.h, ...).
+  shoal_link_flags(name, deps, out)
+                               a text file with the link flags deps carry (the
+                               system libraries: -labsl_..., -lcrypto, ...),
+                               one per line, for the static archive's users
+                               (pkg-config Libs.private, CMake).
 
 Only targets of this repository are collected: system libraries
 (//third_party) carry link flags, not objects, and stay dependencies.
@@ -140,4 +145,24 @@ shoal_headers = rule(
         "prefix": attr.string(default = "shoal"),
     },
     doc = "A directory of the headers users include, at their include paths.",
+)
+
+def _shoal_link_flags_impl(ctx):
+    out = ctx.actions.declare_file(ctx.attr.out)
+    flags = []
+    for dep in ctx.attr.deps:
+        for li in dep[CcInfo].linking_context.linker_inputs.to_list():
+            for f in li.user_link_flags:
+                if f not in flags:
+                    flags.append(f)
+    ctx.actions.write(out, "".join([f + "\n" for f in flags]))
+    return [DefaultInfo(files = depset([out]))]
+
+shoal_link_flags = rule(
+    implementation = _shoal_link_flags_impl,
+    attrs = {
+        "deps": attr.label_list(providers = [CcInfo]),
+        "out": attr.string(mandatory = True),
+    },
+    doc = "The link flags (system libraries) deps need, one per line.",
 )

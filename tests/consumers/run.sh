@@ -29,11 +29,10 @@ here=$repo/tests/consumers
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/shoal-consumers.XXXXXX")
 consumer_base=${SHOAL_CONSUMER_OUTPUT_BASE:-$work/bazel-consumer}
-consumer_bazel=(bazel --output_base="$consumer_base")
+# --batch: no Bazel server is left behind for the second workspace.
+consumer_bazel=(bazel --batch --output_base="$consumer_base")
 cleanup() {
-  if [[ -d $consumer_base ]]; then
-    (cd "$here/bazel" && "${consumer_bazel[@]}" shutdown >/dev/null 2>&1) || true
-  fi
+  chmod -R u+w "$work" 2>/dev/null || true  # Bazel's output base is read-only
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -113,11 +112,24 @@ pkg-config --validate shoal || fail "pkg-config --validate shoal"
 [[ $(pkg-config --modversion shoal) == "$version" ]] || fail "pkg-config --modversion"
 pkg-config --atleast-version="$major.$minor" shoal || fail "pkg-config --atleast-version"
 mkdir -p "$work/pkgconfig"
+# The README's one-liner, in two steps so the object serves the static
+# link below too.
 # shellcheck disable=SC2046  # word splitting of pkg-config's flags is wanted
-g++ -std=c++20 -O1 -o "$work/pkgconfig/app" "$here/app.cc" \
-  $(pkg-config --cflags --libs shoal) -Wl,-rpath,"$(pkg-config --variable=libdir shoal)" ||
-  fail "pkg-config consumer does not build"
+g++ -std=c++20 -O1 -c -o "$work/pkgconfig/app.o" "$here/app.cc" $(pkg-config --cflags shoal) ||
+  fail "pkg-config consumer does not compile"
+# shellcheck disable=SC2046
+g++ -o "$work/pkgconfig/app" "$work/pkgconfig/app.o" $(pkg-config --libs shoal) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir shoal)" || fail "pkg-config consumer does not link"
 check_app pkg-config "$work/pkgconfig/app"
+# Every object of libshoal.a linked in: Libs.private must name every system
+# library any part of shoal needs (a plain static link only pulls the parts
+# app.cc uses).
+# shellcheck disable=SC2046
+g++ -o "$work/pkgconfig/app_whole" "$work/pkgconfig/app.o" \
+  -Wl,--whole-archive "$prefix/lib/libshoal.a" -Wl,--no-whole-archive \
+  $(pkg-config --static --libs shoal | sed 's/-lshoal\( \|$\)/ /') ||
+  fail "libshoal.a with every object does not link with pkg-config --static's flags"
+check_app pkg-config-static "$work/pkgconfig/app_whole"
 unset PKG_CONFIG_PATH
 
 # --- 4. CMake -----------------------------------------------------------------
@@ -172,7 +184,7 @@ done
 ! grep -Eq ' \./usr/include/(base|sync|ipc|pool)/' "$work/deb.contents" ||
   fail "the package installs bare include directories"
 depends=$(dpkg-deb --field "$deb" Depends)
-for p in libabsl20220623 libc6 libstdc++6 libabsl-dev libcereal-dev; do
+for p in libabsl20220623 libc6 libstdc++6 libssl3 libabsl-dev libcereal-dev libssl-dev; do
   grep -q "\(^\|, \)$p\( \|,\|$\)" <<<"$depends" || fail "Depends lacks $p: $depends"
 done
 # One package for everything is what users asked for; these two tags say
