@@ -94,8 +94,13 @@ static_assert(sizeof(ArrayHeader) <= kArrayDataOffset);
 template <class T, bool kLocked>
 class ArrayBase {
   static_assert(std::is_trivially_copyable_v<T>,
-                "Array<T>: T must be trivially copyable (it lives in shared "
-                "memory as raw bytes)");
+                "shoal::Array<T> keeps its elements in shared memory as raw "
+                "bytes, so T must be trivially copyable: numbers, enums, and "
+                "structs or std::arrays of them");
+  static_assert(!internal::HasRawAddress<T>(),
+                "shoal::Array<T>: T holds a raw pointer or a view "
+                "(std::string_view, std::span), which means nothing in "
+                "another process; store the data or an offset instead");
   static_assert(alignof(T) <= 64);
 
  public:

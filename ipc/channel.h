@@ -113,8 +113,14 @@ class ChannelCore {
 template <class T>
 class Channel {
   static_assert(std::is_trivially_copyable_v<T>,
-                "Channel<T>: T must be trivially copyable (it is placed in "
-                "shared memory as raw bytes)");
+                "shoal::Channel<T> hands over blocks of T in shared memory as "
+                "raw bytes, so T must be trivially copyable: numbers, enums, "
+                "and structs or std::arrays of them. For other types use a "
+                "Queue<T>, which encodes values");
+  static_assert(!internal::HasRawAddress<T>(),
+                "shoal::Channel<T>: T holds a raw pointer or a view "
+                "(std::string_view, std::span), which means nothing in "
+                "another process; send the data or an offset instead");
   static_assert(alignof(T) <= 32, "Channel<T>: alignof(T) must be <= 32");
 
  public:

@@ -15,6 +15,11 @@
 //   TryDecode<T>(bytes)  absl::StatusOr<T>: InvalidArgument instead of throws.
 //   Encodable<T>         the concept: T can be encoded and decoded.
 //   CodecTraits<T>       the extension point (see below).
+//   MemcpyCodec<T>       CodecTraits<T> : MemcpyCodec<T> sends a trivially
+//                        copyable T as its bytes even if it holds addresses.
+//   Typed handles (Queue<T>, Connection::send/recv, ...) check
+//   internal::CheckEncodable<T>() at compile time: one error naming what to
+//   add (a serialize() member or a CodecTraits specialization).
 //
 // What is built in (one machine: native endianness, fixed widths):
 //
@@ -23,7 +28,11 @@
 //   trivially copyable T (ints,        sizeof(T) bytes, memcpy. Not validated:
 //   floats, enums, PODs, ...)          an enum or a member of a user POD may
 //                                      decode to any bit pattern. Pointers,
-//                                      C arrays and views are not encodable.
+//                                      C arrays and views are not encodable,
+//                                      nor are aggregates with a pointer or
+//                                      view member (detected at compile
+//                                      time; see HasRawAddress), unless
+//                                      CodecTraits<T> : MemcpyCodec<T>.
 //   bool                               1 byte; decodes only from 0 or 1
 //   std::string (basic_string<C>)      uint64 length + bytes
 //   std::string_view, std::span<T>     encode only: like std::string /
@@ -234,13 +243,111 @@ struct CerealCodec {
   }
 };
 
+// --- Raw addresses inside aggregates -----------------------------------------
+//
+// A trivially copyable struct would travel by memcpy, so a raw pointer
+// member would arrive as an address that means nothing in the receiving
+// process. HasRawAddress<T>() finds such members at compile time in
+// aggregates, without reflection: it initializes T from a list of probe
+// objects. Each probe is an initializer clause written without braces, so
+//   * a member of class type takes a clause only by converting to that very
+//     type (never through the member's converting constructors: a fixed-size
+//     string class constructible from const char* is not taken for a
+//     pointer);
+//   * an array member, and a member or base that is itself an aggregate,
+//     take one clause per element (brace elision), so the probes reach
+//     nested members: struct { Point p; int* q; } is flattened to
+//     {p.x, p.y, q}.
+// AnyClause fills every clause; at one position at a time a PointerClause
+// (converts only to pointers and member pointers) or a ViewClause (only to
+// std::basic_string_view / std::span) asks "is this member an address?".
+// Everything happens in requires-expressions: a type the probes cannot
+// handle (a member that is a non-aggregate class type, a reference, more
+// than kMaxClauses clauses) is simply not judged, never an error.
+// Not detected: pointers inside non-aggregate members (std::pair,
+// std::tuple, classes with constructors) and in non-aggregate T.
+struct AnyClause {
+  template <class U>
+    requires(!std::is_class_v<U> || !std::is_aggregate_v<U>)
+  constexpr operator U() const noexcept;
+};
+struct PointerClause {
+  template <class U>
+    requires(std::is_pointer_v<U> || std::is_member_pointer_v<U> ||
+             std::is_null_pointer_v<U>)
+  constexpr operator U() const noexcept;
+};
+template <class T>
+inline constexpr bool kIsView = false;
+template <class C, class Tr>
+inline constexpr bool kIsView<std::basic_string_view<C, Tr>> = true;
+template <class E, size_t N>
+inline constexpr bool kIsView<std::span<E, N>> = true;
+struct ViewClause {
+  template <class U>
+    requires kIsView<U>
+  constexpr operator U() const noexcept;
+};
+
+inline constexpr size_t kMaxClauses = 256;
+
+template <class T, size_t N>
+constexpr bool AcceptsClauses() {
+  return []<size_t... I>(std::index_sequence<I...>) {
+    return requires { T{(static_cast<void>(I), AnyClause{})...}; };
+  }(std::make_index_sequence<N>());
+}
+
+// The number of clauses T's flattened aggregate initialization takes.
+// Invariant of the binary search: Lo clauses are accepted, Hi are not.
+template <class T, size_t Lo, size_t Hi>
+constexpr size_t ClauseCount() {
+  if constexpr (Lo + 1 >= Hi) {
+    return Lo;
+  } else if constexpr (AcceptsClauses<T, (Lo + Hi) / 2>()) {
+    return ClauseCount<T, (Lo + Hi) / 2, Hi>();
+  } else {
+    return ClauseCount<T, Lo, (Lo + Hi) / 2>();
+  }
+}
+
+// Clause K of N accepts a Probe.
+template <class T, class Probe, size_t K, size_t N>
+constexpr bool ClauseAccepts() {
+  return []<size_t... I>(std::index_sequence<I...>) {
+    return requires { T{std::conditional_t<I == K, Probe, AnyClause>{}...}; };
+  }(std::make_index_sequence<N>());
+}
+
+// T is, or is an aggregate with a member (at any depth reachable by brace
+// elision) that is, a raw pointer, a member pointer or a std::string_view /
+// std::span.
+template <class T>
+constexpr bool HasRawAddress() {
+  if constexpr (std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
+                std::is_null_pointer_v<T> || kIsView<std::remove_cv_t<T>>) {
+    return true;
+  } else if constexpr (!std::is_aggregate_v<T> || std::is_array_v<T> ||
+                       !AcceptsClauses<T, 0>() ||
+                       AcceptsClauses<T, kMaxClauses + 1>()) {
+    return false;
+  } else {
+    constexpr size_t n = ClauseCount<T, 0, kMaxClauses + 1>();
+    return []<size_t... K>(std::index_sequence<K...>) {
+      return ((ClauseAccepts<T, PointerClause, K, n>() ||
+               ClauseAccepts<T, ViewClause, K, n>()) ||
+              ...);
+    }(std::make_index_sequence<n>());
+  }
+}
+
 template <class T>
 struct DefaultCodec {};  // not encodable
 template <class T>
   requires kCerealSerializable<T>
 struct DefaultCodec<T> : CerealCodec<T> {};
 template <class T>
-  requires(!kCerealSerializable<T> && RawEncodable<T>)
+  requires(!kCerealSerializable<T> && RawEncodable<T> && !HasRawAddress<T>())
 struct DefaultCodec<T> : RawCodec<T> {};
 template <>
 struct DefaultCodec<bool> : BoolCodec {};
@@ -318,6 +425,16 @@ void EncodeRange(const R& range, CodecWriter& w) {
 
 template <class T, class Enable>
 struct CodecTraits : internal::DefaultCodec<T> {};
+
+// Sends T as its bytes, as the default does for trivially copyable types,
+// even when T holds a raw pointer or a view (which the default refuses: an
+// address means nothing in another process). For an address that does mean
+// something to the receiver, e.g. into memory a fork()ed child inherited:
+//
+//   template <> struct shoal::CodecTraits<Node> : shoal::MemcpyCodec<Node> {};
+template <class T>
+  requires std::is_trivially_copyable_v<T>
+struct MemcpyCodec : internal::RawCodec<T> {};
 
 // ---------------------------------------------------------------------------
 // Strings.
@@ -731,6 +848,57 @@ T CodecReader::Get() {
   return internal::DecodeValue<T>(*this);
 }
 
+namespace internal {
+
+// The compile-time check of a typed handle (Queue<T>, Connection::send<T>,
+// ...): one error that says what to add, instead of the codec's overload
+// errors from deep inside the handle. Use it as
+//   static_assert(internal::CheckEncodable<T>());
+// and reach the codec through the Quiet* functions below, which compile to
+// nothing for a T this check has already refused. kEncodeOnly: T is only
+// sent, never decoded (std::string_view, std::span may be sent).
+template <class T, bool kEncodeOnly = false>
+constexpr bool CheckEncodable() {
+  using U = std::remove_cvref_t<T>;
+  constexpr bool ok = kEncodeOnly ? CanEncode<U> : Encodable<U>;
+  static_assert(
+      ok || !HasRawAddress<U>(),
+      "shoal: this type holds a raw pointer, a member pointer or a view "
+      "(std::string_view, std::span); an address means nothing in another "
+      "process, so it is not sent. Send the data itself (std::string, "
+      "std::vector, std::array, an offset), or, when the receiver can use "
+      "the address (memory a fork()ed child inherited), say so: "
+      "template <> struct shoal::CodecTraits<T> : shoal::MemcpyCodec<T> {};");
+  static_assert(
+      ok || HasRawAddress<U>(),
+      "shoal: this type cannot be encoded. Give it a member "
+      "`template <class Archive> void serialize(Archive& ar) { ar(a, b); }` "
+      "naming its members (cereal), or specialize shoal::CodecTraits<T> with "
+      "Size, Encode and Decode (see <shoal/ipc/codec.h>). Trivially copyable "
+      "types without pointers, std::string, std::vector, std::array, "
+      "std::pair, std::tuple, std::optional, std::variant and the map and "
+      "set types of encodable types work as they are.");
+  return true;  // the assertions above report; the caller's must not repeat
+}
+
+template <class T>
+size_t QuietEncodedSize(const T& v) {
+  if constexpr (CanEncode<T>) {
+    return SizeOf<T>(v);
+  } else {
+    return 0;
+  }
+}
+template <class T>
+void QuietEncodeTo(const T& v, std::span<std::byte> dst) {
+  if constexpr (CanEncode<T>) {
+    CodecWriter w(dst);
+    EncodeValue<T>(v, w);
+  }
+}
+
+}  // namespace internal
+
 // ---------------------------------------------------------------------------
 // The API.
 
@@ -812,6 +980,20 @@ template <Encodable T>
 absl::StatusOr<T> TryDecode(std::string_view bytes) {
   return TryDecode<T>(std::as_bytes(std::span<const char>(bytes)));
 }
+
+namespace internal {
+
+// Decode<T> for handles that ran CheckEncodable<T>() (see there).
+template <class T>
+T QuietDecode(std::span<const std::byte> bytes) {
+  if constexpr (Encodable<T>) {
+    return Decode<T>(bytes);
+  } else {
+    throw SerializationError("not encodable");  // refused at compile time
+  }
+}
+
+}  // namespace internal
 
 }  // namespace shoal
 

@@ -99,16 +99,20 @@ class Connection {
   // Encodes `value` with the codec and sends it as one message.
   template <class T>
   void send(const T& value) {
-    std::string bytes = Encode(value);
-    send_bytes(std::as_bytes(std::span<const char>(bytes)));
+    static_assert(internal::CheckEncodable<T, /*kEncodeOnly=*/true>());
+    if constexpr (internal::CanEncode<T>) {
+      std::string bytes = Encode(value);
+      send_bytes(std::as_bytes(std::span<const char>(bytes)));
+    }
   }
 
   // Receives one message and decodes it as T. Throws EOFError, CodecError,
   // TimeoutError (timed form).
   template <class T>
   T recv(const Deadline& deadline = Deadline()) {
+    static_assert(internal::CheckEncodable<T>());
     std::vector<std::byte> bytes = recv_bytes_vector(kNoLimit, deadline);
-    return Decode<T>(std::span<const std::byte>(bytes));
+    return internal::QuietDecode<T>(std::span<const std::byte>(bytes));
   }
 
   // Sends bytes [offset, offset + size) of `buffer` as one message

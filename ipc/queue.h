@@ -98,6 +98,9 @@ constexpr std::size_t DefaultInlineBytes() {
 // The typed layer shared by the three queue classes.
 template <class T, class Derived>
 class QueueBase {
+  // One compile error that says what T needs, not the codec's from below.
+  static_assert(CheckEncodable<T>());
+
  public:
   using value_type = T;
 
@@ -187,9 +190,9 @@ class QueueBase {
   }
 
   bool DoPut(const T& item, const Deadline& deadline, bool throwing) {
-    const std::size_t size = EncodedSize(item);
+    const std::size_t size = QuietEncodedSize(item);
     QueueCore::Result r = core_->Put(
-        size, [&](std::span<std::byte> dst) { EncodeTo(item, dst); },
+        size, [&](std::span<std::byte> dst) { QuietEncodeTo(item, dst); },
         deadline, Derived::kCounted);
     if (r == QueueCore::Result::kOk) return true;
     if (!throwing) return false;
@@ -202,7 +205,7 @@ class QueueBase {
   std::optional<T> DoGet(const Deadline& deadline, bool throwing) {
     std::optional<T> out;
     QueueCore::Result r = core_->Get(
-        [&](std::span<const std::byte> bytes) { out.emplace(Decode<T>(bytes)); },
+        [&](std::span<const std::byte> bytes) { out.emplace(QuietDecode<T>(bytes)); },
         deadline);
     if (r == QueueCore::Result::kOk || !throwing) return out;
     if (r == QueueCore::Result::kClosed) {

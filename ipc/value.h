@@ -168,8 +168,15 @@ void PlainStore(T& v, const T& x) {
 template <class T>
 class Value {
   static_assert(std::is_trivially_copyable_v<T>,
-                "Value<T>: T must be trivially copyable (it lives in shared "
-                "memory as raw bytes)");
+                "shoal::Value<T> keeps T in shared memory as raw bytes, so T "
+                "must be trivially copyable: numbers, enums, and structs or "
+                "std::arrays of them. For std::string, containers or classes "
+                "with a serialize() member use a Queue<T> or a Pipe, which "
+                "encode values");
+  static_assert(!internal::HasRawAddress<T>(),
+                "shoal::Value<T>: T holds a raw pointer or a view "
+                "(std::string_view, std::span), which means nothing in "
+                "another process; store the data or an offset instead");
 
  public:
   using value_type = T;
@@ -276,7 +283,13 @@ class Value {
 template <class T>
 class RawValue {
   static_assert(std::is_trivially_copyable_v<T>,
-                "RawValue<T>: T must be trivially copyable");
+                "shoal::RawValue<T> keeps T in shared memory as raw bytes, so "
+                "T must be trivially copyable: numbers, enums, and structs or "
+                "std::arrays of them");
+  static_assert(!internal::HasRawAddress<T>(),
+                "shoal::RawValue<T>: T holds a raw pointer or a view "
+                "(std::string_view, std::span), which means nothing in "
+                "another process; store the data or an offset instead");
 
  public:
   using value_type = T;

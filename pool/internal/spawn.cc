@@ -84,6 +84,11 @@ bool RegisterSpawnEntry(const char* kind, SpawnEntry entry) {
 
 void CheckNotUninitializedSpawnChild() {
   const char* v = getenv(kSpawnEnv);
+  if (v != nullptr && std::strcmp(v, "pool") == 0) {
+    // A pool worker: leave quietly (nothing flushed: this is a second run of
+    // the user's main); the pool reports the exit code once (engine.cc).
+    _exit(kSpawnedWithoutInitExitCode);
+  }
   if (v != nullptr && v[0] != '\0') {
     throw ValueError(
         "this process was spawned by shoal (start method 'spawn') but main() "
@@ -154,7 +159,7 @@ pid_t SpawnSelf(std::string_view kind, const std::vector<std::string>& args,
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  std::string flag = std::string(kSpawnEnv) + "=1";
+  std::string flag = std::string(kSpawnEnv) + "=" + std::string(kind);
   std::vector<char*> envp;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     if (std::strncmp(*e, kSpawnEnv, sizeof(kSpawnEnv) - 1) == 0 &&

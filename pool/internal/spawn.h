@@ -4,7 +4,7 @@
 // registry shoal::init dispatches them through.
 //
 // A spawned child's argv is [argv0, "--shoal-spawn", kind, args...], and its
-// environment carries SHOAL_SPAWNED=1 until shoal::init consumes it (a
+// environment carries SHOAL_SPAWNED=<kind> until shoal::init consumes it (a
 // program that forgot to call shoal::init is caught when it tries to start
 // processes of its own: see CheckNotUninitializedSpawnChild). The file
 // descriptors in `fds` are dup2()ed to 3, 4, ... in the child; every other
@@ -38,8 +38,12 @@ bool RegisterSpawnEntry(const char* kind, SpawnEntry entry);
 
 // Throws shoal::ValueError in a process that was spawned by shoal but whose
 // main() did not call shoal::init first (it would otherwise run main again
-// and possibly spawn children of its own, forever).
+// and possibly spawn children of its own, forever). A pool worker exits at
+// once with kSpawnedWithoutInitExitCode instead, saying nothing: the pool
+// sees the code and reports the mistake once (BrokenPool), rather than every
+// worker printing it.
 void CheckNotUninitializedSpawnChild();
+inline constexpr int kSpawnedWithoutInitExitCode = 78;
 
 // The start method to use: `ctx`'s, or the default.
 StartMethod EffectiveMethod(const Context* ctx);

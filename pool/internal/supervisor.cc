@@ -12,6 +12,7 @@
 
 #include "shoal/base/errors.h"
 #include "shoal/base/internal/clock.h"
+#include "shoal/pool/internal/spawn.h"
 
 namespace shoal::internal {
 namespace {
@@ -356,6 +357,17 @@ void Supervisor::OnWorkerExit(uint32_t w) {
         "the initializer failed in " + DescribeExit(pid, exit);
     if (cause) what += ": " + cause->type_name + ": " + cause->message;
     Break(what, cause);
+    return;
+  }
+  if (exit.signal == 0 && exit.exit_code == kSpawnedWithoutInitExitCode &&
+      life != kWorkerReady && life != kWorkerExiting &&
+      !state_.terminating()) {
+    // Said once, here, rather than by every worker (spawn.cc).
+    Break("the spawn start method runs this program again in each worker, "
+          "and its main() did not call shoal::init(argc, argv) first: call "
+          "it at the top of main(); in a spawned worker it runs the worker "
+          "and never returns",
+          std::nullopt);
     return;
   }
   if (life != kWorkerReady && life != kWorkerExiting &&

@@ -7,7 +7,9 @@
 #   1. tools/install.sh --prefix=<temporary dir>: one -c opt Bazel build that
 #      every later step reuses; checks the installed tree (only include/shoal/,
 #      every public header installed and in <shoal/shoal.h>, the version);
-#   2. every installed public header compiles alone;
+#   2. every installed public header compiles alone, and the first mistakes
+#      users make (a Queue<T> of a T that cannot be encoded or that holds a
+#      pointer, ...) fail with one static_assert that says what to add;
 #   3. pkg-config: `pkg-config --validate shoal`, then
 #      g++ -std=c++20 app.cc $(pkg-config --cflags --libs shoal);
 #   4. CMake: find_package(shoal 0.2 CONFIG REQUIRED) + shoal::shoal (and
@@ -104,6 +106,9 @@ xargs -P "$(nproc)" -I{} sh -c '
     { echo "$1 does not compile alone:"; head -20 "$3/$(echo "$1" | tr / _).err"; exit 255; }
 ' _ {} "$inc" "$work" < "$work/headers" >&2 || fail "a header does not compile alone"
 echo "    $(wc -l < "$work/headers") headers" >&2
+
+step "compile-time errors say what to add (tests/consumers/compile_errors/)"
+"$here/compile_errors.sh" "$inc" >&2 || fail "compile-time errors"
 
 # --- 3. pkg-config ------------------------------------------------------------
 step "pkg-config"

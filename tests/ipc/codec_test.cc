@@ -12,7 +12,9 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -104,6 +106,59 @@ struct CodecTraits<Tree> {
   }
 };
 
+// Aggregates holding addresses: refused by default (an address means
+// nothing in another process), unless the user opts in with MemcpyCodec.
+struct WithPointer {
+  int n;
+  int* p;
+};
+struct Label {
+  double x;
+  const char* text;
+};
+struct NestedPointer {
+  int id;
+  Label label;  // the pointer is found through brace elision
+};
+struct WithView {
+  std::string_view name;
+  int n;
+};
+struct WithSpan {
+  std::span<const int> values;
+};
+struct PointerArray {
+  int* slots[2];
+};
+struct WithFunction {
+  int (*fn)(int);
+};
+// Not addresses: a string class that converts from a pointer, arrays,
+// nested plain structs.
+struct FixedName {
+  char c[8] = {};
+  FixedName() = default;
+  FixedName(const char* s) {  // NOLINT: implicit on purpose
+    for (int i = 0; i < 7 && s[i] != 0; ++i) c[i] = s[i];
+  }
+};
+struct Named {
+  FixedName name;
+  int n;
+};
+struct Plain {
+  int a;
+  double b[3];
+  Pod pod;
+  std::array<float, 2> f;
+};
+struct Linked {
+  Linked* next;
+  int v;
+};
+template <>
+struct CodecTraits<Linked> : MemcpyCodec<Linked> {};
+
 namespace {
 
 // ---------------------------------------------------------------------------
@@ -162,6 +217,21 @@ static_assert(!Encodable<Opaque>);
 static_assert(!Encodable<std::vector<Opaque>>);
 static_assert(!Encodable<std::map<int, Opaque>>);
 static_assert(!Encodable<std::unique_ptr<int>>);
+// Aggregates with a pointer, member pointer or view member, at any depth
+// brace elision reaches; and what must stay accepted.
+static_assert(!Encodable<WithPointer>);
+static_assert(!Encodable<NestedPointer>);
+static_assert(!Encodable<WithView>);
+static_assert(!Encodable<WithSpan>);
+static_assert(!Encodable<PointerArray>);
+static_assert(!Encodable<WithFunction>);
+static_assert(!Encodable<std::vector<WithPointer>>);
+static_assert(internal::HasRawAddress<Label>());
+static_assert(!internal::HasRawAddress<Named>());
+static_assert(!internal::HasRawAddress<Plain>());
+static_assert(Encodable<Named>);
+static_assert(Encodable<Plain>);
+static_assert(Encodable<Linked>);  // opted in
 // Views encode but do not decode.
 static_assert(internal::CanEncode<std::string_view>);
 static_assert(!Encodable<std::string_view>);
@@ -535,6 +605,18 @@ TEST(CodecBadInput, MutatedValidEncodingsNeverCrash) {
     absl::Status s = internal::FuzzDecode(m);
     EXPECT_NE(s.code(), absl::StatusCode::kInternal) << s;
   }
+}
+
+TEST(Codec, MemcpyCodecSendsAnOptedInPointerAsItsBytes) {
+  int target = 7;
+  Linked in{reinterpret_cast<Linked*>(&target), 3};
+  EXPECT_EQ(EncodedSize(in), sizeof(Linked));
+  Linked out = Decode<Linked>(Encode(in));
+  EXPECT_EQ(out.next, in.next);
+  EXPECT_EQ(out.v, 3);
+  Named n = Decode<Named>(Encode(Named{"ann", 4}));
+  EXPECT_STREQ(n.name.c, "ann");
+  EXPECT_EQ(n.n, 4);
 }
 
 TEST(CodecErrors, MessagesNameTheTypeAndOffset) {
