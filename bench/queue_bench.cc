@@ -8,6 +8,12 @@
 //   with room for 1024 items. One iteration = a batch of 4096 items put and
 //   then acknowledged by the consumer (so items still in flight are never
 //   counted); items/s is the figure. Goal: Queue >= 10x message_queue.
+//   The floors (the shoot-out's, bench/shootout/floor_links.h): SpscFloor, a
+//   single-producer single-consumer ring with cached indices publishing
+//   every item, and SpscFloorBatch64, the same ring publishing every 64
+//   items. Goals: Queue put/get >= 0.8x SpscFloor; batched puts and gets
+//   (put_many/get_many, when they exist) >= 100 M items/s and within 4x of
+//   SpscFloorBatch64.
 //
 //   Round trip, 64 B (std::array<uint64_t, 8>), two queues, forked echo peer:
 //     *_BothActive: back-to-back round trips, both sides busy. Compared with
@@ -30,6 +36,7 @@
 #include <string>
 
 #include "bench/bench_util.h"
+#include "bench/shootout/floor_links.h"
 #include "benchmark/benchmark.h"
 #include "boost/interprocess/ipc/message_queue.hpp"
 #include "shoal/ipc/queue.h"
@@ -136,6 +143,27 @@ void BM_BoostMessageQueue_Stream8B_1P1C(benchmark::State& state) {
   bi::message_queue::remove(name.c_str());
 }
 BENCHMARK(BM_BoostMessageQueue_Stream8B_1P1C)->UseRealTime();
+
+// The floors: the shoot-out's SPSC ring (one slot per 8 B item, 1024 deep).
+template <class Link>
+void SpscFloorStream8(benchmark::State& state) {
+  shoal::shootout::Spec spec;
+  spec.size = 8;
+  spec.depth = kDepth;
+  Link link(spec);
+  Stream8(
+      state, [&](uint64_t v) { link.Send(0, v); }, [&] { return link.Recv(0); });
+}
+void BM_SpscFloor_Stream8B_1P1C(benchmark::State& state) {
+  SpscFloorStream8<shoal::shootout::FloorSpscLink>(state);
+}
+BENCHMARK(BM_SpscFloor_Stream8B_1P1C)->UseRealTime();
+void BM_SpscFloorBatch64_Stream8B_1P1C(benchmark::State& state) {
+  // kBatch is a multiple of 64: the last item of every batch is published.
+  static_assert(kBatch % 64 == 0);
+  SpscFloorStream8<shoal::shootout::FloorSpscBatchLink>(state);
+}
+BENCHMARK(BM_SpscFloorBatch64_Stream8B_1P1C)->UseRealTime();
 
 // --------------------------------------------------- round trip, 64 B
 
