@@ -137,8 +137,8 @@ BENCHMARK(BM_RawSpin_BothActive)->UseRealTime();
 // The argument is the number of workers: /1 is the round trip against the
 // ping-pong floors (caller and worker on the 2 CPUs); /2 is the shoot-out's
 // pool-apply case (Pool(2), as Python's peer), where the caller and two
-// workers share 2 CPUs and the worker that did not get the task spins for
-// it too (bench/RESULTS.md, "Two Pool.apply figures").
+// workers share 2 CPUs and both workers wait (spin, then sleep) for each
+// task (bench/RESULTS.md, "Two Pool.apply figures").
 void PoolApply(benchmark::State& state, uint64_t gap_ns) {
   shoal::Pool pool(static_cast<std::size_t>(state.range(0)));
   RoundTrip(state, gap_ns, [&](int i) { return pool.apply(Inc, i); });
