@@ -109,13 +109,22 @@ void Report(benchmark::State& state, Ctl* ctl, const Usage& mine,
   state.SetBytesProcessed(static_cast<int64_t>(messages * kSize));
 }
 
-// The peer's end: records its usage from the first message to the last.
-template <class Body>
-pid_t StartPeer(Ctl* ctl, Body body) {
-  return ForkPeer([ctl, body]() mutable {
+// Forks the peer (pinned to CPU 1): it attaches to `link`, runs
+// loop(&start) (which sets `start` once the warm-up is over and returns at
+// kStopSeq), then records its usage since `start` and detaches.
+template <class L, class Loop>
+pid_t StartPeer(Ctl* ctl, L& link, Loop loop) {
+  return ForkPeer([ctl, &link, loop]() mutable {
     shoal::bench::PinTo(1);
     try {
-      body();
+      link.Attach(1);
+      link.Ready(1);
+      Usage start;
+      loop(&start);
+      const Usage used = Usage::Now() - start;
+      ctl->peer_faults.store(used.faults);
+      ctl->peer_csw.store(used.csw);
+      link.Detach(1);
     } catch (...) {
       ctl->peer_failed.store(1);
     }
@@ -127,24 +136,17 @@ void RoundTrip(benchmark::State& state) {
   Pin pin(0);
   L link(MakeSpec(true));
   auto* ctl = NewShared<Ctl>();
-  pid_t pid = StartPeer(ctl, [&link, ctl] {
-    link.Attach(1);
-    link.Ready(1);
-    Usage start;
+  pid_t pid = StartPeer(ctl, link, [&link, ctl](Usage* start) {
     for (;;) {
       uint64_t s = link.Recv(0);
-      if (s == kWarm) start = Usage::Now();
-      if (s == kStopSeq) break;
+      if (s == kWarm) *start = Usage::Now();
+      if (s == kStopSeq) return;
       if (s == kBadSeq) {
         ctl->bad.fetch_add(1);
         s = 0;
       }
       link.Send(1, s);
     }
-    const Usage used = Usage::Now() - start;
-    ctl->peer_faults.store(used.faults);
-    ctl->peer_csw.store(used.csw);
-    link.Detach(1);
   });
   link.Attach(0);
   link.Ready(0);
@@ -172,22 +174,15 @@ void Stream(benchmark::State& state) {
   Pin pin(0);
   L link(MakeSpec(false));
   auto* ctl = NewShared<Ctl>();
-  pid_t pid = StartPeer(ctl, [&link, ctl] {
-    link.Attach(1);
-    link.Ready(1);
-    Usage start;
+  pid_t pid = StartPeer(ctl, link, [&link, ctl](Usage* start) {
     uint64_t expect = 0;
     for (;;) {
       const uint64_t s = link.Recv(0);
-      if (s == kWarm) start = Usage::Now();
-      if (s == kStopSeq) break;
+      if (s == kWarm) *start = Usage::Now();
+      if (s == kStopSeq) return;
       if (s != expect) ctl->bad.fetch_add(1);
       expect = (s == kBadSeq ? expect : s) + 1;
     }
-    const Usage used = Usage::Now() - start;
-    ctl->peer_faults.store(used.faults);
-    ctl->peer_csw.store(used.csw);
-    link.Detach(1);
   });
   link.Attach(0);
   link.Ready(0);
