@@ -13,7 +13,8 @@ project"):
     shoal_dependencies()
 
 and in its .bazelrc: `build --cxxopt=-std=c++20 --host_cxxopt=-std=c++20`.
-Then depend on "@shoal//:shoal" (or a layer: "@shoal//:shoal_ipc", ...).
+Then depend on "@shoal//:shoal" (or a layer: "@shoal//:shoal_ipc", ...),
+and on "@shoal//:shoal_mpi" for executors and pools over MPI ranks.
 
 Why: Bazel 4.2.3 wants to download rules_cc, rules_java and
 remote_coverage_tools even for a pure C++ build. shoal_dependencies()
@@ -23,7 +24,12 @@ native rules; remote_coverage_tools has the two empty targets Bazel looks
 for), unless the workspace already declares a repository of that name. The
 system libraries (Abseil, cereal, Boost, pthread) come from Debian's -dev
 packages under /usr, as for shoal itself (third_party/BUILD.bazel).
+It also declares @openmpi, the system's Open MPI (mpicc --showme), which only
+"@shoal//:shoal_mpi" uses: Bazel looks for mpicc only when that target is
+built, so a workspace without MPI is not affected.
 """
+
+load("//third_party/mpi:mpi_configure.bzl", "mpi_configure")
 
 # The files of each stub, relative to third_party/bazel_stubs/<name>/.
 _STUB_FILES = {
@@ -51,3 +57,5 @@ def shoal_dependencies():
     for name in sorted(_STUB_FILES.keys()):
         if not native.existing_rule(name):
             _stub_repository(name = name, stub = name)
+    if not native.existing_rule("openmpi"):
+        mpi_configure(name = "openmpi")

@@ -17,11 +17,13 @@
 #   5. the Debian package (tools/package.sh): its contents, lintian, dpkg
 #      installing it into a throwaway root, its CMake files from there;
 #   6. Bazel: tests/consumers/bazel/, a second workspace using the README's
-#      snippet (it builds shoal from source in its own output base).
+#      snippet (it builds shoal from source in its own output base), and
+#      the optional MPI part, @shoal//:shoal_mpi, run under mpirun.
 # Each program is app.cc (a Pool, a Queue and a FloatChannel), run with the
 # fork and the spawn start methods and compared with expected.txt.
 #
-# Needs cmake, pkg-config, lintian and dpkg-dev (tools/setup.sh test).
+# Needs cmake, pkg-config, lintian, dpkg-dev and Open MPI (tools/setup.sh
+# test).
 # SHOAL_CONSUMER_OUTPUT_BASE keeps the Bazel consumer's output base between
 # runs (default: a temporary one, removed at the end).
 set -euo pipefail
@@ -219,9 +221,18 @@ step "Bazel (a second workspace: tests/consumers/bazel)"
   # processwrapper-sandbox: Debian's linux-sandbox prints debug lines for
   # every action (shoal's own .bazelrc does the same).
   "${consumer_bazel[@]}" build --symlink_prefix=/ \
-    --spawn_strategy=processwrapper-sandbox,local //:app >&2 &&
-  cp "$("${consumer_bazel[@]}" info bazel-bin 2>/dev/null)/app" "$work/bazel-app") ||
+    --spawn_strategy=processwrapper-sandbox,local //:app //:app_mpi >&2 &&
+  bazel_bin=$("${consumer_bazel[@]}" info bazel-bin 2>/dev/null) &&
+  cp "$bazel_bin/app" "$work/bazel-app" &&
+  cp "$bazel_bin/app_mpi" "$work/bazel-app-mpi") ||
   fail "Bazel consumer does not build"
 check_app bazel "$work/bazel-app"
+# The optional MPI part (@shoal//:shoal_mpi): rank 0 and 2 worker ranks.
+"$repo/tests/mpi/mpirun_test.sh" --np=3 --timeout=120 --stdout="$work/mpi.out" \
+  -- "$work/bazel-app-mpi" >"$work/mpirun.log" 2>&1 ||
+  { cat "$work/mpirun.log" "$work/mpi.out" >&2; fail "the Bazel MPI consumer under mpirun"; }
+diff -u "$here/bazel/mpi_expected.txt" "$work/mpi.out" >&2 ||
+  fail "bazel-mpi: unexpected output (above)"
+echo "    bazel-mpi: mpirun -np 3 ok" >&2
 
 echo "consumers: all passed in $((SECONDS - stage_start)) s" >&2

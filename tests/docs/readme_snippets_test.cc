@@ -159,7 +159,7 @@ TEST(Readme, Executor) {
   shoal::ProcessPoolExecutor ex(shoal::ExecutorOptions{.max_workers = 2});
   auto f = ex.submit(square, 9);
   EXPECT_EQ(f.result(), 81);
-  std::vector<decltype(f)> futures = {ex.submit(square, 2), ex.submit(square, 3)};
+  std::vector futures = {ex.submit(square, 2), ex.submit(square, 3)};
   int n = 0;
   for (auto& done : shoal::as_completed(futures)) {
     (void)done;
