@@ -88,7 +88,9 @@ struct ExecutorOptions {
   // 0: inline mode; P > 0: hierarchical mode, P processes per rank.
   std::size_t processes_per_rank = 0;
   // Tasks sent ahead to one rank (sent, not finished; not cancellable). 0:
-  // 2 in inline mode, 2 * P + 2 in hierarchical mode.
+  // adaptive, from 2 (inline) or 2 * P + 2 (hierarchical) for tasks of
+  // 0.5 ms or more, to 8 (or 2 * P + 2) for shorter ones, so a rank has its
+  // next task queued when tasks are short.
   std::size_t max_inflight_per_rank = 0;
   // Hierarchical mode: the local pools' start method (unset: fork),
   // tasks per worker process (0: unlimited), per-task time limit (0: none).

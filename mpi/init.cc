@@ -133,6 +133,7 @@ void MpiThread(InitOptions options, const void* caller, Boot* boot) {
     if (!refusal.empty()) v = "refused\n";
     v += "timeout_ms=" + std::to_string(options.rank_timeout.count()) + "\n";
     v += "spin_us=" + std::to_string(options.spin.count()) + "\n";
+    v += "busy_us=" + std::to_string(options.spin_while_working.count()) + "\n";
     v += "poll_us=" + std::to_string(options.max_poll_interval.count()) + "\n";
     // Rank 0's identity last (each worker checks itself against it).
     v += "identity\n" + text;
@@ -147,6 +148,7 @@ void MpiThread(InitOptions options, const void* caller, Boot* boot) {
   internal::Tuning tuning;
   tuning.rank_timeout_ns = std::atoll(Field(vt, "timeout_ms").c_str()) * 1'000'000;
   tuning.spin_ns = std::atoll(Field(vt, "spin_us").c_str()) * 1'000;
+  tuning.busy_ns = std::atoll(Field(vt, "busy_us").c_str()) * 1'000;
   tuning.max_sleep_ns = std::atoll(Field(vt, "poll_us").c_str()) * 1'000;
   if (vt.rfind("refused\n", 0) == 0) {
     if (rank != 0) {

@@ -67,8 +67,13 @@ struct InitOptions {
   // See "What happens when a rank dies". Rank 0's value is used by all.
   std::chrono::milliseconds rank_timeout{10'000};
   // How long an MPI thread keeps polling (yielding the CPU between polls)
-  // after its last event before it starts sleeping between polls.
+  // after its last event before it starts sleeping between polls ...
   std::chrono::microseconds spin{200};
+  // ... and how long while answers are due (rank 0 with tasks out; a worker
+  // with a session open): a thread that slept may wait a whole time slice
+  // to run again on a busy machine, so the pipeline keeps polling while
+  // work flows, and sleeps only after this much silence.
+  std::chrono::microseconds spin_while_working{5'000};
   // The longest sleep between two polls of an idle MPI thread: the delay of
   // the first message after an idle spell, against idle CPU use.
   std::chrono::microseconds max_poll_interval{1'000};

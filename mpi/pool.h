@@ -62,7 +62,7 @@ namespace shoal::mpi {
 struct PoolOptions {
   // 0: inline mode; P > 0: hierarchical mode, P processes per rank.
   std::size_t processes_per_rank = 0;
-  // Tasks sent ahead to one rank. 0: 2 inline, 2 * P + 2 hierarchical.
+  // Tasks sent ahead to one rank. 0: adaptive (see ExecutorOptions).
   std::size_t max_inflight_per_rank = 0;
   // Hierarchical mode only (see the file comment).
   std::optional<Context> context{};

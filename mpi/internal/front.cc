@@ -18,19 +18,21 @@ Front::Front(const FrontOptions& o) : world_(&World::Get()) {
   c.max_tasks_per_child = o.max_tasks_per_child;
   c.task_timeout_ns = o.task_timeout.count() > 0 ? o.task_timeout.count() : 0;
   processes_ = o.processes_per_rank;
-  std::size_t credits = o.max_inflight_per_rank;
-  if (credits == 0) {
-    // Inline: one task running and one waiting on the rank, so it never
-    // idles for a round trip through rank 0. Hierarchical: as a local
-    // pool's imap, twice the workers plus two.
-    credits = processes_ == 0 ? 2 : 2 * processes_ + 2;
-  }
-  // A local pool must never block the rank's MPI thread on a full ring.
-  credits = std::min<std::size_t>(
-      credits, processes_ == 0 ? 1u << 20
-                               : shoal::internal::Engine::kDefaultSlots);
-  per_rank_ = static_cast<uint32_t>(credits);
-  session_ = world_->OpenSession(c, per_rank_);
+  // Credits (tasks sent ahead to one rank): fixed when asked for, else
+  // adaptive (world.h): inline 2..8 (one running, one queued, up to 8 for
+  // short tasks); hierarchical 2P+2..max(2P+2, 8), as a local pool's imap.
+  // Never above a local pool's slot count: its ring must not block the
+  // rank's MPI thread.
+  const std::size_t cap =
+      processes_ == 0 ? 1u << 20 : shoal::internal::Engine::kDefaultSlots;
+  std::size_t lo = processes_ == 0 ? 2 : 2 * processes_ + 2;
+  std::size_t hi = std::max<std::size_t>(lo, 8);
+  if (o.max_inflight_per_rank != 0) lo = hi = o.max_inflight_per_rank;
+  lo = std::min(lo, cap);
+  hi = std::min(hi, cap);
+  per_rank_ = static_cast<uint32_t>(hi);
+  session_ = world_->OpenSession(c, static_cast<uint32_t>(lo),
+                                 static_cast<uint32_t>(hi));
 }
 
 Front::~Front() { EndSession(); }

@@ -8,18 +8,29 @@
 // as it is idle. shoal's MPI threads poll with MPI_Improbe instead, and
 // between polls follow IdlePolicy:
 //
-//   busy   something happened less than `spin` ago: poll again at once,
-//          yielding the CPU between polls (a reply is usually microseconds
-//          away while work flows);
-//   idle   after that, sleep on a Doorbell between polls: 20 us, doubling
-//          up to `max_sleep` (1 ms by default). A local event (a task
-//          submitted on rank 0, a result finished on a worker) rings the
-//          doorbell and ends the sleep at once; a message from another rank
-//          is seen at the next poll, so the first message after an idle
-//          spell waits at most `max_sleep`.
+//   busy   less than `spin` after the last event: yield the CPU, then poll
+//          again (a reply is usually microseconds away while work flows);
+//   idle   after that, sleep on a Doorbell between polls: 10 us, doubling up
+//          to `max_sleep` (1 ms by default). A local event (a task submitted
+//          on rank 0, a result finished on a worker) rings the doorbell and
+//          ends the sleep at once; a message from another rank is seen at
+//          the next poll, so the first message after an idle spell waits at
+//          most `max_sleep`.
 //
-// An idle rank thus costs ~1,000 short polls per second (well under 1% of
-// a core: bench/RESULTS.md "## mpi" measures it).
+// Why yield rather than spin on pause instructions, and why not sleep at
+// once: measured on the 2-core reference machine with ~20 runnable threads
+// of other jobs (round trips of submit().result(), np = 2): pure spinning
+// starved the very threads it waited for (3-6 ms per round trip), and a
+// poller that slept 10 us between polls waited a whole time slice to run
+// again (~4 ms: a thread woken by its own timer does not preempt the
+// running one), while yielding between polls gave 18 us (median). Threads
+// with nothing to poll (a rank's task thread, rank 0's callers) instead
+// sleep on a futex and are woken by whoever has work for them, which the
+// scheduler honours at once. Short sleeps set the thread's timer slack to
+// 1 us (TightTimers), or Linux rounds each up by 50 us.
+//
+// An idle rank thus costs ~1,000 short polls per second (~2% of a core on
+// the reference machine: bench/RESULTS.md "## mpi" measures it).
 //
 // Doorbell: a 32-bit sequence number and a sleeping flag. Ring() bumps the
 // number and makes a futex call only when the waiter really sleeps.
@@ -30,6 +41,7 @@
 #define SHOAL_MPI_INTERNAL_IDLE_H_
 
 #include <sched.h>
+#include <sys/prctl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +53,9 @@
 #include "shoal/base/internal/futex.h"
 
 namespace shoal::mpi::internal {
+
+// Short timed sleeps of the calling thread end on time (1 us slack).
+inline void TightTimers() { prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); }
 
 class Doorbell {
  public:
@@ -68,10 +83,11 @@ class Doorbell {
 
 class IdlePolicy {
  public:
-  static constexpr int64_t kFirstSleepNs = 20'000;
+  static constexpr int64_t kFirstSleepNs = 10'000;
 
-  IdlePolicy(int64_t spin_ns, int64_t max_sleep_ns)
+  IdlePolicy(int64_t spin_ns, int64_t busy_ns, int64_t max_sleep_ns)
       : spin_ns_(spin_ns),
+        busy_ns_(std::max(spin_ns, busy_ns)),
         max_sleep_ns_(std::max<int64_t>(max_sleep_ns, kFirstSleepNs)),
         last_ns_(shoal::internal::MonotonicNanos()) {}
 
@@ -84,9 +100,12 @@ class IdlePolicy {
   // A pass found nothing: yield while recently busy, else sleep on `bell`
   // (rung after the Snapshot() that returned `seen`) for the current
   // backoff, at most until `wake_by_ns` (a timer of the caller; 0: none).
-  void Idle(Doorbell& bell, uint32_t seen, int64_t wake_by_ns = 0) {
+  // `expecting`: work is out and its answer is due (tasks in flight): stay
+  // busy for the longer window.
+  void Idle(Doorbell& bell, uint32_t seen, int64_t wake_by_ns = 0,
+            bool expecting = false) {
     const int64_t now = shoal::internal::MonotonicNanos();
-    if (now - last_ns_ < spin_ns_) {
+    if (now - last_ns_ < (expecting ? busy_ns_ : spin_ns_)) {
       sched_yield();
       return;
     }
@@ -99,6 +118,7 @@ class IdlePolicy {
 
  private:
   int64_t spin_ns_;
+  int64_t busy_ns_;
   int64_t max_sleep_ns_;
   int64_t last_ns_;
   int64_t sleep_ns_ = kFirstSleepNs;

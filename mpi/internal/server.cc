@@ -16,6 +16,7 @@
 
 #include "shoal/base/errors.h"
 #include "shoal/base/internal/clock.h"
+#include "shoal/base/internal/spin.h"
 #include "shoal/mpi/internal/idle.h"
 #include "shoal/mpi/internal/mpi_comm.h"
 #include "shoal/pool/context.h"
@@ -153,7 +154,12 @@ class InlineRunner final : public Runner {
   };
 
   void Main() {
-    IdlePolicy idle(tuning_.spin_ns, tuning_.max_sleep_ns);
+    // Nothing to poll here: a short adaptive spin (none once it stops
+    // paying, e.g. on a busy machine), then sleep until the MPI thread
+    // rings. A thread woken by a futex wake is scheduled at once, where one
+    // that yielded may wait for a whole time slice.
+    shoal::internal::SpinPolicy spin;
+    spin.Init();
     for (;;) {
       const uint32_t seen = bell_.Snapshot();
       Item item;
@@ -167,14 +173,14 @@ class InlineRunner final : public Runner {
         }
       }
       if (!item.message.data) {
-        // Nothing to do: a task thread has no MPI to poll, so once the
-        // spin window passed it sleeps until the MPI thread rings.
-        idle.Idle(bell_, seen, /*wake_by_ns=*/0);
+        if (!shoal::internal::SpinUntil(
+                spin, [&] { return bell_.Snapshot() != seen; })) {
+          bell_.Wait(seen, Deadline::Infinite());
+        }
         continue;
       }
       out_->Post(RunOne(item));
       inflight_.fetch_sub(1, std::memory_order_release);
-      idle.Progress();
     }
   }
 
@@ -282,7 +288,8 @@ class Server {
       : comm_(comm.comm), rank_(rank), tuning_(tuning), outbox_(&bell_) {}
 
   ServeResult Run() {
-    IdlePolicy idle(tuning_.spin_ns, tuning_.max_sleep_ns);
+    TightTimers();
+    IdlePolicy idle(tuning_.spin_ns, tuning_.busy_ns, tuning_.max_sleep_ns);
     int64_t last_from_0 = MonotonicNanos();
     int64_t last_sent = last_from_0;
     ServeResult result;
@@ -326,7 +333,7 @@ class Server {
         progress = true;
       }
       batch_.clear();
-      progress |= Reap();
+      progress |= Reap() || LargeSendPending(sends_);
       // 3. Sessions closed by rank 0 whose tasks are all done.
       for (auto it = closing_.begin(); it != closing_.end();) {
         auto r = runners_.find(*it);
@@ -366,7 +373,8 @@ class Server {
                 ? std::min(last_sent + tuning_.rank_timeout_ns / 4,
                            last_from_0 + tuning_.rank_timeout_ns)
                 : 0;
-        idle.Idle(bell_, seen, wake);
+        // With a session open, tasks come back to back: poll longer.
+        idle.Idle(bell_, seen, wake, /*expecting=*/!runners_.empty());
       }
     }
     // Tasks still running cannot be interrupted: leave them to _exit.

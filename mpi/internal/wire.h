@@ -104,6 +104,25 @@ class Message {
   std::size_t size_ = 0;
 };
 
+// Past this size MPI libraries stop sending eagerly (Open MPI's shared-memory
+// transport: 4 KiB): the rest of the message moves only while the sender
+// keeps calling into MPI, so an MPI thread with such a send pending stays
+// busy (polls without sleeping) until it completed. Smaller sends complete
+// on their own; waiting for them must not keep a thread spinning.
+inline constexpr std::size_t kEagerBytes = 4096;
+
+template <class Sends>
+bool LargeSendPending(const Sends& sends) {
+  for (const auto& s : sends) {
+    if constexpr (requires { s.message; }) {
+      if (s.message.size() > kEagerBytes) return true;
+    } else {
+      if (s.size() > kEagerBytes) return true;
+    }
+  }
+  return false;
+}
+
 // A received message: its validated header and a view of its payload.
 struct Parsed {
   Header header;

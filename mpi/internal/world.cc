@@ -80,7 +80,8 @@ void World::Install(World* w) { g_world.store(w, std::memory_order_release); }
 
 // --- sessions ---------------------------------------------------------------
 
-uint64_t World::OpenSession(const SessionConfig& config, uint32_t per_rank) {
+uint64_t World::OpenSession(const SessionConfig& config, uint32_t min_credits,
+                            uint32_t max_credits) {
   std::lock_guard<std::mutex> lock(mu_);
   if (stopping_) throw ValueError("shoal::mpi was finalized");
   if (size_ < 2) {
@@ -94,7 +95,9 @@ uint64_t World::OpenSession(const SessionConfig& config, uint32_t per_rank) {
   const uint64_t id = next_session_++;
   Session& s = sessions_[id];
   s.config = config;
-  s.per_rank = std::max<uint32_t>(per_rank, 1);
+  s.min_credits = std::max<uint32_t>(min_credits, 1);
+  s.max_credits = std::max(s.min_credits, max_credits);
+  s.credits = s.min_credits;  // until tasks show they are short
   s.inflight.assign(static_cast<std::size_t>(size_), 0);
   bell_.Ring();
   return id;
@@ -306,7 +309,7 @@ bool World::Dispatch() {
         int best = -1;
         for (int r = 1; r < size_; ++r) {
           const auto ur = static_cast<std::size_t>(r);
-          if (!ranks_[ur].live || s.inflight[ur] >= s.per_rank) continue;
+          if (!ranks_[ur].live || s.inflight[ur] >= s.credits) continue;
           if (best < 0 ||
               s.inflight[ur] < s.inflight[static_cast<std::size_t>(best)]) {
             best = r;
@@ -319,11 +322,11 @@ bool World::Dispatch() {
         const uint64_t task = next_task_++;
         o.message.header().task = task;
         const auto ub = static_cast<std::size_t>(best);
-        ++s.inflight[ub];
+        const uint32_t depth = ++s.inflight[ub];
         ++s.inflight_total;
         if (ranks_[ub].inflight++ == 0) ranks_[ub].last_heard_ns = now;
-        inflight_.emplace(task,
-                          InFlight{best, id, o.index, std::move(o.sink), false});
+        inflight_.emplace(task, InFlight{best, id, o.index, std::move(o.sink),
+                                         false, now, depth});
         out.push_back(Out{best, std::move(o.message)});
       }
       if (s.pending.empty()) idle_cv_.notify_all();
@@ -386,8 +389,21 @@ void World::HandleResult(int from, const Parsed& p) {
   std::lock_guard<std::mutex> lock(mu_);
   auto s = sessions_.find(f.session);
   if (s != sessions_.end()) {
-    --s->second.inflight[static_cast<std::size_t>(from)];
-    if (!f.abandoned) --s->second.inflight_total;
+    Session& ss = s->second;
+    --ss.inflight[static_cast<std::size_t>(from)];
+    if (!f.abandoned) --ss.inflight_total;
+    // The task waited behind depth - 1 others on its rank: its own share of
+    // the latency is about latency / depth.
+    const int64_t service =
+        (MonotonicNanos() - f.sent_ns) / std::max<uint32_t>(f.depth, 1);
+    ss.service_ns = ss.service_ns < 0
+                        ? service
+                        : ss.service_ns + (service - ss.service_ns) / 8;
+    if (ss.service_ns < 250'000) {
+      ss.credits = ss.max_credits;
+    } else if (ss.service_ns > 500'000) {
+      ss.credits = ss.min_credits;
+    }
     idle_cv_.notify_all();
   }
 }
@@ -533,7 +549,7 @@ void World::Shutdown() {
   const int64_t give_up =
       MonotonicNanos() + std::max<int64_t>(tuning_.rank_timeout_ns,
                                            1'000'000'000);
-  IdlePolicy idle(tuning_.spin_ns, tuning_.max_sleep_ns);
+  IdlePolicy idle(tuning_.spin_ns, tuning_.busy_ns, tuning_.max_sleep_ns);
   while (!sends_.empty() && MonotonicNanos() < give_up) {
     const uint32_t seen = bell_.Snapshot();
     if (ReapSends()) {
@@ -561,7 +577,8 @@ void World::Shutdown() {
 }
 
 bool World::Loop() {
-  IdlePolicy idle(tuning_.spin_ns, tuning_.max_sleep_ns);
+  TightTimers();
+  IdlePolicy idle(tuning_.spin_ns, tuning_.busy_ns, tuning_.max_sleep_ns);
   for (;;) {
     const uint32_t seen = bell_.Snapshot();
     {
@@ -570,13 +587,14 @@ bool World::Loop() {
     }
     bool progress = Dispatch();
     progress |= Receive();
-    progress |= ReapSends();
+    progress |= ReapSends() || LargeSendPending(sends_);
     const int64_t now = MonotonicNanos();
     CheckLiveness(now);
     if (progress) {
       idle.Progress();
     } else {
-      idle.Idle(bell_, seen);
+      // Results are due while tasks are out: poll longer before sleeping.
+      idle.Idle(bell_, seen, 0, /*expecting=*/!inflight_.empty());
     }
   }
   Shutdown();

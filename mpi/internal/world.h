@@ -12,8 +12,13 @@
 //     that will receive its outcome, and rings the MPI thread's doorbell.
 //     No MPI call happens outside the MPI thread (MPI_THREAD_FUNNELED).
 //   * The MPI thread hands each queued task to the live rank of its
-//     session with the fewest tasks in flight, at most `per_rank` each
-//     (credits), with MPI_Isend; it polls for results with MPI_Improbe and
+//     session with the fewest tasks in flight, at most `credits` each, with
+//     MPI_Isend. Credits adapt between the session's min and max: short
+//     tasks (estimated service time under 250 us) get the max, so a rank
+//     always has the next task queued and never waits a round trip (or a
+//     thread wake-up) between two; long ones (over 500 us) the min, so a
+//     batch is not pre-assigned unevenly and stays cancellable on rank 0.
+//     It polls for results with MPI_Improbe and
 //     MPI_Mrecv, delivers them to their Sinks (decoding in the MPI thread),
 //     completes sends with MPI_Testsome, and sleeps per idle.h when there
 //     is nothing to do.
@@ -75,6 +80,7 @@ class Sink {
 struct Tuning {
   int64_t rank_timeout_ns = 10'000'000'000;
   int64_t spin_ns = 200'000;
+  int64_t busy_ns = 5'000'000;
   int64_t max_sleep_ns = 1'000'000;
 };
 
@@ -105,7 +111,10 @@ class World {
   // --- sessions ---------------------------------------------------------
   // Throws BrokenPool when no worker rank is left, ValueError when there is
   // none at all or the World stopped.
-  uint64_t OpenSession(const SessionConfig& config, uint32_t per_rank);
+  // Credits per rank adapt between min_credits and max_credits (equal:
+  // fixed).
+  uint64_t OpenSession(const SessionConfig& config, uint32_t min_credits,
+                       uint32_t max_credits);
   // No more tasks. Tasks in flight still deliver their outcomes.
   void CloseSession(uint64_t session);
   // Queues a message built by Message(Kind::kTask, session, 0, n). Throws
@@ -150,7 +159,10 @@ class World {
   };
   struct Session {
     SessionConfig config;
-    uint32_t per_rank = 1;
+    uint32_t min_credits = 1;
+    uint32_t max_credits = 1;
+    uint32_t credits = 1;          // the current limit per rank
+    int64_t service_ns = -1;       // EWMA of a task's time on its rank
     std::deque<Outgoing> pending;
     std::vector<uint32_t> inflight;  // per rank
     std::size_t inflight_total = 0;
@@ -165,6 +177,8 @@ class World {
     uint32_t index = 0;
     std::shared_ptr<Sink> sink;
     bool abandoned = false;  // failed already (terminate): drop the result
+    int64_t sent_ns = 0;
+    uint32_t depth = 1;  // the session's tasks on that rank, this one included
   };
   struct Rank {
     bool live = true;

@@ -474,7 +474,9 @@ TEST(MpiHierarchical, AWorkerKilledFromOutsideFailsOnlyItsTask) {
   }
   Touch(dir + "/go");
   for (int i = 0; i < kTasks; ++i) {
-    if (i != 2) EXPECT_EQ(fs[i].result(kWait), i);
+    if (i != 2) {
+      EXPECT_EQ(fs[i].result(kWait), i);
+    }
   }
   EXPECT_EQ(ex.submit(Square, 12).result(kWait), 144);
 }
