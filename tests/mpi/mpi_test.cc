@@ -145,7 +145,9 @@ TEST(MpiInit, RanksAndHandshakeInfo) {
   for (const auto& r : ranks) {
     EXPECT_FALSE(r.host.empty());
     EXPECT_GT(r.pid, 0);
-    if (r.rank > 0) EXPECT_TRUE(r.live);
+    if (r.rank > 0) {
+      EXPECT_TRUE(r.live);
+    }
   }
 }
 
