@@ -9,9 +9,10 @@
 //   std::nullopt at the end; rethrows a failed chunk's exception once, at
 //   its position; TimeoutError when nothing came in time (iteration may go
 //   on). Range-for works.
-//   Input is read lazily: at most `max_inflight` chunks (2 per credit of
-//   every live rank) are submitted ahead of what was consumed, so an
-//   endless input works. Dropping the iterator stops reading the input;
+//   Input is read lazily, so an endless input works: imap and
+//   Executor.map read at most `max_inflight` chunks (2 per credit of every
+//   live rank) ahead of what was consumed; imap_unordered keeps at most
+//   that many in flight (finished ones wait for the consumer on top). Dropping the iterator stops reading the input;
 //   chunks already sent finish on their ranks and are discarded.
 //
 // Thread safety: one consumer thread at a time. Results arrive from the MPI
@@ -195,6 +196,9 @@ class IMapResult {
       {
         std::lock_guard<std::mutex> lock(s_->mu);
         if (s_->inflight >= max_inflight_) return;
+        // In order, finished chunks not yet consumed count too: a slow
+        // head chunk must not let the input be read ahead without bound.
+        if (s_->ordered && next_chunk_ - yield_chunk_ >= max_inflight_) return;
         ++s_->inflight;  // the chunk about to be submitted
       }
       const uint32_t index = next_chunk_;

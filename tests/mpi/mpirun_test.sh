@@ -41,8 +41,14 @@ session=$(mktemp -d /tmp/shoal-mpi.XXXXXX)
 trap 'rm -rf "$session"' EXIT
 export TMPDIR=$session
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+# Under ThreadSanitizer the suppressions for Open MPI's own code must be
+# there (a test's data must list tsan.supp), or every run fails on them.
 supp=$(dirname "$0")/tsan.supp
-if [[ -n ${TSAN_OPTIONS:-} && -f $supp ]]; then
+if [[ -n ${TSAN_OPTIONS:-} ]]; then
+  if [[ ! -f $supp ]]; then
+    echo "mpirun_test.sh: FAIL: $supp missing (add tsan.supp to the test's data)" >&2
+    exit 2
+  fi
   export TSAN_OPTIONS="$TSAN_OPTIONS:suppressions=$(cd "$(dirname "$supp")" && pwd)/tsan.supp"
 fi
 
