@@ -2,7 +2,7 @@
 # shoal::mpi next to mpi4py.futures, in one run on this machine
 # (bench/RESULTS.md "## mpi"):
 #
-#   bench/mpi_bench.sh [--reps=N] [--out=DIR]
+#   bench/mpi_bench.sh [--reps=N] [--out=DIR] [--bin=FILE]
 #
 #   1. bench/mpi_bench.cc under `mpirun -np 2` (rank 0 + 1 worker rank):
 #      submit().result() round trips, Executor.map per item at chunk sizes
@@ -13,26 +13,35 @@
 #   3. CPU-bound map (40 tasks x 2 ms of CPU) on 1 worker rank (-np 2) and
 #      on 2 (-np 3), alternating, N times each: the speedup of 2 ranks.
 #   Then a markdown summary with the ratios. JSON of every run in DIR
-#   (default: a temporary directory, printed).
+#   (default: a temporary directory, printed). --bin: an already built
+#   `-c opt` mpi_bench (no set-up, no build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 reps=5
 out=""
+bin=""
 for a in "$@"; do
   case $a in
     --reps=*) reps=${a#*=} ;;
     --out=*) out=${a#*=} ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --bin=*) bin=${a#*=} ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "mpi_bench.sh: unknown flag $a" >&2; exit 2 ;;
   esac
 done
 [[ -n $out ]] || out=$(mktemp -d /tmp/shoal-mpi-bench.XXXXXX)
 mkdir -p "$out"
 
-tools/setup.sh test
-bazel build -c opt //bench:mpi_bench >&2
-bin=$PWD/bazel-bin/bench/mpi_bench
+if [[ -z $bin ]]; then
+  tools/setup.sh test
+  bazel build -c opt //bench:mpi_bench >&2
+  # The opt output folder itself: bazel-bin follows whatever configuration
+  # was built last (a sanitizer build during the run would swap it).
+  bin=$(bazel info -c opt bazel-bin)/bench/mpi_bench
+fi
+cp "$bin" "$out/mpi_bench"
+bin=$out/mpi_bench
 py=/usr/bin/python3  # Debian's python3-mpi4py is for the system Python
 
 if [[ $(id -u) -eq 0 ]]; then
