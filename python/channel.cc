@@ -18,8 +18,14 @@
 // collected gives its block back unseen (C++ Loan semantics). After
 // publish() the Loan's array is made read-only: the block now belongs to a
 // reader.
+//
+// Fork. A child forked while this process holds a loan or a received block
+// inherits the objects but not the block: collecting them there gives
+// nothing back (the parent still does), and publishing a parent's loan
+// raises ValueError. Without this the block would be given back twice.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <memory>
@@ -162,6 +168,7 @@ struct LoanObject {
   void* data;
   std::size_t size;
   PyObject* array_ref;  // a weakref to the array, or null
+  pid_t pid;            // the process the block is loaned to
 };
 
 PyTypeObject* g_loan_type = nullptr;
@@ -179,11 +186,15 @@ py::object NewLoan(std::shared_ptr<ChannelIface> ch,
   l->data = l->loan->data();
   l->size = l->loan->size();
   l->array_ref = nullptr;
+  l->pid = getpid();
   return py::reinterpret_steal<py::object>(o);
 }
 
 void LoanDealloc(PyObject* o) {
   LoanObject* l = AsLoan(o);
+  if (l->pid != getpid()) {
+    (void)l->loan.release();  // a forked child's copy: the parent's block
+  }
   l->loan.~unique_ptr();  // unpublished: given back unseen
   l->ch.~shared_ptr();
   Py_XDECREF(l->array_ref);
@@ -218,6 +229,11 @@ void LoanPublish(PyObject* self, std::optional<std::size_t> n) {
   if (!l->loan) {
     Raise(Errors().value, "Loan.publish: already published or abandoned");
   }
+  if (l->pid != getpid()) {
+    Raise(Errors().value,
+          "Loan.publish: the block is loaned to process " +
+              std::to_string(l->pid) + ", which forked this one");
+  }
   l->loan->publish(n.value_or(l->size));
   l->loan.reset();
   LoanFreeze(l);
@@ -225,6 +241,7 @@ void LoanPublish(PyObject* self, std::optional<std::size_t> n) {
 
 void LoanAbandon(PyObject* self) {
   LoanObject* l = AsLoan(self);
+  if (l->pid != getpid()) (void)l->loan.release();  // the parent's block
   l->loan.reset();  // given back unseen
   LoanFreeze(l);
 }
@@ -329,18 +346,37 @@ void RegisterLoanType(py::module_& m) {
   m.add_object("Loan", py::reinterpret_steal<py::object>(t));
 }
 
+// A received block, owned by its arrays' capsule.
+struct Lease {
+  std::unique_ptr<ViewIface> view;
+  pid_t pid;  // the process that received it
+};
+
 void ReleaseView(PyObject* capsule) {
-  delete static_cast<ViewIface*>(
-      PyCapsule_GetPointer(capsule, "shoal.ChannelBlock"));
+  auto* lease =
+      static_cast<Lease*>(PyCapsule_GetPointer(capsule, "shoal.ChannelBlock"));
+  if (lease->pid != getpid()) {
+    (void)lease->view.release();  // a forked child's copy: the parent's block
+  }
+  delete lease;
 }
 
 class PyChannel {
  public:
-  PyChannel(std::shared_ptr<ChannelIface> ch, char code)
-      : ch_(std::move(ch)), code_(code) {}
+  // `max_elements`: what the creator asked for (0: what the region says).
+  // A handle opened from the region alone sees the block's whole capacity,
+  // which may be rounded up (a slot is a multiple of 64 bytes); the one
+  // asked for travels in pickles so that every process loans the same.
+  PyChannel(std::shared_ptr<ChannelIface> ch, char code,
+            std::size_t max_elements = 0)
+      : ch_(std::move(ch)), code_(code),
+        max_(max_elements != 0 && max_elements < ch_->max_elements()
+                 ? max_elements
+                 : ch_->max_elements()) {}
 
   py::object loan(std::optional<std::size_t> n, std::optional<double> timeout) {
-    const std::size_t count = n.value_or(ch_->max_elements());
+    const std::size_t count = n.value_or(max_);
+    CheckSize(count, "Channel.loan");
     std::unique_ptr<LoanIface> l;
     const bool done = WaitInSlices(
         DeadlineFrom(timeout), [&](const Deadline& d, bool) {
@@ -370,8 +406,9 @@ class PyChannel {
     std::unique_ptr<ViewIface> v = Take(timeout, "Channel.receive");
     void* data = const_cast<void*>(v->data());
     const std::size_t size = v->size();
-    py::capsule lease(v.get(), "shoal.ChannelBlock", &ReleaseView);
-    v.release();  // owned by the capsule now
+    auto owned = std::make_unique<Lease>(Lease{std::move(v), getpid()});
+    py::capsule lease(owned.get(), "shoal.ChannelBlock", &ReleaseView);
+    (void)owned.release();  // the capsule's now
     return ArrayView(code_, data, size, /*writable=*/false, lease);
   }
 
@@ -389,6 +426,7 @@ class PyChannel {
   void send(py::handle obj, std::optional<double> timeout) {
     py::object arr = ContiguousOf(code_, obj, "Channel.send");
     const std::size_t n = ArraySize(arr);
+    CheckSize(n, "Channel.send");
     std::unique_ptr<LoanIface> l;
     const bool done = WaitInSlices(
         DeadlineFrom(timeout), [&](const Deadline& d, bool) {
@@ -411,7 +449,7 @@ class PyChannel {
   }
 
   std::size_t qsize() const { return ch_->qsize(); }
-  std::size_t max_elements() const { return ch_->max_elements(); }
+  std::size_t max_elements() const { return max_; }
   uint32_t slots() const { return ch_->slots(); }
   void close() { ch_->close(); }
   bool closed() const { return ch_->closed(); }
@@ -435,10 +473,18 @@ class PyChannel {
   py::tuple reduce() const {
     return py::make_tuple(py::module_::import("shoal").attr("_rebuild"),
                           py::make_tuple("_rebuild_channel", std::string(1, code_),
-                                         RefToBytes(ch_->region().ref())));
+                                         RefToBytes(ch_->region().ref()), max_));
   }
 
  private:
+  void CheckSize(std::size_t n, const char* what) const {
+    if (n > max_) {
+      Raise(Errors().value, std::string(what) + ": " + std::to_string(n) +
+                                " elements exceed the block size of " +
+                                std::to_string(max_));
+    }
+  }
+
   std::unique_ptr<ViewIface> Take(std::optional<double> timeout,
                                   const char* what) {
     std::unique_ptr<ViewIface> v;
@@ -456,6 +502,7 @@ class PyChannel {
 
   std::shared_ptr<ChannelIface> ch_;
   char code_;
+  std::size_t max_;
 };
 
 struct PyFloatChannel : PyChannel {
@@ -616,11 +663,14 @@ void RegisterChannels(py::module_& m) {
       .def("__repr__",
            [](const PyChannel& c) { return c.repr("FloatChannel"); });
 
-  m.def("_rebuild_channel", [](const std::string& code, py::bytes ref) {
-    if (code.size() != 1) Raise(PyExc_ValueError, "bad channel code");
-    const RegionRef r = RefFromBytes(ref);
-    return new PyChannel(OpenChannel(code[0], r), code[0]);
-  });
+  m.def(
+      "_rebuild_channel",
+      [](const std::string& code, py::bytes ref, std::size_t max_elements) {
+        if (code.size() != 1) Raise(PyExc_ValueError, "bad channel code");
+        const RegionRef r = RefFromBytes(ref);
+        return new PyChannel(OpenChannel(code[0], r), code[0], max_elements);
+      },
+      py::arg("code"), py::arg("ref"), py::arg("max_elements") = 0);
 }
 
 }  // namespace shoal::python

@@ -7,11 +7,13 @@
 #include "python/errors.h"
 #include "python/message.h"
 #include "python/module.h"
+#include "shoal/version.h"
 
 PYBIND11_MODULE(_shoal, m) {
   m.doc() =
       "shoal's C++ core: queues, channels, locks and shared values over "
       "shared memory (import shoal, not shoal._shoal).";
+  m.attr("__version__") = SHOAL_VERSION_STRING;
   shoal::python::RegisterErrors(m);
   shoal::python::RegisterMessage(m);
   shoal::python::RegisterQueues(m);

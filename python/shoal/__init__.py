@@ -52,7 +52,7 @@ from shoal._shoal import (  # noqa: F401
     ValueError,
 )
 
-__version__ = "0.1.0"
+__version__ = _shoal.__version__  # shoal's version (version.bzl)
 
 
 def RawValue(typecode_or_type, value=None, *, name=None):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import shoal
-from conftest import join, python_start, start, unique, wait_line
+from conftest import join, python_start, run, start, unique, wait_line
 
 N = 100_000
 
@@ -340,6 +340,40 @@ def test_reader_killed_holding_a_block_costs_one_block(fork_ctx):
         assert ch.recv(timeout=30)[0] == v
 
 
+def test_a_forked_child_never_gives_back_its_parents_blocks():
+    ch = shoal.FloatChannel(10, slots=2)
+    ch.send(np.ones(10))
+    a = ch.receive(timeout=5)   # slot 1: leased to this process
+    w = ch.loan(timeout=5)      # slot 2: loaned to this process
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            try:
+                w.publish()
+            except shoal.ValueError as e:
+                code = 0 if "forked this one" in str(e) else 4
+            del a, w            # collected here: must not give them back
+            gc.collect()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with pytest.raises(shoal.TimeoutError):
+        ch.receive(timeout=0.2)  # the child published nothing
+    with pytest.raises(shoal.TimeoutError):
+        ch.loan(timeout=0.2)     # both slots are still this process's
+    w.array[:] = 2.0
+    w.publish()
+    assert a[0] == 1.0
+    del a
+    gc.collect()
+    assert list(ch.recv(timeout=5)) == [2.0] * 10
+    with ch.loan(timeout=5) as x:
+        x[:] = 3.0
+    assert ch.recv(timeout=5)[0] == 3.0
+
+
 # ----------------------------------------------------------- pickling
 
 
@@ -349,6 +383,24 @@ def test_pickled_channel_in_child_sends_back(ctx):
     for b in range(3):
         assert ch.recv(timeout=30).sum() == expected_sum(b, 1000)
     assert join(p) == 0
+
+
+def report_sizes(ch, out):
+    loan = ch.loan(timeout=30)
+    loan.publish()
+    out.put((ch.max_elements, len(loan)))
+
+
+def test_pickled_channel_keeps_the_size_asked_for(ctx):
+    # 100,000 float64 is not a whole number of 64-byte slots with the slot
+    # header: the region's capacity is larger, the channel's size is not.
+    ch = shoal.FloatChannel(100_000)
+    out = shoal.Queue()
+    assert run(ctx, report_sizes, ch, out) == 0
+    assert out.get(timeout=30) == (100_000, 100_000)
+    assert len(ch.receive(timeout=5)) == 100_000  # the child's default loan
+    with pytest.raises(shoal.ValueError, match="100001 elements exceed"):
+        ch.loan(100_001)
 
 
 def test_ctrl_c_interrupts_a_blocked_receive():
