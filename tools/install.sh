@@ -3,6 +3,7 @@
 # pkg-config files and the `shoal` tool.
 #
 #   tools/install.sh [--prefix=DIR] [--libdir=DIR] [--destdir=DIR] [--no-build]
+#                    [--no-python]
 #
 #   --prefix=DIR   where it goes (default /usr/local)
 #   --libdir=DIR   library directory, relative to the prefix (default lib;
@@ -10,6 +11,7 @@
 #   --destdir=DIR  stage everything under DIR instead of / (for packaging;
 #                  the files still name --prefix)
 #   --no-build     install what the last `bazel build -c opt //:install` made
+#   --no-python    leave out the Python package (`import shoal`)
 #
 # What it installs, under the prefix:
 #   include/shoal/...                the headers: #include <shoal/shoal.h>,
@@ -25,6 +27,11 @@
 #   <libdir>/pkgconfig/shoal.pc      pkg-config --cflags --libs shoal
 #   bin/shoal                        shoal ls | gc | --version
 #   share/man/man1/shoal.1           its manual page
+#   lib/python3/dist-packages/shoal  the Python package (`import shoal`) for
+#                                    Debian's /usr/bin/python3 when the prefix
+#                                    is /usr; lib/python3.X/dist-packages/shoal
+#                                    otherwise (on sys.path for /usr/local;
+#                                    other prefixes: add it to PYTHONPATH)
 #
 # Builds with Bazel in -c opt (one build; SHOAL_BAZEL_STARTUP adds startup
 # flags such as an --output_base). Needs the packages of `tools/setup.sh test`
@@ -42,12 +49,14 @@ prefix=/usr/local
 libdir=lib
 destdir=
 build=1
+python=1
 for arg in "$@"; do
   case $arg in
     --prefix=*) prefix=${arg#*=} ;;
     --libdir=*) libdir=${arg#*=} ;;
     --destdir=*) destdir=${arg#*=} ;;
     --no-build) build=0 ;;
+    --no-python) python=0 ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -64,6 +73,7 @@ minor=$(cut -d. -f2 <<<"$version")
 
 bazel=(bazel ${SHOAL_BAZEL_STARTUP:-})
 targets=(//:install)
+[[ $python == 0 ]] || targets+=(//python:site)
 if [[ $build == 1 ]]; then
   echo "==> bazel build -c opt ${targets[*]}" >&2
   "${bazel[@]}" build -c opt "${targets[@]}" >&2
@@ -228,9 +238,26 @@ install_parts() {
   #   mpi/:    install_shared_lib libshoal_mpi "$bin/mpi/libshoal_mpi.so.$version"
   #            write_pc shoal_mpi "shoal over Open MPI" "shoal ompi-cxx" "-lshoal_mpi" ""
   #            and a shoal::mpi target in shoalConfig.cmake (find_dependency(MPI))
-  #   python/: install -D -m 0644 "$bin/python/shoal.so" \
-  #              "$root/lib/python3/dist-packages/shoal$(python3-config --extension-suffix)"
   :
+  if [[ $python == 1 ]]; then
+    # The package for Debian's interpreter (the one python3-numpy is for).
+    local pyver pydir
+    pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [[ $prefix == /usr ]]; then
+      pydir=$root/lib/python3/dist-packages/shoal
+    else
+      pydir=$root/lib/python$pyver/dist-packages/shoal
+    fi
+    [[ -f $bin/python/site/shoal/_shoal.so ]] || {
+      echo "install.sh: $bin/python/site/shoal is missing; run without --no-build" >&2
+      exit 1
+    }
+    install -d "$pydir"
+    install -m 0644 "$bin"/python/site/shoal/{__init__.py,__init__.pyi,py.typed} "$pydir/"
+    install -m 0644 "$bin/python/site/shoal/_shoal.so" "$pydir/"
+    echo "==> Python package: $pydir (/usr/bin/python3 -c 'import shoal';" \
+      "if that interpreter does not search there: PYTHONPATH=${pydir%/shoal})" >&2
+  fi
 }
 install_parts
 

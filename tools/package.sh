@@ -41,7 +41,9 @@ deb=$out/shoal_${version}_${arch}.deb
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-tools/install.sh --prefix=/usr --libdir="lib/$multiarch" --destdir="$root" "${install_args[@]}"
+# The Python package (import shoal) is not in the .deb yet: it needs its own
+# dependencies (python3, python3-numpy) and Debian's extension naming.
+tools/install.sh --prefix=/usr --libdir="lib/$multiarch" --destdir="$root" --no-python "${install_args[@]}"
 
 lib=$root/usr/lib/$multiarch
 doc=$root/usr/share/doc/shoal

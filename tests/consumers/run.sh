@@ -97,6 +97,13 @@ for s in 'shoal::Lock::make_consistent' 'shoal::internal::QueueCore::Put' 'shoal
 done
 nm -C "$prefix/lib/libshoal.a" > "$work/archive.nm" 2>/dev/null
 grep -q ' T shoal::Process::start' "$work/archive.nm" || fail "libshoal.a lacks shoal::Process::start"
+# The Python package, for Debian's interpreter: it imports and moves a block.
+pydir=$prefix/lib/python$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages
+[[ $(cd / && PYTHONPATH=$pydir /usr/bin/python3 -c '
+import numpy, shoal
+ch = shoal.FloatChannel(4); ch.send(numpy.arange(4.0))
+print(shoal.__file__.startswith("'"$pydir"'/shoal/"), shoal.__version__, ch.recv(timeout=5).sum())') \
+   == "True $version 6.0" ]] || fail "the installed Python package ($pydir/shoal) does not work"
 
 # --- 2. headers compile alone -------------------------------------------------
 step "every public header compiles alone"
