@@ -77,9 +77,10 @@ void CallbackThread::Main() {
     const bool stop = stop_.load(std::memory_order_acquire);
     const bool work = Pass(true);
     if (stop && !work) break;
-    if (!work) {
-      FutexWait(&s->notify_seq, seq, Deadline(std::chrono::milliseconds(200)));
-    }
+    // Every event moves notify_seq after making its work visible (a
+    // completion's notify bit, Schedule, Stop, a worker's sweep request),
+    // and wakes us because handler_waiting is set: no need to poll.
+    if (!work) FutexWait(&s->notify_seq, seq, Deadline::Infinite());
     s->handler_waiting.store(0, std::memory_order_relaxed);
   }
   s->handler_waiting.store(0, std::memory_order_relaxed);

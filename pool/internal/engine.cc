@@ -166,6 +166,7 @@ void Engine::Close() {
   if (p_->state.Close()) {
     p_->view.ring().Close();
     p_->supervisor->Wake();
+    p_->table->WakeSubmitters();
   }
 }
 
@@ -173,6 +174,7 @@ void Engine::Terminate() {
   if (p_->state.Terminate()) {
     p_->view.ring().Close();
     p_->supervisor->Terminate();
+    p_->table->WakeSubmitters();
   }
 }
 

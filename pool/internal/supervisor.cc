@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <time.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -126,9 +127,10 @@ void Supervisor::Main() {
     prepared_ = true;
   }
   done_cv_.notify_all();
-  Maintain();
+  int64_t first = Maintain();
   std::vector<pollfd> fds;
   std::vector<uint32_t> who;
+  int64_t wake_at = first;
   for (;;) {
     fds.clear();
     who.clear();
@@ -139,10 +141,17 @@ void Supervisor::Main() {
         who.push_back(w);
       }
     }
-    int timeout_ms = 1000;
-    if (!requeue_.empty()) timeout_ms = 1;
-    if (table_.timed_tasks() > 0) timeout_ms = std::min(timeout_ms, 5);
-    const int n = poll(fds.data(), fds.size(), timeout_ms);
+    // Sleep until an event (a command, a worker's end) or the next
+    // deadline something is due at; none: sleep until an event.
+    timespec ts{};
+    timespec* timeout = nullptr;
+    if (wake_at != kNever) {
+      const int64_t left = std::max<int64_t>(0, wake_at - MonotonicNanos());
+      ts.tv_sec = left / 1'000'000'000;
+      ts.tv_nsec = left % 1'000'000'000;
+      timeout = &ts;
+    }
+    const int n = ppoll(fds.data(), fds.size(), timeout, nullptr);
     if (n < 0 && errno != EINTR) std::perror("shoal: pool supervisor: poll");
     if (n > 0 && (fds[0].revents & POLLIN) != 0) {
       uint64_t v;
@@ -161,12 +170,12 @@ void Supervisor::Main() {
         OnWorkerExit(who[i - 1]);
       }
     }
-    RetryRequeues();
+    wake_at = RetryRequeues();
     if (state_.terminating()) {
       table_.FailAllQueued(kPhaseCancelled);
     } else {
-      CheckTimeouts();
-      Maintain();
+      wake_at = std::min(wake_at, CheckTimeouts());
+      wake_at = std::min(wake_at, Maintain());
     }
     if (ShouldLeave()) break;
   }
@@ -214,8 +223,9 @@ bool Supervisor::ShouldLeave() const {
   return false;
 }
 
-void Supervisor::Maintain() {
-  if (state_.broken() || state_.terminating()) return;
+int64_t Supervisor::Maintain() {
+  if (state_.broken() || state_.terminating()) return kNever;
+  const int64_t now = MonotonicNanos();
   uint32_t live = 0;
   for (const Worker& w : workers_) live += w.live ? 1 : 0;
   uint32_t want = options_.workers;
@@ -224,32 +234,47 @@ void Supervisor::Maintain() {
     const std::size_t left = view_.ring().size() + requeue_.size();
     want = static_cast<uint32_t>(std::min<std::size_t>(options_.workers, left));
   }
+  int64_t next = kNever;
+  if (live < want && now < restart_at_) {
+    next = restart_at_;  // the last start failed: not yet
+    want = live;
+  }
   for (uint32_t w = 0; w < workers_.size() && live < want; ++w) {
     if (workers_[w].live) continue;
     try {
       StartWorker(w);
       ++live;
+      restart_backoff_ = kRestartBackoffMin;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "shoal: cannot start a pool worker: %s\n", e.what());
       if (live == 0) {
         Break(std::string("cannot start workers: ") + e.what(), std::nullopt);
+        return kNever;
       }
-      return;
+      // Carry on with fewer workers; try again a little later.
+      restart_at_ = now + restart_backoff_;
+      restart_backoff_ = std::min(2 * restart_backoff_, kRestartBackoffMax);
+      next = restart_at_;
+      break;
     }
   }
   // Workers that never attach (a spawned main() without shoal::init that
   // does something else forever) are killed and counted as failures.
   const int64_t limit = launcher_.attach_limit().count();
-  if (limit <= 0) return;
-  const int64_t now = MonotonicNanos();
+  if (limit <= 0) return next;
   for (uint32_t w = 0; w < workers_.size(); ++w) {
     Worker& ws = workers_[w];
-    if (ws.live && ws.kill_reason == kKillNone &&
-        view_.status(w).life.load() == kWorkerEmpty &&
-        now - ws.started_ns > limit) {
+    if (!ws.live || ws.kill_reason != kKillNone ||
+        view_.status(w).life.load() != kWorkerEmpty) {
+      continue;
+    }
+    if (now - ws.started_ns >= limit) {
       KillWorker(w, kKillTerminate, 0);
+    } else {
+      next = std::min(next, ws.started_ns + limit);
     }
   }
+  return next;
 }
 
 void Supervisor::StartWorker(uint32_t w) {
@@ -283,9 +308,10 @@ void Supervisor::KillWorker(uint32_t w, uint32_t reason, uint64_t ref) {
   launcher_.Stop(w);
 }
 
-void Supervisor::CheckTimeouts() {
-  if (table_.timed_tasks() == 0) return;
+int64_t Supervisor::CheckTimeouts() {
+  if (table_.timed_tasks() == 0) return kNever;
   const int64_t now = MonotonicNanos();
+  int64_t next = kNever;
   for (uint32_t w = 0; w < workers_.size(); ++w) {
     Worker& ws = workers_[w];
     if (!ws.live || ws.kill_reason != kKillNone) continue;
@@ -298,8 +324,24 @@ void Supervisor::CheckTimeouts() {
     const uint32_t s = t.state.load(std::memory_order_acquire);
     if (GenOf(s) != GenOfRef(cur) || PhaseOf(s) != kPhaseRunning) continue;
     const int64_t limit = t.timeout_ns;
-    if (limit > 0 && now - started > limit) KillWorker(w, kKillTimeout, cur);
+    if (limit <= 0) continue;
+    if (now - started >= limit) {
+      KillWorker(w, kKillTimeout, cur);
+    } else {
+      next = std::min(next, started + limit);
+    }
   }
+  // A queued task with a limit cannot run out before now + its limit; look
+  // again then (it will have started, and its real deadline is known).
+  for (uint32_t i = 0; i < view_.slots(); ++i) {
+    TaskSlot& t = view_.slot(i);
+    if (PhaseOf(t.state.load(std::memory_order_acquire)) != kPhaseQueued) {
+      continue;
+    }
+    const int64_t limit = t.timeout_ns;
+    if (limit > 0) next = std::min(next, now + limit);
+  }
+  return next;
 }
 
 void Supervisor::OnWorkerExit(uint32_t w) {
@@ -424,13 +466,23 @@ void Supervisor::Settle(uint64_t ref, uint32_t w, pid_t pid,
   view_.Complete(slot, gen, kPhaseRunning, to);
 }
 
-void Supervisor::RetryRequeues() {
-  if (requeue_.empty()) return;
+int64_t Supervisor::RetryRequeues() {
+  if (requeue_.empty()) return kNever;
   std::vector<uint64_t> left;
   for (uint64_t ref : requeue_) {
     if (!table_.Requeue(ref)) left.push_back(ref);
   }
   requeue_.swap(left);
+  if (requeue_.empty()) {
+    requeue_backoff_ = kRequeueBackoffMin;
+    return kNever;
+  }
+  // The ring entry is still held by a reader between its claim and release
+  // (a few instructions, unless it was stopped there): try again shortly,
+  // backing off. A dead holder's entries come back through its exit.
+  const int64_t at = MonotonicNanos() + requeue_backoff_;
+  requeue_backoff_ = std::min(2 * requeue_backoff_, kRequeueBackoffMax);
+  return at;
 }
 
 void Supervisor::Break(const std::string& reason,

@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include <condition_variable>
+#include <climits>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -89,6 +90,12 @@ class Supervisor final : public WorkerControl {
   void WatchTimeouts() override;
 
  private:
+  static constexpr int64_t kNever = INT64_MAX;
+  static constexpr int64_t kRequeueBackoffMin = 1'000'000;        // 1 ms
+  static constexpr int64_t kRequeueBackoffMax = 64'000'000;       // 64 ms
+  static constexpr int64_t kRestartBackoffMin = 100'000'000;      // 100 ms
+  static constexpr int64_t kRestartBackoffMax = 2'000'000'000;    // 2 s
+
   enum class Cmd { kWake, kKill, kTerminate };
   struct Command {
     Cmd cmd;
@@ -106,12 +113,14 @@ class Supervisor final : public WorkerControl {
   void Post(Command c);
   void Main();
   void RunCommands(const std::deque<Command>& cmds);
-  void Maintain();
+  // Each returns the MonotonicNanos() at which it wants to run again
+  // (kNever: only on an event).
+  int64_t Maintain();
   void StartWorker(uint32_t w);
   void OnWorkerExit(uint32_t w);
   void Settle(uint64_t ref, uint32_t w, pid_t pid, const ExitStatus& exit);
-  void RetryRequeues();
-  void CheckTimeouts();
+  int64_t RetryRequeues();
+  int64_t CheckTimeouts();
   void KillWorker(uint32_t w, uint32_t reason, uint64_t ref);
   void Break(const std::string& reason, std::optional<ErrorRecord> cause);
   bool ShouldLeave() const;
@@ -131,6 +140,9 @@ class Supervisor final : public WorkerControl {
   std::vector<Worker> workers_;
   // Supervisor thread only.
   std::vector<uint64_t> requeue_;
+  int64_t requeue_backoff_ = kRequeueBackoffMin;
+  int64_t restart_at_ = 0;
+  int64_t restart_backoff_ = kRestartBackoffMin;
   int startup_failures_ = 0;
   int startup_kills_ = 0;
 

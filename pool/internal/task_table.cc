@@ -43,24 +43,24 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
       if (deadline.expired()) return std::nullopt;
       lock.unlock();
       CollectEverything();
-      lock.lock();
-      if (!free_.empty()) break;
       if (InCollector()) {
         // A callback submitting while every slot waits for the callback
         // thread: do its collecting here instead of waiting for ourselves.
-        lock.unlock();
-        CollectNotified();
+        WaitAsCollector(deadline, [&] {
+          std::lock_guard<std::mutex> l(mu_);
+          return !free_.empty() || state_.broken() || !state_.running();
+        });
         lock.lock();
-        if (!free_.empty()) break;
-        free_cv_.wait_for(lock, std::chrono::milliseconds(1));
         continue;
       }
+      lock.lock();
+      // Woken by Recycle (a slot came free), or WakeSubmitters (the pool
+      // broke, closed or is terminating).
+      if (!free_.empty()) break;
       if (deadline.infinite()) {
-        free_cv_.wait_for(lock, std::chrono::milliseconds(100));
+        free_cv_.wait(lock);
       } else {
-        free_cv_.wait_until(lock, std::min(deadline.when(),
-                                           Deadline::Clock::now() +
-                                               std::chrono::milliseconds(100)));
+        free_cv_.wait_until(lock, deadline.when());
       }
     }
     slot = free_.back();
@@ -101,14 +101,16 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
       }
       std::optional<uint64_t> off = heap.Allocate(spec.size, Deadline::Now());
       if (!off && !deadline.expired()) {
-        // Results nobody collected yet may hold the heap: have them moved.
+        // Results nobody collected yet may hold the heap: have them moved
+        // (their blocks are freed as they are collected, which wakes us).
         CollectEverything();
-        while (!off && !deadline.expired()) {
-          if (InCollector()) CollectNotified();
-          off = heap.Allocate(
-              spec.size,
-              Deadline::Min(deadline, Deadline(std::chrono::milliseconds(50))));
-          if (state_.broken()) break;
+        if (InCollector()) {
+          WaitAsCollector(deadline, [&] {
+            off = heap.Allocate(spec.size, Deadline::Now());
+            return off.has_value() || state_.broken();
+          });
+        } else {
+          off = heap.Allocate(spec.size, deadline);
         }
       }
       if (!off) {
@@ -135,10 +137,7 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
     m.collecting = false;
     m.timed = timeout > 0;
   }
-  if (timeout > 0) {
-    timed_tasks_.fetch_add(1, std::memory_order_relaxed);
-    if (control_ != nullptr) control_->WatchTimeouts();
-  }
+  if (timeout > 0) timed_tasks_.fetch_add(1, std::memory_order_relaxed);
   t.state.store(MakeSlotState(gen, spec.notify ? kFlagNotify : 0, kPhaseQueued),
                 std::memory_order_release);
   const uint64_t ref = MakeTaskRef(slot, gen);
@@ -146,6 +145,8 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
     std::lock_guard<std::mutex> lock(push_mu_);
     view_.ring().Push(ref);
   }
+  // Queued: the supervisor can see it now and work out when to look again.
+  if (timeout > 0 && control_ != nullptr) control_->WatchTimeouts();
   // The pool may have broken or been terminated while we pushed, after the
   // supervisor's sweep of queued tasks: fail the task ourselves then.
   if (state_.broken()) {
@@ -282,6 +283,9 @@ void TaskTable::Recycle(uint32_t slot, uint32_t gen) {
     free_.push_back(slot);
   }
   free_cv_.notify_one();
+  if (collector_waiting_.load(std::memory_order_seq_cst) != 0) {
+    view_.KickHandler();
+  }
   // `drop` (perhaps the last reference to the job) goes here, unlocked.
 }
 
@@ -383,6 +387,24 @@ bool TaskTable::Requeue(uint64_t ref) {
 void TaskTable::WakeSubmitters() {
   { std::lock_guard<std::mutex> lock(mu_); }
   free_cv_.notify_all();
+  view_.KickHandler();
+}
+
+template <class Ready>
+void TaskTable::WaitAsCollector(const Deadline& deadline, Ready&& ready) {
+  // The callback thread's own wait: the word it sleeps on between passes
+  // (notify_seq) moves on every completion it is told about, on every
+  // Recycle while collector_waiting_ is set, and on WakeSubmitters.
+  PoolShared* s = view_.shared();
+  collector_waiting_.fetch_add(1, std::memory_order_seq_cst);
+  for (;;) {
+    s->handler_waiting.store(1, std::memory_order_seq_cst);
+    const uint32_t seq = s->notify_seq.load(std::memory_order_seq_cst);
+    CollectNotified();
+    if (ready() || deadline.expired()) break;
+    FutexWait(&s->notify_seq, seq, deadline);
+  }
+  collector_waiting_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 }  // namespace shoal::internal

@@ -137,6 +137,10 @@ class TaskTable {
 
   void Deliver(const std::shared_ptr<Job>& job, uint32_t index, TaskRef ref,
                uint32_t phase);
+  // In the collector thread: collects notified tasks until ready() or the
+  // deadline.
+  template <class Ready>
+  void WaitAsCollector(const Deadline& deadline, Ready&& ready);
   void Recycle(uint32_t slot, uint32_t gen);
 
   PoolView& view_;
@@ -144,6 +148,7 @@ class TaskTable {
   const TaskTableOptions options_;
   WorkerControl* control_ = nullptr;
   std::atomic<std::thread::id> collector_{};
+  std::atomic<int> collector_waiting_{0};
 
   mutable std::mutex mu_;  // free_, meta_
   std::condition_variable free_cv_;

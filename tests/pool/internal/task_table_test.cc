@@ -113,6 +113,29 @@ TEST(TaskTableTest, BackpressureWhenEverySlotIsInUse) {
   EXPECT_EQ(job->results.size(), 1u);
 }
 
+TEST(TaskTableTest, ABlockedSubmitterLearnsThatThePoolClosedOrBroke) {
+  for (int how = 0; how < 2; ++how) {
+    Table t(1);
+    auto job = std::make_shared<Recorder>();
+    ASSERT_TRUE(SubmitBytes(t.table, job, "hold"));
+    std::thread changer([&] {
+      std::this_thread::sleep_for(20ms);
+      if (how == 0) {
+        t.state.Close();
+      } else {
+        t.state.Break("test", std::nullopt);
+      }
+      t.table.WakeSubmitters();
+    });
+    if (how == 0) {
+      EXPECT_THROW(SubmitBytes(t.table, job, "x"), shoal::ValueError);
+    } else {
+      EXPECT_THROW(SubmitBytes(t.table, job, "x"), shoal::BrokenPool);
+    }
+    changer.join();
+  }
+}
+
 TEST(TaskTableTest, OutcomesBecomeTheirErrors) {
   Table t;
   auto job = std::make_shared<Recorder>();
