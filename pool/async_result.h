@@ -44,6 +44,7 @@
 #include "shoal/base/deadline.h"
 #include "shoal/base/errors.h"
 #include "shoal/pool/internal/jobs.h"
+#include "shoal/pool/internal/stream_job.h"
 
 namespace shoal {
 
@@ -95,16 +96,21 @@ class IMapResult {
  public:
   IMapResult() = default;
   IMapResult(IMapResult&&) noexcept = default;
-  IMapResult& operator=(IMapResult&&) noexcept = default;
+  IMapResult& operator=(IMapResult&& other) noexcept {
+    if (this != &other) {
+      if (job_) job_->Abandon();
+      job_ = std::move(other.job_);
+    }
+    return *this;
+  }
   ~IMapResult() {
-    if (s_) s_->Abandon();
+    if (job_) job_->Abandon();
   }
 
   std::optional<V> next() { return next(Deadline::Infinite()); }
   std::optional<V> next(const Deadline& deadline) {
-    if (!s_) return std::nullopt;
-    return s_->Next(s_->overall ? Deadline::Min(*s_->overall, deadline)
-                                : deadline);
+    if (!job_) return std::nullopt;
+    return job_->Next(deadline);
   }
 
   class iterator {
@@ -132,146 +138,12 @@ class IMapResult {
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() { return {}; }
 
-  // --- for the pool ---------------------------------------------------------
-  struct State {
-    std::shared_ptr<internal::Engine> engine;
-    std::shared_ptr<internal::StreamJob<V>> job;
-    // Pulls one chunk from the input and submits it; false when the input
-    // had nothing more. Sets `exhausted` when the input ended.
-    std::function<bool(State&)> submit_one;
-    uint32_t next_chunk = 0;
-    uint32_t yield_chunk = 0;
-    std::size_t yield_pos = 0;
-    bool exhausted = false;
-    std::size_t max_inflight = 4;
-    std::optional<Deadline> overall;  // Executor.map's timeout
-
-    void TopUp() {
-      while (!exhausted) {
-        {
-          std::lock_guard<std::mutex> lock(job->mu_);
-          if (job->inflight_.size() >= max_inflight) return;
-        }
-        try {
-          if (!submit_one(*this)) exhausted = true;
-        } catch (...) {
-          exhausted = true;
-          throw;
-        }
-      }
-    }
-
-    std::optional<V> Next(const Deadline& deadline) {
-      for (;;) {
-        TopUp();
-        internal::StreamJob<V>& j = *job;
-        std::unique_lock<std::mutex> lock(j.mu_);
-        if (j.ordered_) {
-          auto it = j.done_.find(yield_chunk);
-          if (it != j.done_.end()) {
-            if (auto* e = std::get_if<std::exception_ptr>(&it->second)) {
-              std::exception_ptr ex = *e;
-              j.done_.erase(it);
-              ++yield_chunk;
-              yield_pos = 0;
-              std::rethrow_exception(ex);
-            }
-            auto& vec = std::get<std::vector<V>>(it->second);
-            if (yield_pos < vec.size()) {
-              V v = std::move(vec[yield_pos++]);
-              if (yield_pos == vec.size()) {
-                j.done_.erase(it);
-                ++yield_chunk;
-                yield_pos = 0;
-              }
-              return v;
-            }
-            j.done_.erase(it);
-            ++yield_chunk;
-            yield_pos = 0;
-            continue;
-          }
-          auto in = j.inflight_.find(yield_chunk);
-          if (in == j.inflight_.end()) {
-            if (exhausted && yield_chunk >= next_chunk) return std::nullopt;
-            continue;  // not submitted yet: TopUp will
-          }
-          const internal::TaskRef ref = in->second;
-          lock.unlock();
-          if (!engine->WaitDone(ref, deadline)) {
-            throw TimeoutError("imap: the next result is not ready");
-          }
-          engine->Collect(ref);
-          lock.lock();
-          // Collected by the handler meanwhile: wait for its delivery.
-          while (j.inflight_.count(yield_chunk) != 0) {
-            if (j.cv_.wait_until(lock, std::min(deadline.when(),
-                                                Deadline::Clock::now() +
-                                                    std::chrono::milliseconds(
-                                                        50))) ==
-                    std::cv_status::timeout &&
-                deadline.expired()) {
-              throw TimeoutError("imap: the next result is not ready");
-            }
-          }
-          continue;
-        }
-        if (!j.items_.empty()) {
-          auto item = std::move(j.items_.front());
-          j.items_.pop_front();
-          if (auto* e = std::get_if<std::exception_ptr>(&item)) {
-            std::rethrow_exception(*e);
-          }
-          return std::move(std::get<0>(item));
-        }
-        if (j.inflight_.empty()) {
-          if (exhausted) return std::nullopt;
-          continue;
-        }
-        // Collect what is done ourselves (no handler hop), then sleep.
-        std::vector<internal::TaskRef> refs;
-        for (const auto& [k, r] : j.inflight_) refs.push_back(r);
-        lock.unlock();
-        bool got = false;
-        for (const auto& r : refs) {
-          if (r.gen != 0 && engine->IsDone(r)) {
-            engine->Collect(r);
-            got = true;
-          }
-        }
-        if (got) continue;
-        lock.lock();
-        if (j.items_.empty() && !j.inflight_.empty()) {
-          if (j.cv_.wait_until(lock, std::min(deadline.when(),
-                                              Deadline::Clock::now() +
-                                                  std::chrono::milliseconds(
-                                                      200))) ==
-                  std::cv_status::timeout &&
-              deadline.expired() && j.items_.empty()) {
-            throw TimeoutError("imap_unordered: no result is ready");
-          }
-        }
-      }
-    }
-
-    void Abandon() {
-      if (!job) return;
-      std::vector<internal::TaskRef> refs;
-      {
-        std::lock_guard<std::mutex> lock(job->mu_);
-        for (const auto& [k, r] : job->inflight_) refs.push_back(r);
-        job->inflight_.clear();
-      }
-      for (const auto& r : refs) {
-        if (r.gen != 0) engine->Watch(r);
-      }
-    }
-  };
-  explicit IMapResult(std::unique_ptr<State> s) : s_(std::move(s)) {}
-  State* state() { return s_.get(); }
+  // For the pool.
+  explicit IMapResult(std::shared_ptr<internal::StreamJob<V>> job)
+      : job_(std::move(job)) {}
 
  private:
-  std::unique_ptr<State> s_;
+  std::shared_ptr<internal::StreamJob<V>> job_;
 };
 
 }  // namespace shoal

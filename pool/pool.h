@@ -392,49 +392,15 @@ class Pool {
     using Item = typename Inv::Item;
     using V = typename Inv::V;
     static_assert(Encodable<Item>, "shoal: imap items must be Encodable");
-    if (chunksize == 0) chunksize = 1;
-    auto state = std::make_unique<typename IMapResult<V>::State>();
-    state->engine = engine_;
-    state->job = std::make_shared<internal::StreamJob<V>>(ordered);
-    state->max_inflight = 2 * engine_->workers() + 2;
-    state->overall = overall;
-    std::shared_ptr<internal::ChunkSource<Item>> source =
-        make_source(std::type_identity<Item>{});
-    auto writer = std::make_shared<internal::ChunkWriter<Fn>>(Fn(std::move(fn)));
-    state->submit_one = [source, writer, chunksize,
-                         ordered](typename IMapResult<V>::State& s) -> bool {
-      std::vector<Item> items;
-      items.reserve(chunksize);
-      const bool more = source->Fill(items, chunksize);
-      if (!more) s.exhausted = true;
-      if (items.empty()) return false;
-      const uint32_t index = s.next_chunk++;
-      {
-        std::lock_guard<std::mutex> lock(s.job->mu_);
-        s.job->inflight_.emplace(index, internal::TaskRef{0, 0});
-      }
-      internal::TaskRef ref;
-      try {
-        ref = internal::SubmitChunk<Fn, Inv, Item>(
-            *s.engine, *writer, std::span<const Item>(items), s.job, index,
-            /*notify=*/!ordered);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(s.job->mu_);
-        s.job->inflight_.erase(index);
-        s.job->done_.emplace(index, std::current_exception());
-        if (!ordered) {
-          s.job->items_.emplace_back(std::in_place_index<1>,
-                                     std::current_exception());
-        }
-        return true;
-      }
-      std::lock_guard<std::mutex> lock(s.job->mu_);
-      auto it = s.job->inflight_.find(index);
-      if (it != s.job->inflight_.end()) it->second = ref;
-      return true;
-    };
-    state->TopUp();
-    return IMapResult<V>(std::move(state));
+    typename internal::StreamCore::Options o;
+    o.ordered = ordered;
+    o.max_ahead = 2 * engine_->workers() + 2;
+    o.overall = overall;
+    auto job = std::make_shared<internal::FedStream<V, Item, Fn, Inv>>(
+        engine_, o, make_source(std::type_identity<Item>{}), Fn(std::move(fn)),
+        chunksize);
+    job->TopUp();
+    return IMapResult<V>(std::move(job));
   }
 
  private:

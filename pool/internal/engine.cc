@@ -161,6 +161,10 @@ void Engine::ScheduleCallbacks(std::shared_ptr<Job> job) {
   p_->callbacks->Schedule(std::move(job));
 }
 bool Engine::InHandlerThread() const { return p_->callbacks->InThread(); }
+void Engine::WaitAsCollector(const Deadline& deadline,
+                             absl::FunctionRef<bool()> ready) {
+  p_->table->WaitAsCollector(deadline, ready);
+}
 
 void Engine::Close() {
   if (p_->state.Close()) {
@@ -195,6 +199,9 @@ bool Engine::Join(const Deadline& deadline) {
   return true;
 }
 
+bool Engine::accepting() const {
+  return p_->state.running() && !p_->state.broken();
+}
 bool Engine::broken() const { return p_->state.broken(); }
 std::exception_ptr Engine::BrokenError() const {
   return p_->state.BrokenError();

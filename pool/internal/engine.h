@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "shoal/base/deadline.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/internal/code_ref.h"
@@ -95,6 +96,10 @@ class Engine {
   // Runs job->RunCallbacks in the callback thread (or here if stopped).
   void ScheduleCallbacks(std::shared_ptr<Job> job);
   bool InHandlerThread() const;
+  // In the callback thread only (which cannot wait for itself): collects
+  // the tasks it is told about until ready() or the deadline.
+  void WaitAsCollector(const Deadline& deadline,
+                       absl::FunctionRef<bool()> ready);
 
   // No new tasks; workers leave once the queue is drained.
   void Close();
@@ -111,6 +116,8 @@ class Engine {
   // sweeps the finished ones now. Used when shared memory runs short.
   void CollectEverything();
 
+  // Running and not broken.
+  bool accepting() const;
   bool broken() const;
   // The BrokenPool error to throw.
   std::exception_ptr BrokenError() const;

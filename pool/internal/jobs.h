@@ -1,8 +1,8 @@
 // Copyright 2026 The shoal Authors.
 //
-// jobs.h: the parent-local state behind AsyncResult, map results, imap
-// iterators and Futures (engine.h's Job implementations), and the helpers
-// that turn a call or a chunk of items into a submitted task.
+// jobs.h: the parent-local state behind AsyncResult, map results and
+// Futures (job.h's Job implementations), and the helper that turns a chunk
+// of items into a submitted task. imap's state is in stream_job.h.
 //
 // A job learns its tasks' outcomes through OnResult/OnError, in whichever
 // parent thread collects them (a waiting caller, or the handler thread for
@@ -475,112 +475,6 @@ class MapJob : public ResultJob<std::vector<V>> {
 
  private:
   std::vector<std::size_t> offsets_;
-};
-
-// imap / imap_unordered / Executor.map: results of chunks as they come.
-template <class V>
-class StreamJob : public Job {
- public:
-  explicit StreamJob(bool ordered) : ordered_(ordered) {}
-
-  void OnResult(uint32_t index, std::span<const std::byte> bytes) override {
-    std::vector<V> items = shoal::Decode<std::vector<V>>(bytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    Store(index, Chunk{std::move(items)});
-  }
-  void OnError(uint32_t index, std::exception_ptr e, bool) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    Store(index, Chunk{e});
-  }
-
-  using Chunk = std::variant<std::vector<V>, std::exception_ptr>;
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  const bool ordered_;
-  std::map<uint32_t, TaskRef> inflight_;  // chunk -> task
-  std::map<uint32_t, Chunk> done_;        // ordered: finished chunks
-  std::deque<std::variant<V, std::exception_ptr>> items_;  // unordered
-
- private:
-  void Store(uint32_t index, Chunk c) {
-    if (inflight_.erase(index) == 0) return;  // abandoned or duplicate
-    if (ordered_) {
-      done_.emplace(index, std::move(c));
-    } else if (auto* v = std::get_if<std::vector<V>>(&c)) {
-      for (V& x : *v) items_.emplace_back(std::in_place_index<0>, std::move(x));
-    } else {
-      items_.emplace_back(std::in_place_index<1>, std::get<1>(c));
-    }
-    cv_.notify_all();
-  }
-};
-
-// Where imap's items come from: a range, an iterator pair, or a generator
-// (a callable returning std::optional<T>, nullopt at the end). Read lazily,
-// one chunk at a time.
-template <class Item>
-class ChunkSource {
- public:
-  virtual ~ChunkSource() = default;
-  // Appends up to `n` items to `out`; false when the input is exhausted.
-  virtual bool Fill(std::vector<Item>& out, std::size_t n) = 0;
-};
-
-template <class Item, class It, class S>
-class IteratorSource final : public ChunkSource<Item> {
- public:
-  IteratorSource(It first, S last) : it_(std::move(first)), end_(std::move(last)) {}
-  bool Fill(std::vector<Item>& out, std::size_t n) override {
-    for (std::size_t k = 0; k < n; ++k) {
-      if (it_ == end_) return false;
-      out.push_back(Item(*it_));
-      ++it_;
-    }
-    return it_ != end_;
-  }
-
- private:
-  It it_;
-  S end_;
-};
-
-template <class Item, class R>
-class RangeSource final : public ChunkSource<Item> {
- public:
-  explicit RangeSource(R&& r)
-      : range_(std::views::all(std::forward<R>(r))),
-        it_(std::ranges::begin(range_)) {}
-  bool Fill(std::vector<Item>& out, std::size_t n) override {
-    auto end = std::ranges::end(range_);
-    for (std::size_t k = 0; k < n; ++k) {
-      if (it_ == end) return false;
-      out.push_back(Item(*it_));
-      ++it_;
-    }
-    return it_ != end;
-  }
-
- private:
-  std::views::all_t<R> range_;
-  std::ranges::iterator_t<std::views::all_t<R>> it_;
-};
-
-template <class Item, class G>
-class GeneratorSource final : public ChunkSource<Item> {
- public:
-  explicit GeneratorSource(G g) : g_(std::move(g)) {}
-  bool Fill(std::vector<Item>& out, std::size_t n) override {
-    for (std::size_t k = 0; k < n; ++k) {
-      auto v = g_();
-      if (!v) return false;
-      out.push_back(Item(std::move(*v)));
-    }
-    return true;
-  }
-
- private:
-  G g_;
 };
 
 // What the chunk invoker of (Fn, Raw, kStar) expects per item.

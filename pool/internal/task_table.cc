@@ -390,11 +390,8 @@ void TaskTable::WakeSubmitters() {
   view_.KickHandler();
 }
 
-template <class Ready>
-void TaskTable::WaitAsCollector(const Deadline& deadline, Ready&& ready) {
-  // The callback thread's own wait: the word it sleeps on between passes
-  // (notify_seq) moves on every completion it is told about, on every
-  // Recycle while collector_waiting_ is set, and on WakeSubmitters.
+void TaskTable::WaitAsCollector(const Deadline& deadline,
+                                absl::FunctionRef<bool()> ready) {
   PoolShared* s = view_.shared();
   collector_waiting_.fetch_add(1, std::memory_order_seq_cst);
   for (;;) {

@@ -42,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "shoal/base/deadline.h"
 #include "shoal/pool/internal/job.h"
 #include "shoal/pool/internal/pool_state.h"
@@ -118,6 +119,13 @@ class TaskTable {
   bool Requeue(uint64_t ref);
   // Wakes submitters waiting for a slot (the pool broke or closed).
   void WakeSubmitters();
+  // For the collector thread, which cannot wait for itself: collects
+  // notified tasks until ready() or the deadline. Sleeps on the word the
+  // callback thread sleeps on between passes; it moves on every completion
+  // it is told about, on every Recycle while a collector waits here, and on
+  // WakeSubmitters.
+  void WaitAsCollector(const Deadline& deadline,
+                       absl::FunctionRef<bool()> ready);
 
   // Tasks with a time limit not yet collected (the supervisor watches them
   // while this is non-zero).
@@ -137,10 +145,7 @@ class TaskTable {
 
   void Deliver(const std::shared_ptr<Job>& job, uint32_t index, TaskRef ref,
                uint32_t phase);
-  // In the collector thread: collects notified tasks until ready() or the
-  // deadline.
-  template <class Ready>
-  void WaitAsCollector(const Deadline& deadline, Ready&& ready);
+
   void Recycle(uint32_t slot, uint32_t gen);
 
   PoolView& view_;
