@@ -4,9 +4,13 @@
 // and IMapResult<V> (the iterator imap / imap_unordered return).
 //
 // AsyncResult<T>
-//   get()          waits, then returns the result (const T&, valid while any
-//                  copy of the AsyncResult lives; void for T = void) or
-//                  rethrows the task's exception (see pool.h "Exceptions").
+//   get()          waits, then returns the result or rethrows the task's
+//                  exception (see pool.h "Exceptions"). On an AsyncResult
+//                  you hold: const T&, valid while any copy of it lives. On
+//                  a temporary (`pool.apply_async(f, x).get()`): a T (moved
+//                  out, or copied when another copy shares it), so
+//                  `const auto& v = pool.apply_async(f, x).get();` is safe.
+//                  void for T = void.
 //   get(deadline)  shoal::TimeoutError when the result is not ready in time
 //                  (the task keeps running; get() may be called again).
 //   wait(), wait(deadline) -> bool ready in time.
@@ -26,7 +30,12 @@
 //   Input is read lazily: at most `in flight` chunks are submitted ahead of
 //   what you have consumed (2 * workers + 2), so an endless input works.
 //   Dropping the iterator early stops reading the input; chunks in flight
-//   finish and are discarded.
+//   finish and are discarded. An input that throws (CPython's
+//   test_imap_handle_iterable_exception): the results before it, then its
+//   exception at its position (a chunk it interrupted is dropped), then the
+//   end. The pool's close() does not stop it (every result comes);
+//   join() reads the rest of its input. State and protocol:
+//   internal/stream_job.h.
 //
 // Thread safety: an AsyncResult may be waited on from several threads. An
 // IMapResult is for one consumer thread at a time.
@@ -53,15 +62,23 @@ class AsyncResult {
  public:
   AsyncResult() = default;
 
-  decltype(auto) get() { return get(Deadline::Infinite()); }
-  decltype(auto) get(const Deadline& deadline) {
-    internal::ResultJob<T>& j = job();
-    if (!j.WaitReady(deadline)) {
-      throw TimeoutError("AsyncResult.get: the result is not ready");
-    }
-    if (std::exception_ptr e = j.error()) std::rethrow_exception(e);
+  // On an AsyncResult you keep: a reference into it (no copy), valid while
+  // any copy of it lives.
+  decltype(auto) get() & { return get(Deadline::Infinite()); }
+  decltype(auto) get(const Deadline& deadline) & {
+    internal::ResultJob<T>& j = Ready(deadline);
     if constexpr (!std::is_void_v<T>) {
       return static_cast<const T&>(j.value());
+    }
+  }
+  // On a temporary (`pool.apply_async(f, x).get()`): the value itself,
+  // moved out when no other copy shares it, so binding it to a reference
+  // never dangles.
+  auto get() && { return std::move(*this).get(Deadline::Infinite()); }
+  auto get(const Deadline& deadline) && {
+    internal::ResultJob<T>& j = Ready(deadline);
+    if constexpr (!std::is_void_v<T>) {
+      return j.TakeValue(holder_.use_count() == 1);
     }
   }
   void wait() { job().WaitReady(Deadline::Infinite()); }
@@ -82,6 +99,15 @@ class AsyncResult {
   }
 
  private:
+  internal::ResultJob<T>& Ready(const Deadline& deadline) {
+    internal::ResultJob<T>& j = job();
+    if (!j.WaitReady(deadline)) {
+      throw TimeoutError("AsyncResult.get: the result is not ready");
+    }
+    if (std::exception_ptr e = j.error()) std::rethrow_exception(e);
+    return j;
+  }
+
   struct Holder {
     explicit Holder(std::shared_ptr<internal::ResultJob<T>> j)
         : job(std::move(j)) {}

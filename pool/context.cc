@@ -51,7 +51,7 @@ void set_start_method(StartMethod method, bool force) {
   }
   if (!g_default_method.compare_exchange_strong(expected, want,
                                                 std::memory_order_acq_rel)) {
-    throw ValueError("context has already been set (pass force=true)");
+    throw RuntimeError("context has already been set (pass force=true)");
   }
 }
 

@@ -36,8 +36,8 @@
 //   shoal::Process p = ctx.Process(fn, 1, 2);   // or ProcessOptions
 //
 // set_start_method() changes the default for everything created afterwards;
-// like Python, it may be called once (a second call throws shoal::ValueError
-// unless force is true).
+// like Python, it may be called once (a second call throws
+// shoal::RuntimeError unless force is true).
 //
 // Thread safety: all functions may be called from any thread.
 #ifndef SHOAL_POOL_CONTEXT_H_
@@ -84,8 +84,9 @@ class Context {
 // Python's multiprocessing.get_context(method): "fork" or "spawn"; the empty
 // name gives the default context (which follows set_start_method).
 Context get_context(std::string_view method = {});
-// Sets the default start method. Throws shoal::ValueError if one was already
-// set and !force.
+// Sets the default start method. Throws shoal::RuntimeError if one was
+// already set and !force (Python's RuntimeError), shoal::ValueError for an
+// unknown name.
 void set_start_method(std::string_view method, bool force = false);
 void set_start_method(StartMethod method, bool force = false);
 // The default start method's name ("fork" unless set).

@@ -16,15 +16,26 @@
 //   there. What differs, as in Python:
 //     submit(f, args...)  -> Future<R>
 //     map(f, iterables..., ) -> an ordered IMapResult<R> over f(a, b, ...)
-//                       for zipped iterables (the shortest ends it), read
-//                       lazily; map(MapOptions{.timeout, .chunksize}, f, ...)
-//                       makes next() throw TimeoutError once `timeout` has
-//                       passed since the call to map().
+//                       for zipped iterables (the shortest ends it). As in
+//                       Python, map() reads the whole input and submits
+//                       every call before it returns (an un-iterated map
+//                       still runs them all); with MapOptions::buffersize
+//                       (Python 3.14) it submits at most that many chunks
+//                       ahead of what was consumed, so an endless input
+//                       works. MapOptions{.timeout} makes next() throw
+//                       TimeoutError once `timeout` has passed since the
+//                       call to map(). An input that throws: the results
+//                       before it, then its exception at its position
+//                       (Python raises it from map() and loses them).
 //     shutdown(wait = true, cancel_futures = false): no new tasks
-//                       (ValueError "cannot schedule new futures after
-//                       shutdown"); cancel_futures cancels everything not
-//                       started; wait waits for the rest. The destructor
-//                       calls shutdown(true).
+//                       (RuntimeError "cannot schedule new futures after
+//                       shutdown", as Python); cancel_futures cancels
+//                       everything not started (and maps read no more
+//                       input); wait waits for the rest. Results of a map
+//                       stay retrievable after shutdown and after the
+//                       executor is gone. A buffersize map still being
+//                       iterated keeps the workers it needs until it ends.
+//                       The destructor calls shutdown(true).
 //   A worker that dies: by default only its future fails (WorkerLost) and
 //   the executor carries on. With ExecutorOptions::break_on_worker_death
 //   (Python's behaviour) the executor breaks: that future, every pending
@@ -36,8 +47,10 @@
 //     running one only when kill_running: its worker is killed (SIGKILL) and
 //     replaced, and the future ends cancelled (true unless it finished
 //     first). Done futures: false.
-//   result(deadline = infinite): the value (const T&; void), or rethrows the
-//     task's exception; CancelledError if cancelled; TimeoutError on timeout.
+//   result(deadline = infinite): the value (const T& on a future you hold;
+//     a T on a temporary, so `const auto& v = ex.submit(f, x).result();` is
+//     safe; void), or rethrows the task's exception; CancelledError if
+//     cancelled; TimeoutError on timeout.
 //   exception(deadline): the exception (nullptr on success); CancelledError
 //     if cancelled; TimeoutError on timeout.
 //   add_done_callback(fn): fn(future) once done: at once in this thread if
@@ -50,7 +63,8 @@
 // input range; next() returns nullopt at the end and throws TimeoutError
 // when the deadline passes first). wait(futures, deadline, return_when)
 // returns {done, not_done} with FIRST_COMPLETED, FIRST_EXCEPTION or
-// ALL_COMPLETED.
+// ALL_COMPLETED. Both see each distinct future once, however often it is
+// listed (Python takes a set; the order is first-seen).
 //
 // Thread safety: as Pool; a Future may be used from several threads.
 #ifndef SHOAL_POOL_EXECUTOR_H_
@@ -63,6 +77,7 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <set>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -76,8 +91,8 @@
 namespace shoal {
 
 struct ExecutorOptions {
-  // 0: process_cpu_count().
-  std::size_t max_workers = 0;
+  // Unset: process_cpu_count(). 0: ValueError, as Python.
+  std::optional<std::size_t> max_workers{};
   Initializer initializer{};
   // 0: unlimited.
   std::size_t max_tasks_per_child = 0;
@@ -118,15 +133,21 @@ class Future {
     return ok;
   }
 
-  decltype(auto) result() const { return result(Deadline::Infinite()); }
-  decltype(auto) result(const Deadline& deadline) const {
-    internal::ResultJob<T>& j = job();
-    if (!j.WaitReady(deadline)) {
-      throw TimeoutError("Future.result: the result is not ready");
-    }
-    if (std::exception_ptr e = j.error()) std::rethrow_exception(e);
+  // On a Future you keep: const T& into it (valid while any copy lives).
+  // On a temporary (`ex.submit(f, x).result()`): a T, so binding it to a
+  // reference never dangles.
+  decltype(auto) result() const& { return result(Deadline::Infinite()); }
+  decltype(auto) result(const Deadline& deadline) const& {
+    internal::ResultJob<T>& j = Ready(deadline);
     if constexpr (!std::is_void_v<T>) {
       return static_cast<const T&>(j.value());
+    }
+  }
+  auto result() && { return std::move(*this).result(Deadline::Infinite()); }
+  auto result(const Deadline& deadline) && {
+    internal::ResultJob<T>& j = Ready(deadline);
+    if constexpr (!std::is_void_v<T>) {
+      return j.TakeValue(holder_.use_count() == 1);
     }
   }
   std::exception_ptr exception(
@@ -160,6 +181,15 @@ class Future {
   }
 
  private:
+  internal::ResultJob<T>& Ready(const Deadline& deadline) const {
+    internal::ResultJob<T>& j = job();
+    if (!j.WaitReady(deadline)) {
+      throw TimeoutError("Future.result: the result is not ready");
+    }
+    if (std::exception_ptr e = j.error()) std::rethrow_exception(e);
+    return j;
+  }
+
   struct Holder {
     explicit Holder(std::shared_ptr<internal::ResultJob<T>> j)
         : job(std::move(j)) {}
@@ -170,13 +200,22 @@ class Future {
 };
 
 struct MapOptions {
+  // next() throws TimeoutError once this has passed since the call to map().
   std::optional<std::chrono::nanoseconds> timeout{};
   std::size_t chunksize = 1;
+  // Python 3.14's buffersize: unset, every call is submitted by map()
+  // itself (the input is read to its end first, so it must be finite);
+  // set, at most that many chunks are submitted ahead of what was consumed
+  // (an endless input works). 0: ValueError.
+  std::optional<std::size_t> buffersize{};
 };
 
 class ProcessPoolExecutor : private Pool {
  public:
-  explicit ProcessPoolExecutor(std::size_t max_workers = 0)
+  // process_cpu_count() workers.
+  ProcessPoolExecutor() : ProcessPoolExecutor(ExecutorOptions{}) {}
+  // `max_workers` workers; 0: ValueError, as Python.
+  explicit ProcessPoolExecutor(std::size_t max_workers)
       : ProcessPoolExecutor(ExecutorOptions{.max_workers = max_workers}) {}
   explicit ProcessPoolExecutor(const ExecutorOptions& options);
   template <class F, class... Args>
@@ -218,11 +257,18 @@ class ProcessPoolExecutor : private Pool {
     requires(sizeof...(Rs) >= 1)
   auto map(const MapOptions& options, F fn, Rs&&... iterables) {
     CheckOpen();
+    if (options.buffersize && *options.buffersize == 0) {
+      throw ValueError("buffersize must be None or > 0");
+    }
     std::optional<Deadline> overall;
     if (options.timeout) overall = Deadline(*options.timeout);
+    const std::size_t ahead = options.buffersize.value_or(0);
+    const bool eager = !options.buffersize;
     if constexpr (sizeof...(Rs) == 1) {
-      auto& r = std::get<0>(std::forward_as_tuple(iterables...));
-      using R = decltype(r);
+      // An lvalue range is read in place; an rvalue one is moved into the
+      // map, which may read it after this call returns (buffersize).
+      using R = std::tuple_element_t<0, std::tuple<Rs...>>;
+      auto&& r = std::get<0>(std::forward_as_tuple(std::forward<Rs>(iterables)...));
       using Elem = std::remove_cvref_t<std::ranges::range_reference_t<R>>;
       return MakeStream<false, Elem>(
           std::move(fn), options.chunksize, true,
@@ -230,7 +276,7 @@ class ProcessPoolExecutor : private Pool {
             return std::make_unique<internal::RangeSource<Item, R>>(
                 std::forward<R>(r));
           },
-          overall);
+          overall, ahead, eager);
     } else {
       using Elem = std::tuple<
           std::remove_cvref_t<std::ranges::range_reference_t<Rs>>...>;
@@ -242,7 +288,7 @@ class ProcessPoolExecutor : private Pool {
             return std::make_unique<
                 internal::GeneratorSource<Item, decltype(gen)>>(gen);
           },
-          overall);
+          overall, ahead, eager);
     }
   }
 
@@ -299,10 +345,24 @@ struct DoneAndNotDone {
 
 // Waits until `return_when` holds or `deadline` passes; never throws
 // TimeoutError (like Python, the sets tell what finished).
+namespace internal {
+// Each distinct future once, in first-seen order (Python takes a set).
 template <class T>
-DoneAndNotDone<T> wait(const std::vector<Future<T>>& futures,
+std::vector<Future<T>> Distinct(std::vector<Future<T>> futures) {
+  std::vector<Future<T>> out;
+  std::set<const void*> seen;
+  for (Future<T>& f : futures) {
+    if (seen.insert(&f.job()).second) out.push_back(std::move(f));
+  }
+  return out;
+}
+}  // namespace internal
+
+template <class T>
+DoneAndNotDone<T> wait(const std::vector<Future<T>>& given,
                        const Deadline& deadline = Deadline::Infinite(),
                        ReturnWhen return_when = ALL_COMPLETED) {
+  const std::vector<Future<T>> futures = internal::Distinct(given);
   auto waiter = std::make_shared<internal::MultiWaiter>();
   for (std::size_t i = 0; i < futures.size(); ++i) {
     futures[i].job().AddWaiter(waiter, i);
@@ -346,7 +406,7 @@ template <class T>
 class AsCompleted {
  public:
   AsCompleted(std::vector<Future<T>> futures, const Deadline& deadline)
-      : futures_(std::move(futures)),
+      : futures_(internal::Distinct(std::move(futures))),
         deadline_(deadline),
         waiter_(std::make_shared<internal::MultiWaiter>()) {
     for (std::size_t i = 0; i < futures_.size(); ++i) {

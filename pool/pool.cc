@@ -8,9 +8,11 @@ namespace shoal {
 Pool::Pool(const PoolOptions& options, bool threads,
            bool break_on_worker_death) {
   internal::EngineOptions e;
-  e.workers = static_cast<uint32_t>(
-      options.processes != 0 ? options.processes : process_cpu_count());
-  if (options.processes > 4096) throw ValueError("too many processes");
+  // As Python: the cpu count only when not given; 0 is an error.
+  const std::size_t n = options.processes.value_or(process_cpu_count());
+  if (n == 0) throw ValueError("Number of processes must be at least 1");
+  if (n > 4096) throw ValueError("too many processes");
+  e.workers = static_cast<uint32_t>(n);
   e.threads = threads;
   e.method = internal::EffectiveMethod(
       options.context ? &*options.context : nullptr);

@@ -31,11 +31,16 @@
 //     imap(f, input, chunksize = 1)     -> IMapResult<R>, in order, lazy
 //     imap_unordered(f, input, chunksize = 1)  -> IMapResult<R>, as done
 //     starmap(f, range_of_tuples, chunksize = 0) / starmap_async(...)
-//     close()      no more tasks; workers leave once the queue is drained
+//     close()      no more calls; workers leave once the queue is drained.
+//                  An imap/imap_unordered made before keeps reading its
+//                  input as it is iterated, so every result still comes.
 //     terminate()  kill the workers now; unfinished tasks fail with
 //                  CancelledError (Python leaves them waiting forever)
-//     join()       after close()/terminate(): wait for the workers to leave;
-//                  ValueError otherwise
+//     join()       after close()/terminate(): has imaps made before close()
+//                  read the rest of their input (as Python, whose imap
+//                  queues its whole input at once: so an endless one never
+//                  ends), then waits for the workers to leave; their
+//                  results wait in the iterators. ValueError otherwise.
 //   The destructor of a pool that was not joined terminates it (Python's
 //   `with Pool() as p:`).
 //   `input` for imap: any input range (read lazily, so std::views::iota(0)
@@ -57,7 +62,7 @@
 //   killed and replaced); an initializer that throws breaks the pool:
 //   pending tasks and later calls fail with shoal::BrokenPool, whose nested
 //   exception (std::rethrow_if_nested) is the initializer's error.
-//   Using a closed pool: ValueError("Pool not running").
+//   Using a closed pool: ValueError("Pool not running"), as Python.
 //
 // Guarantees when processes die
 //   A task a dead worker had taken but not started runs on another worker
@@ -145,8 +150,8 @@ class Initializer {
 };
 
 struct PoolOptions {
-  // Workers; 0: process_cpu_count().
-  std::size_t processes = 0;
+  // Workers; unset: process_cpu_count(). 0: ValueError, as Python.
+  std::optional<std::size_t> processes{};
   Initializer initializer{};
   // Tasks a worker runs before it is replaced; 0: unlimited.
   std::size_t maxtasksperchild = 0;
@@ -211,8 +216,10 @@ concept Generator = requires(G& g) {
 
 class Pool {
  public:
-  // processes = 0: process_cpu_count().
-  explicit Pool(std::size_t processes = 0)
+  // process_cpu_count() workers.
+  Pool() : Pool(PoolOptions{}) {}
+  // `processes` workers; 0: ValueError (Python's Pool(0) raises it too).
+  explicit Pool(std::size_t processes)
       : Pool(PoolOptions{.processes = processes}) {}
   explicit Pool(const PoolOptions& options) : Pool(options, false) {}
   // Pool(processes, initializer, initargs...).
@@ -370,6 +377,9 @@ class Pool {
   // Number of workers the pool keeps.
   std::size_t processes() const;
   // Pids of the live workers (the parent's pid for each ThreadPool thread).
+  // Complete right after the constructor (the workers are started there,
+  // as in Python); a worker that died drops out as soon as the pool has
+  // seen its death, and its replacement comes in.
   std::vector<pid_t> worker_pids() const;
   // True when the pool can no longer run tasks (see BrokenPool).
   bool broken() const;
@@ -378,13 +388,18 @@ class Pool {
   const std::shared_ptr<internal::Engine>& engine() const { return engine_; }
 
  protected:
+  // Lets go of the engine without terminating it (ProcessPoolExecutor:
+  // the lazy maps still open keep it).
+  void ReleaseEngine() { engine_.reset(); }
+
   Pool(const PoolOptions& options, bool threads,
        bool break_on_worker_death = false);
 
   template <bool kStar, class Elem, class F, class MakeSource>
   auto MakeStream(F fn, std::size_t chunksize, bool ordered,
                   MakeSource&& make_source,
-                  std::optional<Deadline> overall = std::nullopt) {
+                  std::optional<Deadline> overall = std::nullopt,
+                  std::size_t max_ahead = 0, bool eager = false) {
     using Fn = std::decay_t<F>;
     using Raw = internal::RawFor<Fn, Elem, kStar>;
     internal::CheckSendable<Fn>();
@@ -394,12 +409,13 @@ class Pool {
     static_assert(Encodable<Item>, "shoal: imap items must be Encodable");
     typename internal::StreamCore::Options o;
     o.ordered = ordered;
-    o.max_ahead = 2 * engine_->workers() + 2;
+    o.max_ahead = max_ahead != 0 ? max_ahead : 2 * engine_->workers() + 2;
     o.overall = overall;
     auto job = std::make_shared<internal::FedStream<V, Item, Fn, Inv>>(
         engine_, o, make_source(std::type_identity<Item>{}), Fn(std::move(fn)),
         chunksize);
-    job->TopUp();
+    job->Open();
+    if (eager) job->Drain(Deadline::Infinite());
     return IMapResult<V>(std::move(job));
   }
 

@@ -31,8 +31,10 @@ namespace shoal {
 
 class ThreadPool : public Pool {
  public:
-  // processes = 0: process_cpu_count() threads.
-  explicit ThreadPool(std::size_t processes = 0)
+  // process_cpu_count() threads.
+  ThreadPool() : ThreadPool(PoolOptions{}) {}
+  // `processes` threads; 0: ValueError, as Python.
+  explicit ThreadPool(std::size_t processes)
       : ThreadPool(PoolOptions{.processes = processes}) {}
   explicit ThreadPool(const PoolOptions& options) : Pool(options, true) {}
   template <class F, class... Args>

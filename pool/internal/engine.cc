@@ -29,8 +29,19 @@ struct Engine::Parts {
   std::unique_ptr<TaskTable> table;
   std::unique_ptr<Supervisor> supervisor;
   std::unique_ptr<CallbackThread> callbacks;
-  std::mutex join_mu;
+  mutable std::mutex join_mu;
   bool joined = false;
+  mutable std::mutex streams_mu;
+  std::vector<std::weak_ptr<Stream>> streams;  // open ones (and expired)
+  int open_streams = 0;
+
+  // closing -> closed: the queue closes, workers leave once it is drained.
+  void CloseQueue() {
+    if (state.FinishClosing()) {
+      view.ring().Close();
+      supervisor->Wake();
+    }
+  }
 };
 
 Engine::Engine(std::unique_ptr<Parts> parts, uint32_t workers)
@@ -166,12 +177,50 @@ void Engine::WaitAsCollector(const Deadline& deadline,
   p_->table->WaitAsCollector(deadline, ready);
 }
 
-void Engine::Close() {
-  if (p_->state.Close()) {
-    p_->view.ring().Close();
-    p_->supervisor->Wake();
-    p_->table->WakeSubmitters();
+void Engine::OpenStream(const std::shared_ptr<Stream>& stream) {
+  std::lock_guard<std::mutex> lock(p_->streams_mu);
+  p_->state.CheckAccepting();
+  std::erase_if(p_->streams, [](const auto& w) { return w.expired(); });
+  p_->streams.push_back(stream);
+  ++p_->open_streams;
+}
+
+void Engine::StreamEnded() {
+  std::lock_guard<std::mutex> lock(p_->streams_mu);
+  if (--p_->open_streams == 0 &&
+      p_->state.phase() == PoolState::kClosing) {
+    p_->CloseQueue();
   }
+}
+
+bool Engine::HasOpenStreams() const {
+  std::lock_guard<std::mutex> lock(p_->streams_mu);
+  return p_->open_streams > 0;
+}
+
+namespace {
+std::vector<std::shared_ptr<Stream>> Live(
+    std::mutex& mu, const std::vector<std::weak_ptr<Stream>>& streams) {
+  std::lock_guard<std::mutex> lock(mu);
+  std::vector<std::shared_ptr<Stream>> out;
+  for (const auto& w : streams) {
+    if (auto s = w.lock()) out.push_back(std::move(s));
+  }
+  return out;
+}
+}  // namespace
+
+void Engine::StopStreams() {
+  for (auto& s : Live(p_->streams_mu, p_->streams)) s->StopInput();
+}
+
+void Engine::Close() {
+  if (!p_->state.Close()) return;
+  {
+    std::lock_guard<std::mutex> lock(p_->streams_mu);
+    if (p_->open_streams == 0) p_->CloseQueue();
+  }
+  p_->table->WakeSubmitters();
 }
 
 void Engine::Terminate() {
@@ -189,6 +238,13 @@ bool Engine::Join(const Deadline& deadline) {
   if (p.state.running()) {
     throw ValueError("join() needs close() or terminate() first");
   }
+  // As in Python, where a lazy map's input was all queued when it was
+  // called: the maps still open read the rest of theirs now.
+  if (p.state.phase() == PoolState::kClosing) {
+    for (auto& s : Live(p.streams_mu, p.streams)) {
+      if (!s->Drain(deadline)) return false;
+    }
+  }
   if (!p.supervisor->WaitFinished(deadline)) return false;
   p.supervisor->Join();
   p.callbacks->Stop();
@@ -199,8 +255,20 @@ bool Engine::Join(const Deadline& deadline) {
   return true;
 }
 
-bool Engine::accepting() const {
-  return p_->state.running() && !p_->state.broken();
+bool Engine::accepting(bool continuation) const {
+  return p_->state.accepts(continuation);
+}
+
+bool Engine::joined() const {
+  std::lock_guard<std::mutex> lock(p_->join_mu);
+  return p_->joined;
+}
+
+bool Engine::WaitIdle(const Deadline& deadline) {
+  for (const TaskRef& ref : p_->table->InFlight()) {
+    if (!p_->table->WaitDone(ref, deadline)) return false;
+  }
+  return true;
 }
 bool Engine::broken() const { return p_->state.broken(); }
 std::exception_ptr Engine::BrokenError() const {

@@ -101,14 +101,30 @@ class Engine {
   void WaitAsCollector(const Deadline& deadline,
                        absl::FunctionRef<bool()> ready);
 
-  // No new tasks; workers leave once the queue is drained.
+  // Lazy maps: a stream is open from OpenStream (which throws like Submit
+  // when the pool takes no new calls) until it calls StreamEnded (its input
+  // ended, failed, or it was abandoned). Its chunks are submitted with
+  // SubmitSpec::continuation.
+  void OpenStream(const std::shared_ptr<Stream>& stream);
+  void StreamEnded();
+  bool HasOpenStreams() const;
+  // Open streams read no more of their input.
+  void StopStreams();
+
+  // No new calls; lazy maps opened before keep submitting their input.
+  // Once none is open the queue closes and workers leave when it is
+  // drained.
   void Close();
   // Kills the workers now; every unfinished task fails with CancelledError.
   void Terminate();
-  // After Close or Terminate: waits for the workers to leave and the
-  // threads to finish (callbacks of finished tasks have run). False on
-  // timeout.
+  // After Close or Terminate: has open lazy maps read the rest of their
+  // input (after Close), waits for the workers to leave and the threads to
+  // finish (callbacks of finished tasks have run). False on timeout.
   bool Join(const Deadline& deadline);
+  // Waits until every task submitted so far has finished. False on timeout.
+  bool WaitIdle(const Deadline& deadline);
+  // Join() has completed.
+  bool joined() const;
   // Fails every task still queued (not started) with CancelledError.
   void CancelPending();
   // Has the callback thread collect every task in flight as soon as it
@@ -116,8 +132,8 @@ class Engine {
   // sweeps the finished ones now. Used when shared memory runs short.
   void CollectEverything();
 
-  // Running and not broken.
-  bool accepting() const;
+  // Takes new calls (continuation: a lazy map's chunks, see Close()).
+  bool accepting(bool continuation = false) const;
   bool broken() const;
   // The BrokenPool error to throw.
   std::exception_ptr BrokenError() const;

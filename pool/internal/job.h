@@ -15,6 +15,7 @@
 #include <span>
 
 #include "absl/functional/function_ref.h"
+#include "shoal/base/deadline.h"
 #include "shoal/pool/internal/code_ref.h"
 
 namespace shoal::internal {
@@ -52,6 +53,23 @@ struct SubmitSpec {
   // < 0: the pool's default; 0: none.
   std::chrono::nanoseconds timeout{-1};
   bool notify = false;  // the callback thread collects it (callbacks)
+  // A chunk of a lazy map opened before close(): still accepted while the
+  // pool is closing.
+  bool continuation = false;
+};
+
+// A lazy map (imap, Executor.map with buffersize) as the engine sees it:
+// open from its creation until its input ended (or it was abandoned).
+// close() keeps the task queue open while any is open; join() has them read
+// the rest of their input.
+class Stream {
+ public:
+  virtual ~Stream() = default;
+  // Reads the rest of the input and submits it; its results go to the
+  // stream as they finish. False when `deadline` passed first.
+  virtual bool Drain(const Deadline& deadline) = 0;
+  // Reads no more of the input (shutdown(cancel_futures=true)).
+  virtual void StopInput() = 0;
 };
 
 }  // namespace shoal::internal

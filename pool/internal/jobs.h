@@ -342,6 +342,12 @@ class ResultJob : public Job {
   }
   // Valid once ready and successful.
   const Stored& value() const { return *value_; }
+  // The value by value: moved out when `sole` (nobody else can read it
+  // again), else copied.
+  Stored TakeValue(bool sole) {
+    if (sole) return std::move(*value_);
+    return *value_;
+  }
   Engine& engine() { return *engine_; }
   std::vector<TaskRef> tasks() {
     std::lock_guard<std::mutex> lock(mu_);

@@ -8,6 +8,11 @@ namespace shoal::internal {
 
 bool PoolState::Close() {
   int expected = kRunning;
+  return phase_.compare_exchange_strong(expected, kClosing);
+}
+
+bool PoolState::FinishClosing() {
+  int expected = kClosing;
   return phase_.compare_exchange_strong(expected, kClosed);
 }
 
@@ -38,9 +43,9 @@ std::exception_ptr PoolState::BrokenError() const {
   }
 }
 
-void PoolState::CheckAccepting() const {
+void PoolState::CheckAccepting(bool continuation) const {
   if (broken()) std::rethrow_exception(BrokenError());
-  if (!running()) throw ValueError("Pool not running");
+  if (!accepts(continuation)) throw ValueError("Pool not running");
 }
 
 std::string DescribeExit(pid_t pid, const ExitStatus& status) {

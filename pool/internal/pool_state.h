@@ -3,9 +3,15 @@
 // pool_state.h: the lifecycle of one pool as every part of its parent side
 // sees it (the task table, the supervisor, the callback thread, the engine):
 //
-//   running --close()--> closed --(workers left)--> [engine joined]
-//      \                   |
-//       +--terminate()-----+--> terminating
+//   running --close()--> closing --(no lazy map still reading its
+//      |                   |          input)--> closed
+//      |                   |                      |
+//      +--terminate()------+----------------------+--> terminating
+//
+//   closing: no new calls, but a lazy map (imap, Executor.map) opened
+//   before close() may still submit its input, as in Python, where such a
+//   map's whole input was queued at once. closed: the task queue is closed;
+//   workers leave once it is drained.
 //
 //   and, orthogonally, broken: the pool cannot run tasks any more (an
 //   initializer failed, workers cannot be started, a worker died under
@@ -31,15 +37,24 @@ namespace shoal::internal {
 
 class PoolState {
  public:
-  enum Phase { kRunning = 0, kClosed = 1, kTerminating = 2 };
+  enum Phase { kRunning = 0, kClosing = 1, kClosed = 2, kTerminating = 3 };
 
   Phase phase() const {
     return static_cast<Phase>(phase_.load(std::memory_order_seq_cst));
   }
   bool running() const { return phase() == kRunning; }
   bool terminating() const { return phase() == kTerminating; }
-  // running -> closed. True when this call changed it.
+  // Takes new work: new calls when running; the chunks of a lazy map that
+  // was opened before close() (`continuation`) also when closing.
+  bool accepts(bool continuation) const {
+    const Phase p = phase();
+    return !broken() &&
+           (p == kRunning || (continuation && p == kClosing));
+  }
+  // running -> closing. True when this call changed it.
   bool Close();
+  // closing -> closed (the queue closes). True when this call changed it.
+  bool FinishClosing();
   // -> terminating. True when this call changed it.
   bool Terminate();
 
@@ -51,8 +66,8 @@ class PoolState {
   // (std::rethrow_if_nested rethrows the original type).
   std::exception_ptr BrokenError() const;
   // Throws BrokenError() when broken, ValueError("Pool not running") when
-  // not running.
-  void CheckAccepting() const;
+  // it does not accept the work (see accepts()).
+  void CheckAccepting(bool continuation = false) const;
 
  private:
   std::atomic<int> phase_{kRunning};

@@ -25,9 +25,53 @@ bool StreamCore::WaitLocked(std::unique_lock<std::mutex>& lock,
   return true;
 }
 
+StreamCore::~StreamCore() {
+  if (registered_) engine_->StreamEnded();
+}
+
+void StreamCore::Open() {
+  engine_->OpenStream(std::static_pointer_cast<StreamCore>(shared_from_this()));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    registered_ = true;
+  }
+  TopUp();
+}
+
 void StreamCore::EndLocked() {
   ended_ = true;
   cv_.notify_all();
+  if (registered_) {
+    registered_ = false;
+    engine_->StreamEnded();  // takes only the engine's own locks
+  }
+}
+
+bool StreamCore::Drain(const Deadline& deadline) {
+  std::lock_guard<std::mutex> feed(feed_mu_);
+  std::vector<TaskRef> refs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_ = true;
+    for (const auto& [k, r] : inflight_) {
+      if (r.gen != 0) refs.push_back(r);
+    }
+  }
+  // Chunks a consumer would have collected itself: the callback thread now.
+  for (const TaskRef& r : refs) engine_->Watch(r);
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (ended_) return true;
+    }
+    if (deadline.expired()) return false;
+    SubmitOne(/*notify=*/true);
+  }
+}
+
+void StreamCore::StopInput() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!ended_) EndLocked();
 }
 
 bool StreamCore::TopUp() {
@@ -40,7 +84,12 @@ bool StreamCore::TopUp() {
     }
     // Ordered chunks are collected by the consumer (no thread hop);
     // unordered ones by whoever is first, so the callback thread is told.
-    SubmitOne(/*notify=*/!options_.ordered);
+    bool notify;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      notify = !options_.ordered || draining_;
+    }
+    SubmitOne(notify);
   }
 }
 
@@ -85,7 +134,7 @@ void StreamCore::SubmitOne(bool notify) {
     }
     // A pool that stopped taking work ends the input; an argument that
     // could not be encoded fails only its chunk.
-    if (!engine_->accepting()) EndLocked();
+    if (!engine_->accepting(/*continuation=*/true)) EndLocked();
     cv_.notify_all();
     return;
   }

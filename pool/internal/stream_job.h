@@ -16,6 +16,11 @@
 //   Abandon() the handle went away: stop reading the input; chunks in
 //             flight finish in the background and are dropped.
 //
+// Open with the engine until its input ended (or it was abandoned): a pool
+// closed meanwhile still takes its chunks, and join() has it read the rest
+// of its input (Drain: every chunk is then collected by the callback
+// thread, so the results wait in the stream for the consumer).
+//
 // An input that throws (a generator, an iterator's ++) ends the input
 // there: the results before it are handed out, then its exception at that
 // position (a half-read chunk is dropped, as CPython does), then the end.
@@ -50,7 +55,7 @@
 namespace shoal::internal {
 
 // The untyped part: which chunks are read, submitted, finished, handed out.
-class StreamCore : public Job {
+class StreamCore : public Job, public Stream {
  public:
   struct Options {
     bool ordered = true;
@@ -61,10 +66,18 @@ class StreamCore : public Job {
   };
 
   StreamCore(std::shared_ptr<Engine> engine, const Options& options);
+  ~StreamCore() override;
 
+  // Registers with the engine (throws ValueError / BrokenPool when the pool
+  // takes no new calls) and submits the first chunks.
+  void Open();
   // False (doing nothing) when another thread is reading the input.
   bool TopUp();
   void Abandon();
+  // Stream: reads the rest of the input (join(), and Executor.map without
+  // buffersize, which submits every call at once as Python does).
+  bool Drain(const Deadline& deadline) override;
+  void StopInput() override;
 
   void OnError(uint32_t index, std::exception_ptr error, bool) override;
 
@@ -120,6 +133,8 @@ class StreamCore : public Job {
   bool abandoned_ = false;
   std::exception_ptr input_error_;  // unordered: thrown after the rest
   uint32_t input_error_at_ = 0;
+  bool registered_ = false;   // open with the engine (until ended_)
+  bool draining_ = false;     // no consumer to collect: notify every chunk
 };
 
 // The typed results of a stream of V.
@@ -276,7 +291,8 @@ class FedStream final : public StreamJob<V> {
                     this->shared_from_this(),
                     index,
                     std::chrono::nanoseconds(-1),
-                    notify};
+                    notify,
+                    /*continuation=*/true};
     return *this->engine().Submit(spec, Deadline::Infinite());
   }
 

@@ -122,12 +122,15 @@ void Supervisor::Main() {
     Break(std::string("cannot start the fork server: ") + e.what(),
           std::nullopt);
   }
+  // The first workers are started before Start() returns, as Python's
+  // Pool starts its processes in its constructor: worker_pids() lists them
+  // at once.
+  const int64_t first = Maintain();
   {
     std::lock_guard<std::mutex> lock(done_mu_);
     prepared_ = true;
   }
   done_cv_.notify_all();
-  int64_t first = Maintain();
   std::vector<pollfd> fds;
   std::vector<uint32_t> who;
   int64_t wake_at = first;

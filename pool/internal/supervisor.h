@@ -70,7 +70,8 @@ class Supervisor final : public WorkerControl {
 
   // Starts the thread, which prepares the launcher (the fork server is
   // forked there, while the pool has no other thread of its own) and then
-  // starts the workers. Returns once the launcher is prepared.
+  // starts the workers. Returns once they are started (WorkerPids() lists
+  // them; they may still be running their initializer).
   void Start();
   // The pool's state changed (closed): look again.
   void Wake();

@@ -30,7 +30,7 @@ TaskTable::TaskTable(PoolView& view, PoolState& state,
 
 std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
                                          const Deadline& deadline) {
-  state_.CheckAccepting();
+  state_.CheckAccepting(spec.continuation);
   uint32_t slot;
   {
     std::unique_lock<std::mutex> lock(mu_);
@@ -39,7 +39,9 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
         lock.unlock();
         std::rethrow_exception(state_.BrokenError());
       }
-      if (!state_.running()) throw ValueError("Pool not running");
+      if (!state_.accepts(spec.continuation)) {
+        throw ValueError("Pool not running");
+      }
       if (deadline.expired()) return std::nullopt;
       lock.unlock();
       CollectEverything();
@@ -48,7 +50,7 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
         // thread: do its collecting here instead of waiting for ourselves.
         WaitAsCollector(deadline, [&] {
           std::lock_guard<std::mutex> l(mu_);
-          return !free_.empty() || state_.broken() || !state_.running();
+          return !free_.empty() || !state_.accepts(spec.continuation);
         });
         lock.lock();
         continue;
@@ -362,6 +364,18 @@ void TaskTable::CollectFinished() {
     const uint32_t s = view_.slot(i).state.load(std::memory_order_acquire);
     if (IsTerminal(s)) Collect(TaskRef{i, GenOf(s)});
   }
+}
+
+std::vector<TaskRef> TaskTable::InFlight() const {
+  std::vector<TaskRef> out;
+  for (uint32_t i = 0; i < view_.slots(); ++i) {
+    const uint32_t s = view_.slot(i).state.load(std::memory_order_acquire);
+    const uint32_t phase = PhaseOf(s);
+    if (phase == kPhaseQueued || phase == kPhaseRunning) {
+      out.push_back(TaskRef{i, GenOf(s)});
+    }
+  }
+  return out;
 }
 
 void TaskTable::FailAllQueued(uint32_t to) {

@@ -112,6 +112,8 @@ class TaskTable {
   // Collects every finished task (after the workers left: nothing waits
   // forever for a result nobody collected).
   void CollectFinished();
+  // Every task queued or running now.
+  std::vector<TaskRef> InFlight() const;
   // Fails every task still queued (not started) with phase `to`.
   void FailAllQueued(uint32_t to);
   // The supervisor puts back a task a dead worker took but never started.

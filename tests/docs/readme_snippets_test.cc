@@ -151,8 +151,14 @@ TEST(Readme, Pool) {
   std::vector<int> squares = pool.map(square, std::vector<int>{1, 2, 3});
   auto r = pool.apply_async(square, 7);
   int v = r.get(std::chrono::seconds(1));
+  auto it = pool.imap(square, std::vector<int>{4, 5});
+  pool.close();
+  pool.join();
+  int first = *it.next();
   EXPECT_EQ(squares, (std::vector<int>{1, 4, 9}));
   EXPECT_EQ(v, 49);
+  EXPECT_EQ(first, 16);
+  EXPECT_EQ(*it.next(), 25);
 }
 
 TEST(Readme, Executor) {
@@ -166,6 +172,10 @@ TEST(Readme, Executor) {
     ++n;
   }
   EXPECT_EQ(n, 2);
+  auto m = ex.map(square, std::vector<int>{1, 2, 3});
+  ex.shutdown();
+  EXPECT_EQ(*m.next(), 1);
+  EXPECT_THROW(ex.submit(square, 1), shoal::RuntimeError);
 }
 
 TEST(Readme, SpawnContext) {

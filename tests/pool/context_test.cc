@@ -87,7 +87,8 @@ TEST(ContextTest, MethodsAndDefaults) {
   shoal::Context dflt = shoal::get_context();
   shoal::set_start_method("spawn");
   EXPECT_EQ(dflt.method(), shoal::StartMethod::kSpawn);  // follows the default
-  EXPECT_THROW(shoal::set_start_method("fork"), shoal::ValueError);
+  // Python: RuntimeError('context has already been set').
+  EXPECT_THROW(shoal::set_start_method("fork"), shoal::RuntimeError);
   shoal::set_start_method("fork", /*force=*/true);
   EXPECT_EQ(shoal::get_start_method(), "fork");
 }
@@ -97,6 +98,7 @@ TEST(ContextTest, SpawnPool) {
       .processes = 2,
       .initializer = shoal::Initializer(Init, 11),
       .context = shoal::get_context("spawn")});
+  EXPECT_EQ(pool.worker_pids().size(), 2u);  // started in the constructor
   EXPECT_EQ(pool.apply(Square, 9), 81);
   EXPECT_THAT(pool.apply(Name), HasSubstr("SpawnPoolWorker-"));
   EXPECT_EQ(pool.apply(Parent), getpid());

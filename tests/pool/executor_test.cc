@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <numeric>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -141,7 +142,7 @@ TEST(ExecutorTest, ShutdownCancelFutures) {
     EXPECT_TRUE(f.cancelled());
     EXPECT_THROW(f.result(kWait), shoal::CancelledError);
   }
-  EXPECT_THROW(ex.submit(Square, 1), shoal::ValueError);
+  EXPECT_THROW(ex.submit(Square, 1), shoal::RuntimeError);
 }
 
 TEST(ExecutorTest, ShutdownWaitsForEverything) {
@@ -264,6 +265,172 @@ TEST(ExecutorTest, FailingInitializer) {
   // As in Python: submit() itself raises once the pool knows it is broken,
   // else the future fails.
   EXPECT_THROW(ex.submit(Square, 2).result(kWait), shoal::BrokenPool);
+}
+
+
+// --- Python parity ---------------------------------------------------------
+
+// Python: as_completed({f, f, g}) yields f and g once each; wait() too.
+TEST(ExecutorTest, AsCompletedAndWaitSeeEachDistinctFutureOnce) {
+  shoal::ProcessPoolExecutor ex(2);
+  auto f = ex.submit(SleepMs, 20);
+  auto g = ex.submit(Square, 3);
+  std::vector<shoal::Future<int>> fs{f, f, g, f};
+  int n = 0;
+  for (auto& done : shoal::as_completed(fs, kWait)) {
+    EXPECT_TRUE(done == f || done == g);
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+  auto r = shoal::wait(fs, kWait);
+  EXPECT_EQ(r.done.size(), 2u);
+  EXPECT_TRUE(r.not_done.empty());
+}
+
+// Python: `v = ex.submit(f, x).result()` is a value.
+TEST(ExecutorTest, ResultOnATemporaryFutureIsAValue) {
+  shoal::ProcessPoolExecutor ex(1);
+  const auto& v = ex.submit(Square, 12).result();
+  EXPECT_EQ(v, 144);
+  auto f = ex.submit(Square, 5);
+  const int& a = f.result();
+  EXPECT_EQ(&a, &f.result());
+}
+
+// Python: ProcessPoolExecutor(max_workers=0) raises ValueError.
+TEST(ExecutorTest, ZeroMaxWorkersRaisesValueErrorAsPython) {
+  EXPECT_THROW(shoal::ProcessPoolExecutor(0), shoal::ValueError);
+  EXPECT_THROW(
+      shoal::ProcessPoolExecutor(shoal::ExecutorOptions{.max_workers = 0}),
+      shoal::ValueError);
+}
+
+std::vector<int> Iota(int n) {
+  std::vector<int> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+// Python: list(ex.map(f, xs)) after ex.shutdown() still has every result.
+TEST(ExecutorTest, MapResultsSurviveShutdownAsPython) {
+  shoal::ProcessPoolExecutor ex(2);
+  auto it = ex.map(Square, Iota(300));
+  ex.shutdown();
+  int n = 0;
+  while (auto v = it.next(kWait)) {
+    ASSERT_EQ(*v, n * n);
+    ++n;
+  }
+  EXPECT_EQ(n, 300);
+}
+
+// Python: the map's results outlive the `with ProcessPoolExecutor()` block.
+TEST(ExecutorTest, MapResultsSurviveTheExecutorAsPython) {
+  for (bool buffered : {false, true}) {
+    shoal::IMapResult<int> it;
+    {
+      shoal::ProcessPoolExecutor ex(2);
+      it = buffered ? ex.map(shoal::MapOptions{.buffersize = 3}, Square,
+                             Iota(200))
+                    : ex.map(Square, Iota(200));
+    }
+    int n = 0;
+    while (auto v = it.next(kWait)) {
+      ASSERT_EQ(*v, n * n) << buffered;
+      ++n;
+    }
+    EXPECT_EQ(n, 200) << buffered;
+  }
+}
+
+struct Calls {
+  std::atomic<int32_t> n;
+};
+int Count(int x, shoal::Shared<Calls> calls) {
+  calls->n.fetch_add(1);
+  return x;
+}
+
+// Python: ex.map(f, xs) that is never iterated still runs every call.
+TEST(ExecutorTest, AMapNeverIteratedRunsEveryCallAsPython) {
+  auto calls = shoal::Shared<Calls>::Create();
+  calls->n = 0;
+  const std::vector<int> xs = Iota(2000);  // more than the 1024 task slots
+  const std::vector<shoal::Shared<Calls>> cs(xs.size(), calls);
+  {
+    shoal::ProcessPoolExecutor ex(2);
+    auto it = ex.map(Count, xs, cs);
+    ex.shutdown();
+    EXPECT_EQ(calls->n.load(), 2000);
+  }
+}
+
+// Python 3.14: map(..., buffersize=n) reads at most n calls ahead of what
+// was consumed, so an endless input works; shutdown() does not wait for
+// the rest of an endless input.
+TEST(ExecutorTest, BuffersizeBoundsReadAheadAsPython314) {
+  std::atomic<int> pulled{0};
+  auto endless = std::views::iota(0) | std::views::transform([&](int i) {
+                   pulled.fetch_add(1);
+                   return i;
+                 });
+  shoal::ProcessPoolExecutor ex(2);
+  auto it = ex.map(shoal::MapOptions{.buffersize = 4}, Square, endless);
+  EXPECT_LE(pulled.load(), 4 + 1);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(*it.next(kWait), i * i);
+    ASSERT_LE(pulled.load(), i + 1 + 4 + 1);
+  }
+  ex.shutdown();  // returns: waits for the calls submitted so far
+  EXPECT_EQ(*it.next(kWait), 50 * 50);  // and the map goes on
+  EXPECT_THROW(ex.map(shoal::MapOptions{.buffersize = 0}, Square, Iota(3)),
+               shoal::RuntimeError);  // shut down first
+  shoal::ProcessPoolExecutor other(1);
+  EXPECT_THROW(other.map(shoal::MapOptions{.buffersize = 0}, Square, Iota(3)),
+               shoal::ValueError);
+}
+
+// An input that throws: the results before it, then its exception there.
+TEST(ExecutorTest, MapOfAnInputThatThrowsDeliversWhatCameBefore) {
+  auto failing = std::views::iota(0, 10) | std::views::transform([](int i) {
+                   if (i == 5) throw std::runtime_error("input broke");
+                   return i;
+                 });
+  shoal::ProcessPoolExecutor ex(2);
+  for (bool buffered : {false, true}) {
+    auto it = buffered ? ex.map(shoal::MapOptions{.buffersize = 2}, Square,
+                                failing)
+                       : ex.map(Square, failing);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(*it.next(kWait), i * i);
+    EXPECT_THROW(it.next(kWait), std::runtime_error);
+    EXPECT_FALSE(it.next(kWait).has_value());
+  }
+}
+
+// The last reference to a pool may go in its callback thread (a buffered
+// map dropped with calls in flight after its executor is gone): the pool
+// still shuts down, its workers leave.
+TEST(ExecutorTest, APoolWhoseLastReferenceGoesInItsCallbackThreadShutsDown) {
+  std::vector<pid_t> pids;
+  {
+    shoal::IMapResult<int> it;
+    {
+      shoal::ProcessPoolExecutor ex(2);
+      pids = ex.worker_pids();
+      it = ex.map(shoal::MapOptions{.buffersize = 4}, SleepMs,
+                  std::vector<int>(20, 30));
+    }
+    EXPECT_EQ(*it.next(kWait), 30);
+  }  // dropped with calls in flight
+  ASSERT_EQ(pids.size(), 2u);
+  for (pid_t p : pids) {
+    bool gone = false;
+    for (int i = 0; i < 3000 && !gone; ++i) {
+      gone = kill(p, 0) != 0;
+      if (!gone) std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_TRUE(gone) << p;
+  }
 }
 
 }  // namespace

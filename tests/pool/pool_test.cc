@@ -675,4 +675,154 @@ TEST(PoolTest, CallbackMaySubmitMoreWork) {
   EXPECT_EQ(done.load(), 20);
 }
 
+
+// --- Python parity ---------------------------------------------------------
+
+// Python: it = pool.imap(f, xs); pool.close(); list(it) gives every result.
+TEST(PoolTest, ImapThenCloseThenIterateDeliversEveryResultAsPython) {
+  std::vector<int> in(200);
+  std::iota(in.begin(), in.end(), 0);
+  for (bool ordered : {true, false}) {
+    shoal::Pool pool(2);
+    auto it = ordered ? pool.imap(Square, in) : pool.imap_unordered(Square, in);
+    pool.close();
+    EXPECT_THROW(pool.imap(Square, in), shoal::ValueError);  // new calls: no
+    std::vector<int> got;
+    while (auto v = it.next(kWait)) got.push_back(*v);
+    if (!ordered) std::sort(got.begin(), got.end());
+    ASSERT_EQ(got.size(), in.size()) << ordered;
+    for (int i = 0; i < 200; ++i) ASSERT_EQ(got[i], i * i);
+    pool.join();
+    EXPECT_TRUE(pool.worker_pids().empty());
+  }
+}
+
+// Python: close(); join() waits until the whole input of an imap made
+// before was run; iterating afterwards gives every result.
+TEST(PoolTest, CloseThenJoinRunsTheWholeInputOfAnImapAsPython) {
+  shoal::Pool pool(2);
+  int next = 0;
+  auto it = pool.imap(
+      Square,
+      [&]() -> std::optional<int> {
+        if (next == 300) return std::nullopt;
+        return next++;
+      },
+      3);
+  EXPECT_LT(next, 300);  // lazy so far
+  pool.close();
+  pool.join();
+  EXPECT_EQ(next, 300);
+  EXPECT_TRUE(pool.worker_pids().empty());
+  int n = 0;
+  while (auto v = it.next(kWait)) {
+    ASSERT_EQ(*v, n * n);
+    ++n;
+  }
+  EXPECT_EQ(n, 300);
+}
+
+struct SayWhenError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// CPython's test_imap_handle_iterable_exception: the results before the
+// failing position, then the iterable's exception there.
+TEST(PoolTest, ImapHandlesAnIterableExceptionAsPython) {
+  shoal::Pool pool(2);
+  auto throwing = [](int total, int when) {
+    return [total, when, i = 0]() mutable -> std::optional<int> {
+      if (i == when) throw SayWhenError("somebody said when");
+      if (i == total) return std::nullopt;
+      return i++;
+    };
+  };
+  {
+    auto it = pool.imap(Square, throwing(10, 3), 1);  // does not throw
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(*it.next(kWait), i * i);
+    EXPECT_THROW(it.next(kWait), SayWhenError);
+    EXPECT_FALSE(it.next(kWait).has_value());
+  }
+  {
+    // "SayWhenError seen at start of problematic chunk's results"
+    auto it = pool.imap(Square, throwing(20, 7), 2);
+    for (int i = 0; i < 6; ++i) ASSERT_EQ(*it.next(kWait), i * i);
+    EXPECT_THROW(it.next(kWait), SayWhenError);
+  }
+  {
+    auto it = pool.imap(Square, throwing(4, 3), 1);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(*it.next(kWait), i * i);
+    EXPECT_THROW(it.next(kWait), SayWhenError);
+  }
+  for (int chunksize : {1, 2}) {
+    auto it = pool.imap_unordered(Square, throwing(10, 3), chunksize);
+    std::multiset<int> got;
+    bool raised = false;
+    for (int i = 0; i < 10 && !raised; ++i) {
+      try {
+        auto v = it.next(kWait);
+        ASSERT_TRUE(v.has_value());
+        got.insert(*v);
+      } catch (const SayWhenError&) {
+        raised = true;
+      }
+    }
+    EXPECT_TRUE(raised);
+    // Every result before the failing position was delivered first (only
+    // whole chunks: with chunksize 2, item 2 shared a chunk with item 3).
+    const std::multiset<int> want =
+        chunksize == 1 ? std::multiset<int>{0, 1, 4} : std::multiset<int>{0, 1};
+    EXPECT_EQ(got, want);
+  }
+}
+
+std::vector<int> Range(int n) {
+  std::vector<int> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+// Python: `v = pool.apply_async(f, x).get()` is a value; in C++ binding the
+// temporary's result to a reference must not dangle.
+TEST(PoolTest, GetOnATemporaryAsyncResultIsAValue) {
+  shoal::Pool pool(1);
+  const auto& v = pool.apply_async(Range, 1000).get();
+  ASSERT_EQ(v.size(), 1000u);
+  EXPECT_EQ(v[999], 999);
+  const std::vector<int>& w = pool.apply_async(Range, 5).get(kWait);
+  EXPECT_EQ(w, (std::vector<int>{0, 1, 2, 3, 4}));
+  // On an AsyncResult you keep: a reference into it, stable.
+  auto r = pool.apply_async(Range, 3);
+  const std::vector<int>& a = r.get();
+  const std::vector<int>& b = r.get();
+  EXPECT_EQ(&a, &b);
+  // A temporary copy of a shared result copies (the other copy keeps it).
+  std::vector<int> c = shoal::AsyncResult<std::vector<int>>(r).get();
+  EXPECT_EQ(c, r.get());
+  EXPECT_EQ(pool.apply(Range, 2), (std::vector<int>{0, 1}));
+}
+
+// Python: Pool(0) raises ValueError; the cpu count only when not given.
+TEST(PoolTest, ZeroProcessesRaisesValueErrorAsPython) {
+  EXPECT_THROW(shoal::Pool(0), shoal::ValueError);
+  EXPECT_THROW(shoal::Pool(shoal::PoolOptions{.processes = 0}),
+               shoal::ValueError);
+  shoal::Pool dflt;
+  EXPECT_EQ(dflt.processes(),
+            static_cast<std::size_t>(shoal::process_cpu_count()));
+}
+
+// Python's Pool starts its workers in the constructor: pool._pool lists
+// them at once.
+TEST(PoolTest, WorkerPidsListsEveryWorkerRightAfterConstruction) {
+  shoal::Pool pool(3);
+  const std::vector<pid_t> pids = pool.worker_pids();
+  ASSERT_EQ(pids.size(), 3u);
+  EXPECT_EQ(std::set<pid_t>(pids.begin(), pids.end()).size(), 3u);
+  for (pid_t p : pids) {
+    EXPECT_NE(p, getpid());
+    EXPECT_EQ(kill(p, 0), 0) << p;
+  }
+}
+
 }  // namespace

@@ -72,6 +72,15 @@ TEST(ThreadPoolTest, InitializerAndMaxTasks) {
   EXPECT_EQ(pool.worker_pids().size(), 2u);
 }
 
+// Python: ThreadPool(0) raises ValueError; the cpu count only when not given.
+TEST(ThreadPoolTest, ZeroThreadsRaisesValueErrorAsPython) {
+  EXPECT_THROW(shoal::ThreadPool(0), shoal::ValueError);
+  shoal::ThreadPool dflt;
+  EXPECT_EQ(dflt.processes(),
+            static_cast<std::size_t>(shoal::process_cpu_count()));
+  EXPECT_EQ(dflt.worker_pids().size(), dflt.processes());
+}
+
 TEST(ThreadPoolTest, TimeoutsAreRefused) {
   EXPECT_THROW(shoal::ThreadPool(shoal::PoolOptions{.processes = 1,
                                                     .task_timeout = 1s}),

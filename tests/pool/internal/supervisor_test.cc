@@ -374,6 +374,7 @@ TEST(SupervisorTest, AfterCloseWorkersDrainTheQueueThenTheSupervisorLeaves) {
   rig.Ready(0);
   rig.Ready(1);
   ASSERT_TRUE(rig.state.Close());
+  ASSERT_TRUE(rig.state.FinishClosing());  // no lazy map open: queue closes
   rig.mem.view.ring().Close();
   rig.sup.Wake();
   EXPECT_FALSE(rig.sup.WaitFinished(Deadline(20ms)));  // workers still there
