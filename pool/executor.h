@@ -54,7 +54,7 @@
 //   exception(deadline): the exception (nullptr on success); CancelledError
 //     if cancelled; TimeoutError on timeout.
 //   add_done_callback(fn): fn(future) once done: at once in this thread if
-//     already done, else in the pool's handler thread, in the order added.
+//     already done, else in the pool's callback thread, in the order added.
 //   Copies share the future. A future may also come from a Promise
 //   (promise.h: shoal::mpi's executor, tests); its producer decides
 //   cancellation and runs callbacks as promise.h says.

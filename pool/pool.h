@@ -68,8 +68,8 @@
 //   A task a dead worker had taken but not started runs on another worker
 //   (never twice, never lost); a task it had started fails with WorkerLost
 //   (never retried: it may have had side effects). No call ever hangs
-//   because a worker died; callers wake within a poll of the monitor
-//   (immediately: pidfd). If the parent dies, workers die with it
+//   because a worker died; callers wake as soon as the pool's supervisor
+//   sees the death (at once: pidfd). If the parent dies, workers die with it
 //   (PR_SET_PDEATHSIG), so no worker lingers.
 //
 // Backpressure and memory
@@ -89,7 +89,7 @@
 //   memory; the chunk loop calls f directly).
 //
 // Thread safety: every method may be called from any thread of the parent;
-// callbacks run in the pool's handler thread (one at a time).
+// callbacks run in the pool's callback thread (one at a time).
 #ifndef SHOAL_POOL_POOL_H_
 #define SHOAL_POOL_POOL_H_
 

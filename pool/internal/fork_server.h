@@ -4,10 +4,10 @@
 //
 // Why: forking a multi-threaded process is only safe for the thread that
 // forks; any lock another thread held at that instant (a user mutex, the
-// allocator's, a sanitizer's, the handler thread running a callback) stays
+// allocator's, a sanitizer's, the callback thread running a callback) stays
 // held forever in the child. A pool respawns workers all the time
 // (maxtasksperchild, after a crash, after a timeout kill), from a parent
-// whose threads are busy. So the monitor thread forks ONE helper when the
+// whose threads are busy. So the supervisor thread forks ONE helper when the
 // pool starts, before the pool's other threads exist: the fork server. It
 // is single-threaded for its whole life, and every worker is forked from
 // it, so no worker is ever forked from a process with threads other than
@@ -23,7 +23,7 @@
 //   EOF -> the server exits. It dies with its parent (PR_SET_PDEATHSIG),
 //   and its workers die with it.
 //
-// The caller (the monitor thread) is the only user; calls block for the
+// The caller (the supervisor thread) is the only user; calls block for the
 // duration of a fork.
 #ifndef SHOAL_POOL_INTERNAL_FORK_SERVER_H_
 #define SHOAL_POOL_INTERNAL_FORK_SERVER_H_

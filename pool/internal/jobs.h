@@ -5,8 +5,8 @@
 // of items into a submitted task. imap's state is in stream_job.h.
 //
 // A job learns its tasks' outcomes through OnResult/OnError, in whichever
-// parent thread collects them (a waiting caller, or the handler thread for
-// tasks marked NOTIFY). Callbacks always run in the handler thread.
+// parent thread collects them (a waiting caller, or the callback thread for
+// tasks marked NOTIFY). Callbacks always run in the callback thread.
 #ifndef SHOAL_POOL_INTERNAL_JOBS_H_
 #define SHOAL_POOL_INTERNAL_JOBS_H_
 

@@ -5,14 +5,14 @@
 //
 //   1. status.pid = me, life = STARTING; run the initializer if any. If it
 //      throws: record the error in the region (first failure wins), life =
-//      INIT_FAILED, exit with kInitFailedExitCode. The monitor then breaks
+//      INIT_FAILED, exit with kInitFailedExitCode. The supervisor then breaks
 //      the pool (no respawn loop).
 //   2. life = READY. Loop: take a task reference from the ring (entry held
 //      READING under my pid), write it into status.current, release the
 //      entry, CAS the slot QUEUED -> RUNNING (a cancelled task fails the CAS
 //      and is skipped), resolve the invoker, run it, write the result or the
 //      encoded exception, CAS RUNNING -> OK/ERROR (wake / notify).
-//   3. Leave (normal exit, the monitor respawns as needed) when the ring is
+//   3. Leave (normal exit, the supervisor respawns as needed) when the ring is
 //      closed and drained, after maxtasksperchild tasks, when the resident
 //      set exceeds max_memory_per_child, or when the parent is gone.
 //
