@@ -388,11 +388,8 @@ DoneAndNotDone<T> wait(const std::vector<Future<T>>& given,
         (return_when == FIRST_COMPLETED && ndone > 0) ||
         (return_when == FIRST_EXCEPTION && failed);
     if (met || deadline.expired()) break;
-    if (deadline.infinite()) {
-      waiter->cv.wait(lock);
-    } else {
-      waiter->cv.wait_until(lock, deadline.when());
-    }
+    internal::WaitUntil(waiter->cv, lock, deadline,
+                        [&] { return !waiter->ready.empty(); });
   }
   lock.unlock();
   DoneAndNotDone<T> out;
@@ -418,16 +415,11 @@ class AsCompleted {
   std::optional<Future<T>> next() {
     if (yielded_ == futures_.size()) return std::nullopt;
     std::unique_lock<std::mutex> lock(waiter_->mu);
-    while (waiter_->ready.empty()) {
-      if (deadline_.infinite()) {
-        waiter_->cv.wait(lock);
-      } else if (waiter_->cv.wait_until(lock, deadline_.when()) ==
-                     std::cv_status::timeout &&
-                 waiter_->ready.empty()) {
-        throw TimeoutError(std::to_string(futures_.size() - yielded_) + " (of " +
-                           std::to_string(futures_.size()) +
-                           ") futures unfinished");
-      }
+    if (!internal::WaitUntil(waiter_->cv, lock, deadline_,
+                             [&] { return !waiter_->ready.empty(); })) {
+      throw TimeoutError(std::to_string(futures_.size() - yielded_) + " (of " +
+                         std::to_string(futures_.size()) +
+                         ") futures unfinished");
     }
     const std::size_t i = waiter_->ready.front();
     waiter_->ready.pop_front();

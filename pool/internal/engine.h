@@ -73,25 +73,14 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Queues one task. nullopt when no slot (or heap space) came free before
-  // `deadline`. Throws BrokenPool (broken), ValueError (closed/terminated),
-  // and whatever spec.write throws (SerializationError...).
+  // Tasks: as TaskTable (task_table.h) says.
   std::optional<TaskRef> Submit(const SubmitSpec& spec,
                                 const Deadline& deadline);
-
-  // True once the task has an outcome (or was already collected).
   bool WaitDone(TaskRef ref, const Deadline& deadline);
   bool IsDone(TaskRef ref) const;
   bool IsRunning(TaskRef ref) const;
-  // Delivers the outcome to the task's Job and frees the slot. The first
-  // call after the task is done does it; later calls are no-ops.
   void Collect(TaskRef ref);
-  // Collects `ref` now if it is done, else has the callback thread collect
-  // it.
   void Watch(TaskRef ref);
-  // A queued task: cancelled at once (true). A running one: only if
-  // `kill_running` (process workers): its worker is killed and the task
-  // ends as cancelled (true when that happened before it finished).
   bool Cancel(TaskRef ref, bool kill_running);
   // Runs job->RunCallbacks in the callback thread (or here if stopped).
   void ScheduleCallbacks(std::shared_ptr<Job> job);

@@ -35,6 +35,7 @@
 #include "shoal/ipc/codec.h"
 #include "shoal/pool/async.h"
 #include "shoal/pool/internal/callable.h"
+#include "shoal/pool/internal/cv_wait.h"
 #include "shoal/pool/internal/engine.h"
 
 namespace shoal {
@@ -242,16 +243,7 @@ class ResultJob : public Job {
       engine_->Collect(t);
     }
     std::unique_lock<std::mutex> lock(mu_);
-    while (!ready_) {
-      if (deadline.infinite()) {
-        cv_.wait(lock);
-      } else if (cv_.wait_until(lock, deadline.when()) ==
-                     std::cv_status::timeout &&
-                 !ready_) {
-        return false;
-      }
-    }
-    return true;
+    return WaitUntil(cv_, lock, deadline, [&] { return ready_; });
   }
   // Non-blocking: collects what is done; true when ready.
   bool Poll() {

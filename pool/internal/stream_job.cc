@@ -3,26 +3,13 @@
 #include <utility>
 
 #include "shoal/base/errors.h"
+#include "shoal/pool/internal/cv_wait.h"
 
 namespace shoal::internal {
 
 StreamCore::StreamCore(std::shared_ptr<Engine> engine, const Options& options)
     : engine_(std::move(engine)), options_(options) {
   if (options_.max_ahead == 0) options_.max_ahead = 1;
-}
-
-template <class Pred>
-bool StreamCore::WaitLocked(std::unique_lock<std::mutex>& lock,
-                            const Deadline& deadline, Pred pred) {
-  while (!pred()) {
-    if (deadline.infinite()) {
-      cv_.wait(lock);
-    } else if (cv_.wait_until(lock, deadline.when()) ==
-               std::cv_status::timeout) {
-      return pred();
-    }
-  }
-  return true;
 }
 
 StreamCore::~StreamCore() {
@@ -193,7 +180,7 @@ StreamCore::Turn StreamCore::NextTurn(const Deadline& requested) {
         if (fed) continue;
         // Another thread is reading the input: wait for its progress.
         const uint32_t turn = next_turn_;
-        if (!WaitLocked(lock, deadline,
+        if (!WaitUntil(cv_, lock, deadline,
                         [&] { return ended_ || turn < next_chunk_; })) {
           throw TimeoutError(kTimeout);
         }
@@ -211,7 +198,7 @@ StreamCore::Turn StreamCore::NextTurn(const Deadline& requested) {
       // Delivered by us just now, or being delivered by another thread
       // (which collected it first), or still being submitted.
       const uint32_t turn = next_turn_;
-      if (!WaitLocked(lock, deadline, [&] {
+      if (!WaitUntil(cv_, lock, deadline, [&] {
             auto i = inflight_.find(turn);
             return i == inflight_.end() || i->second.gen != ref.gen;
           })) {
@@ -232,7 +219,7 @@ StreamCore::Turn StreamCore::NextTurn(const Deadline& requested) {
         return Turn{false, input_error_at_, std::exchange(input_error_, nullptr)};
       }
       if (fed) continue;
-      if (!WaitLocked(lock, deadline,
+      if (!WaitUntil(cv_, lock, deadline,
                       [&] { return ended_ || !inflight_.empty(); })) {
         throw TimeoutError(kTimeout);
       }
@@ -265,7 +252,7 @@ StreamCore::Turn StreamCore::NextTurn(const Deadline& requested) {
       continue;
     }
     lock.lock();
-    if (!WaitLocked(lock, deadline, ready)) throw TimeoutError(kTimeout);
+    if (!WaitUntil(cv_, lock, deadline, ready)) throw TimeoutError(kTimeout);
   }
 }
 

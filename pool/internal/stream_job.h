@@ -113,10 +113,7 @@ class StreamCore : public Job, public Stream {
  private:
   void SubmitOne(bool notify);
   void EndLocked();
-  // Waits on cv_ until pred() or the deadline; pred() at the end.
-  template <class Pred>
-  bool WaitLocked(std::unique_lock<std::mutex>& lock, const Deadline& deadline,
-                  Pred pred);
+
 
   const std::shared_ptr<Engine> engine_;
   Options options_;
@@ -204,17 +201,23 @@ class ChunkSource {
   virtual bool Fill(std::vector<Item>& out, std::size_t n) = 0;
 };
 
+// Appends up to `n` items from [it, end) to `out`; false once at the end.
+template <class Item, class It, class S>
+bool FillFrom(It& it, const S& end, std::vector<Item>& out, std::size_t n) {
+  for (std::size_t k = 0; k < n; ++k) {
+    if (it == end) return false;
+    out.push_back(Item(*it));
+    ++it;
+  }
+  return it != end;
+}
+
 template <class Item, class It, class S>
 class IteratorSource final : public ChunkSource<Item> {
  public:
   IteratorSource(It first, S last) : it_(std::move(first)), end_(std::move(last)) {}
   bool Fill(std::vector<Item>& out, std::size_t n) override {
-    for (std::size_t k = 0; k < n; ++k) {
-      if (it_ == end_) return false;
-      out.push_back(Item(*it_));
-      ++it_;
-    }
-    return it_ != end_;
+    return FillFrom(it_, end_, out, n);
   }
 
  private:
@@ -229,13 +232,7 @@ class RangeSource final : public ChunkSource<Item> {
       : range_(std::views::all(std::forward<R>(r))),
         it_(std::ranges::begin(range_)) {}
   bool Fill(std::vector<Item>& out, std::size_t n) override {
-    auto end = std::ranges::end(range_);
-    for (std::size_t k = 0; k < n; ++k) {
-      if (it_ == end) return false;
-      out.push_back(Item(*it_));
-      ++it_;
-    }
-    return it_ != end;
+    return FillFrom(it_, std::ranges::end(range_), out, n);
   }
 
  private:

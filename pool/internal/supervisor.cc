@@ -13,6 +13,7 @@
 
 #include "shoal/base/errors.h"
 #include "shoal/base/internal/clock.h"
+#include "shoal/pool/internal/cv_wait.h"
 #include "shoal/pool/internal/spawn.h"
 
 namespace shoal::internal {
@@ -80,16 +81,7 @@ void Supervisor::WatchTimeouts() { Post({Cmd::kWake}); }
 
 bool Supervisor::WaitFinished(const Deadline& deadline) {
   std::unique_lock<std::mutex> lock(done_mu_);
-  while (!finished_) {
-    if (deadline.infinite()) {
-      done_cv_.wait(lock);
-    } else if (done_cv_.wait_until(lock, deadline.when()) ==
-                   std::cv_status::timeout &&
-               !finished_) {
-      return false;
-    }
-  }
-  return true;
+  return WaitUntil(done_cv_, lock, deadline, [&] { return finished_; });
 }
 
 void Supervisor::Join() {

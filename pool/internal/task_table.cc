@@ -7,6 +7,7 @@
 #include "shoal/base/errors.h"
 #include "shoal/base/internal/futex.h"
 #include "shoal/base/internal/spin.h"
+#include "shoal/pool/internal/cv_wait.h"
 
 namespace shoal::internal {
 namespace {
@@ -58,12 +59,9 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
       lock.lock();
       // Woken by Recycle (a slot came free), or WakeSubmitters (the pool
       // broke, closed or is terminating).
-      if (!free_.empty()) break;
-      if (deadline.infinite()) {
-        free_cv_.wait(lock);
-      } else {
-        free_cv_.wait_until(lock, deadline.when());
-      }
+      WaitUntil(free_cv_, lock, deadline, [&] {
+        return !free_.empty() || !state_.accepts(spec.continuation);
+      });
     }
     slot = free_.back();
     free_.pop_back();
