@@ -20,6 +20,8 @@ std::string_view StartMethodName(StartMethod m) {
       return "fork";
     case StartMethod::kSpawn:
       return "spawn";
+    case StartMethod::kForkServer:
+      return "forkserver";
   }
   return "invalid";
 }
@@ -27,8 +29,9 @@ std::string_view StartMethodName(StartMethod m) {
 StartMethod ParseStartMethod(std::string_view name) {
   if (name == "fork") return StartMethod::kFork;
   if (name == "spawn") return StartMethod::kSpawn;
+  if (name == "forkserver") return StartMethod::kForkServer;
   throw ValueError("cannot find context for '" + std::string(name) +
-                   "' (shoal has 'fork' and 'spawn')");
+                   "' (shoal has 'fork', 'spawn' and 'forkserver')");
 }
 
 StartMethod Context::method() const {
@@ -63,6 +66,8 @@ std::string get_start_method() {
   return std::string(StartMethodName(Context().method()));
 }
 
-std::vector<std::string> get_all_start_methods() { return {"fork", "spawn"}; }
+std::vector<std::string> get_all_start_methods() {
+  return {"fork", "spawn", "forkserver"};
+}
 
 }  // namespace shoal

@@ -19,7 +19,7 @@
 //           (glibc resets them); your own mutexes, and libraries' (logging,
 //           gRPC, ...) are not. If the parent runs threads that hold locks
 //           the tasks might need when it creates a pool or starts a process,
-//           use kSpawn.
+//           use kForkServer or kSpawn.
 //   kSpawn  posix_spawn() of /proc/self/exe: a fresh process running the
 //           same binary. Safe whatever threads the parent runs (posix_spawn
 //           never forks a copy that could run code). The program must call
@@ -30,8 +30,19 @@
 //           child starts from the program's static state. Functions travel
 //           as module offsets (pool/internal/code_ref.h), so they are found
 //           again in the fresh address space.
+//   kForkServer  Python's "forkserver": on first use, the process spawns one
+//           copy of its binary (as kSpawn; shoal::init required) that stays
+//           single-threaded and never runs main(); every child is then
+//           fork()ed from that server. Safe whatever threads the parent runs
+//           (no child is a copy of the caller), with the child semantics of
+//           kSpawn (the program's static state, functions as module
+//           offsets), and cheaper than kSpawn per child: one exec in all
+//           instead of one per child (bench/RESULTS.md has the figures). The
+//           server belongs to the process that started it, leaves when that
+//           process exits, and is replaced if it is killed; pool workers and
+//           daemonic children die with it. See pool/internal/forkserver.h.
 //
-//   shoal::Context ctx = shoal::get_context("spawn");
+//   shoal::Context ctx = shoal::get_context("forkserver");  // or "spawn"
 //   shoal::Pool pool(shoal::PoolOptions{.processes = 4, .context = ctx});
 //   shoal::Process p = ctx.Process(fn, 1, 2);   // or ProcessOptions
 //
@@ -50,11 +61,12 @@
 
 namespace shoal {
 
-enum class StartMethod { kFork, kSpawn };
+enum class StartMethod { kFork, kSpawn, kForkServer };
 
-// "fork" / "spawn".
+// "fork" / "spawn" / "forkserver".
 std::string_view StartMethodName(StartMethod m);
-// Parses "fork" / "spawn"; throws shoal::ValueError for anything else.
+// Parses "fork" / "spawn" / "forkserver"; throws shoal::ValueError for
+// anything else.
 StartMethod ParseStartMethod(std::string_view name);
 
 class Process;
@@ -81,7 +93,8 @@ class Context {
   bool explicit_;
 };
 
-// Python's multiprocessing.get_context(method): "fork" or "spawn"; the empty
+// Python's multiprocessing.get_context(method): "fork", "spawn" or
+// "forkserver"; the empty
 // name gives the default context (which follows set_start_method).
 Context get_context(std::string_view method = {});
 // Sets the default start method. Throws shoal::RuntimeError if one was
@@ -93,9 +106,10 @@ void set_start_method(StartMethod method, bool force = false);
 std::string get_start_method();
 std::vector<std::string> get_all_start_methods();
 
-// Call first in main(). In a process spawned by shoal (kSpawn), runs the
-// pool worker or the Process target it was started for and exits the
-// process (it never returns). Anywhere else it returns at once.
+// Call first in main(). In a process spawned by shoal (kSpawn, and the
+// kForkServer server), runs the pool worker, the Process target or the
+// server it was started for and exits the process (it never returns).
+// Anywhere else it returns at once.
 void init(int argc, char** argv);
 
 // Python's multiprocessing.freeze_support(): a no-op, for familiarity.

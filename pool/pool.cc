@@ -24,8 +24,9 @@ Pool::Pool(const PoolOptions& options, bool threads,
   e.heap_bytes = options.shared_heap_bytes;
   e.break_on_worker_death = break_on_worker_death;
   e.worker_name = threads ? "Thread"
-                  : e.method == StartMethod::kFork ? "ForkPoolWorker"
-                                                   : "SpawnPoolWorker";
+                  : e.method == StartMethod::kFork       ? "ForkPoolWorker"
+                  : e.method == StartMethod::kForkServer ? "ForkServerPoolWorker"
+                                                         : "SpawnPoolWorker";
   if (options.initializer) {
     e.has_initializer = true;
     e.init_invoker = options.initializer.invoker();

@@ -21,6 +21,7 @@
 
 #include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
+#include "shoal/pool/internal/forkserver.h"
 #include "shoal/pool/internal/identity.h"
 #include "shoal/pool/internal/remote_error.h"
 #include "shoal/pool/internal/spawn.h"
@@ -45,12 +46,16 @@ struct ProcessState {
   bool started = false;
   pid_t pid = 0;
   int pidfd = -1;
+  // forkserver: the server's status socket (the child is not ours to wait
+  // for); -1 otherwise.
+  int status_fd = -1;
   std::optional<int> exitcode;
   bool closed = false;
 
   ~ProcessState() {
     for (int fd : fds) ::close(fd);
     if (pidfd >= 0) ::close(pidfd);
+    if (status_fd >= 0) ::close(status_fd);
   }
 };
 
@@ -84,7 +89,21 @@ void Forget(ProcessState* s) {
 // s.mu.
 bool Reap(ProcessState& s, bool block) {
   if (s.exitcode) return true;
-  if (!s.started || s.pidfd < 0) return false;
+  if (!s.started) return false;
+  if (s.status_fd >= 0) {
+    pollfd p{s.status_fd, POLLIN, 0};
+    if (!block && poll(&p, 1, 0) == 0) return false;
+    const int status = ForkserverReadStatus(s.status_fd);
+    if (status < 0) {
+      s.exitcode = -1;  // the server died first: the status is lost
+    } else if (WIFEXITED(status)) {
+      s.exitcode = WEXITSTATUS(status);
+    } else {
+      s.exitcode = -WTERMSIG(status);
+    }
+    return true;
+  }
+  if (s.pidfd < 0) return false;
   siginfo_t si{};
   const int flags = WEXITED | (block ? 0 : WNOHANG);
   int rc;
@@ -166,6 +185,7 @@ void RegisterAtExit() {
 int SpawnedProcess(const std::vector<std::string>& args) {
   if (args.empty()) return 72;
   const pid_t parent = static_cast<pid_t>(ParseLong(args[0]));
+  const pid_t os_parent = ExpectedOsParent(parent);  // or the forkserver
   struct stat st;
   if (fstat(kFirstPassedFd, &st) != 0 || st.st_size <= 0 ||
       st.st_size > (int64_t{1} << 32)) {
@@ -193,7 +213,7 @@ int SpawnedProcess(const std::vector<std::string>& args) {
   const bool daemon = std::get<2>(boot);
   if (daemon) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) return 0;
+    if (getppid() != os_parent) return 0;
   }
   std::vector<int> fds;
   for (uint32_t i = 0; i < std::get<7>(boot); ++i) {
@@ -315,15 +335,23 @@ void Process::start() {
     // parent printed before start() comes out before the child's.
     std::fflush(nullptr);
     try {
-      pid = internal::SpawnSelf("process", {std::to_string(getpid())}, pass);
+      if (method == StartMethod::kForkServer) {
+        const internal::ServedChild c = internal::ForkserverStart(
+            "process", {std::to_string(getpid())}, pass);
+        pid = c.pid;
+        s.pidfd = c.pidfd;
+        s.status_fd = c.status_fd;
+      } else {
+        pid = internal::SpawnSelf("process", {std::to_string(getpid())}, pass);
+      }
     } catch (...) {
       ::close(mfd);
       throw;
     }
     ::close(mfd);
   }
-  s.pidfd = internal::PidfdOpen(pid);
-  if (s.pidfd < 0) {
+  if (s.status_fd < 0) s.pidfd = internal::PidfdOpen(pid);
+  if (s.pidfd < 0 && s.status_fd < 0) {
     const int err = errno;
     ::kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
@@ -345,7 +373,8 @@ bool Process::join(const Deadline& deadline) {
   std::unique_lock<std::mutex> lock(s.mu);
   if (!s.started) throw ValueError("can only join a started process");
   if (s.exitcode) return true;
-  const int fd = s.pidfd;
+  // A forkserver child ends for us when the server reports its status.
+  const int fd = s.status_fd >= 0 ? s.status_fd : s.pidfd;
   lock.unlock();
   for (;;) {
     int timeout_ms = -1;
@@ -408,7 +437,9 @@ void Process::close() {
         "call join() or terminate().");
   }
   if (s.pidfd >= 0) ::close(s.pidfd);
+  if (s.status_fd >= 0) ::close(s.status_fd);
   s.pidfd = -1;
+  s.status_fd = -1;
   s.closed = true;
   lock.unlock();
   internal::Forget(&s);

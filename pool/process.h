@@ -47,8 +47,9 @@
 //   Python. Linux caveat: the death signal fires when the THREAD that
 //   started the child exits, so start daemons from a long-lived thread.
 //
-// Cost: a fork() (or posix_spawn + exec) plus one pidfd; joining is a poll
-// on the pidfd (no busy waiting, no SIGCHLD handler).
+// Cost: a fork() (or posix_spawn + exec; or a request to the forkserver,
+// which forks) plus one pidfd; joining is a poll on the pidfd (forkserver:
+// on the server's status socket), no busy waiting, no SIGCHLD handler.
 //
 // Errors: ValueError (misuse), SystemError (fork/spawn failed),
 // SerializationError (an argument that cannot travel).

@@ -55,6 +55,8 @@ std::shared_ptr<Engine> Engine::Start(const EngineOptions& options) {
   const LaunchKind kind = options.threads ? LaunchKind::kThreads
                           : options.method == StartMethod::kFork
                               ? LaunchKind::kForkServer
+                          : options.method == StartMethod::kForkServer
+                              ? LaunchKind::kForkserver
                               : LaunchKind::kSpawn;
   CheckCanLaunch(kind, options.default_timeout.count() > 0 ||
                            options.max_memory_per_child != 0);

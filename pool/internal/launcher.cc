@@ -17,6 +17,7 @@
 
 #include "shoal/base/errors.h"
 #include "shoal/pool/internal/fork_server.h"
+#include "shoal/pool/internal/forkserver.h"
 #include "shoal/pool/internal/identity.h"
 #include "shoal/pool/internal/spawn.h"
 #include "shoal/pool/internal/worker.h"
@@ -182,6 +183,51 @@ class SpawnLauncher final : public ProcessLauncher {
   }
 };
 
+// Start method forkserver: every worker is forked from the process's
+// forkserver (forkserver.h) and runs the spawned worker's code. It is not
+// our child: its end comes through the server's status socket, and it is
+// stopped through its pidfd.
+class ForkserverLauncher final : public Launcher {
+ public:
+  explicit ForkserverLauncher(const LaunchContext& c)
+      : c_(c), procs_(c.workers) {}
+  ~ForkserverLauncher() override {
+    for (ServedChild& p : procs_) CloseChild(p);
+  }
+
+  Launched Launch(uint32_t w, const std::string& name) override {
+    CloseChild(procs_[w]);
+    procs_[w] = ForkserverStart(
+        "pool", {std::to_string(w), std::to_string(c_.parent_pid), name},
+        {c_.region->fd()});
+    return Launched{procs_[w].pid, procs_[w].status_fd};
+  }
+  void Stop(uint32_t w) override {
+    if (procs_[w].pidfd >= 0) PidfdSignal(procs_[w].pidfd, SIGKILL);
+  }
+  ExitStatus Reap(uint32_t w) override {
+    ServedChild& p = procs_[w];
+    ExitStatus e;
+    if (p.status_fd >= 0) e = FromWaitStatus(ForkserverReadStatus(p.status_fd));
+    CloseChild(p);
+    return e;
+  }
+  bool processes() const override { return true; }
+  std::chrono::nanoseconds attach_limit() const override {
+    return kSpawnAttachLimit;
+  }
+
+ private:
+  static void CloseChild(ServedChild& p) {
+    if (p.pidfd >= 0) close(p.pidfd);
+    if (p.status_fd >= 0) close(p.status_fd);
+    p = ServedChild{};
+  }
+
+  const LaunchContext c_;
+  std::vector<ServedChild> procs_;
+};
+
 class ThreadLauncher final : public Launcher {
  public:
   explicit ThreadLauncher(const LaunchContext& c) : c_(c), threads_(c.workers) {}
@@ -240,7 +286,8 @@ class ThreadLauncher final : public Launcher {
   std::vector<Worker> threads_;
 };
 
-// The spawned pool worker: args = [worker index, parent pid, name].
+// The spawned pool worker (also forked by the forkserver): args = [worker
+// index, parent pid, name].
 int SpawnedPoolWorker(const std::vector<std::string>& args) {
   if (args.size() < 3) {
     std::fprintf(stderr, "shoal: pool worker: bad arguments\n");
@@ -248,8 +295,11 @@ int SpawnedPoolWorker(const std::vector<std::string>& args) {
   }
   const uint32_t index = static_cast<uint32_t>(ParseLong(args[0]));
   const pid_t parent = static_cast<pid_t>(ParseLong(args[1]));
+  // Our OS parent: the pool's process, or the forkserver (which leaves when
+  // the pool's process does).
+  const pid_t os_parent = ExpectedOsParent(parent);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) return 0;  // the parent died before we got here
+  if (getppid() != os_parent) return 0;  // it died before we got here
   Region region = Region::FromFd(kFirstPassedFd, PoolRegionLayout());
   close(kFirstPassedFd);
   PoolView view = PoolView::Attach(region.payload(), region.payload_size());
@@ -259,6 +309,7 @@ int SpawnedPoolWorker(const std::vector<std::string>& args) {
   BecomeChild(args[2], /*daemon=*/true, {}, parent, "MainProcess");
   WorkerContext ctx;
   ctx.index = index;
+  ctx.parent_pid = os_parent;
   return RunWorker(view, ctx);
 }
 
@@ -294,6 +345,8 @@ std::unique_ptr<Launcher> MakeLauncher(LaunchKind kind,
       return std::make_unique<ForkServerLauncher>(context);
     case LaunchKind::kSpawn:
       return std::make_unique<SpawnLauncher>(context);
+    case LaunchKind::kForkserver:
+      return std::make_unique<ForkserverLauncher>(context);
     case LaunchKind::kThreads:
       break;
   }

@@ -11,11 +11,13 @@
 //   SpawnLauncher       start method spawn: posix_spawn of the program's
 //                       own binary (spawn.h), which attaches to the pool's
 //                       region through a passed memfd.
+//   ForkserverLauncher  start method forkserver: forked by the process's
+//                       forkserver (forkserver.h), then as spawn.
 //   ThreadLauncher      ThreadPool: workers are threads of this process.
 //
 // Every started worker comes with a descriptor that polls readable once it
-// has ended (a pidfd for a process, an eventfd written by a thread as it
-// leaves), so the supervisor waits for all of them in one poll().
+// has ended (a pidfd for a process, the server's status socket for a
+// forkserver child, an eventfd written by a thread as it leaves), so the supervisor waits for all of them in one poll().
 //
 // Thread safety: the supervisor thread is the only caller.
 #ifndef SHOAL_POOL_INTERNAL_LAUNCHER_H_
@@ -69,7 +71,9 @@ class Launcher {
   virtual std::chrono::nanoseconds attach_limit() const { return {}; }
 };
 
-enum class LaunchKind { kForkServer, kSpawn, kThreads };
+// kForkServer: the fork method's per-pool fork server; kForkserver: the
+// forkserver start method.
+enum class LaunchKind { kForkServer, kSpawn, kForkserver, kThreads };
 
 struct LaunchContext {
   PoolView* view = nullptr;

@@ -45,7 +45,13 @@ void init(int argc, char** argv) {
   const std::string kind = argv[2];
   std::vector<std::string> args;
   for (int i = 3; i < argc; ++i) args.emplace_back(argv[i]);
-  internal::SpawnEntry entry = nullptr;
+  _exit(internal::RunSpawnEntry(kind, args));
+}
+
+namespace internal {
+
+int RunSpawnEntry(std::string_view kind, const std::vector<std::string>& args) {
+  SpawnEntry entry = nullptr;
   {
     Registry& r = GetRegistry();
     std::lock_guard<std::mutex> lock(r.mu);
@@ -54,26 +60,25 @@ void init(int argc, char** argv) {
     }
   }
   int rc = 70;
+  const std::string name(kind);
   if (entry == nullptr) {
     std::fprintf(stderr,
                  "shoal: spawned as a '%s' child, but this binary has no such "
                  "entry point\n",
-                 kind.c_str());
+                 name.c_str());
   } else {
     try {
       rc = entry(args);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "shoal: spawned %s child failed: %s\n", kind.c_str(),
+      std::fprintf(stderr, "shoal: spawned %s child failed: %s\n", name.c_str(),
                    e.what());
       rc = 71;
     }
   }
   std::fflush(stdout);
   std::fflush(stderr);
-  _exit(rc);
+  return rc;
 }
-
-namespace internal {
 
 bool RegisterSpawnEntry(const char* kind, SpawnEntry entry) {
   Registry& r = GetRegistry();

@@ -36,6 +36,11 @@ using SpawnEntry = int (*)(const std::vector<std::string>& args);
 // child runs the same binary, so it has the same registrations.
 bool RegisterSpawnEntry(const char* kind, SpawnEntry entry);
 
+// Runs the entry registered for `kind` (what shoal::init does in a spawned
+// child, and the forkserver in a child it forked); returns the exit code
+// (70 for an unknown kind, 71 when the entry threw, after printing it).
+int RunSpawnEntry(std::string_view kind, const std::vector<std::string>& args);
+
 // Throws shoal::ValueError in a process that was spawned by shoal but whose
 // main() did not call shoal::init first (it would otherwise run main again
 // and possibly spawn children of its own, forever). A pool worker exits at

@@ -80,10 +80,12 @@ void Bump(shoal::Shared<Counter> c, int n) {
 TEST(ContextTest, MethodsAndDefaults) {
   EXPECT_EQ(shoal::get_start_method(), "fork");
   EXPECT_EQ(shoal::get_all_start_methods(),
-            (std::vector<std::string>{"fork", "spawn"}));
+            (std::vector<std::string>{"fork", "spawn", "forkserver"}));
   EXPECT_EQ(shoal::get_context("spawn").method(), shoal::StartMethod::kSpawn);
   EXPECT_EQ(shoal::get_context("fork").get_start_method(), "fork");
-  EXPECT_THROW(shoal::get_context("forkserver"), shoal::ValueError);
+  EXPECT_EQ(shoal::get_context("forkserver").method(),
+            shoal::StartMethod::kForkServer);
+  EXPECT_THROW(shoal::get_context("vfork"), shoal::ValueError);
   shoal::Context dflt = shoal::get_context();
   shoal::set_start_method("spawn");
   EXPECT_EQ(dflt.method(), shoal::StartMethod::kSpawn);  // follows the default
