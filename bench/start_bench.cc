@@ -1,0 +1,214 @@
+// Copyright 2026 The shoal Authors.
+//
+// start_bench.cc: what starting children costs with each start method
+// (fork, spawn, forkserver), next to Python's multiprocessing with the same
+// methods (bench/start_bench.py, run once in the same run).
+// bench/RESULTS.md, "## start methods".
+//
+//   BM_ProcessStartJoin/<method>   Process(noop).start() + join(): one
+//                                  worker's start-up, from the call to its
+//                                  end as seen by the parent.
+//   BM_Pool4Ready/<method>         Pool(4) constructed and every one of its
+//                                  4 workers has run a task (a rendezvous
+//                                  of 4 tasks): a pool ready to work. Its
+//                                  teardown (terminate + join) is not timed.
+//   BM_ForkserverFirstUse          Process(noop).start() + join() with no
+//                                  server running yet: the one-time cost of
+//                                  starting the server, paid once per
+//                                  program (its stop is not timed).
+//   BM_Python_*                    the same shapes in Python 3 (seconds per
+//                                  operation, manual time).
+//   <method>: 0 fork, 1 spawn, 2 forkserver.
+//
+// Its own main(): spawn and forkserver children are copies of this binary,
+// which must call shoal::init first.
+// Run: bazel run -c opt //bench:start_bench -- --benchmark_repetitions=5
+#include <sched.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "shoal/ipc/shared.h"
+#include "shoal/pool/context.h"
+#include "shoal/pool/internal/forkserver.h"
+#include "shoal/pool/pool.h"
+#include "shoal/pool/process.h"
+
+namespace {
+
+const char* const kMethods[] = {"fork", "spawn", "forkserver"};
+
+void Noop() {}
+
+struct Rendezvous {
+  std::atomic<int> arrived{0};
+};
+
+// Each of the 4 tasks waits (bounded) until all 4 have arrived, so all 4
+// workers must be up. Returns 1 when they met.
+int Meet(shoal::Shared<Rendezvous> r, int n) {
+  r->arrived.fetch_add(1);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (r->arrived.load() < n) {
+    if (std::chrono::steady_clock::now() > until) return 0;
+    sched_yield();
+  }
+  return 1;
+}
+
+void BM_ProcessStartJoin(benchmark::State& state) {
+  const shoal::Context ctx = shoal::get_context(kMethods[state.range(0)]);
+  for (auto _ : state) {
+    shoal::Process p = ctx.Process(Noop);
+    p.start();
+    p.join();
+    if (p.exitcode() != 0) {
+      state.SkipWithError("child failed");
+      break;
+    }
+  }
+  state.SetLabel(kMethods[state.range(0)]);
+}
+BENCHMARK(BM_ProcessStartJoin)
+    ->DenseRange(0, 2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
+
+void BM_Pool4Ready(benchmark::State& state) {
+  const shoal::Context ctx = shoal::get_context(kMethods[state.range(0)]);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto r = shoal::Shared<Rendezvous>::Create();
+    state.ResumeTiming();
+    auto* pool = new shoal::Pool(
+        shoal::PoolOptions{.processes = 4, .context = ctx});
+    std::vector<shoal::AsyncResult<int>> rs;
+    for (int i = 0; i < 4; ++i) rs.push_back(pool->apply_async(Meet, r, 4));
+    int met = 0;
+    for (auto& x : rs) met += x.get();
+    state.PauseTiming();
+    delete pool;
+    state.ResumeTiming();
+    if (met != 4) {
+      state.SkipWithError("the 4 workers did not meet");
+      break;
+    }
+  }
+  state.SetLabel(kMethods[state.range(0)]);
+}
+BENCHMARK(BM_Pool4Ready)
+    ->DenseRange(0, 2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_ForkserverFirstUse(benchmark::State& state) {
+  const shoal::Context ctx = shoal::get_context("forkserver");
+  for (auto _ : state) {
+    state.PauseTiming();
+    shoal::internal::StopForkserver();
+    state.ResumeTiming();
+    shoal::Process p = ctx.Process(Noop);
+    p.start();
+    p.join();
+    if (p.exitcode() != 0) {
+      state.SkipWithError("child failed");
+      break;
+    }
+  }
+}
+BENCHMARK(BM_ForkserverFirstUse)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// --- Python ------------------------------------------------------------------
+
+struct PythonFigures {
+  bool ok = false;
+  double process_s[3] = {0, 0, 0};
+  double pool4_s[3] = {0, 0, 0};
+  std::string error;
+};
+
+std::string ScriptPath() {
+  if (const char* p = std::getenv("SHOAL_START_PY")) return p;
+  for (std::string c : {std::string("bench/start_bench.py"),
+                        std::string("../shoal/bench/start_bench.py")}) {
+    if (access(c.c_str(), R_OK) == 0) return c;
+  }
+  char exe[4096];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    std::string r = std::string(exe) + ".runfiles/shoal/bench/start_bench.py";
+    if (access(r.c_str(), R_OK) == 0) return r;
+  }
+  return "bench/start_bench.py";
+}
+
+const PythonFigures& Python() {
+  static PythonFigures* f = [] {
+    auto* out = new PythonFigures;
+    const std::string cmd = "python3 " + ScriptPath() + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    if (p == nullptr) {
+      out->error = "cannot run python3";
+      return out;
+    }
+    char line[1024];
+    std::string last;
+    while (fgets(line, sizeof(line), p) != nullptr) last = line;
+    pclose(p);
+    int ok = 0;
+    if (std::sscanf(last.c_str(),
+                    "RESULT ok=%d process_s=%lf,%lf,%lf pool4_s=%lf,%lf,%lf",
+                    &ok, &out->process_s[0], &out->process_s[1],
+                    &out->process_s[2], &out->pool4_s[0], &out->pool4_s[1],
+                    &out->pool4_s[2]) == 7 &&
+        ok == 1) {
+      out->ok = true;
+    } else {
+      out->error = "python: " + last;
+    }
+    return out;
+  }();
+  return *f;
+}
+
+void ReportPython(benchmark::State& state, double seconds) {
+  const PythonFigures& f = Python();
+  for (auto _ : state) state.SetIterationTime(seconds);
+  state.SetLabel(kMethods[state.range(0)]);
+  if (!f.ok) state.SkipWithError(f.error.c_str());
+}
+void BM_Python_ProcessStartJoin(benchmark::State& state) {
+  ReportPython(state, Python().process_s[state.range(0)]);
+}
+BENCHMARK(BM_Python_ProcessStartJoin)
+    ->DenseRange(0, 2)
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMicrosecond);
+void BM_Python_Pool4Ready(benchmark::State& state) {
+  ReportPython(state, Python().pool4_s[state.range(0)]);
+}
+BENCHMARK(BM_Python_Pool4Ready)
+    ->DenseRange(0, 2)
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  shoal::init(argc, argv);  // spawned and forkserver children stop here
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
