@@ -24,6 +24,7 @@
 #include "shoal/pool/executor.h"
 #include "shoal/pool/pool.h"
 #include "shoal/pool/process.h"
+#include "shoal/pool/reusable_executor.h"
 #include "shoal/sync/barrier.h"
 #include "shoal/sync/condition.h"
 #include "shoal/sync/lock.h"
@@ -176,6 +177,17 @@ TEST(Readme, Executor) {
   ex.shutdown();
   EXPECT_EQ(*m.next(), 1);
   EXPECT_THROW(ex.submit(square, 1), shoal::RuntimeError);
+}
+
+TEST(Readme, ReusableExecutor) {
+  auto rex = shoal::get_reusable_executor(
+      {.max_workers = 2, .idle_timeout = std::chrono::seconds(60)});
+  int r = rex.submit(square, 4).result();
+  EXPECT_EQ(r, 16);
+  auto bigger = shoal::get_reusable_executor({.max_workers = 4});
+  EXPECT_EQ(bigger.submit(square, 5).result(), 25);
+  EXPECT_EQ(rex.worker_pids().size(), 4u);  // the same executor, resized
+  rex.shutdown();
 }
 
 TEST(Readme, SpawnContext) {
