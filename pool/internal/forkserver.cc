@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -350,7 +351,25 @@ void EnsureServer(Client& c) {
   c.owner = getpid();
   Msg ready{};
   std::vector<int> fds;
-  const bool up = PollIn(c.sock, kStartLimitMs) &&
+  // Ready, or gone first (a main() without shoal::init leaves at its first
+  // use of shoal, see CheckNotUninitializedSpawnChild), or too slow.
+  bool readable = false;
+  {
+    pollfd p[2] = {{c.sock, POLLIN, 0}, {c.pidfd, POLLIN, 0}};
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(kStartLimitMs);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      const int n = poll(p, c.pidfd >= 0 ? 2 : 1,
+                         static_cast<int>(left.count()));
+      if (n < 0 && errno == EINTR) continue;
+      readable = n > 0 && (p[0].revents & POLLIN) != 0;
+      break;
+    }
+  }
+  const bool up = readable &&
                   RecvWithFds(c.sock, &ready, sizeof(ready), &fds) ==
                       static_cast<ssize_t>(sizeof(ready)) &&
                   ready.tag == kReady && ready.value == pid;

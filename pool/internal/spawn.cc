@@ -89,9 +89,11 @@ bool RegisterSpawnEntry(const char* kind, SpawnEntry entry) {
 
 void CheckNotUninitializedSpawnChild() {
   const char* v = getenv(kSpawnEnv);
-  if (v != nullptr && std::strcmp(v, "pool") == 0) {
-    // A pool worker: leave quietly (nothing flushed: this is a second run of
-    // the user's main); the pool reports the exit code once (engine.cc).
+  if (v != nullptr &&
+      (std::strcmp(v, "pool") == 0 || std::strcmp(v, "forkserver") == 0)) {
+    // A pool worker or a forkserver: leave quietly (nothing flushed: this is
+    // a second run of the user's main); the pool reports the exit code once
+    // (supervisor.cc), the forkserver's client its early exit (forkserver.cc).
     _exit(kSpawnedWithoutInitExitCode);
   }
   if (v != nullptr && v[0] != '\0') {
