@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/python_script.h"
 #include "benchmark/benchmark.h"
 #include "shoal/pool/executor.h"
 #include "shoal/pool/pool.h"
@@ -48,7 +49,9 @@ namespace {
 using shoal::bench::ForkPeer;
 using shoal::bench::NewShared;
 using shoal::bench::NowNs;
+using shoal::bench::PythonScriptPath;
 using shoal::bench::Reap;
+using shoal::bench::RunPythonScript;
 
 constexpr uint64_t kGapNs = 200'000;
 
@@ -216,36 +219,12 @@ struct PythonFigures {
   std::string error;
 };
 
-std::string ScriptPath() {
-  if (const char* p = std::getenv("SHOAL_POOL_PY")) return p;
-  // bazel run: the runfiles tree; by hand: the repo root.
-  for (std::string c : {std::string("bench/pool_bench.py"),
-                        std::string("../shoal/bench/pool_bench.py")}) {
-    if (access(c.c_str(), R_OK) == 0) return c;
-  }
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    std::string r = std::string(exe) + ".runfiles/shoal/bench/pool_bench.py";
-    if (access(r.c_str(), R_OK) == 0) return r;
-  }
-  return "bench/pool_bench.py";
-}
-
 const PythonFigures& Python() {
   static PythonFigures* f = [] {
     auto* out = new PythonFigures;
-    const std::string cmd = "python3 " + ScriptPath() + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-      out->error = "cannot run python3";
-      return out;
-    }
-    char line[1024];
-    std::string last;
-    while (fgets(line, sizeof(line), p) != nullptr) last = line;
-    pclose(p);
+    const std::string last = RunPythonScript(
+        PythonScriptPath("SHOAL_POOL_PY", "pool_bench.py"), &out->error);
+    if (!out->error.empty()) return out;
     int ok = 0;
     if (std::sscanf(last.c_str(),
                     "RESULT ok=%d apply_s=%lf map_item_s=%lf submit_s=%lf",

@@ -34,6 +34,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/python_script.h"
 #include "benchmark/benchmark.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/pool/context.h"
@@ -63,13 +64,18 @@ int Meet(shoal::Shared<Rendezvous> r, int n) {
   return 1;
 }
 
+// Starts a Process(noop) and joins it; false if it failed.
+bool StartAndJoin(const shoal::Context& ctx) {
+  shoal::Process p = ctx.Process(Noop);
+  p.start();
+  p.join();
+  return p.exitcode() == 0;
+}
+
 void BM_ProcessStartJoin(benchmark::State& state) {
   const shoal::Context ctx = shoal::get_context(kMethods[state.range(0)]);
   for (auto _ : state) {
-    shoal::Process p = ctx.Process(Noop);
-    p.start();
-    p.join();
-    if (p.exitcode() != 0) {
+    if (!StartAndJoin(ctx)) {
       state.SkipWithError("child failed");
       break;
     }
@@ -114,10 +120,7 @@ void BM_ForkserverFirstUse(benchmark::State& state) {
     state.PauseTiming();
     shoal::internal::StopForkserver();
     state.ResumeTiming();
-    shoal::Process p = ctx.Process(Noop);
-    p.start();
-    p.join();
-    if (p.exitcode() != 0) {
+    if (!StartAndJoin(ctx)) {
       state.SkipWithError("child failed");
       break;
     }
@@ -134,35 +137,13 @@ struct PythonFigures {
   std::string error;
 };
 
-std::string ScriptPath() {
-  if (const char* p = std::getenv("SHOAL_START_PY")) return p;
-  for (std::string c : {std::string("bench/start_bench.py"),
-                        std::string("../shoal/bench/start_bench.py")}) {
-    if (access(c.c_str(), R_OK) == 0) return c;
-  }
-  char exe[4096];
-  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n > 0) {
-    exe[n] = '\0';
-    std::string r = std::string(exe) + ".runfiles/shoal/bench/start_bench.py";
-    if (access(r.c_str(), R_OK) == 0) return r;
-  }
-  return "bench/start_bench.py";
-}
-
 const PythonFigures& Python() {
   static PythonFigures* f = [] {
     auto* out = new PythonFigures;
-    const std::string cmd = "python3 " + ScriptPath() + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    if (p == nullptr) {
-      out->error = "cannot run python3";
-      return out;
-    }
-    char line[1024];
-    std::string last;
-    while (fgets(line, sizeof(line), p) != nullptr) last = line;
-    pclose(p);
+    const std::string last = shoal::bench::RunPythonScript(
+        shoal::bench::PythonScriptPath("SHOAL_START_PY", "start_bench.py"),
+        &out->error);
+    if (!out->error.empty()) return out;
     int ok = 0;
     if (std::sscanf(last.c_str(),
                     "RESULT ok=%d process_s=%lf,%lf,%lf pool4_s=%lf,%lf,%lf",
