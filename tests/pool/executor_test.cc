@@ -180,18 +180,42 @@ TEST(ExecutorTest, Map) {
   EXPECT_THROW(it.next(), shoal::TimeoutError);
 }
 
+// A task that returns `value` once the test has opened the gate to `turn`
+// (or -1 after 60 s): the test, not the scheduler, decides the order in
+// which tasks finish, so a busy machine cannot reorder them.
+struct Gate {
+  std::atomic<int32_t> open;
+};
+int Gated(shoal::Shared<Gate> gate, int turn, int value) {
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (gate->open.load() < turn) {
+    if (std::chrono::steady_clock::now() > until) return -1;
+    std::this_thread::sleep_for(1ms);
+  }
+  return value;
+}
+
 TEST(ExecutorTest, AsCompletedAndWait) {
   shoal::ProcessPoolExecutor ex(2);
+  auto gate = shoal::Shared<Gate>::Create();
   std::vector<shoal::Future<int>> fs;
-  for (int ms : {300, 10, 150}) fs.push_back(ex.submit(SleepMs, ms));
+  fs.push_back(ex.submit(Gated, gate, 3, 300));
+  fs.push_back(ex.submit(Gated, gate, 1, 10));
+  fs.push_back(ex.submit(Gated, gate, 2, 150));  // queued behind the two
+  auto ac = shoal::as_completed(fs, kWait);
   std::vector<int> order;
-  for (auto& f : shoal::as_completed(fs, kWait)) order.push_back(f.result());
-  ASSERT_EQ(order.size(), 3u);
-  EXPECT_EQ(order.front(), 10);
-  EXPECT_EQ(order.back(), 300);
+  for (int turn = 1; turn <= 3; ++turn) {
+    gate->open.store(turn);
+    auto f = ac.next();
+    ASSERT_TRUE(f.has_value());
+    order.push_back(f->result());
+  }
+  EXPECT_FALSE(ac.next().has_value());
+  EXPECT_EQ(order, (std::vector<int>{10, 150, 300}));
 
+  auto held = shoal::Shared<Gate>::Create();  // opened at the end
   std::vector<shoal::Future<int>> gs;
-  gs.push_back(ex.submit(SleepMs, 800));
+  gs.push_back(ex.submit(Gated, held, 1, 800));
   gs.push_back(ex.submit(SleepMs, 1));
   auto r = shoal::wait(gs, kWait, shoal::FIRST_COMPLETED);
   ASSERT_EQ(r.done.size(), 1u);
@@ -201,21 +225,25 @@ TEST(ExecutorTest, AsCompletedAndWait) {
   auto t = shoal::wait(gs, 10ms, shoal::ALL_COMPLETED);
   EXPECT_EQ(t.not_done.size(), 1u);
 
+  held->open.store(1);
   auto all = shoal::wait(gs, kWait);
   EXPECT_EQ(all.done.size(), 2u);
+  EXPECT_EQ(gs[0].result(), 800);
 
-  // Both workers idle now: the failing call runs at once, beside the slow one.
+  // Both workers idle now: the failing call runs at once, beside the held one.
+  auto held2 = shoal::Shared<Gate>::Create();
   std::vector<shoal::Future<int>> hs;
-  hs.push_back(ex.submit(SleepMs, 800));
+  hs.push_back(ex.submit(Gated, held2, 1, 800));
   hs.push_back(ex.submit(Fail, -1));
   auto x = shoal::wait(hs, kWait, shoal::FIRST_EXCEPTION);
   ASSERT_EQ(x.done.size(), 1u);
   EXPECT_THROW(x.done[0].result(), std::invalid_argument);
 
   std::vector<shoal::Future<int>> never;
-  never.push_back(ex.submit(SleepMs, 800));
-  auto ac = shoal::as_completed(never, 20ms);
-  EXPECT_THROW(ac.next(), shoal::TimeoutError);
+  never.push_back(ex.submit(Gated, held2, 1, 800));
+  auto nac = shoal::as_completed(never, 20ms);
+  EXPECT_THROW(nac.next(), shoal::TimeoutError);
+  held2->open.store(1);  // let the executor's shutdown finish them
 }
 
 TEST(ExecutorTest, DeadWorkerFailsOnlyItsFuture) {
