@@ -99,8 +99,8 @@ struct ExecutorOptions {
   std::optional<Context> mp_context{};
   // Python's behaviour on a dead worker (see the file comment).
   bool break_on_worker_death = false;
-  // As PoolOptions.
-  std::chrono::nanoseconds task_timeout{0};
+  // As PoolOptions (task_timeout: a Timeout, huge means no limit).
+  Timeout task_timeout{};
   uint64_t max_memory_per_child = 0;
   std::size_t max_pending = 0;
   std::size_t inline_bytes = 0;
@@ -201,7 +201,7 @@ class Future {
 
 struct MapOptions {
   // next() throws TimeoutError once this has passed since the call to map().
-  std::optional<std::chrono::nanoseconds> timeout{};
+  std::optional<Timeout> timeout{};
   std::size_t chunksize = 1;
   // Python 3.14's buffersize: unset, every call is submitted by map()
   // itself (the input is read to its end first, so it must be finite);

@@ -1,5 +1,7 @@
 #include "shoal/pool/pool.h"
 
+#include <string>
+
 #include "shoal/pool/internal/spawn.h"
 #include "shoal/pool/process.h"
 
@@ -18,7 +20,20 @@ Pool::Pool(const PoolOptions& options, bool threads,
       options.context ? &*options.context : nullptr);
   e.max_tasks_per_child = options.maxtasksperchild;
   e.max_memory_per_child = options.max_memory_per_child;
-  e.default_timeout = options.task_timeout;
+  e.default_timeout = internal::TaskLimit(options.task_timeout);
+  // Checked here, before anything narrows them: a value past what the
+  // region can describe is the caller's mistake (ValueError), not a bad
+  // region (InvalidRegion), and 2^32 must not wrap to 0 (the default).
+  if (options.max_pending > PoolOptions::kMaxPending) {
+    throw ValueError("max_pending " + std::to_string(options.max_pending) +
+                     " is too large (at most " +
+                     std::to_string(PoolOptions::kMaxPending) + ")");
+  }
+  if (options.inline_bytes > PoolOptions::kMaxInlineBytes) {
+    throw ValueError("inline_bytes " + std::to_string(options.inline_bytes) +
+                     " is too large (at most " +
+                     std::to_string(PoolOptions::kMaxInlineBytes) + ")");
+  }
   e.slots = static_cast<uint32_t>(options.max_pending);
   e.inline_bytes = static_cast<uint32_t>(options.inline_bytes);
   e.heap_bytes = options.shared_heap_bytes;

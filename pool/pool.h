@@ -157,17 +157,26 @@ struct PoolOptions {
   std::size_t maxtasksperchild = 0;
   // Start method; unset: the default context (set_start_method).
   std::optional<Context> context{};
-  // Per-task time limit; 0: none. Overridable per call (Async::timeout).
-  std::chrono::nanoseconds task_timeout{0};
+  // Per-task time limit; zero (the default), negative or huge
+  // (hours::max(), > ~146 years): none. Overridable per call
+  // (Async::timeout). Any std::chrono/absl duration, saturated (Timeout).
+  Timeout task_timeout{};
   // A worker whose resident set exceeds this after a task is replaced; 0:
   // no limit.
   uint64_t max_memory_per_child = 0;
-  // Tasks in flight before submitting blocks; 0: 1024.
+  // Tasks in flight before submitting blocks; 0: 1024; at most
+  // kMaxPending (ValueError beyond, as Python's for a bad argument).
   std::size_t max_pending = 0;
-  // Argument/result bytes kept inside a task slot; 0: 192.
+  // Argument/result bytes kept inside a task slot; 0: 192; at most
+  // kMaxInlineBytes (ValueError beyond).
   std::size_t inline_bytes = 0;
   // Shared heap for larger arguments and results; 0: 256 MiB.
   uint64_t shared_heap_bytes = 0;
+
+  // The largest max_pending and inline_bytes: what a pool's shared region
+  // can describe (its reader refuses a region claiming more).
+  static constexpr std::size_t kMaxPending = std::size_t{1} << 20;
+  static constexpr std::size_t kMaxInlineBytes = std::size_t{1} << 20;
 };
 
 namespace internal {
@@ -264,8 +273,7 @@ class Pool {
                               write,
                               job,
                               0,
-                              opts.timeout ? *opts.timeout
-                                           : std::chrono::nanoseconds(-1),
+                              internal::TaskLimit(opts.timeout),
                               job->has_callbacks()};
     job->AddTask(*engine_->Submit(spec, Deadline::Infinite()));
     return AsyncResult<R>(std::move(job));

@@ -484,14 +484,14 @@ template <class Fn, class Invoker, class Item>
 TaskRef SubmitChunk(Engine& engine, const ChunkWriter<Fn>& writer,
                     std::span<const Item> items, std::shared_ptr<Job> job,
                     uint32_t index, bool notify,
-                    std::optional<std::chrono::nanoseconds> timeout = {}) {
+                    std::optional<Timeout> timeout = {}) {
   auto write = [&](std::span<std::byte> dst) { writer.Write(items, dst); };
   SubmitSpec spec{InvokerRef<Invoker>(),
                   writer.size(items),
                   write,
                   std::move(job),
                   index,
-                  timeout ? *timeout : std::chrono::nanoseconds(-1),
+                  TaskLimit(timeout),
                   notify};
   std::optional<TaskRef> ref = engine.Submit(spec, Deadline::Infinite());
   return *ref;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <utility>
 
@@ -320,10 +321,13 @@ int64_t Supervisor::CheckTimeouts() {
     if (GenOf(s) != GenOfRef(cur) || PhaseOf(s) != kPhaseRunning) continue;
     const int64_t limit = t.timeout_ns;
     if (limit <= 0) continue;
-    if (now - started >= limit) {
+    // started comes from shared memory: add without overflowing.
+    int64_t end = 0;
+    if (__builtin_add_overflow(started, limit, &end)) end = INT64_MAX;
+    if (now >= end) {
       KillWorker(w, kKillTimeout, cur);
     } else {
-      next = std::min(next, started + limit);
+      next = std::min(next, end);
     }
   }
   // A queued task with a limit cannot run out before now + its limit; look
@@ -334,7 +338,10 @@ int64_t Supervisor::CheckTimeouts() {
       continue;
     }
     const int64_t limit = t.timeout_ns;
-    if (limit > 0) next = std::min(next, now + limit);
+    int64_t end = 0;
+    if (limit > 0 && !__builtin_add_overflow(now, limit, &end)) {
+      next = std::min(next, end);
+    }
   }
   return next;
 }

@@ -146,4 +146,55 @@ TEST(ProcessHugeTimeouts, JoinWaitsForTheProcess_LikePythonJoinTimeout) {
   });
 }
 
+// The time-limit options are shoal::Timeout: a huge duration compiles,
+// does not overflow (UBSan) and means "no limit" -- the task runs to the
+// end instead of being killed at once or at a wrapped-around time.
+TEST(PoolHugeTimeouts, HugeTaskTimeoutsMeanNoLimit) {
+  auto each_limit = [](auto f) {
+    f("hours::max()", shoal::Timeout(std::chrono::hours::max()));
+    f("seconds::max()", shoal::Timeout(std::chrono::seconds::max()));
+    f("1e30 s", shoal::Timeout(std::chrono::duration<double>(1e30)));
+    f("absl::InfiniteDuration()", shoal::Timeout(absl::InfiniteDuration()));
+    f("hours(2'000'000)", shoal::Timeout(std::chrono::hours(2'000'000)));
+    f("Timeout::Infinite()", shoal::Timeout::Infinite());
+  };
+  each_limit([](const char* name, shoal::Timeout limit) {
+    shoal::Pool pool(shoal::PoolOptions{.processes = 1, .task_timeout = limit});
+    EXPECT_EQ(pool.apply_async(SleepThenSquare, 6).get(30s), 36) << name;
+    shoal::Pool no_default(shoal::PoolOptions{.processes = 1});
+    EXPECT_EQ(no_default
+                  .apply_async(shoal::Async{.timeout = limit}, SleepThenSquare, 2)
+                  .get(30s),
+              4)
+        << name;
+    // And a per-call huge limit overrides a short pool default.
+    shoal::Pool short_default(
+        shoal::PoolOptions{.processes = 1, .task_timeout = 10ms});
+    EXPECT_EQ(short_default
+                  .apply_async(shoal::Async{.timeout = limit}, SleepThenSquare, 3)
+                  .get(30s),
+              9)
+        << name;
+  });
+  // A real limit still kills (the same field, a small value).
+  shoal::Pool pool(shoal::PoolOptions{.processes = 1, .task_timeout = 10ms});
+  EXPECT_THROW(pool.apply_async(SleepThenSquare, 1).get(30s),
+               shoal::TimeoutError);
+}
+
+// Python: executor.map(f, xs, timeout=1e30): next() waits for each result.
+TEST(ExecutorHugeTimeouts, MapTimeoutOptionWaits_LikePythonMapTimeout) {
+  shoal::ProcessPoolExecutor ex(shoal::ExecutorOptions{
+      .max_workers = 1, .task_timeout = std::chrono::hours::max()});
+  for (shoal::Timeout t : {shoal::Timeout(std::chrono::hours::max()),
+                           shoal::Timeout(absl::InfiniteDuration()),
+                           shoal::Timeout(std::chrono::hours(2'000'000))}) {
+    auto results = ex.map(shoal::MapOptions{.timeout = t}, SleepThenSquare,
+                          std::vector<int>{1, 2});
+    int sum = 0;
+    for (int r : results) sum += r;
+    EXPECT_EQ(sum, 5);
+  }
+}
+
 }  // namespace

@@ -825,4 +825,24 @@ TEST(PoolTest, WorkerPidsListsEveryWorkerRightAfterConstruction) {
   }
 }
 
+// Python: Pool(...) with an impossible argument raises ValueError at once;
+// a limit of the pool's shared region is the caller's mistake, not a bad
+// region (InvalidRegion), and never silently wraps (2^32 slots -> 0, the
+// default).
+TEST(PoolTest, OversizedMaxPendingIsValueError_LikePythonBadArgument) {
+  EXPECT_THROW(shoal::Pool(shoal::PoolOptions{
+                   .processes = 1,
+                   .max_pending = shoal::PoolOptions::kMaxPending + 1}),
+               shoal::ValueError);
+  EXPECT_THROW(shoal::Pool(shoal::PoolOptions{
+                   .processes = 1, .max_pending = std::size_t{1} << 32}),
+               shoal::ValueError);
+  EXPECT_THROW(shoal::Pool(shoal::PoolOptions{
+                   .processes = 1, .inline_bytes = std::size_t{1} << 40}),
+               shoal::ValueError);
+  // A valid value works.
+  shoal::Pool ok(shoal::PoolOptions{.processes = 1, .max_pending = 4096});
+  EXPECT_EQ(ok.apply(Square, 3), 9);
+}
+
 }  // namespace
