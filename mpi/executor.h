@@ -96,7 +96,8 @@ struct ExecutorOptions {
   // tasks per worker process (0: unlimited), per-task time limit (0: none).
   std::optional<Context> mp_context{};
   std::size_t max_tasks_per_child = 0;
-  std::chrono::nanoseconds task_timeout{0};
+  // As shoal::ExecutorOptions: zero, negative or huge means no limit.
+  Timeout task_timeout{};
 };
 
 class Executor : private internal::Front {

@@ -67,7 +67,9 @@ struct PoolOptions {
   // Hierarchical mode only (see the file comment).
   std::optional<Context> context{};
   std::size_t maxtasksperchild = 0;
-  std::chrono::nanoseconds task_timeout{0};
+  // A Timeout (any std::chrono or absl duration): zero, negative or huge
+  // (hours::max()) means no limit, as PoolOptions::task_timeout.
+  Timeout task_timeout{};
 };
 
 class Pool : private internal::Front {

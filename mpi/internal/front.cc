@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "shoal/base/errors.h"
+#include "shoal/pool/async.h"
 #include "shoal/pool/internal/engine.h"
 
 namespace shoal::mpi::internal {
@@ -16,7 +17,8 @@ Front::Front(const FrontOptions& o) : world_(&World::Get()) {
   c.start_method =
       o.context && o.context->method() == StartMethod::kSpawn ? 1 : 0;
   c.max_tasks_per_child = o.max_tasks_per_child;
-  c.task_timeout_ns = o.task_timeout.count() > 0 ? o.task_timeout.count() : 0;
+  // 0 = no limit; huge user durations saturate to none, never overflow.
+  c.task_timeout_ns = ::shoal::internal::TaskLimit(o.task_timeout).count();
   processes_ = o.processes_per_rank;
   // Credits (tasks sent ahead to one rank): fixed when asked for, else
   // adaptive (world.h): inline 2..8 (one running, one queued, up to 8 for

@@ -139,7 +139,7 @@ struct FrontOptions {
   std::size_t max_inflight_per_rank = 0;
   std::optional<Context> context{};
   std::size_t max_tasks_per_child = 0;
-  std::chrono::nanoseconds task_timeout{0};
+  Timeout task_timeout{};
 };
 
 // A session on the World and the templates that submit to it.
