@@ -591,8 +591,12 @@ TEST(RegionSweepTest, RemovesRegionsOfKilledCreatorsAndKeepsLiveOnes) {
   ASSERT_EQ(kill(child, SIGKILL), 0);
   EXPECT_EQ(WaitChild(child), -SIGKILL);
   for (const RegionInfo& info : ListRegions()) {
-    if (info.name == dead) EXPECT_FALSE(info.alive);
-    if (info.name == live.name()) EXPECT_TRUE(info.alive);
+    if (info.name == dead) {
+      EXPECT_FALSE(info.alive);
+    }
+    if (info.name == live.name()) {
+      EXPECT_TRUE(info.alive);
+    }
   }
   std::vector<std::string> removed = SweepStale();
   EXPECT_THAT(removed, ::testing::Not(::testing::Contains(live.name())));

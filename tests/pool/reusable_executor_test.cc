@@ -110,7 +110,9 @@ TEST_F(ReusableExecutorTest, ABusyExecutorIsNotRetired) {
   }
   for (int i = 0; i < 20; ++i) EXPECT_EQ(quick[i].result(kWait), i * i);
   // While the slow one runs (many idle timeouts long), nothing retires.
-  if (!slow.done()) EXPECT_EQ(ex.worker_pids(), pids);
+  if (!slow.done()) {
+    EXPECT_EQ(ex.worker_pids(), pids);
+  }
   EXPECT_EQ(slow.result(kWait), 25);
 }
 

@@ -69,6 +69,12 @@ TEST(ThreadPoolTest, InitializerAndMaxTasks) {
       .initializer = shoal::Initializer(Init, 9),
       .maxtasksperchild = 2});
   for (int i = 0; i < 20; ++i) ASSERT_EQ(pool.apply(GetInit), 9);
+  // A thread that retires after its second task drops out of worker_pids()
+  // before its replacement comes in, so the size is 2 again only once the
+  // pool has replaced it: wait for that, bounded.
+  for (int i = 0; i < 500 && pool.worker_pids().size() != 2; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
   EXPECT_EQ(pool.worker_pids().size(), 2u);
 }
 

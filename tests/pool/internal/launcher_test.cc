@@ -125,6 +125,8 @@ INSTANTIATE_TEST_SUITE_P(
           return "ForkServer";
         case LaunchKind::kSpawn:
           return "Spawn";
+        case LaunchKind::kForkserver:
+          return "Forkserver";
         case LaunchKind::kThreads:
           break;
       }
