@@ -49,9 +49,7 @@ namespace {
 using shoal::bench::ForkPeer;
 using shoal::bench::NewShared;
 using shoal::bench::NowNs;
-using shoal::bench::PythonScriptPath;
 using shoal::bench::Reap;
-using shoal::bench::RunPythonScript;
 
 constexpr uint64_t kGapNs = 200'000;
 
@@ -213,51 +211,25 @@ BENCHMARK(BM_PoolMapCpu1ms)
 
 // --- Python --------------------------------------------------------------
 
-struct PythonFigures {
-  bool ok = false;
-  double apply_s = 0, map_item_s = 0, submit_s = 0;
-  std::string error;
-};
-
-const PythonFigures& Python() {
-  static PythonFigures* f = [] {
-    auto* out = new PythonFigures;
-    const std::string last = RunPythonScript(
-        PythonScriptPath("SHOAL_POOL_PY", "pool_bench.py"), &out->error);
-    if (!out->error.empty()) return out;
-    int ok = 0;
-    if (std::sscanf(last.c_str(),
-                    "RESULT ok=%d apply_s=%lf map_item_s=%lf submit_s=%lf",
-                    &ok, &out->apply_s, &out->map_item_s,
-                    &out->submit_s) == 4 &&
-        ok == 1) {
-      out->ok = true;
-    } else {
-      out->error = "python: " + last;
-    }
-    return out;
-  }();
+const shoal::bench::PythonFigures& Python() {
+  static const auto* f = new shoal::bench::PythonFigures(
+      "SHOAL_POOL_PY", "pool_bench.py", {"apply_s", "map_item_s", "submit_s"});
   return *f;
 }
 
-void ReportPython(benchmark::State& state, double seconds) {
-  const PythonFigures& f = Python();
-  for (auto _ : state) state.SetIterationTime(seconds);
-  if (!f.ok) state.SkipWithError(f.error.c_str());
-}
 void BM_Python_PoolApply(benchmark::State& state) {
-  ReportPython(state, Python().apply_s);
+  Python().Report(state, "apply_s");
 }
 BENCHMARK(BM_Python_PoolApply)->UseManualTime()->Iterations(1);
 void BM_Python_PoolMap1M_PerItem(benchmark::State& state) {
-  ReportPython(state, Python().map_item_s);
+  Python().Report(state, "map_item_s");
 }
 BENCHMARK(BM_Python_PoolMap1M_PerItem)
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kNanosecond);
 void BM_Python_ExecutorSubmit(benchmark::State& state) {
-  ReportPython(state, Python().submit_s);
+  Python().Report(state, "submit_s");
 }
 BENCHMARK(BM_Python_ExecutorSubmit)->UseManualTime()->Iterations(1);
 

@@ -130,44 +130,18 @@ BENCHMARK(BM_ForkserverFirstUse)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // --- Python ------------------------------------------------------------------
 
-struct PythonFigures {
-  bool ok = false;
-  double process_s[3] = {0, 0, 0};
-  double pool4_s[3] = {0, 0, 0};
-  std::string error;
-};
-
-const PythonFigures& Python() {
-  static PythonFigures* f = [] {
-    auto* out = new PythonFigures;
-    const std::string last = shoal::bench::RunPythonScript(
-        shoal::bench::PythonScriptPath("SHOAL_START_PY", "start_bench.py"),
-        &out->error);
-    if (!out->error.empty()) return out;
-    int ok = 0;
-    if (std::sscanf(last.c_str(),
-                    "RESULT ok=%d process_s=%lf,%lf,%lf pool4_s=%lf,%lf,%lf",
-                    &ok, &out->process_s[0], &out->process_s[1],
-                    &out->process_s[2], &out->pool4_s[0], &out->pool4_s[1],
-                    &out->pool4_s[2]) == 7 &&
-        ok == 1) {
-      out->ok = true;
-    } else {
-      out->error = "python: " + last;
-    }
-    return out;
-  }();
+const shoal::bench::PythonFigures& Python() {
+  static const auto* f = new shoal::bench::PythonFigures(
+      "SHOAL_START_PY", "start_bench.py", {"process_s", "pool4_s"});
   return *f;
 }
 
-void ReportPython(benchmark::State& state, double seconds) {
-  const PythonFigures& f = Python();
-  for (auto _ : state) state.SetIterationTime(seconds);
+void ReportPython(benchmark::State& state, const char* key) {
   state.SetLabel(kMethods[state.range(0)]);
-  if (!f.ok) state.SkipWithError(f.error.c_str());
+  Python().Report(state, key, state.range(0));
 }
 void BM_Python_ProcessStartJoin(benchmark::State& state) {
-  ReportPython(state, Python().process_s[state.range(0)]);
+  ReportPython(state, "process_s");
 }
 BENCHMARK(BM_Python_ProcessStartJoin)
     ->DenseRange(0, 2)
@@ -175,7 +149,7 @@ BENCHMARK(BM_Python_ProcessStartJoin)
     ->Iterations(1)
     ->Unit(benchmark::kMicrosecond);
 void BM_Python_Pool4Ready(benchmark::State& state) {
-  ReportPython(state, Python().pool4_s[state.range(0)]);
+  ReportPython(state, "pool4_s");
 }
 BENCHMARK(BM_Python_Pool4Ready)
     ->DenseRange(0, 2)
