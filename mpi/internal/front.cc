@@ -14,8 +14,19 @@ Front::Front(const FrontOptions& o) : world_(&World::Get()) {
   }
   SessionConfig c;
   c.processes = static_cast<uint32_t>(o.processes_per_rank);
-  c.start_method =
-      o.context && o.context->method() == StartMethod::kSpawn ? 1 : 0;
+  c.start_method = 0;  // fork
+  if (o.context) {
+    switch (o.context->method()) {
+      case StartMethod::kSpawn:
+        c.start_method = 1;
+        break;
+      case StartMethod::kForkServer:
+        c.start_method = 2;
+        break;
+      default:
+        break;
+    }
+  }
   c.max_tasks_per_child = o.max_tasks_per_child;
   // 0 = no limit; huge user durations saturate to none, never overflow.
   c.task_timeout_ns = ::shoal::internal::TaskLimit(o.task_timeout).count();

@@ -218,8 +218,9 @@ class PoolRunner final : public Runner {
         pool_(PoolOptions{
             .processes = c.processes,
             .maxtasksperchild = c.max_tasks_per_child,
-            .context = c.start_method == 1 ? get_context("spawn")
-                                           : get_context("fork"),
+            .context = get_context(c.start_method == 1   ? "spawn"
+                                   : c.start_method == 2 ? "forkserver"
+                                                         : "fork"),
             .task_timeout = std::chrono::nanoseconds(c.task_timeout_ns)}) {}
   ~PoolRunner() override = default;  // ~Pool terminates and joins
 

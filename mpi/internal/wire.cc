@@ -88,7 +88,7 @@ SessionConfig ParseSessionConfig(std::span<const std::byte> payload) {
     throw CodecError("shoal::mpi: a session asks for " +
                      std::to_string(c.processes) + " local processes");
   }
-  if (c.start_method > 1) throw CodecError("shoal::mpi: bad start method");
+  if (c.start_method > 2) throw CodecError("shoal::mpi: bad start method");
   if (c.task_timeout_ns < 0) throw CodecError("shoal::mpi: negative timeout");
   return c;
 }

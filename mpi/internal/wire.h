@@ -138,7 +138,7 @@ struct SessionConfig {
   // 0: run tasks in the rank's own task thread; > 0: a local shoal Pool of
   // this many processes (hierarchical mode).
   uint32_t processes = 0;
-  // Local pool start method: 0 fork, 1 spawn.
+  // Local pool start method: 0 fork, 1 spawn, 2 forkserver.
   uint32_t start_method = 0;
   uint64_t max_tasks_per_child = 0;
   int64_t task_timeout_ns = 0;

@@ -29,7 +29,9 @@
 #include "shoal/mpi/executor.h"
 #include "shoal/mpi/init.h"
 #include "shoal/mpi/pool.h"
+#include "shoal/pool/context.h"
 #include "shoal/pool/executor.h"
+#include "shoal/pool/process.h"
 #include "shoal/pool/promise.h"
 
 namespace {
@@ -126,6 +128,8 @@ std::optional<pid_t> ReadPid(const std::string& path) {
   if (in >> v) return static_cast<pid_t>(v);
   return std::nullopt;
 }
+
+std::string WorkerName(int) { return shoal::current_process().name; }
 
 std::set<pid_t> RankPids() {
   std::set<pid_t> pids;
@@ -451,6 +455,23 @@ TEST(MpiHierarchical, TasksRunInLocalPoolsAndAKilledWorkerFailsOnlyItsTask) {
     ++k;
   }
   EXPECT_EQ(k, 2000);
+}
+
+// The context's start method reaches the ranks' local pools: each names
+// its workers as Python does for that method.
+TEST(MpiHierarchical, LocalPoolsUseTheContextsStartMethod) {
+  for (const auto& [method, prefix] :
+       {std::pair<std::string, std::string>{"fork", "ForkPoolWorker-"},
+        {"spawn", "SpawnPoolWorker-"},
+        {"forkserver", "ForkServerPoolWorker-"}}) {
+    shoal::mpi::Executor ex(shoal::mpi::ExecutorOptions{
+        .processes_per_rank = 1, .mp_context = shoal::get_context(method)});
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_THAT(ex.submit(WorkerName, i).result(kWait),
+                  ::testing::StartsWith(prefix))
+          << method;
+    }
+  }
 }
 
 TEST(MpiHierarchical, AWorkerKilledFromOutsideFailsOnlyItsTask) {

@@ -90,7 +90,10 @@ TEST(WireTest, SessionConfigIsValidated) {
   EXPECT_THROW(ParseSessionConfig(std::as_bytes(std::span(&c, 1))),
                shoal::CodecError);
   c.processes = 1;
-  c.start_method = 7;
+  c.start_method = 2;  // forkserver
+  EXPECT_EQ(ParseSessionConfig(std::as_bytes(std::span(&c, 1))).start_method,
+            2u);
+  c.start_method = 3;
   EXPECT_THROW(ParseSessionConfig(std::as_bytes(std::span(&c, 1))),
                shoal::CodecError);
   std::byte few[3] = {};
