@@ -2,10 +2,16 @@
 
 #include <string>
 
+#include "shoal/pool/internal/pool_view.h"
 #include "shoal/pool/internal/spawn.h"
 #include "shoal/pool/process.h"
 
 namespace shoal {
+
+// The public limits are the ones a pool segment can describe.
+static_assert(PoolOptions::kMaxPending == internal::PoolGeometry::kMaxSlots);
+static_assert(PoolOptions::kMaxInlineBytes ==
+              internal::PoolGeometry::kMaxInline);
 
 Pool::Pool(const PoolOptions& options, bool threads,
            bool break_on_worker_death) {
@@ -13,7 +19,11 @@ Pool::Pool(const PoolOptions& options, bool threads,
   // As Python: the cpu count only when not given; 0 is an error.
   const std::size_t n = options.processes.value_or(process_cpu_count());
   if (n == 0) throw ValueError("Number of processes must be at least 1");
-  if (n > 4096) throw ValueError("too many processes");
+  if (n > internal::PoolGeometry::kMaxWorkers) {
+    throw ValueError("too many processes (at most " +
+                     std::to_string(internal::PoolGeometry::kMaxWorkers) +
+                     ")");
+  }
   e.workers = static_cast<uint32_t>(n);
   e.threads = threads;
   e.method = internal::EffectiveMethod(

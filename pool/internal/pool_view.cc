@@ -20,10 +20,10 @@ uint32_t NextPow2(uint64_t v) {
   return p;
 }
 
-constexpr uint32_t kMaxWorkers = 4096;
-constexpr uint32_t kMaxSlots = 1u << 20;
-constexpr uint32_t kMaxInline = 1u << 20;
-constexpr uint64_t kMaxInitBytes = uint64_t{1} << 30;
+constexpr uint32_t kMaxWorkers = PoolGeometry::kMaxWorkers;
+constexpr uint32_t kMaxSlots = PoolGeometry::kMaxSlots;
+constexpr uint32_t kMaxInline = PoolGeometry::kMaxInline;
+constexpr uint64_t kMaxInitBytes = PoolGeometry::kMaxInitBytes;
 
 struct Layout {
   uint32_t stride;

@@ -23,6 +23,13 @@
 namespace shoal::internal {
 
 struct PoolGeometry {
+  // What a segment may describe: Attach refuses more (InvalidRegion), and
+  // Pool's options are checked against the same numbers (ValueError).
+  static constexpr uint32_t kMaxWorkers = 4096;
+  static constexpr uint32_t kMaxSlots = 1u << 20;
+  static constexpr uint32_t kMaxInline = 1u << 20;
+  static constexpr uint64_t kMaxInitBytes = uint64_t{1} << 30;
+
   uint32_t workers = 1;
   uint32_t slots = 1024;
   uint32_t in_inline = 192;

@@ -24,30 +24,23 @@
 #include "shoal/pool/executor.h"
 #include "shoal/pool/pool.h"
 #include "shoal/pool/process.h"
+#include "tests/pool/child_tasks.h"
 #include "shoal/sync/lock.h"
 
 namespace {
 
 using namespace std::chrono_literals;
+using shoal_test::Init;
+using shoal_test::Name;
+using shoal_test::ShoalParent;
+using shoal_test::Square;
+using shoal_test::Suicide;
+using shoal_test::Throw;
+using shoal_test::Value;
 using ::testing::HasSubstr;
 
 constexpr auto kWait = std::chrono::seconds(60);
 
-int Square(int x) { return x * x; }
-std::string Name() { return shoal::current_process().name; }
-pid_t Parent() {
-  auto p = shoal::parent_process();
-  return p ? p->pid : 0;
-}
-int Throw(int) { throw std::out_of_range("spawned out of range"); }
-int g_value = 0;
-void Init(int v) { g_value = v; }
-int Value() { return g_value; }
-int Suicide() {
-  kill(getpid(), SIGKILL);
-  std::this_thread::sleep_for(10s);
-  return 0;
-}
 
 // Held by busy threads in the parent almost all the time. A fork()ed child
 // would inherit it locked; a spawned one has its own.
@@ -103,7 +96,7 @@ TEST(ContextTest, SpawnPool) {
   EXPECT_EQ(pool.worker_pids().size(), 2u);  // started in the constructor
   EXPECT_EQ(pool.apply(Square, 9), 81);
   EXPECT_THAT(pool.apply(Name), HasSubstr("SpawnPoolWorker-"));
-  EXPECT_EQ(pool.apply(Parent), getpid());
+  EXPECT_EQ(pool.apply(ShoalParent), getpid());
   EXPECT_EQ(pool.apply(Value), 11);
   EXPECT_THROW(pool.apply(Throw, 1), std::out_of_range);
   std::vector<int> in(1000);

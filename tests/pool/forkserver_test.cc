@@ -29,33 +29,26 @@
 #include "shoal/pool/internal/forkserver.h"
 #include "shoal/pool/pool.h"
 #include "shoal/pool/process.h"
+#include "tests/pool/child_tasks.h"
 
 namespace {
 
 using namespace std::chrono_literals;
+using shoal_test::Init;
+using shoal_test::Name;
+using shoal_test::ShoalParent;
+using shoal_test::Square;
+using shoal_test::Suicide;
+using shoal_test::Throw;
+using shoal_test::Value;
 using ::testing::HasSubstr;
 
 constexpr auto kWait = std::chrono::seconds(60);
 
 shoal::Context Forkserver() { return shoal::get_context("forkserver"); }
 
-int Square(int x) { return x * x; }
-std::string Name() { return shoal::current_process().name; }
-pid_t ShoalParent() {
-  auto p = shoal::parent_process();
-  return p ? p->pid : 0;
-}
 pid_t OsParent() { return getppid(); }
 pid_t Pid() { return getpid(); }
-int Throw(int) { throw std::out_of_range("forkserver out of range"); }
-int g_value = 0;
-void Init(int v) { g_value = v; }
-int Value() { return g_value; }
-int Suicide() {
-  kill(getpid(), SIGKILL);
-  std::this_thread::sleep_for(10s);
-  return 0;
-}
 void ExitWith(int code) { _exit(code); }
 void SleepLong() { std::this_thread::sleep_for(60s); }
 

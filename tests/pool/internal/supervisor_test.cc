@@ -136,9 +136,11 @@ class FakeLauncher : public shoal::internal::Launcher {
 };
 
 struct Rig {
+  const uint32_t workers;
   explicit Rig(uint32_t workers, SupervisorOptions o = {},
                std::chrono::nanoseconds attach_limit = {})
-      : mem(8, workers),
+      : workers(workers),
+        mem(8, workers),
         table(mem.view, state, {}),
         launcher(workers, attach_limit),
         sup((o.workers = workers, o.worker_name = "W", o), mem.view, state,
@@ -156,6 +158,12 @@ struct Rig {
   }
   void Ready(uint32_t w) {
     mem.view.status(w).life.store(shoal::internal::kWorkerReady);
+  }
+  // Every first worker launched and ready (the usual start of a test).
+  bool LaunchAndReadyAll() {
+    if (!launcher.WaitLaunches(workers)) return false;
+    for (uint32_t w = 0; w < workers; ++w) Ready(w);
+    return true;
   }
   // The worker in position w leaves on its own, as after maxtasksperchild.
   void Leave(uint32_t w) {
@@ -213,9 +221,7 @@ TEST(SupervisorTest, StartsEveryWorkerAndReplacesOneThatLeaves) {
 
 TEST(SupervisorTest, ADeadWorkersRunningTaskIsLostItsUnstartedOneRequeued) {
   Rig rig(2);
-  ASSERT_TRUE(rig.launcher.WaitLaunches(2));
-  rig.Ready(0);
-  rig.Ready(1);
+  ASSERT_TRUE(rig.LaunchAndReadyAll());
   auto job = std::make_shared<Recorder>();
   const TaskRef running = *SubmitBytes(rig.table, job, "r", 0);
   const TaskRef taken = *SubmitBytes(rig.table, job, "t", 1);
@@ -252,8 +258,7 @@ TEST(SupervisorTest, ADeadWorkersRunningTaskIsLostItsUnstartedOneRequeued) {
 
 TEST(SupervisorTest, ATaskPastItsTimeLimitKillsItsWorker) {
   Rig rig(1);
-  ASSERT_TRUE(rig.launcher.WaitLaunches(1));
-  rig.Ready(0);
+  ASSERT_TRUE(rig.LaunchAndReadyAll());
   auto job = std::make_shared<Recorder>();
   const TaskRef ref = *SubmitBytes(rig.table, job, "slow", 0, false,
                                    Deadline::Infinite(), 30ms);
@@ -269,9 +274,7 @@ TEST(SupervisorTest, ATaskPastItsTimeLimitKillsItsWorker) {
 
 TEST(SupervisorTest, KillRunningEndsThatTaskCancelled) {
   Rig rig(2);
-  ASSERT_TRUE(rig.launcher.WaitLaunches(2));
-  rig.Ready(0);
-  rig.Ready(1);
+  ASSERT_TRUE(rig.LaunchAndReadyAll());
   auto job = std::make_shared<Recorder>();
   const TaskRef ref = *SubmitBytes(rig.table, job, "x");
   const uint64_t r = TakeAndStart(rig.mem.view);
@@ -331,9 +334,7 @@ TEST(SupervisorTest, WorkersThatKeepDyingBeforeTheyStartBreakThePool) {
 
 TEST(SupervisorTest, BreakOnWorkerDeathLikePython) {
   Rig rig(2, SupervisorOptions{.break_on_worker_death = true});
-  ASSERT_TRUE(rig.launcher.WaitLaunches(2));
-  rig.Ready(0);
-  rig.Ready(1);
+  ASSERT_TRUE(rig.LaunchAndReadyAll());
   rig.launcher.Die(1, ExitStatus{SIGSEGV, -1});
   ASSERT_TRUE(rig.WaitBroken());
   try {
@@ -344,8 +345,7 @@ TEST(SupervisorTest, BreakOnWorkerDeathLikePython) {
   }
   // A worker leaving normally does not break a pool.
   Rig calm(1, SupervisorOptions{.break_on_worker_death = true});
-  ASSERT_TRUE(calm.launcher.WaitLaunches(1));
-  calm.Ready(0);
+  ASSERT_TRUE(calm.LaunchAndReadyAll());
   calm.Leave(0);
   ASSERT_TRUE(calm.launcher.WaitLaunches(2));
   EXPECT_FALSE(calm.state.broken());
@@ -353,9 +353,7 @@ TEST(SupervisorTest, BreakOnWorkerDeathLikePython) {
 
 TEST(SupervisorTest, TerminateStopsEveryWorkerAndCancelsQueuedTasks) {
   Rig rig(2);
-  ASSERT_TRUE(rig.launcher.WaitLaunches(2));
-  rig.Ready(0);
-  rig.Ready(1);
+  ASSERT_TRUE(rig.LaunchAndReadyAll());
   auto job = std::make_shared<Recorder>();
   const TaskRef queued = *SubmitBytes(rig.table, job, "q");
   ASSERT_TRUE(rig.state.Terminate());
@@ -370,9 +368,7 @@ TEST(SupervisorTest, TerminateStopsEveryWorkerAndCancelsQueuedTasks) {
 
 TEST(SupervisorTest, AfterCloseWorkersDrainTheQueueThenTheSupervisorLeaves) {
   Rig rig(2);
-  ASSERT_TRUE(rig.launcher.WaitLaunches(2));
-  rig.Ready(0);
-  rig.Ready(1);
+  ASSERT_TRUE(rig.LaunchAndReadyAll());
   ASSERT_TRUE(rig.state.Close());
   ASSERT_TRUE(rig.state.FinishClosing());  // no lazy map open: queue closes
   rig.mem.view.ring().Close();
