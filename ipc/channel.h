@@ -67,7 +67,7 @@
 #include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/ref_codec.h"
-#include "shoal/ipc/internal/slot_ring.h"
+#include "shoal/ipc/internal/ring_core.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
 
@@ -85,7 +85,8 @@ struct ChannelOptions {
 
 namespace internal {
 
-// The untyped part: a region holding one SlotRing with big slots.
+// The untyped part: a region holding one ring (ring_core.h) with big
+// slots; blocks are always inline, so nothing needs freeing.
 class ChannelCore {
  public:
   static std::shared_ptr<ChannelCore> Create(std::size_t block_bytes,
@@ -93,19 +94,29 @@ class ChannelCore {
                                              const ChannelOptions& options);
   static std::shared_ptr<ChannelCore> Attach(Region region);
 
-  SlotRing& ring() { return ring_; }
+  RingWriter& writer() { return writer_; }
+  RingReader& reader() { return reader_; }
+  const RingCore& ring() const { return writer_.core(); }
   const Region& region() const { return region_; }
-  std::size_t block_bytes() const { return ring_.inline_capacity(); }
+  std::size_t block_bytes() const { return ring().inline_capacity(); }
+  void Close() { writer_.core().Close(); }
+
+  // The bytes of a received block, validated (its size read from shared
+  // memory must be a whole number of `element_size` elements within the
+  // block); throws InvalidRegion.
+  std::span<const std::byte> Received(const RingClaim& claim,
+                                      std::size_t element_size) const;
 
   ChannelCore(const ChannelCore&) = delete;
   ChannelCore& operator=(const ChannelCore&) = delete;
   // This process's last handle is going: it stops counting as a writer.
-  ~ChannelCore() { ring_.DetachWriter(); }
+  ~ChannelCore() { writer_.Detach(); }
 
  private:
   ChannelCore() = default;
   Region region_;
-  SlotRing ring_;
+  RingWriter writer_;
+  RingReader reader_;
 };
 
 }  // namespace internal
@@ -160,7 +171,7 @@ class Channel {
                          " elements exceed the loan of " +
                          std::to_string(size_));
       }
-      core_->ring().Publish(claim_, static_cast<uint32_t>(n * sizeof(T)));
+      core_->writer().Publish(claim_, static_cast<uint32_t>(n * sizeof(T)));
       core_.reset();
     }
     explicit operator bool() const { return core_ != nullptr; }
@@ -168,11 +179,11 @@ class Channel {
    private:
     friend class Channel;
     void Abandon() {
-      if (core_) core_->ring().Abandon(claim_);
+      if (core_) core_->writer().Abandon(claim_);
       core_.reset();
     }
     std::shared_ptr<internal::ChannelCore> core_;
-    internal::SlotRing::Claim claim_;
+    internal::RingClaim claim_;
     std::size_t size_ = 0;
   };
 
@@ -203,14 +214,14 @@ class Channel {
     explicit operator bool() const { return core_ != nullptr; }
 
     void release() {
-      if (core_) core_->ring().Release(claim_);
+      if (core_) core_->reader().Release(claim_);
       core_.reset();
     }
 
    private:
     friend class Channel;
     std::shared_ptr<internal::ChannelCore> core_;
-    internal::SlotRing::Claim claim_;
+    internal::RingClaim claim_;
     std::size_t size_ = 0;
   };
 
@@ -282,7 +293,7 @@ class Channel {
     return v.size();
   }
 
-  void close() { core_->ring().Close(); }
+  void close() { core_->Close(); }
   bool closed() const { return core_->ring().closed(); }
   // Blocks lost because the process holding them died.
   uint64_t lost() const { return core_->ring().lost(); }
@@ -315,8 +326,8 @@ class Channel {
                        std::to_string(max_elements_));
     }
     Loan w;
-    using S = internal::SlotRing::Status;
-    S s = core_->ring().ClaimWrite(&w.claim_, deadline);
+    using S = internal::RingWriter::Status;
+    S s = core_->writer().Claim(&w.claim_, deadline);
     if (s == S::kOk) {
       w.core_ = core_;
       w.size_ = n;
@@ -330,18 +341,11 @@ class Channel {
   std::optional<View> TryReceive(const Deadline& deadline, bool throwing) {
     if (pending_) return std::move(pending_);
     View v;
-    using S = internal::SlotRing::Status;
-    S s = core_->ring().ClaimRead(&v.claim_, deadline);
+    using S = internal::RingReader::Status;
+    S s = core_->reader().Claim(&v.claim_, deadline);
     if (s == S::kOk) {
       v.core_ = core_;
-      const uint32_t bytes = v.claim_.slot->size.load(std::memory_order_relaxed);
-      if (bytes > core_->block_bytes() || bytes % sizeof(T) != 0) {
-        throw InvalidRegion(core_->region().description() +
-                            ": channel block of " + std::to_string(bytes) +
-                            " bytes is not a whole number of elements within "
-                            "the block: shared memory corrupt");
-      }
-      v.size_ = bytes / sizeof(T);
+      v.size_ = core_->Received(v.claim_, sizeof(T)).size() / sizeof(T);
       return v;
     }
     if (!throwing) return std::nullopt;

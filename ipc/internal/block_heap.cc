@@ -52,7 +52,6 @@ BlockHeap BlockHeap::Create(void* mem, std::size_t bytes, uint64_t data_bytes,
   shared->data_offset =
       HeaderBytes() + RoundUp(BitmapWords(blocks) * 8, kAlign);
   shared->total_bytes = shared->data_offset + blocks * block_size;
-  shared->next_hint = 0;
   shared->used_blocks.store(0, std::memory_order_relaxed);
   shared->free_seq.store(0, std::memory_order_relaxed);
   shared->waiters.store(0, std::memory_order_relaxed);
@@ -117,49 +116,44 @@ std::optional<uint64_t> BlockHeap::TryAllocateLocked(uint64_t nblocks) {
   // lines are warm in cache, and the heap's resident size stays at its peak
   // use instead of growing to its whole capacity (next fit walks all of it).
   // Runs of full words are skipped 64 blocks at a time.
-  for (int pass = 0; pass < 1; ++pass) {
-    uint64_t i = 0;
-    const uint64_t end = blocks_;
-    uint64_t run = 0, start = 0;
-    while (i < end) {
-      const uint64_t word = bitmap_[i / 64].load(std::memory_order_relaxed);
-      const unsigned bit = static_cast<unsigned>(i % 64);
-      if (bit == 0 && word == ~uint64_t{0}) {
-        run = 0;
-        i += 64;
-        continue;
-      }
-      if (bit == 0 && word == 0 && i + 64 <= end) {
-        if (run == 0) start = i;
-        run += 64;
-        i += 64;
-        if (run >= nblocks) break;
-        continue;
-      }
-      if ((word >> bit) & 1) {
-        run = 0;
-      } else {
-        if (run == 0) start = i;
-        ++run;
-      }
-      ++i;
+  uint64_t i = 0;
+  const uint64_t end = blocks_;
+  uint64_t run = 0, start = 0;
+  while (i < end) {
+    const uint64_t word = bitmap_[i / 64].load(std::memory_order_relaxed);
+    const unsigned bit = static_cast<unsigned>(i % 64);
+    if (bit == 0 && word == ~uint64_t{0}) {
+      run = 0;
+      i += 64;
+      continue;
+    }
+    if (bit == 0 && word == 0 && i + 64 <= end) {
+      if (run == 0) start = i;
+      run += 64;
+      i += 64;
       if (run >= nblocks) break;
+      continue;
     }
-    if (run >= nblocks) {
-      for (uint64_t b = start; b < start + nblocks;) {
-        const unsigned bit = static_cast<unsigned>(b % 64);
-        const uint64_t take = std::min<uint64_t>(64 - bit, start + nblocks - b);
-        const uint64_t mask =
-            (take == 64 ? ~uint64_t{0} : ((uint64_t{1} << take) - 1)) << bit;
-        bitmap_[b / 64].fetch_or(mask, std::memory_order_relaxed);
-        b += take;
-      }
-      shared_->next_hint = start + nblocks;
-      shared_->used_blocks.fetch_add(nblocks, std::memory_order_relaxed);
-      return start;
+    if ((word >> bit) & 1) {
+      run = 0;
+    } else {
+      if (run == 0) start = i;
+      ++run;
     }
+    ++i;
+    if (run >= nblocks) break;
   }
-  return std::nullopt;
+  if (run < nblocks) return std::nullopt;
+  for (uint64_t b = start; b < start + nblocks;) {
+    const unsigned bit = static_cast<unsigned>(b % 64);
+    const uint64_t take = std::min<uint64_t>(64 - bit, start + nblocks - b);
+    const uint64_t mask =
+        (take == 64 ? ~uint64_t{0} : ((uint64_t{1} << take) - 1)) << bit;
+    bitmap_[b / 64].fetch_or(mask, std::memory_order_relaxed);
+    b += take;
+  }
+  shared_->used_blocks.fetch_add(nblocks, std::memory_order_relaxed);
+  return start;
 }
 
 std::optional<uint64_t> BlockHeap::Allocate(uint64_t len,
@@ -245,13 +239,7 @@ void BlockHeap::ReserveLocked(uint64_t end_block) {
 }
 
 std::byte* BlockHeap::At(uint64_t offset, uint64_t len) const {
-  const uint64_t cap = capacity();
-  if (offset > cap || len > cap - offset) {
-    throw InvalidRegion("block heap: range (offset " + std::to_string(offset) +
-                        ", " + std::to_string(len) +
-                        " bytes) outside the heap: shared memory corrupt");
-  }
-  return data_ + offset;
+  return BlockRef::Heap(offset, len).Resolve({}, data(), "block heap").data();
 }
 
 uint64_t BlockHeap::used() const {

@@ -33,9 +33,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <type_traits>
 
 #include "shoal/base/deadline.h"
+#include "shoal/ipc/internal/block_ref.h"
 #include "shoal/sync/lock.h"
 
 namespace shoal::internal {
@@ -46,7 +48,6 @@ struct BlockHeapShared {
   uint64_t bitmap_offset;  // from this struct; one bit per block, 1 = used
   uint64_t data_offset;    // from this struct, 64-byte aligned
   uint64_t total_bytes;    // this struct + bitmap + data
-  uint64_t next_hint;      // unused (kept for the layout)
   Lock lock;
   alignas(64) std::atomic<uint64_t> used_blocks;
   std::atomic<uint32_t> free_seq;
@@ -59,6 +60,7 @@ struct BlockHeapShared {
   uint64_t reserved_bytes;
 };
 static_assert(std::is_standard_layout_v<BlockHeapShared>);
+static_assert(offsetof(BlockHeapShared, lock) == 64);
 
 class BlockHeap {
  public:
@@ -79,11 +81,23 @@ class BlockHeap {
   // `len` exceeds the whole heap, SystemError (ENOSPC) when the memory for
   // it cannot be reserved.
   std::optional<uint64_t> Allocate(uint64_t len, const Deadline& deadline);
+  // Throws InvalidRegion for a range that is not an allocation's (a corrupt
+  // reference read from shared memory).
   void Free(uint64_t offset, uint64_t len);
+  // Frees a heap reference (as SharedBlockRef::Take returns it); none is a
+  // no-op.
+  void Free(BlockRef block) {
+    if (block.is_heap()) Free(block.offset(), block.length());
+  }
 
   // The bytes of an allocation; throws InvalidRegion when [offset, offset +
   // len) is not inside the heap (a corrupt offset read from shared memory).
   std::byte* At(uint64_t offset, uint64_t len) const;
+  // All of the heap's data: what heap BlockRefs are resolved against
+  // (empty for a handle without a heap).
+  std::span<std::byte> data() const {
+    return {data_, static_cast<std::size_t>(capacity())};
+  }
 
   uint64_t capacity() const { return blocks_ * block_size_; }
   uint64_t used() const;

@@ -28,7 +28,7 @@ std::shared_ptr<QueueCore> QueueCore::Create(const QueueOptions& options,
       options.inline_bytes == 0 ? default_inline : options.inline_bytes;
   const uint64_t ring_offset = RoundUp(sizeof(QueueShared), 64);
   const uint64_t ring_bytes =
-      SlotRing::BytesFor(static_cast<uint32_t>(maxsize), inline_bytes);
+      RingCore::BytesFor(static_cast<uint32_t>(maxsize), inline_bytes);
   const uint64_t heap_offset = RoundUp(ring_offset + ring_bytes, 64);
   const uint64_t heap_bytes =
       options.heap_bytes == 0 ? 0 : BlockHeap::BytesFor(options.heap_bytes);
@@ -55,7 +55,7 @@ std::shared_ptr<QueueCore> QueueCore::Create(const QueueOptions& options,
   shared->unfinished.store(0, std::memory_order_relaxed);
   shared->join_seq.store(0, std::memory_order_relaxed);
   shared->join_waiters.store(0, std::memory_order_relaxed);
-  SlotRing ring = SlotRing::Create(region.payload() + ring_offset, ring_bytes,
+  RingCore ring = RingCore::Create(region.payload() + ring_offset, ring_bytes,
                                    static_cast<uint32_t>(maxsize), inline_bytes);
   ring.set_close_on_writers_gone(options.close_when_writers_gone);
   if (heap_bytes > 0) {
@@ -93,58 +93,59 @@ void QueueCore::Init() {
                         std::to_string(hb) + ", payload " +
                         std::to_string(size) + ")");
   }
-  ring_ = SlotRing::Attach(region_.payload() + ro, rb);
-  if (ring_.capacity() != shared_->maxsize) {
+  RingCore ring = RingCore::Attach(region_.payload() + ro, rb,
+                                   RingOptions{.reclaimer = this});
+  if (ring.capacity() != shared_->maxsize) {
     throw InvalidRegion(where + ": queue maxsize and ring capacity differ");
   }
   if (hb > 0) heap_ = BlockHeap::Attach(region_.payload() + ho, hb);
-  ring_.set_free_block(&QueueCore::FreeBlock, this);
-  ring_.set_lost_hook(&QueueCore::OnLost, this);
+  writer_ = RingWriter(ring);
+  reader_ = RingReader(ring);
 }
 
-void QueueCore::FreeBlock(void* ctx, uint64_t offset, uint64_t len) {
-  auto* self = static_cast<QueueCore*>(ctx);
-  if (!self->heap_.valid()) return;
+void QueueCore::FreeBlock(BlockRef block) noexcept {
+  if (!heap_.valid()) return;
   try {
-    self->heap_.Free(offset, len);
-  } catch (const InvalidRegion&) {
-    // A corrupt block reference: releasing a slot must not throw (it runs
-    // from destructors); the block leaks, and whoever reads the slot's
-    // payload gets the InvalidRegion from BlockHeap::At.
+    heap_.Free(block);
+  } catch (...) {
+    // A corrupt block reference (or heap lock): releasing a slot must not
+    // throw (it runs from destructors); the block leaks, and whoever reads
+    // the slot's payload gets the InvalidRegion from resolving it.
   }
 }
 
-void QueueCore::OnLost(void* ctx, uint32_t flags) {
+void QueueCore::ItemLost(uint32_t flags) noexcept {
   // A counted item that a dead process took with it will never see its
   // task_done(): take it off the count so join() does not wait for it.
-  if (flags & kSlotCounted) static_cast<QueueCore*>(ctx)->Uncount();
+  if (flags & kSlotCounted) Uncount();
 }
 
 QueueCore::Result QueueCore::Put(std::size_t size, WriteFn write,
                                  const Deadline& deadline, bool counted) {
-  if (ring_.closed()) return Result::kClosed;
-  SlotRing::Claim claim;
-  if (size <= ring_.inline_capacity()) {
-    SlotRing::Status s = ring_.ClaimWrite(&claim, deadline);
-    if (s == SlotRing::Status::kClosed) return Result::kClosed;
-    if (s != SlotRing::Status::kOk) return Result::kTimedOut;
+  if (ring().closed()) return Result::kClosed;
+  using Status = RingWriter::Status;
+  RingClaim claim;
+  if (size <= ring().inline_capacity()) {
+    Status s = writer_.Claim(&claim, deadline);
+    if (s == Status::kClosed) return Result::kClosed;
+    if (s != Status::kOk) return Result::kTimedOut;
     try {
       write(std::span<std::byte>(claim.data, size));
     } catch (...) {
-      ring_.Abandon(claim);
+      writer_.Abandon(claim);
       throw;
     }
     if (counted) {
       shared_->unfinished.fetch_add(1, std::memory_order_relaxed);
       claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
     }
-    ring_.Publish(claim, static_cast<uint32_t>(size), kSlotInline);
+    writer_.Publish(claim, static_cast<uint32_t>(size), kSlotInline);
     return Result::kOk;
   }
   if (!heap_.valid()) {
     throw ValueError("Queue.put: item of " + std::to_string(size) +
                      " bytes exceeds the slot size (" +
-                     std::to_string(ring_.inline_capacity()) +
+                     std::to_string(ring().inline_capacity()) +
                      ") and the queue has no heap");
   }
   std::optional<uint64_t> block = heap_.Allocate(size, deadline);
@@ -155,55 +156,40 @@ QueueCore::Result QueueCore::Put(std::size_t size, WriteFn write,
     heap_.Free(*block, size);
     throw;
   }
-  SlotRing::Status s = ring_.ClaimWrite(&claim, deadline);
-  if (s != SlotRing::Status::kOk) {
+  Status s = writer_.Claim(&claim, deadline);
+  if (s != Status::kOk) {
     heap_.Free(*block, size);
-    return s == SlotRing::Status::kClosed ? Result::kClosed
-                                          : Result::kTimedOut;
+    return s == Status::kClosed ? Result::kClosed : Result::kTimedOut;
   }
-  claim.slot->block_len.store(size, std::memory_order_relaxed);
-  claim.slot->block.store(*block + 1, std::memory_order_release);
+  claim.slot->block.Record(*block, size);
   if (counted) {
     shared_->unfinished.fetch_add(1, std::memory_order_relaxed);
     claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
   }
-  ring_.Publish(claim, 0, kSlotBlock);
+  writer_.Publish(claim, 0, kSlotBlock);
   return Result::kOk;
 }
 
 QueueCore::Result QueueCore::Get(ReadFn read, const Deadline& deadline) {
-  SlotRing::Claim claim;
-  SlotRing::Status s = ring_.ClaimRead(&claim, deadline);
-  if (s == SlotRing::Status::kClosed) return Result::kClosed;
-  if (s != SlotRing::Status::kOk) return Result::kTimedOut;
+  using Status = RingReader::Status;
+  RingClaim claim;
+  Status s = reader_.Claim(&claim, deadline);
+  if (s == Status::kClosed) return Result::kClosed;
+  if (s != Status::kOk) return Result::kTimedOut;
   struct ReleaseOnExit {
-    SlotRing& ring;
-    const SlotRing::Claim& claim;
+    RingReader& reader;
+    const RingClaim& claim;
     ~ReleaseOnExit() {
       try {
-        ring.Release(claim);
+        reader.Release(claim);
       } catch (...) {
         // Only a corrupt ring can throw here; the read already reported it.
       }
     }
-  } release{ring_, claim};
-  const uint32_t flags = claim.slot->flags.load(std::memory_order_relaxed);
-  if (flags & kSlotBlock) {
-    const uint64_t block = claim.slot->block.load(std::memory_order_acquire);
-    const uint64_t len = claim.slot->block_len.load(std::memory_order_relaxed);
-    if (block == 0 || !heap_.valid()) {
-      throw InvalidRegion(region_.description() +
-                          ": queue slot names a heap block that is not there");
-    }
-    read(std::span<const std::byte>(heap_.At(block - 1, len), len));
-  } else {
-    const uint32_t size = claim.slot->size.load(std::memory_order_relaxed);
-    if (size > ring_.inline_capacity()) {
-      throw InvalidRegion(region_.description() + ": queue slot size " +
-                          std::to_string(size) + " exceeds the slot");
-    }
-    read(std::span<const std::byte>(claim.data, size));
-  }
+  } release{reader_, claim};
+  read(reader_.PayloadOf(claim).Resolve(
+      ring().InlineArea(claim), heap_.data(),
+      [&] { return region_.description() + ": queue slot"; }));
   return Result::kOk;
 }
 

@@ -1,17 +1,19 @@
 // Copyright 2026 The shoal Authors.
 //
 // queue_core.h: the untyped engine under Queue<T>, SimpleQueue<T> and
-// JoinableQueue<T>: one region holding a control block, a SlotRing and a
-// BlockHeap. Queue<T> adds the codec on top.
+// JoinableQueue<T>: one region holding a control block, a ring
+// (ring_core.h) and a BlockHeap. Queue<T> adds the codec on top.
 //
 // Payload layout (offsets from the region payload, all checked on attach):
-//   [QueueShared][SlotRing: control + capacity slots][BlockHeap]
+//   [QueueShared][ring: control + capacity slots][BlockHeap]
 //
 // A message that fits a slot's inline bytes is encoded straight into the
 // slot. A larger one is encoded straight into a heap block *before* a slot
 // is claimed (so a writer never holds a slot while it waits for heap space,
 // which could deadlock against readers), and only the block's offset travels
-// through the slot.
+// through the slot. The queue is the ring's SlotReclaimer: it frees the heap
+// blocks of released and repaired slots, and takes items lost with a dead
+// process off JoinableQueue's unfinished count.
 #ifndef SHOAL_IPC_INTERNAL_QUEUE_CORE_H_
 #define SHOAL_IPC_INTERNAL_QUEUE_CORE_H_
 
@@ -25,7 +27,7 @@
 #include "absl/functional/function_ref.h"
 #include "shoal/base/deadline.h"
 #include "shoal/ipc/internal/block_heap.h"
-#include "shoal/ipc/internal/slot_ring.h"
+#include "shoal/ipc/internal/ring_core.h"
 #include "shoal/ipc/region.h"
 
 namespace shoal {
@@ -76,7 +78,7 @@ struct QueueShared {
 };
 static_assert(std::is_standard_layout_v<QueueShared>);
 
-class QueueCore {
+class QueueCore final : private SlotReclaimer {
  public:
   enum class Result { kOk, kTimedOut, kClosed };
   using WriteFn = absl::FunctionRef<void(std::span<std::byte>)>;
@@ -98,13 +100,13 @@ class QueueCore {
   // even if `read` throws (the exception propagates).
   Result Get(ReadFn read, const Deadline& deadline);
 
-  std::size_t qsize() const { return ring_.size(); }
-  std::size_t maxsize() const { return ring_.capacity(); }
-  std::size_t inline_capacity() const { return ring_.inline_capacity(); }
+  std::size_t qsize() const { return ring().size(); }
+  std::size_t maxsize() const { return ring().capacity(); }
+  std::size_t inline_capacity() const { return ring().inline_capacity(); }
   uint64_t heap_capacity() const { return heap_.capacity(); }
-  void Close() { ring_.Close(); }
-  bool closed() const { return ring_.closed(); }
-  uint64_t lost() const { return ring_.lost(); }
+  void Close() { writer_.core().Close(); }
+  bool closed() const { return ring().closed(); }
+  uint64_t lost() const { return ring().lost(); }
 
   // JoinableQueue.
   void TaskDone();
@@ -112,23 +114,25 @@ class QueueCore {
   uint64_t unfinished() const;
 
   const Region& region() const { return region_; }
-  SlotRing& ring() { return ring_; }
+  const RingCore& ring() const { return writer_.core(); }
 
   QueueCore(const QueueCore&) = delete;
   QueueCore& operator=(const QueueCore&) = delete;
   // This process's last handle is going: it stops counting as a writer.
-  ~QueueCore() { ring_.DetachWriter(); }
+  ~QueueCore() { writer_.Detach(); }
 
  private:
   QueueCore() = default;
   void Init();
-  static void FreeBlock(void* ctx, uint64_t offset, uint64_t len);
-  static void OnLost(void* ctx, uint32_t flags);
+  // SlotReclaimer.
+  void FreeBlock(BlockRef block) noexcept override;
+  void ItemLost(uint32_t flags) noexcept override;
   void Uncount();
 
   Region region_;
   QueueShared* shared_ = nullptr;
-  SlotRing ring_;
+  RingWriter writer_;
+  RingReader reader_;
   BlockHeap heap_;
 };
 

@@ -213,12 +213,12 @@ TEST(Queue, ProducerKilledMidPutLosesAtMostItsItem) {
   pid_t child = fork();
   if (child == 0) {
     // Claim a slot the way put() does, then die before publishing.
-    internal::SlotRing ring = internal::SlotRing::Attach(
+    internal::RingWriter ring(internal::RingCore::Attach(
         q.region().payload() +
             q.region().at<internal::QueueShared>(0)->ring_offset,
-        q.region().at<internal::QueueShared>(0)->ring_bytes);
-    internal::SlotRing::Claim c;
-    if (ring.TryClaimWrite(&c) != internal::SlotRing::Status::kOk) _exit(1);
+        q.region().at<internal::QueueShared>(0)->ring_bytes));
+    internal::RingClaim c;
+    if (ring.TryClaim(&c) != internal::RingCore::Status::kOk) _exit(1);
     raise(SIGKILL);
   }
   waitpid(child, nullptr, 0);
@@ -441,12 +441,12 @@ TEST(JoinableQueue, LostItemDoesNotBlockJoin) {
   q.put(1);
   pid_t child = fork();
   if (child == 0) {
-    internal::SlotRing ring = internal::SlotRing::Attach(
+    internal::RingReader ring(internal::RingCore::Attach(
         q.region().payload() +
             q.region().at<internal::QueueShared>(0)->ring_offset,
-        q.region().at<internal::QueueShared>(0)->ring_bytes);
-    internal::SlotRing::Claim c;
-    if (ring.TryClaimRead(&c) != internal::SlotRing::Status::kOk) _exit(1);
+        q.region().at<internal::QueueShared>(0)->ring_bytes));
+    internal::RingClaim c;
+    if (ring.TryClaim(&c) != internal::RingCore::Status::kOk) _exit(1);
     raise(SIGKILL);  // dies holding the item
   }
   waitpid(child, nullptr, 0);

@@ -1,0 +1,597 @@
+// Copyright 2026 The shoal Authors.
+#include "shoal/ipc/internal/ring_core.h"
+
+#include <climits>
+#include <new>
+#include <string>
+
+#include "shoal/base/errors.h"
+#include "shoal/base/internal/futex.h"
+#include "shoal/base/internal/process_liveness.h"
+
+namespace shoal::internal {
+namespace {
+
+using P = SlotPhase;
+using Status = RingCore::Status;
+
+constexpr uint64_t kMaxRingBytes = uint64_t{1} << 40;
+
+constexpr uint64_t HeaderBytes() {
+  return (sizeof(RingData) + kRingAlign - 1) / kRingAlign * kRingAlign;
+}
+
+// The wait loop of both sides: try, spin, then sleep on `seq` until woken,
+// the deadline, or (when the ring is repaired by its waiters) the next
+// liveness check of the slot that blocks us.
+template <class TryOnce, class Repair>
+Status WaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
+                SpinPolicy* spin, const Deadline& deadline, bool liveness,
+                TryOnce try_once, Repair repair) {
+  SlotWord blocker;
+  Status s = try_once(&blocker);
+  if (s != Status::kWouldBlock) return s;
+  if (spin != nullptr && !deadline.expired() && SpinUntil(*spin, [&] {
+        s = try_once(&blocker);
+        return s != Status::kWouldBlock;
+      })) {
+    return s;
+  }
+  SlotWord last_blocker = blocker;
+  auto blocked_since = Deadline::Clock::now();
+  for (;;) {
+    waiters.fetch_add(1, std::memory_order_seq_cst);
+    const uint32_t observed = seq.load(std::memory_order_seq_cst);
+    s = try_once(&blocker);
+    if (s != Status::kWouldBlock) {
+      waiters.fetch_sub(1, std::memory_order_seq_cst);
+      return s;
+    }
+    if (deadline.expired()) {
+      waiters.fetch_sub(1, std::memory_order_seq_cst);
+      return Status::kTimedOut;
+    }
+    if (!liveness) {
+      // The owner repairs dead holders and wakes us: sleep until then.
+      FutexWait(&seq, observed, deadline);
+      waiters.fetch_sub(1, std::memory_order_seq_cst);
+      continue;
+    }
+    auto now = Deadline::Clock::now();
+    if (blocker != last_blocker) {
+      last_blocker = blocker;
+      blocked_since = now;
+    } else if (now - blocked_since >= RingCore::kLivenessCheckInterval) {
+      blocked_since = now;
+      if (repair(blocker)) {
+        waiters.fetch_sub(1, std::memory_order_seq_cst);
+        continue;
+      }
+    }
+    Deadline slice = Deadline::Min(
+        deadline, Deadline(now + RingCore::kLivenessCheckInterval));
+    FutexWait(&seq, observed, slice);
+    waiters.fetch_sub(1, std::memory_order_seq_cst);
+  }
+}
+
+uint64_t WriterEntry(pid_t pid, uint64_t start_time) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 32) |
+         (start_time & 0xffffffffu);
+}
+
+bool WriterGone(uint64_t entry) {
+  const pid_t pid = static_cast<pid_t>(entry >> 32);
+  if (IsProcessGone(pid)) return true;
+  const uint64_t start = ProcessStartTime(pid);
+  return start != 0 && (start & 0xffffffffu) != (entry & 0xffffffffu);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// RingCore: geometry, validation, shared operations, repair.
+
+uint32_t RingCore::StrideFor(std::size_t inline_bytes) {
+  if (inline_bytes > (uint64_t{1} << 31)) {
+    throw ValueError("ring: inline payload of " +
+                     std::to_string(inline_bytes) + " bytes is too large");
+  }
+  uint64_t raw = sizeof(RingSlot) + inline_bytes;
+  return static_cast<uint32_t>((raw + kRingAlign - 1) / kRingAlign *
+                               kRingAlign);
+}
+
+std::size_t RingCore::BytesFor(uint32_t capacity, std::size_t inline_bytes) {
+  if (capacity == 0) throw ValueError("ring: capacity must be >= 1");
+  uint64_t stride = StrideFor(inline_bytes);
+  if (stride * capacity / capacity != stride ||
+      HeaderBytes() + stride * capacity > kMaxRingBytes) {
+    throw ValueError("ring: " + std::to_string(capacity) + " slots of " +
+                     std::to_string(stride) + " bytes is too large");
+  }
+  return HeaderBytes() + stride * capacity;
+}
+
+RingCore RingCore::Create(void* mem, std::size_t bytes, uint32_t capacity,
+                          std::size_t inline_bytes,
+                          const RingOptions& options) {
+  std::size_t need = BytesFor(capacity, inline_bytes);
+  if (bytes < need || reinterpret_cast<uintptr_t>(mem) % kRingAlign != 0) {
+    throw ValueError("ring: memory too small or misaligned");
+  }
+  auto* d = new (mem) RingData;
+  d->capacity = capacity;
+  d->stride = StrideFor(inline_bytes);
+  d->slots_offset = HeaderBytes();
+  d->ring_bytes = need;
+  d->tail.Store(RingPos(), std::memory_order_relaxed);
+  d->head.Store(RingPos(), std::memory_order_relaxed);
+  d->items_seq.store(0, std::memory_order_relaxed);
+  d->readers_waiting.store(0, std::memory_order_relaxed);
+  d->space_seq.store(0, std::memory_order_relaxed);
+  d->writers_waiting.store(0, std::memory_order_relaxed);
+  d->closed.store(0, std::memory_order_relaxed);
+  d->close_on_writers_gone.store(0, std::memory_order_relaxed);
+  d->lost.store(0, std::memory_order_relaxed);
+  d->writers_ever.store(0, std::memory_order_relaxed);
+  d->writers_overflow.store(0, std::memory_order_relaxed);
+  for (auto& w : d->writers) w.store(0, std::memory_order_relaxed);
+  d->read_spin.Init();
+  d->write_spin.Init();
+  auto* base = static_cast<std::byte*>(mem) + d->slots_offset;
+  for (uint32_t i = 0; i < capacity; ++i) {
+    auto* slot = new (base + uint64_t{i} * d->stride) RingSlot;
+    slot->state.Store(SlotWord(), std::memory_order_relaxed);
+    slot->size.store(0, std::memory_order_relaxed);
+    slot->flags.store(0, std::memory_order_relaxed);
+    slot->block.Clear();
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  return Attach(mem, bytes, options);
+}
+
+RingCore RingCore::Attach(void* mem, std::size_t bytes,
+                          const RingOptions& options) {
+  if (mem == nullptr || reinterpret_cast<uintptr_t>(mem) % kRingAlign != 0 ||
+      bytes < sizeof(RingData)) {
+    throw InvalidRegion("ring: memory too small or misaligned");
+  }
+  auto* d = static_cast<RingData*>(mem);
+  const uint32_t capacity = d->capacity;
+  const uint32_t stride = d->stride;
+  const uint64_t slots_offset = d->slots_offset;
+  if (capacity == 0 || stride <= sizeof(RingSlot) ||
+      stride % kRingAlign != 0 || slots_offset < sizeof(RingData) ||
+      slots_offset % kRingAlign != 0 || slots_offset > bytes ||
+      (bytes - slots_offset) / stride < capacity) {
+    throw InvalidRegion("ring: corrupt geometry (capacity " +
+                        std::to_string(capacity) + ", stride " +
+                        std::to_string(stride) + ", " + std::to_string(bytes) +
+                        " bytes available)");
+  }
+  RingCore core;
+  core.data_ = d;
+  core.slots_ = static_cast<std::byte*>(mem) + slots_offset;
+  core.capacity_ = capacity;
+  core.stride_ = stride;
+  core.options_ = options;
+  return core;
+}
+
+void RingCore::ThrowCorrupt(const char* what) const {
+  throw InvalidRegion(std::string("ring: ") + what +
+                      ": shared memory corrupt");
+}
+
+RingSlot* RingCore::SlotAt(uint32_t index) const {
+  if (index >= capacity_) [[unlikely]] {
+    throw InvalidRegion("ring: index " + std::to_string(index) +
+                        " out of range (capacity " +
+                        std::to_string(capacity_) + "): shared memory corrupt");
+  }
+  return reinterpret_cast<RingSlot*>(slots_ + uint64_t{index} * stride_);
+}
+
+void RingCore::CheckLaps(int32_t laps_ahead, const char* index_name) const {
+  // One lap behind is normal (the previous lap's item or reader is still
+  // there); further behind, the index passed a position that was never
+  // written or read: only a corrupt ring.
+  if (laps_ahead < -1) [[unlikely]] {
+    throw InvalidRegion(std::string("ring: a slot two laps behind the ") +
+                        index_name + " index: shared memory corrupt");
+  }
+}
+
+void RingCore::FreeBlockOf(RingSlot* slot) const {
+  const BlockRef block = slot->block.Take();
+  if (!block.is_none() && options_.reclaimer != nullptr) {
+    options_.reclaimer->FreeBlock(block);
+  }
+}
+
+void RingCore::CountLost(uint32_t flags) const {
+  data_->lost.fetch_add(1, std::memory_order_relaxed);
+  if (options_.reclaimer != nullptr) options_.reclaimer->ItemLost(flags);
+}
+
+void RingCore::WakeReaders() {
+  data_->items_seq.fetch_add(1, std::memory_order_seq_cst);
+  FutexWake(&data_->items_seq, 1);
+}
+
+void RingCore::WakeWriters() {
+  data_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+  FutexWake(&data_->space_seq, 1);
+}
+
+void RingCore::WakeAllReaders() {
+  data_->items_seq.fetch_add(1, std::memory_order_seq_cst);
+  FutexWake(&data_->items_seq, INT_MAX);
+}
+
+void RingCore::ReleaseSlot(const RingClaim& claim) {
+  claim.slot->state.Exchange(SlotWord::ReleasedAt(claim.pos),
+                             std::memory_order_seq_cst);
+  // Sleeping writers wait for the slot at `tail` (the ring is full): only
+  // the release of that very slot wakes one (see WakeNextWriter).
+  if (data_->writers_waiting.load(std::memory_order_seq_cst) > 0 &&
+      data_->tail.Load(std::memory_order_seq_cst) == claim.pos.NextLap()) {
+    WakeWriters();
+  }
+}
+
+bool RingCore::TakeOver(RingSlot* slot, SlotWord state) const {
+  // Take the dead process's claim over first, so that only one survivor
+  // repairs the slot and nobody touches a slot somebody else re-used.
+  SlotWord expected = state;
+  return slot->state.CompareExchange(expected, state.TakenOverBy(CachedPid()),
+                                     std::memory_order_seq_cst);
+}
+
+bool RingCore::RepairIfHolderGone(RingSlot* slot, SlotWord state) {
+  if (!state.held()) return false;
+  const pid_t pid = state.pid();
+  if (pid == CachedPid() || !IsProcessGone(pid)) return false;
+  if (!TakeOver(slot, state)) {
+    return true;  // somebody else repaired it (or it moved on): retry
+  }
+  if (state.is(P::kWriting)) {
+    // The writer died before publishing: readers will skip and count it.
+    slot->size.store(0, std::memory_order_relaxed);
+    slot->flags.store(
+        kSlotLost | (slot->flags.load(std::memory_order_relaxed) &
+                     ~kSlotRingFlags),
+        std::memory_order_relaxed);
+    slot->state.Exchange(state.Published(), std::memory_order_seq_cst);
+    if (data_->readers_waiting.load(std::memory_order_seq_cst) > 0) {
+      WakeReaders();
+    }
+  } else {
+    // The reader died before it finished: its item is lost.
+    CountLost(slot->flags.load(std::memory_order_relaxed));
+    FreeBlockOf(slot);
+    slot->state.Exchange(state.Released(), std::memory_order_seq_cst);
+    if (data_->writers_waiting.load(std::memory_order_seq_cst) > 0) {
+      WakeWriters();
+    }
+  }
+  return true;
+}
+
+bool RingCore::TakeOverReadOf(pid_t pid, uint32_t index, RingClaim* claim) {
+  RingSlot* slot = SlotAt(index);
+  const SlotWord state = slot->state.Load(std::memory_order_acquire);
+  if (!state.is(P::kReading) || !state.HeldBy(pid)) return false;
+  if (!TakeOver(slot, state)) return false;
+  *claim = ClaimAt(slot, RingPos(state.lap(), index));
+  return true;
+}
+
+void RingCore::FinishRepairedRead(const RingClaim& claim) {
+  FreeBlockOf(claim.slot);
+  claim.slot->state.Exchange(SlotWord::ReleasedAt(claim.pos),
+                             std::memory_order_seq_cst);
+  if (data_->writers_waiting.load(std::memory_order_seq_cst) > 0) {
+    WakeWriters();
+  }
+}
+
+void RingCore::Close() {
+  data_->closed.store(1, std::memory_order_seq_cst);
+  data_->items_seq.fetch_add(1, std::memory_order_seq_cst);
+  data_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+  FutexWake(&data_->items_seq, INT_MAX);
+  FutexWake(&data_->space_seq, INT_MAX);
+}
+
+bool RingCore::closed() const {
+  return data_->closed.load(std::memory_order_acquire) != 0;
+}
+
+std::size_t RingCore::size() const {
+  const RingPos head = data_->head.Load(std::memory_order_acquire);
+  const RingPos tail = data_->tail.Load(std::memory_order_acquire);
+  const int64_t n = RingPos::Distance(head, tail, capacity_);
+  if (n < 0) return 0;
+  if (n > capacity_) return capacity_;
+  return static_cast<std::size_t>(n);
+}
+
+uint64_t RingCore::lost() const {
+  return data_->lost.load(std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------------------
+// RingWriter.
+
+Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
+  RingData* d = core_.data_;
+  const bool closing_ends_writes = !core_.options_.writes_after_close;
+  if (closing_ends_writes && d->closed.load(std::memory_order_acquire)) {
+    return Status::kClosed;
+  }
+  const pid_t me = CachedPid();
+  // Each retry means another writer claimed a slot meanwhile; a bound keeps
+  // a corrupt ring (laps that never match) from looping forever here.
+  for (uint64_t tries = 0;; ++tries) {
+    if (tries > core_.MaxTries()) {
+      *blocker = SlotWord();
+      return Status::kWouldBlock;
+    }
+    const RingPos pos = d->tail.Load(std::memory_order_acquire);
+    RingSlot* slot = core_.SlotAt(pos.index());
+    SlotWord state = slot->state.Load(std::memory_order_acquire);
+    const int32_t ahead = state.LapsAheadOf(pos);
+    if (ahead == 0 && state.is(P::kEmpty)) {
+      if (!slot->state.CompareExchange(state, SlotWord::WritingAt(pos, me),
+                                       std::memory_order_seq_cst)) {
+        continue;
+      }
+      slot->flags.store(0, std::memory_order_relaxed);
+      d->tail.Advance(pos, pos.Next(core_.capacity_));
+      *claim = core_.ClaimAt(slot, pos);
+      // A Close() that raced with the claim: give the slot back as a skip
+      // so a reader that already saw "closed and drained" stays right.
+      if (closing_ends_writes && d->closed.load(std::memory_order_seq_cst)) {
+        Abandon(*claim);
+        return Status::kClosed;
+      }
+      if (registered_pid_ != me) Register();
+      WakeNextWriter();
+      return Status::kOk;
+    }
+    if (ahead >= 0) {
+      // Someone already claimed position `pos`: help the index along.
+      d->tail.Advance(pos, pos.Next(core_.capacity_));
+      continue;
+    }
+    core_.CheckLaps(ahead, "writers'");
+    // The previous lap's item is still in the slot: the ring is full.
+    *blocker = state;
+    return Status::kWouldBlock;
+  }
+}
+
+Status RingWriter::TryClaim(RingClaim* claim) {
+  SlotWord blocker;
+  return TryClaimOnce(claim, &blocker);
+}
+
+Status RingWriter::Claim(RingClaim* claim, const Deadline& deadline) {
+  RingData* d = core_.data_;
+  return WaitLoop(
+      d->space_seq, d->writers_waiting, &d->write_spin, deadline,
+      core_.options_.holder_death == HolderDeath::kRepairedByWaiters,
+      [&](SlotWord* blocker) { return TryClaimOnce(claim, blocker); },
+      [&](SlotWord blocker) {
+        // The slot the writer waits for is the one at `tail`.
+        const RingPos pos = d->tail.Load(std::memory_order_acquire);
+        return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
+      });
+}
+
+void RingWriter::Publish(const RingClaim& claim, uint32_t size,
+                         uint32_t flags) {
+  RingData* d = core_.data_;
+  RingSlot* slot = claim.slot;
+  slot->size.store(size, std::memory_order_relaxed);
+  slot->flags.store(
+      flags | (slot->flags.load(std::memory_order_relaxed) & ~kSlotRingFlags),
+      std::memory_order_relaxed);
+  slot->state.Exchange(SlotWord::FullAt(claim.pos), std::memory_order_seq_cst);
+  // Sleeping readers wait for the slot at `head`: only its publisher wakes
+  // one (a reader that takes it wakes the next one if more are waiting, see
+  // WakeNextReader). Publishing behind another writer's unfinished slot
+  // wakes nobody: that writer will. This keeps producers free of FUTEX_WAKE
+  // while consumers are busy (a woken consumer on a shared CPU preempts the
+  // producer).
+  if (d->readers_waiting.load(std::memory_order_seq_cst) > 0 &&
+      d->head.Load(std::memory_order_seq_cst) == claim.pos) {
+    core_.WakeReaders();
+  }
+}
+
+void RingWriter::Abandon(const RingClaim& claim) {
+  core_.FreeBlockOf(claim.slot);
+  Publish(claim, 0, kSlotSkip);
+}
+
+void RingWriter::WakeNextWriter() {
+  RingData* d = core_.data_;
+  if (d->writers_waiting.load(std::memory_order_seq_cst) == 0) return;
+  const RingPos pos = d->tail.Load(std::memory_order_seq_cst);
+  if (pos.index() >= core_.capacity_) return;
+  const SlotWord st =
+      core_.SlotAt(pos.index())->state.Load(std::memory_order_seq_cst);
+  if (st == SlotWord::EmptyAt(pos)) core_.WakeWriters();
+}
+
+void RingWriter::Register() {
+  RingData* d = core_.data_;
+  const pid_t me = CachedPid();
+  registered_pid_ = me;
+  registered_index_ = -1;
+  const uint64_t entry = WriterEntry(me, CachedStartTime());
+  d->writers_ever.store(1, std::memory_order_relaxed);
+  for (int i = 0; i < kRingMaxWriters; ++i) {
+    if (d->writers[i].load(std::memory_order_relaxed) == entry) {
+      registered_index_ = i;  // another handle of this process registered it
+      return;
+    }
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < kRingMaxWriters; ++i) {
+      uint64_t cur = d->writers[i].load(std::memory_order_relaxed);
+      // Second pass: reuse the entries of writers that are gone.
+      if (cur != 0 && !(pass == 1 && WriterGone(cur))) continue;
+      if (d->writers[i].compare_exchange_strong(cur, entry,
+                                                std::memory_order_seq_cst)) {
+        registered_index_ = i;
+        return;
+      }
+    }
+  }
+  // No room: the registry can no longer tell when every writer is gone.
+  d->writers_overflow.store(1, std::memory_order_seq_cst);
+}
+
+void RingWriter::Detach() {
+  RingData* d = core_.data_;
+  if (d == nullptr || registered_pid_ != CachedPid() ||
+      registered_index_ < 0) {
+    return;
+  }
+  uint64_t entry = WriterEntry(registered_pid_, CachedStartTime());
+  d->writers[registered_index_].compare_exchange_strong(
+      entry, 0, std::memory_order_seq_cst);
+  registered_pid_ = 0;
+  registered_index_ = -1;
+  if (d->readers_waiting.load(std::memory_order_seq_cst) > 0) {
+    core_.WakeAllReaders();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// RingReader.
+
+Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
+  RingData* d = core_.data_;
+  const pid_t me = CachedPid();
+  for (uint64_t tries = 0;; ++tries) {
+    if (tries > core_.MaxTries()) {
+      *blocker = SlotWord();
+      return Status::kWouldBlock;
+    }
+    const RingPos pos = d->head.Load(std::memory_order_acquire);
+    RingSlot* slot = core_.SlotAt(pos.index());
+    SlotWord state = slot->state.Load(std::memory_order_acquire);
+    const int32_t ahead = state.LapsAheadOf(pos);
+    if (ahead == 0 && state.is(P::kFull)) {
+      if (!slot->state.CompareExchange(state, SlotWord::ReadingAt(pos, me),
+                                       std::memory_order_seq_cst)) {
+        continue;
+      }
+      d->head.Advance(pos, pos.Next(core_.capacity_));
+      const uint32_t flags = slot->flags.load(std::memory_order_relaxed);
+      *claim = core_.ClaimAt(slot, pos);
+      if (flags & (kSlotLost | kSlotSkip)) {
+        if (flags & kSlotLost) core_.CountLost(flags);
+        Release(*claim);
+        continue;
+      }
+      WakeNextReader();
+      return Status::kOk;
+    }
+    if (ahead > 0 || (ahead == 0 && state.is(P::kReading))) {
+      // Someone already took position `pos`: help the index along.
+      d->head.Advance(pos, pos.Next(core_.capacity_));
+      continue;
+    }
+    core_.CheckLaps(ahead, "readers'");
+    // (lap, WRITING): a writer fills it. (lap, EMPTY), or the previous
+    // lap's reader still holds it: nothing published here yet.
+    if (!state.is(P::kWriting) &&
+        d->closed.load(std::memory_order_seq_cst)) {
+      // Re-read after seeing `closed`: a writer that claimed before the
+      // close is still going to publish, and must be drained.
+      if (slot->state.Load(std::memory_order_seq_cst) == state &&
+          d->head.Load(std::memory_order_seq_cst) == pos) {
+        return Status::kClosed;
+      }
+      continue;
+    }
+    *blocker = state;
+    return Status::kWouldBlock;
+  }
+}
+
+Status RingReader::TryClaim(RingClaim* claim) {
+  SlotWord blocker;
+  return TryClaimOnce(claim, &blocker);
+}
+
+Status RingReader::Claim(RingClaim* claim, const Deadline& deadline,
+                         bool may_spin) {
+  RingData* d = core_.data_;
+  bool writers_gone = false;
+  return WaitLoop(
+      d->items_seq, d->readers_waiting, may_spin ? &d->read_spin : nullptr,
+      deadline, core_.options_.holder_death == HolderDeath::kRepairedByWaiters,
+      [&](SlotWord* blocker) {
+        Status s = TryClaimOnce(claim, blocker);
+        if (s == Status::kWouldBlock && writers_gone &&
+            blocker->is(P::kEmpty)) {
+          return Status::kClosed;  // drained, and nobody is left to write
+        }
+        return s;
+      },
+      [&](SlotWord blocker) {
+        if (blocker.is(P::kEmpty)) {
+          writers_gone =
+              d->close_on_writers_gone.load(std::memory_order_acquire) &&
+              AllWritersGone();
+          return writers_gone;
+        }
+        const RingPos pos = d->head.Load(std::memory_order_acquire);
+        return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
+      });
+}
+
+void RingReader::Release(const RingClaim& claim) {
+  core_.FreeBlockOf(claim.slot);
+  core_.ReleaseSlot(claim);
+}
+
+BlockRef RingReader::PayloadOf(const RingClaim& claim) const {
+  const uint32_t flags = claim.slot->flags.load(std::memory_order_relaxed);
+  if (flags & kSlotBlock) return claim.slot->block.Load();
+  return BlockRef::Inline(claim.slot->size.load(std::memory_order_relaxed));
+}
+
+void RingReader::WakeNextReader() {
+  RingData* d = core_.data_;
+  if (d->readers_waiting.load(std::memory_order_seq_cst) == 0) return;
+  const RingPos pos = d->head.Load(std::memory_order_seq_cst);
+  if (pos.index() >= core_.capacity_) return;
+  const SlotWord st =
+      core_.SlotAt(pos.index())->state.Load(std::memory_order_seq_cst);
+  if (st == SlotWord::FullAt(pos)) core_.WakeReaders();
+}
+
+bool RingReader::AllWritersGone() const {
+  RingData* d = core_.data_;
+  if (d->writers_ever.load(std::memory_order_acquire) == 0 ||
+      d->writers_overflow.load(std::memory_order_acquire) != 0) {
+    return false;
+  }
+  for (auto& w : d->writers) {
+    uint64_t cur = w.load(std::memory_order_acquire);
+    if (cur == 0) continue;
+    if (!WriterGone(cur)) return false;
+    w.compare_exchange_strong(cur, 0, std::memory_order_seq_cst);
+  }
+  return true;
+}
+
+}  // namespace shoal::internal

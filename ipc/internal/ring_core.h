@@ -1,0 +1,434 @@
+// Copyright 2026 The shoal Authors.
+//
+// ring_core.h: the one shared-memory ring under Queue, SimpleQueue,
+// JoinableQueue, Channel and the pool's task ring.
+//
+// Why by hand: Boost.Lockfree's queues hold fixed-size trivially copyable
+// values, cannot block, and cannot survive a process that dies half-way
+// through an operation. Queues, channels and the pool need all three.
+//
+// Pieces (iceoryx's ChunkQueueData / ChunkQueuePusher / ChunkQueuePopper):
+//   RingData, RingSlot  the shared data: a control block and `capacity`
+//                       slots of `stride` bytes (a 32-byte RingSlot header,
+//                       then the inline payload).
+//   RingCore            the process-local view of one ring: validated
+//                       pointers and geometry, what this process does when a
+//                       holder dies, who frees heap blocks; what both sides
+//                       share (close, size, lost, wake-ups, repair).
+//   RingWriter          the writer side: claim a slot, fill it, publish it
+//                       (or abandon it); the writer registry.
+//   RingReader          the reader side: claim a published slot, consume it,
+//                       release it; what the slot's payload is (PayloadOf).
+//   SlotReclaimer       the typed interface through which a ring asks its
+//                       owner to free a heap block or to account for an item
+//                       lost with a dead process.
+// Slot states and positions are the value types of slot_word.h, payload
+// references those of block_ref.h; nothing here does bit arithmetic on them.
+//
+// Algorithm
+//   A bounded MPMC ring in the style of Vyukov's bounded queue, except that a
+//   slot is *claimed by the slot itself* rather than by the shared index
+//   alone: every slot has one SlotWord (lap, pid, phase). A writer at
+//   position (L, i) (the RingPos in `tail`) moves slot i from (L, EMPTY) to
+//   (L, WRITING, its pid) with one CAS, then advances `tail` (anyone who sees
+//   the slot claimed helps advance it, so a writer that dies right after its
+//   CAS never blocks the index). It fills the slot and publishes (L, FULL).
+//   A reader at (L, i) moves FULL to (L, READING, pid), advances `head` the
+//   same way, consumes, and releases the slot as (L + 1, EMPTY) for the next
+//   lap's writer. The split-phase API (claim, fill, publish; claim, read,
+//   release) is what lets Channel loan a slot to the user for zero-copy
+//   writes and reads, and lets the pool read a task reference in place.
+//
+// Process death (HolderDeath)
+//   The pid in a WRITING or READING slot names the process in the middle of
+//   it. Two policies, chosen per ring by its owner (process-local, RingCore
+//   options):
+//   * kRepairedByWaiters (queues, channels): a peer that has waited on such
+//     a slot for `kLivenessCheckInterval` checks that pid; if the process is
+//     gone it takes the slot over and repairs it: a dead writer's slot
+//     becomes FULL with the LOST flag (readers skip it), a dead reader's slot
+//     becomes EMPTY for the next lap. Either way the dead process's one
+//     in-flight item is lost and `lost()` counts it (and the reclaimer hears
+//     of it); nothing else is lost and nobody waits more than about one
+//     check interval for it.
+//   * kRepairedByOwner (the pool's task ring): waiters never repair, and
+//     never wake up to check liveness. The owner, which learns of deaths for
+//     certain (pidfd), calls RepairReadsOf(pid, fn): every slot the dead
+//     process was reading is handed to fn (which reads the task reference)
+//     before it is released, so no task is silently dropped.
+//
+// Blocking
+//   Readers sleep on `items_seq`, writers on `space_seq` (shared futexes).
+//   Each side registers in a waiter count first and the other side only
+//   issues FUTEX_WAKE when that count is non-zero and its operation is the
+//   one the sleepers wait for (publishing the slot at `head`, releasing the
+//   slot at `tail`); whoever then takes a slot hands the wake-up on when more
+//   sleepers could proceed. So the fast path is system call free, and a busy
+//   producer is not made to wake consumers that others are already serving.
+//   Before sleeping a caller spins, adaptively (the shared SpinPolicy of
+//   base/internal/spin.h, one per side). Every wake-up of the readers goes
+//   through RingCore::WakeReaders (and of writers through WakeWriters): the
+//   one place a multi-object waiter will hook into.
+//
+// Writers gone
+//   A process registers itself as a writer (pid + start time, in a small
+//   table in the ring) the first time it claims a slot for writing, and
+//   unregisters when its last handle goes (RingWriter::Detach). A reader
+//   blocked on an empty ring for one check interval looks at the table: when
+//   at least one writer ever registered and every registered writer has
+//   detached or died, it returns kClosed instead of waiting forever (the ring
+//   itself is not closed: a writer that comes later can still put, and
+//   readers then see its items). More than kRingMaxWriters writer processes
+//   at once switch the check off (the table cannot tell). Off unless the
+//   creator turns it on (set_close_on_writers_gone): with producers that come
+//   and go one after another, "every writer is gone" can be true between two
+//   of them, and Python's queues block then.
+//
+// Close: afterwards writers get kClosed (unless the ring was attached with
+//   writes_after_close, as the pool's is: it requeues tasks of dead workers
+//   after a close); readers drain what is published, then get kClosed.
+//
+// Memory ordering: publish and release are seq_cst exchanges (they pair with
+// the waiter-count increment of the other side, Dekker style); claims are
+// seq_cst CASes; payload bytes, the size/flags fields and the block
+// reference are ordered by them.
+//
+// Validation points. Every value read from shared memory that decides an
+// index, a length, an offset or a kind goes through one of these before use;
+// a corrupt ring gives shoal::InvalidRegion, never an out-of-bounds access or
+// an endless loop:
+//   RingCore::Attach      the geometry (capacity, stride, slots offset)
+//                         against the bytes mapped;
+//   RingCore::SlotAt      every slot index taken from `head`/`tail`;
+//   RingCore::CheckLaps   a slot more than one lap behind its index;
+//   RingCore::MaxTries    the bound on helping loops (laps that never match);
+//   RingReader::PayloadOf the slot's kind (flags), inline size and block
+//                         reference, as a BlockRef the caller Resolve()s
+//                         against the slot and its heap (block_ref.h).
+//   pids and writer-table entries are only ever passed to liveness checks.
+//
+// Designed for what comes next (not built): batches (put_many/get_many
+// claiming several consecutive slots, then one index update and one wake-up:
+// the claim, the publish and the wake decision are separate steps here);
+// a single-producer/single-consumer fast path with cached indices (state of
+// the RingWriter/RingReader handles, which are per process); a broadcast
+// ring with one cursor per subscriber (a reader that owns its cursor instead
+// of sharing `head`); a WaitSet (a "someone waits on me" word checked in
+// WakeReaders/WakeWriters).
+#ifndef SHOAL_IPC_INTERNAL_RING_CORE_H_
+#define SHOAL_IPC_INTERNAL_RING_CORE_H_
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+
+#include "shoal/base/deadline.h"
+#include "shoal/base/internal/spin.h"
+#include "shoal/ipc/internal/block_ref.h"
+#include "shoal/ipc/internal/slot_word.h"
+
+namespace shoal::internal {
+
+inline constexpr std::size_t kRingAlign = 64;
+inline constexpr int kRingMaxWriters = 16;
+
+// Slot flags.
+inline constexpr uint32_t kSlotInline = 0;       // payload follows the header
+inline constexpr uint32_t kSlotBlock = 1u << 0;  // payload in a heap block
+inline constexpr uint32_t kSlotLost = 1u << 1;   // writer died: skip, count
+inline constexpr uint32_t kSlotSkip = 1u << 2;   // writer abandoned: skip
+// Free for the ring's user (JoinableQueue marks items it has counted). The
+// ring clears all flags when a writer claims a slot and keeps user bits when
+// it marks a slot lost, so the reclaimer's ItemLost can see them.
+inline constexpr uint32_t kSlotUser0 = 1u << 8;
+inline constexpr uint32_t kSlotRingFlags = 0xffu;
+
+// The fixed header of each slot; the inline payload follows it.
+struct RingSlot {
+  SharedSlotWord state;
+  std::atomic<uint32_t> size;   // inline payload bytes
+  std::atomic<uint32_t> flags;  // kSlot*
+  SharedBlockRef block;         // the heap payload, with kSlotBlock
+};
+static_assert(std::is_standard_layout_v<RingSlot>);
+static_assert(sizeof(RingSlot) == 32);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+// The shared control block of a ring. The slots follow at `slots_offset`.
+struct RingData {
+  uint32_t capacity;      // slots, >= 1
+  uint32_t stride;        // bytes per slot, a multiple of 64, > header
+  uint64_t slots_offset;  // from this struct, a multiple of 64
+  uint64_t ring_bytes;    // total bytes of this struct + slots
+  alignas(kRingAlign) SharedRingPos tail;
+  alignas(kRingAlign) SharedRingPos head;
+  alignas(kRingAlign) std::atomic<uint32_t> items_seq;
+  std::atomic<uint32_t> readers_waiting;
+  alignas(kRingAlign) std::atomic<uint32_t> space_seq;
+  std::atomic<uint32_t> writers_waiting;
+  alignas(kRingAlign) std::atomic<uint32_t> closed;
+  std::atomic<uint32_t> close_on_writers_gone;  // see Writers gone
+  std::atomic<uint64_t> lost;
+  // Writer registry (see "Writers gone"): entries are pid << 32 | low 32
+  // bits of the process start time; 0 = free.
+  alignas(kRingAlign) std::atomic<uint32_t> writers_ever;
+  std::atomic<uint32_t> writers_overflow;
+  std::atomic<uint64_t> writers[kRingMaxWriters];
+  // Adaptive spinning before sleeping, one policy per side, shared by every
+  // process so they adapt together.
+  alignas(kRingAlign) SpinPolicy read_spin;
+  SpinPolicy write_spin;
+};
+static_assert(std::is_standard_layout_v<RingData>);
+
+// A slot claimed by this process (for writing or reading).
+struct RingClaim {
+  RingSlot* slot = nullptr;
+  RingPos pos;
+  std::byte* data = nullptr;  // the inline payload area
+};
+
+// What a ring asks of the owner of the memory its slots refer to: the queue
+// that owns the heap its slots' blocks come from. Process-local, never in
+// shared memory (so a virtual interface is fine).
+class SlotReclaimer {
+ public:
+  // A slot that held `block` (a heap reference) was released, abandoned or
+  // repaired after a death: free the block. Must not throw (it runs in
+  // destructors and repairs); a block that cannot be freed leaks.
+  virtual void FreeBlock(BlockRef block) noexcept = 0;
+  // One item was lost with a process that died holding it (counted in
+  // lost()); `flags` are its slot's flags, user bits included.
+  virtual void ItemLost(uint32_t flags) noexcept = 0;
+
+ protected:
+  ~SlotReclaimer() = default;
+};
+
+// Who repairs a slot whose holder died (see "Process death").
+enum class HolderDeath { kRepairedByWaiters, kRepairedByOwner };
+
+// How this process uses a ring (process-local; every process attaching a
+// given ring must choose the same).
+struct RingOptions {
+  HolderDeath holder_death = HolderDeath::kRepairedByWaiters;
+  // Writers may still claim after Close() (readers drain, then kClosed).
+  bool writes_after_close = false;
+  // Frees heap blocks of released slots and hears of lost items (may be
+  // null: a ring whose slots never hold blocks and nobody counts losses).
+  SlotReclaimer* reclaimer = nullptr;
+};
+
+class RingCore {
+ public:
+  enum class Status { kOk, kWouldBlock, kTimedOut, kClosed };
+
+  RingCore() = default;
+
+  // Bytes needed for a ring of `capacity` slots each holding `inline_bytes`
+  // of inline payload. Throws shoal::ValueError on absurd sizes.
+  static std::size_t BytesFor(uint32_t capacity, std::size_t inline_bytes);
+  // The slot stride BytesFor uses.
+  static uint32_t StrideFor(std::size_t inline_bytes);
+
+  // Constructs a ring in `mem` (64-byte aligned, BytesFor() bytes, zeroed or
+  // not). Only the creator calls this, before anybody attaches.
+  static RingCore Create(void* mem, std::size_t bytes, uint32_t capacity,
+                         std::size_t inline_bytes,
+                         const RingOptions& options = {});
+  // Attaches to a ring another process created; validates its geometry
+  // against `bytes` available. Throws shoal::InvalidRegion.
+  static RingCore Attach(void* mem, std::size_t bytes,
+                         const RingOptions& options = {});
+
+  // Whether readers treat "every writer gone" as closed (default false).
+  // Shared: the creator sets it once for every process.
+  void set_close_on_writers_gone(bool on) {
+    data_->close_on_writers_gone.store(on ? 1 : 0, std::memory_order_release);
+  }
+  // The longest a claim spins before sleeping (0: never spin). Shared.
+  void set_max_spin(std::chrono::nanoseconds max) {
+    SetMaxSpin(data_->read_spin, max);
+    SetMaxSpin(data_->write_spin, max);
+  }
+
+  // After Close(), writers get kClosed (unless writes_after_close); readers
+  // drain and then get kClosed. Wakes every sleeper. Idempotent.
+  void Close();
+  bool closed() const;
+  // Items published or being written and not yet taken (approximate while
+  // others operate).
+  std::size_t size() const;
+  uint32_t capacity() const { return capacity_; }
+  std::size_t inline_capacity() const { return stride_ - sizeof(RingSlot); }
+  // Items lost because the process handling them died.
+  uint64_t lost() const;
+  // The inline payload area of a claimed slot.
+  std::span<std::byte> InlineArea(const RingClaim& claim) const {
+    return {claim.data, inline_capacity()};
+  }
+
+  // The claim of the slot at `pos` that this process holds, for an owner
+  // that keeps only the position (the pool's workers). Checks the index.
+  RingClaim ClaimAt(RingPos pos) const {
+    return ClaimAt(SlotAt(pos.index()), pos);
+  }
+
+  // Wakes every sleeping reader (they re-check, and sleep again if nothing
+  // changed for them).
+  void WakeAllReaders();
+
+  // kRepairedByOwner: `pid` died (and is not reaped yet, so the pid cannot
+  // be reused). Every slot it was reading is handed to fn(const RingClaim&)
+  // (the payload is still in place) and then released for the next lap;
+  // sleeping writers are woken. Returns how many slots it repaired.
+  template <class Fn>
+  std::size_t RepairReadsOf(pid_t pid, Fn&& fn) {
+    std::size_t n = 0;
+    for (uint32_t i = 0; i < capacity_; ++i) {
+      RingClaim claim;
+      if (!TakeOverReadOf(pid, i, &claim)) continue;
+      fn(static_cast<const RingClaim&>(claim));
+      FinishRepairedRead(claim);
+      ++n;
+    }
+    return n;
+  }
+
+  bool valid() const { return data_ != nullptr; }
+  RingData* data() const { return data_; }
+
+  // How long a waiter waits on one slot before asking whether the process
+  // holding it is still alive (kRepairedByWaiters).
+  static constexpr auto kLivenessCheckInterval = std::chrono::milliseconds(50);
+
+ private:
+  friend class RingWriter;
+  friend class RingReader;
+
+  // Validation points (see the file comment).
+  RingSlot* SlotAt(uint32_t index) const;
+  void CheckLaps(int32_t laps_ahead, const char* index_name) const;
+  uint64_t MaxTries() const { return uint64_t{4} * capacity_ + 64; }
+  [[noreturn]] void ThrowCorrupt(const char* what) const;
+
+  RingClaim ClaimAt(RingSlot* slot, RingPos pos) const {
+    return {slot, pos, reinterpret_cast<std::byte*>(slot) + sizeof(RingSlot)};
+  }
+  // Repairs the slot if the process named in `state` is gone
+  // (kRepairedByWaiters). True when the caller should retry at once.
+  bool RepairIfHolderGone(RingSlot* slot, SlotWord state);
+  // Takes the slot over from its holder (named in `state`); false when
+  // somebody else did, or the slot moved on.
+  bool TakeOver(RingSlot* slot, SlotWord state) const;
+  bool TakeOverReadOf(pid_t pid, uint32_t index, RingClaim* claim);
+  void FinishRepairedRead(const RingClaim& claim);
+  // Marks the slot read and free for the next lap's writer; wakes a writer
+  // that sleeps for exactly this slot.
+  void ReleaseSlot(const RingClaim& claim);
+  void FreeBlockOf(RingSlot* slot) const;
+  void CountLost(uint32_t flags) const;
+
+  // The one place each side is woken.
+  void WakeReaders();
+  void WakeWriters();
+
+  RingData* data_ = nullptr;
+  std::byte* slots_ = nullptr;
+  uint32_t capacity_ = 0;
+  uint32_t stride_ = 0;
+  RingOptions options_;
+};
+
+// The writer side of a ring, for one process (keep one per process and ring:
+// it carries this process's writer registration). Cheap to move.
+class RingWriter {
+ public:
+  using Status = RingCore::Status;
+
+  RingWriter() = default;
+  explicit RingWriter(const RingCore& core) : core_(core) {}
+
+  // kOk fills *claim; the caller writes the payload and then calls Publish
+  // (or Abandon). kClosed once Close() was called (see writes_after_close).
+  Status TryClaim(RingClaim* claim);
+  Status Claim(RingClaim* claim, const Deadline& deadline);
+  // Makes the slot visible to readers. `flags` says where the payload is
+  // (user bits set earlier in claim.slot->flags are kept); a writer that
+  // stores its payload in a heap block records it in claim.slot->block right
+  // after allocating it (before filling it), so the block is freed if the
+  // writer dies.
+  void Publish(const RingClaim& claim, uint32_t size,
+               uint32_t flags = kSlotInline);
+  // Publishes the slot as "skip" (readers pass over it) and frees its block:
+  // for a writer that claimed a slot and then failed to produce its payload.
+  void Abandon(const RingClaim& claim);
+
+  // This process stops being a writer (its last handle is going). Wakes
+  // readers so they can notice. No-op if it never wrote.
+  void Detach();
+
+  RingCore& core() { return core_; }
+  const RingCore& core() const { return core_; }
+
+ private:
+  // One attempt; on kWouldBlock, *blocker is the slot state that blocked.
+  Status TryClaimOnce(RingClaim* claim, SlotWord* blocker);
+  void Register();
+  // Called by a writer that just took the slot at tail: if writers sleep
+  // and the next slot is already free, hand the wake-up on.
+  void WakeNextWriter();
+
+  RingCore core_;
+  // The process this handle registered as a writer for (0: none), and where.
+  pid_t registered_pid_ = 0;
+  int registered_index_ = -1;
+};
+
+// The reader side of a ring. Cheap to copy.
+class RingReader {
+ public:
+  using Status = RingCore::Status;
+
+  RingReader() = default;
+  explicit RingReader(const RingCore& core) : core_(core) {}
+
+  // kOk fills *claim (its payload: PayloadOf); the caller consumes it and
+  // then calls Release. Skipped and lost slots are passed over inside.
+  // kClosed when closed and drained (or, with close_on_writers_gone, empty
+  // and every writer gone). `may_spin` false sleeps at once.
+  Status TryClaim(RingClaim* claim);
+  Status Claim(RingClaim* claim, const Deadline& deadline,
+               bool may_spin = true);
+  // Gives the slot back to the writers (and its heap block to the
+  // reclaimer).
+  void Release(const RingClaim& claim);
+
+  // Where the claimed slot's payload is, as published: a heap reference
+  // (kSlotBlock) or an inline one. Read from shared memory: Resolve() it
+  // against core().InlineArea(claim) and the heap before use.
+  BlockRef PayloadOf(const RingClaim& claim) const;
+
+  RingCore& core() { return core_; }
+  const RingCore& core() const { return core_; }
+
+ private:
+  Status TryClaimOnce(RingClaim* claim, SlotWord* blocker);
+  // Writers gone (see the file comment).
+  bool AllWritersGone() const;
+  // Called by a reader that just took the slot at head: if readers sleep
+  // and the next slot is already published, hand the wake-up on (its
+  // publisher saw another head and woke nobody).
+  void WakeNextReader();
+
+  RingCore core_;
+};
+
+}  // namespace shoal::internal
+
+#endif  // SHOAL_IPC_INTERNAL_RING_CORE_H_

@@ -1,0 +1,416 @@
+// Tests for ipc/internal/ring_core.h: the ring under queues, channels and the
+// pool's task ring, through its writer and reader sides.
+#include "shoal/ipc/internal/ring_core.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "shoal/base/errors.h"
+
+namespace shoal::internal {
+namespace {
+
+using Status = RingCore::Status;
+using namespace std::chrono_literals;
+
+struct SharedMem {
+  explicit SharedMem(size_t n) : size(n) {
+    ptr = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+               -1, 0);
+    EXPECT_NE(ptr, MAP_FAILED);
+  }
+  ~SharedMem() { munmap(ptr, size); }
+  void* ptr;
+  size_t size;
+};
+
+// A ring with its two sides, as one process holds it.
+struct Ring {
+  Ring(SharedMem& mem, uint32_t capacity, std::size_t inline_bytes,
+       const RingOptions& options = {})
+      : core(RingCore::Create(mem.ptr, mem.size, capacity, inline_bytes,
+                              options)),
+        writer(core),
+        reader(core) {}
+  RingCore core;
+  RingWriter writer;
+  RingReader reader;
+};
+
+bool Put(RingWriter& w, uint64_t v, Deadline d = Deadline()) {
+  RingClaim c;
+  if (w.Claim(&c, d) != Status::kOk) return false;
+  std::memcpy(c.data, &v, sizeof(v));
+  w.Publish(c, sizeof(v));
+  return true;
+}
+
+Status Get(RingReader& r, uint64_t* v, Deadline d = Deadline()) {
+  RingClaim c;
+  Status s = r.Claim(&c, d);
+  if (s != Status::kOk) return s;
+  EXPECT_EQ(r.PayloadOf(c), BlockRef::Inline(sizeof(uint64_t)));
+  std::memcpy(v, c.data, sizeof(*v));
+  r.Release(c);
+  return s;
+}
+
+// Records what the ring asks of its owner.
+struct Recorder final : SlotReclaimer {
+  void FreeBlock(BlockRef block) noexcept override { freed.push_back(block); }
+  void ItemLost(uint32_t flags) noexcept override { lost.push_back(flags); }
+  std::vector<BlockRef> freed;
+  std::vector<uint32_t> lost;
+};
+
+TEST(RingCore, FifoSingleThreadAndWrapAround) {
+  SharedMem mem(RingCore::BytesFor(3, 64));
+  Ring ring(mem, 3, 64);
+  uint64_t v;
+  for (uint64_t lap = 0; lap < 10; ++lap) {
+    for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(Put(ring.writer, lap * 10 + i));
+    EXPECT_EQ(ring.core.size(), 3u);
+    RingClaim c;
+    EXPECT_EQ(ring.writer.TryClaim(&c), Status::kWouldBlock);
+    for (uint64_t i = 0; i < 3; ++i) {
+      ASSERT_EQ(Get(ring.reader, &v), Status::kOk);
+      EXPECT_EQ(v, lap * 10 + i);
+    }
+    EXPECT_EQ(ring.reader.TryClaim(&c), Status::kWouldBlock);
+    EXPECT_EQ(ring.core.size(), 0u);
+  }
+}
+
+TEST(RingCore, TimedClaimsReturnInBound) {
+  SharedMem mem(RingCore::BytesFor(1, 64));
+  Ring ring(mem, 1, 64);
+  uint64_t v;
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(ring.reader, &v, 100ms), Status::kTimedOut);
+  auto dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(dt, 100ms);
+  EXPECT_LT(dt, 600ms);
+  ASSERT_TRUE(Put(ring.writer, 1));
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(Put(ring.writer, 2, 100ms));
+  dt = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(dt, 100ms);
+  EXPECT_LT(dt, 600ms);
+}
+
+TEST(RingCore, CloseDrainsThenReportsClosed) {
+  SharedMem mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64);
+  ASSERT_TRUE(Put(ring.writer, 7));
+  ASSERT_TRUE(Put(ring.writer, 8));
+  ring.core.Close();
+  RingClaim c;
+  EXPECT_EQ(ring.writer.TryClaim(&c), Status::kClosed);
+  uint64_t v;
+  ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 7u);
+  ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 8u);
+  EXPECT_EQ(Get(ring.reader, &v, 1s), Status::kClosed);
+}
+
+TEST(RingCore, CloseWakesSleepingReader) {
+  SharedMem mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64);
+  std::thread t([&] {
+    std::this_thread::sleep_for(100ms);
+    ring.core.Close();
+  });
+  uint64_t v;
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kClosed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  t.join();
+}
+
+// A reader of the previous lap still holds the slot at head: after a close
+// the ring is drained all the same (nothing can be published there).
+TEST(RingCore, ClosedWhileAPreviousLapReaderHoldsTheHeadSlot) {
+  SharedMem mem(RingCore::BytesFor(1, 64));
+  Ring ring(mem, 1, 64);
+  ASSERT_TRUE(Put(ring.writer, 1));
+  RingClaim held;
+  ASSERT_EQ(ring.reader.TryClaim(&held), Status::kOk);
+  ring.core.Close();
+  RingClaim c;
+  EXPECT_EQ(ring.reader.TryClaim(&c), Status::kClosed);
+  ring.reader.Release(held);
+  EXPECT_EQ(ring.reader.TryClaim(&c), Status::kClosed);
+}
+
+TEST(RingCore, WritesAfterCloseWhenTheOwnerAllowsThem) {
+  SharedMem mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64, RingOptions{.writes_after_close = true});
+  ring.core.Close();
+  ASSERT_TRUE(Put(ring.writer, 5, Deadline::Now()));
+  uint64_t v;
+  ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 5u);
+  EXPECT_EQ(Get(ring.reader, &v, 1s), Status::kClosed);
+}
+
+TEST(RingCore, AbandonedSlotIsSkippedAndItsBlockFreed) {
+  SharedMem mem(RingCore::BytesFor(4, 64));
+  Recorder rec;
+  Ring ring(mem, 4, 64, RingOptions{.reclaimer = &rec});
+  RingClaim c;
+  ASSERT_EQ(ring.writer.TryClaim(&c), Status::kOk);
+  c.slot->block.Record(512, 100);
+  ring.writer.Abandon(c);
+  ASSERT_TRUE(Put(ring.writer, 42));
+  uint64_t v;
+  ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 42u);
+  EXPECT_EQ(ring.core.lost(), 0u);
+  EXPECT_EQ(rec.freed, std::vector<BlockRef>{BlockRef::Heap(512, 100)});
+  EXPECT_TRUE(rec.lost.empty());
+}
+
+TEST(RingCore, PayloadOfAHeapSlotAndReleaseFreesItsBlockOnce) {
+  SharedMem mem(RingCore::BytesFor(2, 64));
+  Recorder rec;
+  Ring ring(mem, 2, 64, RingOptions{.reclaimer = &rec});
+  RingClaim w;
+  ASSERT_EQ(ring.writer.TryClaim(&w), Status::kOk);
+  w.slot->block.Record(4096, 300);
+  ring.writer.Publish(w, 0, kSlotBlock);
+  RingClaim r;
+  ASSERT_EQ(ring.reader.TryClaim(&r), Status::kOk);
+  EXPECT_EQ(ring.reader.PayloadOf(r), BlockRef::Heap(4096, 300));
+  EXPECT_TRUE(rec.freed.empty());
+  ring.reader.Release(r);
+  EXPECT_EQ(rec.freed, std::vector<BlockRef>{BlockRef::Heap(4096, 300)});
+  EXPECT_TRUE(r.slot->block.Load().is_none());
+}
+
+// Threads: 4 producers x 4 consumers, every value exactly once.
+TEST(RingCore, MpmcThreadsExactlyOnce) {
+  constexpr int kProducers = 4, kConsumers = 4, kPer = 50000;
+  SharedMem mem(RingCore::BytesFor(64, 64));
+  const RingCore core = RingCore::Create(mem.ptr, mem.size, 64, 64);
+  std::vector<std::atomic<int>> seen(kProducers * kPer);
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProducers; ++p) {
+    threads.emplace_back([&, p] {
+      RingWriter w(core);
+      for (int i = 0; i < kPer; ++i) ASSERT_TRUE(Put(w, p * kPer + i, 10s));
+    });
+  }
+  std::atomic<int> got{0};
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.emplace_back([&] {
+      RingReader r(core);
+      uint64_t v;
+      while (Get(r, &v, 10s) == Status::kOk) {
+        seen[v].fetch_add(1);
+        got.fetch_add(1);
+      }
+    });
+  }
+  for (int p = 0; p < kProducers; ++p) threads[p].join();
+  RingCore(core).Close();
+  for (size_t i = kProducers; i < threads.size(); ++i) threads[i].join();
+  EXPECT_EQ(got.load(), kProducers * kPer);
+  for (auto& s : seen) ASSERT_EQ(s.load(), 1);
+}
+
+// Processes: a writer dies between claim and publish. The reader skips the
+// lost slot within about a second and counts it; the user bits of the slot
+// reach the reclaimer.
+TEST(RingCore, DeadWriterSlotIsRecoveredAndCounted) {
+  SharedMem mem(RingCore::BytesFor(8, 64));
+  Recorder rec;
+  Ring ring(mem, 8, 64, RingOptions{.reclaimer = &rec});
+  pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.writer.TryClaim(&c) != Status::kOk) _exit(1);
+    c.slot->flags.store(kSlotUser0);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  int status;
+  ASSERT_EQ(waitpid(child, &status, 0), child);  // dead and reaped
+  ASSERT_TRUE(Put(ring.writer, 99));
+  uint64_t v;
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(Get(ring.reader, &v, 5s), Status::kOk);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(v, 99u);
+  EXPECT_EQ(ring.core.lost(), 1u);
+  ASSERT_EQ(rec.lost.size(), 1u);
+  EXPECT_EQ(rec.lost[0], kSlotLost | kSlotUser0);
+}
+
+// The dead writer is still a zombie (not reaped): it must count as dead.
+TEST(RingCore, ZombieWriterCountsAsDead) {
+  SharedMem mem(RingCore::BytesFor(8, 64));
+  Ring ring(mem, 8, 64);
+  pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.writer.TryClaim(&c) != Status::kOk) _exit(1);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  siginfo_t info;
+  ASSERT_EQ(waitid(P_PID, child, &info, WEXITED | WNOWAIT), 0);  // no reap
+  ASSERT_TRUE(Put(ring.writer, 5));
+  uint64_t v;
+  ASSERT_EQ(Get(ring.reader, &v, 5s), Status::kOk);
+  EXPECT_EQ(v, 5u);
+  EXPECT_EQ(ring.core.lost(), 1u);
+  waitpid(child, nullptr, 0);
+}
+
+// A reader dies between claim and release on a full ring: the blocked
+// writer recovers the slot, frees its block and counts the item.
+TEST(RingCore, DeadReaderSlotIsRecoveredByWriter) {
+  SharedMem mem(RingCore::BytesFor(1, 64));
+  Recorder rec;
+  Ring ring(mem, 1, 64, RingOptions{.reclaimer = &rec});
+  RingClaim w;
+  ASSERT_EQ(ring.writer.TryClaim(&w), Status::kOk);
+  w.slot->block.Record(64, 10);
+  ring.writer.Publish(w, 0, kSlotBlock | kSlotUser0);
+  pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.reader.TryClaim(&c) != Status::kOk) _exit(1);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Put(ring.writer, 2, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_EQ(ring.core.lost(), 1u);
+  EXPECT_EQ(rec.lost, std::vector<uint32_t>{kSlotBlock | kSlotUser0});
+  EXPECT_EQ(rec.freed, std::vector<BlockRef>{BlockRef::Heap(64, 10)});
+  uint64_t v;
+  ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 2u);
+}
+
+// kRepairedByOwner: nobody but the owner touches a dead reader's slot; the
+// owner reads the payload in place, then the slot is free and a writer
+// sleeping for it wakes.
+TEST(RingCore, OwnerRepairsDeadReadersAndSeesTheirPayload) {
+  SharedMem mem(RingCore::BytesFor(1, 8));
+  Recorder rec;
+  Ring ring(mem, 1, 8,
+            RingOptions{.holder_death = HolderDeath::kRepairedByOwner,
+                        .reclaimer = &rec});
+  ASSERT_TRUE(Put(ring.writer, 1234));
+  pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.reader.TryClaim(&c) != Status::kOk) _exit(1);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  siginfo_t info;
+  ASSERT_EQ(waitid(P_PID, child, &info, WEXITED | WNOWAIT), 0);  // no reap
+  // Waiters leave the slot alone, even past the liveness interval.
+  EXPECT_FALSE(Put(ring.writer, 2, 200ms));
+  EXPECT_EQ(ring.core.lost(), 0u);
+  std::thread repair([&] {
+    std::this_thread::sleep_for(100ms);
+    std::vector<uint64_t> seen;
+    EXPECT_EQ(ring.core.RepairReadsOf(getpid(), [&](const RingClaim&) {
+      seen.push_back(0);
+    }), 0u);  // not the dead pid: nothing
+    EXPECT_EQ(ring.core.RepairReadsOf(child, [&](const RingClaim& c) {
+      uint64_t v;
+      std::memcpy(&v, c.data, sizeof(v));
+      seen.push_back(v);
+    }), 1u);
+    EXPECT_EQ(seen, std::vector<uint64_t>{1234});
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(Put(ring.writer, 3, 5s));  // sleeps until the repair wakes it
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  repair.join();
+  EXPECT_EQ(ring.core.lost(), 0u);
+  EXPECT_TRUE(rec.lost.empty());
+  uint64_t v;
+  ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 3u);
+  waitpid(child, nullptr, 0);
+}
+
+// Writers gone: a reader on an empty ring whose every writer died gets
+// kClosed, when the creator asked for it.
+TEST(RingCore, ReaderSeesClosedWhenEveryWriterIsGone) {
+  SharedMem mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64);
+  ring.core.set_close_on_writers_gone(true);
+  pid_t child = fork();
+  if (child == 0) {
+    RingWriter w(ring.core);
+    if (!Put(w, 1, Deadline::Now())) _exit(1);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  uint64_t v;
+  ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 1u);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kClosed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST(RingCore, CorruptIndexIsAnErrorNotACrash) {
+  SharedMem mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64);
+  ring.core.data()->head.Store(RingPos(0, 0xffffff00u),
+                               std::memory_order_relaxed);
+  RingClaim c;
+  EXPECT_THROW(ring.reader.TryClaim(&c), InvalidRegion);
+  // A slot two laps behind the index.
+  ring.core.data()->head.Store(RingPos(5, 0), std::memory_order_relaxed);
+  EXPECT_THROW(ring.reader.TryClaim(&c), InvalidRegion);
+  ring.core.data()->tail.Store(RingPos(5, 0), std::memory_order_relaxed);
+  EXPECT_THROW(ring.writer.TryClaim(&c), InvalidRegion);
+  ring.core.data()->capacity = 1u << 30;
+  EXPECT_THROW(RingCore::Attach(mem.ptr, mem.size), InvalidRegion);
+}
+
+TEST(RingCore, CorruptPayloadIsRefusedWhenResolved) {
+  SharedMem mem(RingCore::BytesFor(2, 64));
+  Ring ring(mem, 2, 64);
+  RingClaim w;
+  ASSERT_EQ(ring.writer.TryClaim(&w), Status::kOk);
+  ring.writer.Publish(w, 1000);  // more than the slot holds
+  RingClaim r;
+  ASSERT_EQ(ring.reader.TryClaim(&r), Status::kOk);
+  EXPECT_THROW(ring.reader.PayloadOf(r).Resolve(ring.core.InlineArea(r), {},
+                                                "test slot"),
+               InvalidRegion);
+  ring.reader.Release(r);
+  ASSERT_EQ(ring.writer.TryClaim(&w), Status::kOk);
+  ring.writer.Publish(w, 0, kSlotBlock);  // a heap payload with no block
+  ASSERT_EQ(ring.reader.TryClaim(&r), Status::kOk);
+  EXPECT_TRUE(ring.reader.PayloadOf(r).is_none());
+  EXPECT_THROW(ring.reader.PayloadOf(r).Resolve(ring.core.InlineArea(r), {},
+                                                "test slot"),
+               InvalidRegion);
+  ring.reader.Release(r);
+}
+
+}  // namespace
+}  // namespace shoal::internal
