@@ -1,12 +1,15 @@
 // Tests for pool/internal/task_ring.h.
 #include "shoal/pool/internal/task_ring.h"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -100,6 +103,43 @@ TEST(TaskRingTest, PushWaitsForAHeldEntryAndTimesOut) {
   EXPECT_FALSE(ring.Push(3, std::chrono::milliseconds(20)));
   ring.Release(pos);
   EXPECT_TRUE(ring.Push(3, std::chrono::milliseconds(20)));
+  munmap(mem, n);
+}
+
+// The writer sleeps on an entry a dead worker holds (nobody but the monitor
+// may repair it) and wakes when the monitor takes the entry back.
+TEST(TaskRingTest, PushBlockedByADeadWorkerWakesWhenTheMonitorRepairs) {
+  const std::size_t n = TaskRing::BytesFor(1);
+  void* mem = Shared(n);
+  TaskRing ring = TaskRing::Create(mem, n, 1);
+  ring.Push(5);
+  pid_t pid = fork();
+  if (pid == 0) {
+    uint64_t v, pos;
+    if (ring.Take(&v, &pos, std::chrono::seconds(5)) != TaskRing::Status::kOk) {
+      _exit(1);
+    }
+    raise(SIGKILL);
+  }
+  siginfo_t info;
+  ASSERT_EQ(waitid(P_PID, pid, &info, WEXITED | WNOWAIT), 0);  // not reaped
+  // Past the liveness interval: still held, never silently dropped.
+  EXPECT_FALSE(ring.Push(6, std::chrono::milliseconds(200)));
+  std::vector<uint64_t> taken;
+  std::thread monitor([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ring.TakeFromDead(pid, &taken);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(ring.Push(6, std::chrono::seconds(5)));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  monitor.join();
+  EXPECT_EQ(taken, std::vector<uint64_t>{5});
+  uint64_t v, pos;
+  ASSERT_EQ(ring.Take(&v, &pos, shoal::Deadline::Now()), TaskRing::Status::kOk);
+  EXPECT_EQ(v, 6u);
+  ring.Release(pos);
+  waitpid(pid, nullptr, 0);
   munmap(mem, n);
 }
 
