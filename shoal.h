@@ -42,6 +42,7 @@
 #include "shoal/ipc/listener.h"
 #include "shoal/ipc/managed_region.h"
 #include "shoal/ipc/queue.h"
+#include "shoal/ipc/queue_options.h"
 #include "shoal/ipc/region.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/ipc/value.h"

@@ -77,6 +77,7 @@
 #include "shoal/ipc/internal/queue_core.h"
 #include "shoal/ipc/internal/ref_codec.h"
 #include "shoal/ipc/layout.h"
+#include "shoal/ipc/queue_options.h"
 #include "shoal/ipc/region.h"
 
 namespace shoal {

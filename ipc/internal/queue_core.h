@@ -28,37 +28,10 @@
 #include "shoal/base/deadline.h"
 #include "shoal/ipc/internal/block_heap.h"
 #include "shoal/ipc/internal/ring_core.h"
+#include "shoal/ipc/queue_options.h"
 #include "shoal/ipc/region.h"
 
-namespace shoal {
-
-// How a queue is built. Every field has a usable default.
-struct QueueOptions {
-  // Most items the queue holds; put() blocks (or fails with Full) beyond it.
-  // 0 picks kDefaultMaxsize: shared memory is fixed-size, so unlike Python's
-  // Queue() an unbounded queue does not exist.
-  std::size_t maxsize = 0;
-  // Bytes of an item that travel inside a ring slot; larger items go through
-  // the heap. 0 picks a default from the item type (its size when fixed and
-  // small, else 96).
-  std::size_t inline_bytes = 0;
-  // Shared heap for items larger than inline_bytes. The pages are only
-  // touched (and only then cost memory) when large items flow.
-  uint64_t heap_bytes = uint64_t{64} << 20;
-  // Where the queue lives: memfd (default; passable to other processes),
-  // anonymous (fork only) or named (openable by name by unrelated programs).
-  RegionOptions region{};
-  // When true, a reader blocked on an empty queue gets shoal::Closed once
-  // every process that ever put into it has gone (exited or died, or
-  // destroyed its last handle), instead of waiting for a writer that will
-  // never come. Off by default, as in Python: with producers that run one
-  // after another, "no writer left" can be true between two of them.
-  bool close_when_writers_gone = false;
-
-  static constexpr std::size_t kDefaultMaxsize = 65536;
-};
-
-namespace internal {
+namespace shoal::internal {
 
 inline constexpr uint32_t kQueueLayoutVersion = 1;
 // Slot flag: the item is counted in JoinableQueue's unfinished tasks.
@@ -136,7 +109,6 @@ class QueueCore final : private SlotReclaimer {
   BlockHeap heap_;
 };
 
-}  // namespace internal
-}  // namespace shoal
+}  // namespace shoal::internal
 
 #endif  // SHOAL_IPC_INTERNAL_QUEUE_CORE_H_
