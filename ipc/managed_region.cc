@@ -2,7 +2,6 @@
 #include "shoal/ipc/managed_region.h"
 
 #include <errno.h>
-#include <pthread.h>
 
 #include <algorithm>
 #include <cstring>
@@ -22,7 +21,7 @@ namespace {
 
 namespace bip = boost::interprocess;
 
-// No locking inside Boost: ManagedHeader::mutex (robust) guards every call.
+// No locking inside Boost: ManagedHeader::lock (robust) guards every call.
 using Segment = bip::basic_managed_external_buffer<
     char, bip::rbtree_best_fit<bip::null_mutex_family, bip::offset_ptr<void>>,
     bip::iset_index>;
@@ -68,28 +67,27 @@ class ManagedState {
   std::string desc;
 };
 
-SegmentLock::SegmentLock(const ManagedState& s) : mutex_(&s.header->mutex) {
-  const int rc = pthread_mutex_lock(mutex_);
-  if (rc == 0) return;
-  if (rc == EOWNERDEAD) {
-    // The holder died inside the allocator. Unlocking without
-    // pthread_mutex_consistent() makes the mutex permanently unrecoverable:
-    // the segment may be half-updated and is not to be trusted again.
-    pthread_mutex_unlock(mutex_);
+SegmentLock::SegmentLock(const ManagedState& s) : lock_(&s.header->lock) {
+  if (lock_->acquire_status() == LockStatus::kAcquired) return;
+  // kOwnerDied (we hold the lock): a holder died inside the allocator. The
+  // lock is never marked consistent, so every later caller hears of it too;
+  // the segment may be half-updated and is not to be trusted again. The
+  // first to hear reports the death, everyone after it the retirement.
+  const bool first =
+      s.header->retired.exchange(1, std::memory_order_relaxed) == 0;
+  lock_->release();
+  if (first) {
     throw OwnerDied(s.desc +
                     ": a process died while holding the managed region's "
                     "allocator lock; the segment may be corrupt and the "
                     "region is now retired");
   }
-  if (rc == ENOTRECOVERABLE) {
-    throw InvalidRegion(s.desc +
-                        " is retired: a process died while holding its "
-                        "allocator lock");
-  }
-  ThrowSystemError("pthread_mutex_lock (" + s.desc + ")", rc);
+  throw InvalidRegion(s.desc +
+                      " is retired: a process died while holding its "
+                      "allocator lock");
 }
 
-SegmentLock::~SegmentLock() { pthread_mutex_unlock(mutex_); }
+SegmentLock::~SegmentLock() { lock_->release(); }
 
 }  // namespace internal
 
@@ -112,14 +110,8 @@ ManagedRegion ManagedRegion::Create(uint64_t size,
   Region r = Region::Create(internal::kSegmentOffset + segment_size, Layout(),
                             options);
   auto state = std::make_shared<ManagedState>();
-  state->header = r.at<ManagedHeader>(0);
-  pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  int rc = pthread_mutex_init(&state->header->mutex, &attr);
-  pthread_mutexattr_destroy(&attr);
-  if (rc != 0) ThrowSystemError("pthread_mutex_init", rc);
+  state->header = new (r.at<ManagedHeader>(0)) ManagedHeader;
+  state->header->retired.store(0, std::memory_order_relaxed);
   state->header->segment_offset = internal::kSegmentOffset;
   state->header->segment_size = segment_size;
   try {

@@ -28,12 +28,14 @@
 //   Boost's own interprocess mutexes are not robust: a process killed inside
 //   construct() or allocate() leaves them locked and every other process
 //   deadlocks. So the segment uses null_mutex_family (no locking of its own)
-//   and every call here takes a process-shared ROBUST pthread mutex that
-//   lives in front of the segment. If its holder dies, the next caller gets
-//   shoal::OwnerDied ("... the segment may be corrupt"), and every later call
-//   gets shoal::InvalidRegion: the allocator's trees may be half-updated, so
-//   the region is retired rather than trusted. Nothing ever hangs. Objects
-//   already found stay mapped and usable (their own consistency is theirs).
+//   and every call here takes a shoal::Lock (sync/lock.h: process-shared,
+//   robust) that lives in front of the segment. If its holder dies, the next
+//   caller gets shoal::OwnerDied ("... the segment may be corrupt"), and
+//   every later call gets shoal::InvalidRegion: the allocator's trees may be
+//   half-updated, so the region is retired (a flag next to the lock; the
+//   lock is never marked consistent again) rather than trusted. Nothing ever
+//   hangs. Objects already found stay mapped and usable (their own
+//   consistency is theirs).
 //
 //   A constructor runs under that lock, so it must not block on other
 //   processes, and a process that dies inside a constructor retires the
@@ -47,13 +49,12 @@
 // Handles: copyable (shared_ptr to the mapping and the segment object). Object
 //   destructors never run implicitly: objects live as long as the region.
 //
-// Cost: construct/find/destroy take the mutex (uncontended: two atomic RMWs)
-//   and do an O(log n) name lookup. Allocation is Boost's best-fit.
+// Cost: construct/find/destroy take the lock (uncontended: ~20 ns) and do an
+//   O(log n) name lookup. Allocation is Boost's best-fit.
 #ifndef SHOAL_IPC_MANAGED_REGION_H_
 #define SHOAL_IPC_MANAGED_REGION_H_
 
-#include <pthread.h>
-
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -66,6 +67,7 @@
 #include "shoal/base/errors.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
+#include "shoal/sync/lock.h"
 
 namespace shoal {
 
@@ -73,11 +75,15 @@ namespace internal {
 
 // In front of the Boost segment, at payload offset 0.
 struct alignas(64) ManagedHeader {
-  pthread_mutex_t mutex;  // process-shared, robust
+  Lock lock;  // guards every call into the segment
   uint64_t segment_offset;
   uint64_t segment_size;
+  // Set (under the lock) by the first caller that learned that a holder
+  // died: from then on the region is refused.
+  std::atomic<uint32_t> retired;
 };
 static_assert(std::is_standard_layout_v<ManagedHeader>);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 // In front of every named object.
 struct alignas(16) ObjectHeader {
@@ -89,8 +95,8 @@ static_assert(sizeof(ObjectHeader) == 64);
 
 class ManagedState;
 
-// Holds the segment's robust mutex; throws OwnerDied / InvalidRegion as
-// described in the file comment.
+// Holds the segment's lock; throws OwnerDied / InvalidRegion as described
+// in the file comment.
 class SegmentLock {
  public:
   explicit SegmentLock(const ManagedState& s);
@@ -99,7 +105,7 @@ class SegmentLock {
   SegmentLock& operator=(const SegmentLock&) = delete;
 
  private:
-  pthread_mutex_t* mutex_;
+  Lock* lock_;
 };
 
 }  // namespace internal
