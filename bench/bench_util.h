@@ -4,10 +4,11 @@
 // the shoot-out (bench/shootout.cc). Not part of shoal's API.
 //
 //   NewShared<T>/DestroyShared   a T in a MAP_SHARED|MAP_ANONYMOUS mapping,
-//                                visible to fork()ed children.
-//   ForkPeer(fn)                 fork a child that runs fn() and _exit()s; it
-//                                dies with its parent (PDEATHSIG) and after
-//                                an alarm, so a bug never leaves it behind.
+//   MapShared, ForkPeer, Reap    visible to fork()ed children; a child that
+//                                runs fn() and _exit()s, dies with its parent
+//                                (PDEATHSIG) and after an alarm, so a bug
+//                                never leaves it behind. These are
+//                                tests/support/fork_helpers.h's.
 //   Stamp/Check                  the honesty rule: every message of every
 //                                method carries its sequence number in its
 //                                first word, in one word per 4 KiB page and
@@ -41,6 +42,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "tests/support/fork_helpers.h"
+
 namespace shoal::bench {
 
 inline void Relax() {
@@ -51,60 +54,12 @@ inline void Relax() {
 #endif
 }
 
-inline void* MapShared(std::size_t bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    perror("mmap");
-    std::abort();
-  }
-  return p;
-}
-
-template <class T, class... Args>
-T* NewShared(Args&&... args) {
-  return new (MapShared(sizeof(T))) T(std::forward<Args>(args)...);
-}
-
-template <class T>
-void DestroyShared(T* p) {
-  p->~T();
-  munmap(p, sizeof(T));
-}
-
-// Forks a child that runs fn() and exits with _exit(0) (or 1 if fn returns
-// false, when it returns bool). The child dies with its parent and after
-// `alarm_s` seconds at most.
-template <class Fn>
-pid_t ForkPeer(Fn&& fn, unsigned alarm_s = 600) {
-  std::fflush(nullptr);
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    perror("fork");
-    std::abort();
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(0);
-    alarm(alarm_s);
-    if constexpr (std::is_same_v<decltype(fn()), bool>) {
-      _exit(fn() ? 0 : 1);
-    } else {
-      fn();
-      _exit(0);
-    }
-  }
-  return pid;
-}
-
-// Waits for `pid`; returns its exit status as waitpid gives it.
-inline int Reap(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
-}
+// Shared mappings and forked peers: the tests' helpers (one copy).
+using ::shoal::testing::DestroyShared;
+using ::shoal::testing::ForkPeer;
+using ::shoal::testing::MapShared;
+using ::shoal::testing::NewShared;
+using ::shoal::testing::Reap;
 
 inline bool PinTo(int cpu) {
   cpu_set_t set;

@@ -44,6 +44,7 @@
 #include <new>
 #include <utility>
 
+#include "bench/bench_util.h"
 #include "benchmark/benchmark.h"
 #include "boost/interprocess/sync/interprocess_mutex.hpp"
 #include "boost/interprocess/sync/interprocess_semaphore.hpp"
@@ -58,55 +59,13 @@ using shoal::internal::CpuRelax;
 
 // ---------------------------------------------------------------- helpers
 
-template <class T, class... Args>
-T* NewShared(Args&&... args) {
-  void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    perror("mmap");
-    std::abort();
-  }
-  return new (p) T(std::forward<Args>(args)...);
-}
+using shoal::bench::DestroyShared;
+using shoal::bench::FutexWaitRaw;
+using shoal::bench::FutexWakeRaw;
+using shoal::bench::ForkPeer;
+using shoal::bench::NewShared;
+using shoal::bench::Reap;
 
-template <class T>
-void DestroyShared(T* p) {
-  p->~T();
-  munmap(p, sizeof(T));
-}
-
-// Forks a child running fn(); it dies with the benchmark (PDEATHSIG) and
-// can never outlive a bug by more than the alarm.
-template <class Fn>
-pid_t ForkPeer(Fn&& fn) {
-  std::fflush(nullptr);
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) {
-    perror("fork");
-    std::abort();
-  }
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(0);
-    alarm(600);
-    fn();
-    _exit(0);
-  }
-  return pid;
-}
-
-void Reap(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
-
-long RawFutexWait(std::atomic<uint32_t>* w, uint32_t v) {
-  return syscall(SYS_futex, w, FUTEX_WAIT, v, nullptr, nullptr, 0);
-}
-long RawFutexWake(std::atomic<uint32_t>* w) {
-  return syscall(SYS_futex, w, FUTEX_WAKE, 1, nullptr, nullptr, 0);
-}
 
 // ------------------------------------------------------- uncontended
 
@@ -339,10 +298,10 @@ struct RawFutexChannel {
   void WaitPong() { Take(&pong); }
   static void Post(std::atomic<uint32_t>* w) {
     w->store(1, std::memory_order_release);
-    RawFutexWake(w);
+    FutexWakeRaw(w);
   }
   static void Take(std::atomic<uint32_t>* w) {
-    while (w->load(std::memory_order_acquire) == 0) RawFutexWait(w, 0);
+    while (w->load(std::memory_order_acquire) == 0) FutexWaitRaw(w, 0);
     w->store(0, std::memory_order_relaxed);
   }
   alignas(64) std::atomic<uint32_t> ping{0};

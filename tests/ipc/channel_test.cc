@@ -12,14 +12,14 @@
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "shoal/ipc/codec.h"
-#include "tests/ipc/fork_helper.h"
+#include "tests/support/fork_helpers.h"
 
 namespace shoal {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::StartChild;
-using testing::WaitChild;
+using testing::ForkChild;
+using testing::WaitExitCode;
 
 constexpr std::size_t kDoubles = 100000;
 constexpr int kBlocks = 1000;
@@ -28,7 +28,7 @@ constexpr int kBlocks = 1000;
 // the consumer checks every value. Copy mode.
 TEST(FloatChannel, SeedTestCopyMode) {
   FloatChannel ch(kDoubles);
-  pid_t producer = StartChild(
+  pid_t producer = ForkChild(
       [&] {
         std::vector<double> block(kDoubles);
         for (int b = 0; b < kBlocks; ++b) {
@@ -45,13 +45,13 @@ TEST(FloatChannel, SeedTestCopyMode) {
       ASSERT_EQ(got[i], b * 1e6 + i) << b << " " << i;
     }
   }
-  EXPECT_EQ(WaitChild(producer, 70), 0);
+  EXPECT_EQ(WaitExitCode(producer, 70s), 0);
 }
 
 // The same through loans: the consumer reads the producer's block in place.
 TEST(FloatChannel, SeedTestLoanModeIsZeroCopy) {
   FloatChannel ch(kDoubles, 3);
-  pid_t producer = StartChild(
+  pid_t producer = ForkChild(
       [&] {
         for (int b = 0; b < kBlocks; ++b) {
           auto w = ch.loan(kDoubles, 20s);
@@ -73,7 +73,7 @@ TEST(FloatChannel, SeedTestLoanModeIsZeroCopy) {
       ASSERT_EQ(r[i], b * 1e6 + i) << b << " " << i;
     }
   }
-  EXPECT_EQ(WaitChild(producer, 70), 0);
+  EXPECT_EQ(WaitExitCode(producer, 70s), 0);
 }
 
 TEST(Channel, PartialPublishAndUnpublishedLoanIsSkipped) {
@@ -170,13 +170,13 @@ TEST(Channel, ReaderGetsClosedWhenEveryWriterIsGone) {
 TEST(Channel, HandleTravelsThroughTheCodec) {
   Channel<int> ch(4);
   std::string bytes = Encode(ch);
-  pid_t child = StartChild([&] {
+  pid_t child = ForkChild([&] {
     Channel<int> other = Decode<Channel<int>>(bytes);
     other.send(std::vector<int>{7, 8});
     return 0;
   });
   EXPECT_EQ(ch.recv(5s), (std::vector<int>{7, 8}));
-  EXPECT_EQ(WaitChild(child), 0);
+  EXPECT_EQ(WaitExitCode(child), 0);
 }
 
 }  // namespace

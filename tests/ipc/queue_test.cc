@@ -15,34 +15,25 @@
 
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
-#include "tests/ipc/fork_helper.h"
+#include "tests/support/fork_helpers.h"
 #include "tests/sync/huge_timeouts.h"
 
 namespace shoal {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::ForkChild;
 using testing::RunInChild;
-using testing::StartChild;
-using testing::WaitChild;
-
-// Shared counters visible to forked children.
-template <class T>
-T* SharedArray(std::size_t n) {
-  void* p = mmap(nullptr, sizeof(T) * n, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  EXPECT_NE(p, MAP_FAILED);
-  return new (p) T[n]();
-}
+using testing::WaitExitCode;
 
 TEST(Queue, OneProducerOneConsumerKeepsOrder) {
   Queue<int> q(64);
-  pid_t child = StartChild([&] {
+  pid_t child = ForkChild([&] {
     for (int i = 0; i < 100000; ++i) q.put(i, 10s);
     return 0;
   });
   for (int i = 0; i < 100000; ++i) ASSERT_EQ(q.get(10s), i);
-  EXPECT_EQ(WaitChild(child), 0);
+  EXPECT_EQ(WaitExitCode(child), 0);
   EXPECT_TRUE(q.empty());
 }
 
@@ -50,11 +41,11 @@ TEST(Queue, FourProducersFourConsumersEachItemExactlyOnce) {
   constexpr int kProducers = 4, kConsumers = 4, kItems = 200000;
   constexpr int kPer = kItems / kProducers;
   Queue<uint64_t> q(1024);
-  auto* seen = SharedArray<std::atomic<uint8_t>>(kItems);
-  auto* sums = SharedArray<std::atomic<uint64_t>>(kConsumers);
+  auto* seen = testing::NewSharedArray<std::atomic<uint8_t>>(kItems);
+  auto* sums = testing::NewSharedArray<std::atomic<uint64_t>>(kConsumers);
   std::vector<pid_t> kids;
   for (int c = 0; c < kConsumers; ++c) {
-    kids.push_back(StartChild(
+    kids.push_back(ForkChild(
         [&, c] {
           for (;;) {
             std::optional<uint64_t> v = q.try_get(20s);
@@ -67,16 +58,16 @@ TEST(Queue, FourProducersFourConsumersEachItemExactlyOnce) {
   }
   std::vector<pid_t> producers;
   for (int p = 0; p < kProducers; ++p) {
-    producers.push_back(StartChild(
+    producers.push_back(ForkChild(
         [&, p] {
           for (int i = 0; i < kPer; ++i) q.put(uint64_t(p) * kPer + i, 20s);
           return 0;
         },
         60));
   }
-  for (pid_t p : producers) EXPECT_EQ(WaitChild(p, 70), 0);
+  for (pid_t p : producers) EXPECT_EQ(WaitExitCode(p, 70s), 0);
   q.close();
-  for (pid_t k : kids) EXPECT_EQ(WaitChild(k, 70), 0);
+  for (pid_t k : kids) EXPECT_EQ(WaitExitCode(k, 70s), 0);
   uint64_t total = 0;
   for (int c = 0; c < kConsumers; ++c) total += sums[c].load();
   EXPECT_EQ(total, uint64_t(kItems) * (kItems - 1) / 2);
@@ -88,7 +79,7 @@ TEST(Queue, FourProducersFourConsumersEachItemExactlyOnce) {
 TEST(Queue, RandomSizesZeroToFourMiB) {
   Queue<std::string> q(QueueOptions{.maxsize = 16, .heap_bytes = 32 << 20});
   constexpr int kItems = 200;
-  pid_t child = StartChild(
+  pid_t child = ForkChild(
       [&] {
         std::mt19937 rng(7);
         for (int i = 0; i < kItems; ++i) {
@@ -109,7 +100,7 @@ TEST(Queue, RandomSizesZeroToFourMiB) {
       ASSERT_EQ(s[k], static_cast<char>(k * 7 + i)) << i << " " << k;
     }
   }
-  EXPECT_EQ(WaitChild(child, 70), 0);
+  EXPECT_EQ(WaitExitCode(child, 70s), 0);
 }
 
 TEST(Queue, ItemLargerThanHeapIsRefusedAndKept) {
@@ -173,7 +164,7 @@ TEST(Queue, CloseWakesBlockedReadersInOtherProcesses) {
   Queue<int> q(16);
   std::vector<pid_t> kids;
   for (int i = 0; i < 3; ++i) {
-    kids.push_back(StartChild([&] {
+    kids.push_back(ForkChild([&] {
       try {
         q.get();  // untimed: only close() can end it
       } catch (const Closed&) {
@@ -184,16 +175,16 @@ TEST(Queue, CloseWakesBlockedReadersInOtherProcesses) {
   }
   std::this_thread::sleep_for(100ms);
   q.close();
-  for (pid_t k : kids) EXPECT_EQ(WaitChild(k, 10), 0);
+  for (pid_t k : kids) EXPECT_EQ(WaitExitCode(k, 10s), 0);
 }
 
 TEST(Queue, SentinelShutdownWithTenConsumers) {
   constexpr int kConsumers = 10, kItems = 10000;
   Queue<int> q(256);
-  auto* total = SharedArray<std::atomic<int64_t>>(1);
+  auto* total = testing::NewSharedArray<std::atomic<int64_t>>(1);
   std::vector<pid_t> kids;
   for (int c = 0; c < kConsumers; ++c) {
-    kids.push_back(StartChild([&] {
+    kids.push_back(ForkChild([&] {
       for (;;) {
         int v = q.get(20s);
         if (v < 0) return 0;  // the sentinel
@@ -203,7 +194,7 @@ TEST(Queue, SentinelShutdownWithTenConsumers) {
   }
   for (int i = 0; i < kItems; ++i) q.put(i, 20s);
   for (int c = 0; c < kConsumers; ++c) q.put(-1, 20s);
-  for (pid_t k : kids) EXPECT_EQ(WaitChild(k, 30), 0);
+  for (pid_t k : kids) EXPECT_EQ(WaitExitCode(k, 30s), 0);
   EXPECT_EQ(total->load(), int64_t(kItems) * (kItems - 1) / 2);
   EXPECT_TRUE(q.empty());
 }
@@ -398,8 +389,8 @@ TEST(JoinableQueue, EncodedPutsAreCounted) {
 // each item; the producer's join() returns once all are done.
 TEST(JoinableQueue, ProducerConsumerTaskDoneJoin) {
   JoinableQueue<int> q(32);
-  auto* processed = SharedArray<std::atomic<int>>(1);
-  pid_t consumer = StartChild([&] {
+  auto* processed = testing::NewSharedArray<std::atomic<int>>(1);
+  pid_t consumer = ForkChild([&] {
     for (;;) {
       int v = q.get(20s);
       std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -413,7 +404,7 @@ TEST(JoinableQueue, ProducerConsumerTaskDoneJoin) {
   EXPECT_EQ(processed->load(), 1000 * 1001 / 2);
   EXPECT_EQ(q.unfinished_tasks(), 0u);
   kill(consumer, SIGKILL);
-  WaitChild(consumer);
+  WaitExitCode(consumer);
 }
 
 TEST(JoinableQueue, JoinTimesOutWhileUnfinished) {

@@ -1,7 +1,6 @@
 #include "shoal/ipc/internal/block_heap.h"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,25 +11,18 @@
 
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
+#include "tests/support/fork_helpers.h"
 
 namespace shoal::internal {
 namespace {
 
 using namespace std::chrono_literals;
 
-struct SharedMem {
-  explicit SharedMem(size_t n) : size(n) {
-    ptr = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-               -1, 0);
-  }
-  ~SharedMem() { munmap(ptr, size); }
-  void* ptr;
-  size_t size;
-};
+using testing::SharedMapping;
 
 TEST(BlockHeap, AllocatesDisjointRunsAndFrees) {
-  SharedMem mem(BlockHeap::BytesFor(64 * 1024));
-  BlockHeap heap = BlockHeap::Create(mem.ptr, mem.size, 64 * 1024);
+  SharedMapping mem(BlockHeap::BytesFor(64 * 1024));
+  BlockHeap heap = BlockHeap::Create(mem.ptr(), mem.size(), 64 * 1024);
   EXPECT_EQ(heap.capacity(), 64u * 1024);
   auto a = heap.Allocate(1000, Deadline::Now());
   auto b = heap.Allocate(1, Deadline::Now());
@@ -47,8 +39,8 @@ TEST(BlockHeap, AllocatesDisjointRunsAndFrees) {
 }
 
 TEST(BlockHeap, FullHeapWaitsThenTimesOutOrSucceeds) {
-  SharedMem mem(BlockHeap::BytesFor(4096));
-  BlockHeap heap = BlockHeap::Create(mem.ptr, mem.size, 4096);
+  SharedMapping mem(BlockHeap::BytesFor(4096));
+  BlockHeap heap = BlockHeap::Create(mem.ptr(), mem.size(), 4096);
   auto all = heap.Allocate(4096, Deadline::Now());
   ASSERT_TRUE(all);
   auto t0 = std::chrono::steady_clock::now();
@@ -66,8 +58,8 @@ TEST(BlockHeap, FullHeapWaitsThenTimesOutOrSucceeds) {
 }
 
 TEST(BlockHeap, RandomAllocFreeKeepsAccounting) {
-  SharedMem mem(BlockHeap::BytesFor(1 << 20));
-  BlockHeap heap = BlockHeap::Create(mem.ptr, mem.size, 1 << 20);
+  SharedMapping mem(BlockHeap::BytesFor(1 << 20));
+  BlockHeap heap = BlockHeap::Create(mem.ptr(), mem.size(), 1 << 20);
   std::mt19937 rng(1);
   std::vector<std::pair<uint64_t, uint64_t>> live;
   std::vector<int> owner(heap.capacity() / 256, -1);
@@ -94,11 +86,11 @@ TEST(BlockHeap, RandomAllocFreeKeepsAccounting) {
 }
 
 TEST(BlockHeap, HolderKilledInsideLockDoesNotHangOthers) {
-  SharedMem mem(BlockHeap::BytesFor(4096));
-  BlockHeap heap = BlockHeap::Create(mem.ptr, mem.size, 4096);
+  SharedMapping mem(BlockHeap::BytesFor(4096));
+  BlockHeap heap = BlockHeap::Create(mem.ptr(), mem.size(), 4096);
   pid_t child = fork();
   if (child == 0) {
-    static_cast<BlockHeapShared*>(mem.ptr)->lock.acquire();
+    static_cast<BlockHeapShared*>(mem.ptr())->lock.acquire();
     raise(SIGKILL);
     _exit(1);
   }
@@ -109,14 +101,14 @@ TEST(BlockHeap, HolderKilledInsideLockDoesNotHangOthers) {
 }
 
 TEST(BlockHeap, CorruptInputsAreErrors) {
-  SharedMem mem(BlockHeap::BytesFor(4096));
-  BlockHeap heap = BlockHeap::Create(mem.ptr, mem.size, 4096);
+  SharedMapping mem(BlockHeap::BytesFor(4096));
+  BlockHeap heap = BlockHeap::Create(mem.ptr(), mem.size(), 4096);
   EXPECT_THROW(heap.At(4000, 200), InvalidRegion);
   EXPECT_THROW(heap.At(~uint64_t{0}, 2), InvalidRegion);
   EXPECT_THROW(heap.Free(100, 10), InvalidRegion);
   EXPECT_THROW(heap.Free(4096, 10), InvalidRegion);
-  static_cast<BlockHeapShared*>(mem.ptr)->blocks = 1 << 30;
-  EXPECT_THROW(BlockHeap::Attach(mem.ptr, mem.size), InvalidRegion);
+  static_cast<BlockHeapShared*>(mem.ptr())->blocks = 1 << 30;
+  EXPECT_THROW(BlockHeap::Attach(mem.ptr(), mem.size()), InvalidRegion);
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include "shoal/ipc/internal/ring_core.h"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
+#include "tests/support/fork_helpers.h"
 
 namespace shoal::internal {
 namespace {
@@ -21,22 +21,13 @@ namespace {
 using Status = RingCore::Status;
 using namespace std::chrono_literals;
 
-struct SharedMem {
-  explicit SharedMem(size_t n) : size(n) {
-    ptr = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-               -1, 0);
-    EXPECT_NE(ptr, MAP_FAILED);
-  }
-  ~SharedMem() { munmap(ptr, size); }
-  void* ptr;
-  size_t size;
-};
+using testing::SharedMapping;
 
 // A ring with its two sides, as one process holds it.
 struct Ring {
-  Ring(SharedMem& mem, uint32_t capacity, std::size_t inline_bytes,
+  Ring(SharedMapping& mem, uint32_t capacity, std::size_t inline_bytes,
        const RingOptions& options = {})
-      : core(RingCore::Create(mem.ptr, mem.size, capacity, inline_bytes,
+      : core(RingCore::Create(mem.ptr(), mem.size(), capacity, inline_bytes,
                               options)),
         writer(core),
         reader(core) {}
@@ -72,7 +63,7 @@ struct Recorder final : SlotReclaimer {
 };
 
 TEST(RingCore, FifoSingleThreadAndWrapAround) {
-  SharedMem mem(RingCore::BytesFor(3, 64));
+  SharedMapping mem(RingCore::BytesFor(3, 64));
   Ring ring(mem, 3, 64);
   uint64_t v;
   for (uint64_t lap = 0; lap < 10; ++lap) {
@@ -90,7 +81,7 @@ TEST(RingCore, FifoSingleThreadAndWrapAround) {
 }
 
 TEST(RingCore, TimedClaimsReturnInBound) {
-  SharedMem mem(RingCore::BytesFor(1, 64));
+  SharedMapping mem(RingCore::BytesFor(1, 64));
   Ring ring(mem, 1, 64);
   uint64_t v;
   auto t0 = std::chrono::steady_clock::now();
@@ -107,7 +98,7 @@ TEST(RingCore, TimedClaimsReturnInBound) {
 }
 
 TEST(RingCore, CloseDrainsThenReportsClosed) {
-  SharedMem mem(RingCore::BytesFor(4, 64));
+  SharedMapping mem(RingCore::BytesFor(4, 64));
   Ring ring(mem, 4, 64);
   ASSERT_TRUE(Put(ring.writer, 7));
   ASSERT_TRUE(Put(ring.writer, 8));
@@ -123,7 +114,7 @@ TEST(RingCore, CloseDrainsThenReportsClosed) {
 }
 
 TEST(RingCore, CloseWakesSleepingReader) {
-  SharedMem mem(RingCore::BytesFor(4, 64));
+  SharedMapping mem(RingCore::BytesFor(4, 64));
   Ring ring(mem, 4, 64);
   std::thread t([&] {
     std::this_thread::sleep_for(100ms);
@@ -139,7 +130,7 @@ TEST(RingCore, CloseWakesSleepingReader) {
 // A reader of the previous lap still holds the slot at head: after a close
 // the ring is drained all the same (nothing can be published there).
 TEST(RingCore, ClosedWhileAPreviousLapReaderHoldsTheHeadSlot) {
-  SharedMem mem(RingCore::BytesFor(1, 64));
+  SharedMapping mem(RingCore::BytesFor(1, 64));
   Ring ring(mem, 1, 64);
   ASSERT_TRUE(Put(ring.writer, 1));
   RingClaim held;
@@ -152,7 +143,7 @@ TEST(RingCore, ClosedWhileAPreviousLapReaderHoldsTheHeadSlot) {
 }
 
 TEST(RingCore, WritesAfterCloseWhenTheOwnerAllowsThem) {
-  SharedMem mem(RingCore::BytesFor(4, 64));
+  SharedMapping mem(RingCore::BytesFor(4, 64));
   Ring ring(mem, 4, 64, RingOptions{.writes_after_close = true});
   ring.core.Close();
   ASSERT_TRUE(Put(ring.writer, 5, Deadline::Now()));
@@ -163,7 +154,7 @@ TEST(RingCore, WritesAfterCloseWhenTheOwnerAllowsThem) {
 }
 
 TEST(RingCore, AbandonedSlotIsSkippedAndItsBlockFreed) {
-  SharedMem mem(RingCore::BytesFor(4, 64));
+  SharedMapping mem(RingCore::BytesFor(4, 64));
   Recorder rec;
   Ring ring(mem, 4, 64, RingOptions{.reclaimer = &rec});
   RingClaim c;
@@ -180,7 +171,7 @@ TEST(RingCore, AbandonedSlotIsSkippedAndItsBlockFreed) {
 }
 
 TEST(RingCore, PayloadOfAHeapSlotAndReleaseFreesItsBlockOnce) {
-  SharedMem mem(RingCore::BytesFor(2, 64));
+  SharedMapping mem(RingCore::BytesFor(2, 64));
   Recorder rec;
   Ring ring(mem, 2, 64, RingOptions{.reclaimer = &rec});
   RingClaim w;
@@ -199,8 +190,8 @@ TEST(RingCore, PayloadOfAHeapSlotAndReleaseFreesItsBlockOnce) {
 // Threads: 4 producers x 4 consumers, every value exactly once.
 TEST(RingCore, MpmcThreadsExactlyOnce) {
   constexpr int kProducers = 4, kConsumers = 4, kPer = 50000;
-  SharedMem mem(RingCore::BytesFor(64, 64));
-  const RingCore core = RingCore::Create(mem.ptr, mem.size, 64, 64);
+  SharedMapping mem(RingCore::BytesFor(64, 64));
+  const RingCore core = RingCore::Create(mem.ptr(), mem.size(), 64, 64);
   std::vector<std::atomic<int>> seen(kProducers * kPer);
   std::vector<std::thread> threads;
   for (int p = 0; p < kProducers; ++p) {
@@ -231,7 +222,7 @@ TEST(RingCore, MpmcThreadsExactlyOnce) {
 // lost slot within about a second and counts it; the user bits of the slot
 // reach the reclaimer.
 TEST(RingCore, DeadWriterSlotIsRecoveredAndCounted) {
-  SharedMem mem(RingCore::BytesFor(8, 64));
+  SharedMapping mem(RingCore::BytesFor(8, 64));
   Recorder rec;
   Ring ring(mem, 8, 64, RingOptions{.reclaimer = &rec});
   pid_t child = fork();
@@ -257,7 +248,7 @@ TEST(RingCore, DeadWriterSlotIsRecoveredAndCounted) {
 
 // The dead writer is still a zombie (not reaped): it must count as dead.
 TEST(RingCore, ZombieWriterCountsAsDead) {
-  SharedMem mem(RingCore::BytesFor(8, 64));
+  SharedMapping mem(RingCore::BytesFor(8, 64));
   Ring ring(mem, 8, 64);
   pid_t child = fork();
   if (child == 0) {
@@ -279,7 +270,7 @@ TEST(RingCore, ZombieWriterCountsAsDead) {
 // A reader dies between claim and release on a full ring: the blocked
 // writer recovers the slot, frees its block and counts the item.
 TEST(RingCore, DeadReaderSlotIsRecoveredByWriter) {
-  SharedMem mem(RingCore::BytesFor(1, 64));
+  SharedMapping mem(RingCore::BytesFor(1, 64));
   Recorder rec;
   Ring ring(mem, 1, 64, RingOptions{.reclaimer = &rec});
   RingClaim w;
@@ -309,7 +300,7 @@ TEST(RingCore, DeadReaderSlotIsRecoveredByWriter) {
 // owner reads the payload in place, then the slot is free and a writer
 // sleeping for it wakes.
 TEST(RingCore, OwnerRepairsDeadReadersAndSeesTheirPayload) {
-  SharedMem mem(RingCore::BytesFor(1, 8));
+  SharedMapping mem(RingCore::BytesFor(1, 8));
   Recorder rec;
   Ring ring(mem, 1, 8,
             RingOptions{.holder_death = HolderDeath::kRepairedByOwner,
@@ -355,7 +346,7 @@ TEST(RingCore, OwnerRepairsDeadReadersAndSeesTheirPayload) {
 // Writers gone: a reader on an empty ring whose every writer died gets
 // kClosed, when the creator asked for it.
 TEST(RingCore, ReaderSeesClosedWhenEveryWriterIsGone) {
-  SharedMem mem(RingCore::BytesFor(4, 64));
+  SharedMapping mem(RingCore::BytesFor(4, 64));
   Ring ring(mem, 4, 64);
   ring.core.set_close_on_writers_gone(true);
   pid_t child = fork();
@@ -375,7 +366,7 @@ TEST(RingCore, ReaderSeesClosedWhenEveryWriterIsGone) {
 }
 
 TEST(RingCore, CorruptIndexIsAnErrorNotACrash) {
-  SharedMem mem(RingCore::BytesFor(4, 64));
+  SharedMapping mem(RingCore::BytesFor(4, 64));
   Ring ring(mem, 4, 64);
   ring.core.data()->head.Store(RingPos(0, 0xffffff00u),
                                std::memory_order_relaxed);
@@ -387,11 +378,11 @@ TEST(RingCore, CorruptIndexIsAnErrorNotACrash) {
   ring.core.data()->tail.Store(RingPos(5, 0), std::memory_order_relaxed);
   EXPECT_THROW(ring.writer.TryClaim(&c), InvalidRegion);
   ring.core.data()->capacity = 1u << 30;
-  EXPECT_THROW(RingCore::Attach(mem.ptr, mem.size), InvalidRegion);
+  EXPECT_THROW(RingCore::Attach(mem.ptr(), mem.size()), InvalidRegion);
 }
 
 TEST(RingCore, CorruptPayloadIsRefusedWhenResolved) {
-  SharedMem mem(RingCore::BytesFor(2, 64));
+  SharedMapping mem(RingCore::BytesFor(2, 64));
   Ring ring(mem, 2, 64);
   RingClaim w;
   ASSERT_EQ(ring.writer.TryClaim(&w), Status::kOk);

@@ -1,26 +1,19 @@
 // Tests for pool/internal/pool_view.h and the worker's validation.
 #include "shoal/pool/internal/pool_view.h"
 
-#include <sys/mman.h>
-
 #include <cstring>
 #include <random>
 
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
 #include "shoal/pool/internal/pool_shared.h"
+#include "tests/support/fork_helpers.h"
 
 namespace {
 
 using shoal::internal::PoolGeometry;
 using shoal::internal::PoolView;
-
-std::byte* Map(std::size_t n) {
-  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                 -1, 0);
-  EXPECT_NE(p, MAP_FAILED);
-  return static_cast<std::byte*>(p);
-}
+using shoal::testing::SharedMapping;
 
 TEST(PoolViewTest, CreateAttachAndRangeChecks) {
   PoolGeometry g;
@@ -28,7 +21,8 @@ TEST(PoolViewTest, CreateAttachAndRangeChecks) {
   g.slots = 70;
   g.heap_bytes = 1 << 20;
   const std::size_t n = PoolView::BytesFor(g);
-  std::byte* mem = Map(n);
+  SharedMapping mapping(n);
+  std::byte* mem = mapping.bytes();
   (void)PoolView::Create(mem, n, g);
   PoolView a = PoolView::Attach(mem, n);
   EXPECT_EQ(a.workers(), 3u);
@@ -52,14 +46,14 @@ TEST(PoolViewTest, CreateAttachAndRangeChecks) {
   a.Notify(69);
   a.DrainNotify([&](uint32_t s) { seen.push_back(s); });
   EXPECT_EQ(seen, (std::vector<uint32_t>{0, 69}));
-  munmap(mem, n);
 }
 
 TEST(PoolViewTest, GarbageNeverAttaches) {
   PoolGeometry g;
   g.heap_bytes = 1 << 20;
   const std::size_t n = PoolView::BytesFor(g);
-  std::byte* mem = Map(n);
+  SharedMapping mapping(n);
+  std::byte* mem = mapping.bytes();
   std::mt19937_64 rng(7);
   for (int round = 0; round < 50; ++round) {
     for (std::size_t i = 0; i < 4096; i += 8) {
@@ -72,7 +66,6 @@ TEST(PoolViewTest, GarbageNeverAttaches) {
   PoolView::Create(mem, n, g);
   reinterpret_cast<shoal::internal::PoolShared*>(mem)->heap_offset += 64;
   EXPECT_THROW(PoolView::Attach(mem, n), shoal::InvalidRegion);
-  munmap(mem, n);
 }
 
 }  // namespace

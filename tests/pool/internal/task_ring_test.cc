@@ -2,7 +2,6 @@
 #include "shoal/pool/internal/task_ring.h"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,21 +13,17 @@
 
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
+#include "tests/support/fork_helpers.h"
 
 namespace {
 
 using shoal::internal::TaskRing;
-
-void* Shared(std::size_t n) {
-  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                 -1, 0);
-  EXPECT_NE(p, MAP_FAILED);
-  return p;
-}
+using shoal::testing::SharedMapping;
 
 TEST(TaskRingTest, FifoAndClose) {
   const std::size_t n = TaskRing::BytesFor(8);
-  void* mem = Shared(n);
+  SharedMapping mapping(n);
+  void* mem = mapping.ptr();
   TaskRing ring = TaskRing::Create(mem, n, 8);
   for (int lap = 0; lap < 5; ++lap) {
     for (uint64_t v = 1; v <= 8; ++v) ASSERT_TRUE(ring.Push(v + lap * 100));
@@ -50,12 +45,12 @@ TEST(TaskRingTest, FifoAndClose) {
   ring.Release(pos);
   EXPECT_EQ(ring.Take(&got, &pos, shoal::Deadline::Now()),
             TaskRing::Status::kClosed);
-  munmap(mem, n);
 }
 
 TEST(TaskRingTest, DeadReaderEntriesAreRecoveredWithTheirValue) {
   const std::size_t n = TaskRing::BytesFor(4);
-  void* mem = Shared(n);
+  SharedMapping mapping(n);
+  void* mem = mapping.ptr();
   TaskRing ring = TaskRing::Create(mem, n, 4);
   ring.Push(11);
   ring.Push(22);
@@ -88,12 +83,12 @@ TEST(TaskRingTest, DeadReaderEntriesAreRecoveredWithTheirValue) {
     EXPECT_EQ(v, 100 + k);
     ring.Release(pos);
   }
-  munmap(mem, n);
 }
 
 TEST(TaskRingTest, PushWaitsForAHeldEntryAndTimesOut) {
   const std::size_t n = TaskRing::BytesFor(2);
-  void* mem = Shared(n);
+  SharedMapping mapping(n);
+  void* mem = mapping.ptr();
   TaskRing ring = TaskRing::Create(mem, n, 2);
   uint64_t v, pos;
   ring.Push(1);
@@ -103,14 +98,14 @@ TEST(TaskRingTest, PushWaitsForAHeldEntryAndTimesOut) {
   EXPECT_FALSE(ring.Push(3, std::chrono::milliseconds(20)));
   ring.Release(pos);
   EXPECT_TRUE(ring.Push(3, std::chrono::milliseconds(20)));
-  munmap(mem, n);
 }
 
 // The writer sleeps on an entry a dead worker holds (nobody but the monitor
 // may repair it) and wakes when the monitor takes the entry back.
 TEST(TaskRingTest, PushBlockedByADeadWorkerWakesWhenTheMonitorRepairs) {
   const std::size_t n = TaskRing::BytesFor(1);
-  void* mem = Shared(n);
+  SharedMapping mapping(n);
+  void* mem = mapping.ptr();
   TaskRing ring = TaskRing::Create(mem, n, 1);
   ring.Push(5);
   pid_t pid = fork();
@@ -140,16 +135,15 @@ TEST(TaskRingTest, PushBlockedByADeadWorkerWakesWhenTheMonitorRepairs) {
   EXPECT_EQ(v, 6u);
   ring.Release(pos);
   waitpid(pid, nullptr, 0);
-  munmap(mem, n);
 }
 
 TEST(TaskRingTest, AttachRejectsGarbage) {
   const std::size_t n = TaskRing::BytesFor(8);
-  void* mem = Shared(n);
+  SharedMapping mapping(n);
+  void* mem = mapping.ptr();
   std::memset(mem, 0xab, n);
   EXPECT_THROW(TaskRing::Attach(mem, n), shoal::InvalidRegion);
   EXPECT_THROW(TaskRing::BytesFor(3), shoal::ValueError);
-  munmap(mem, n);
 }
 
 }  // namespace
