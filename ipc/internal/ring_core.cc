@@ -297,6 +297,18 @@ void RingCore::FinishRepairedRead(const RingClaim& claim) {
   }
 }
 
+void RingCore::WakeAfterDeath() {
+  // Sleepers of a ring repaired by its owner never wake up to check on
+  // others: a hand-off the dead process owed them must come from here.
+  if (data_->readers_waiting.load(std::memory_order_seq_cst) > 0) {
+    WakeAllReaders();
+  }
+  if (data_->writers_waiting.load(std::memory_order_seq_cst) > 0) {
+    data_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+    FutexWake(&data_->space_seq, INT_MAX);
+  }
+}
+
 void RingCore::Close() {
   data_->closed.store(1, std::memory_order_seq_cst);
   data_->items_seq.fetch_add(1, std::memory_order_seq_cst);

@@ -285,8 +285,10 @@ class RingCore {
 
   // kRepairedByOwner: `pid` died (and is not reaped yet, so the pid cannot
   // be reused). Every slot it was reading is handed to fn(const RingClaim&)
-  // (the payload is still in place) and then released for the next lap;
-  // sleeping writers are woken. Returns how many slots it repaired.
+  // (the payload is still in place) and then released for the next lap.
+  // Then every sleeper is woken: the dead process may have owed the others
+  // a wake-up (a reader hands the wake-up on after it takes a slot) that
+  // nobody else will give. Returns how many slots it repaired.
   template <class Fn>
   std::size_t RepairReadsOf(pid_t pid, Fn&& fn) {
     std::size_t n = 0;
@@ -297,6 +299,7 @@ class RingCore {
       FinishRepairedRead(claim);
       ++n;
     }
+    WakeAfterDeath();
     return n;
   }
 
@@ -328,6 +331,7 @@ class RingCore {
   bool TakeOver(RingSlot* slot, SlotWord state) const;
   bool TakeOverReadOf(pid_t pid, uint32_t index, RingClaim* claim);
   void FinishRepairedRead(const RingClaim& claim);
+  void WakeAfterDeath();
   // Marks the slot read and free for the next lap's writer; wakes a writer
   // that sleeps for exactly this slot.
   void ReleaseSlot(const RingClaim& claim);

@@ -3,11 +3,14 @@
 #include "shoal/ipc/internal/ring_core.h"
 
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -52,6 +55,17 @@ Status Get(RingReader& r, uint64_t* v, Deadline d = Deadline()) {
   std::memcpy(v, c.data, sizeof(*v));
   r.Release(c);
   return s;
+}
+
+// A thread's scheduler state (R, S, D, ...) from /proc.
+char ThreadState(pid_t tid) {
+  std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const std::size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size()
+             ? '?'
+             : line[paren + 2];
 }
 
 // Records what the ring asks of its owner.
@@ -341,6 +355,45 @@ TEST(RingCore, OwnerRepairsDeadReadersAndSeesTheirPayload) {
   ASSERT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
   EXPECT_EQ(v, 3u);
   waitpid(child, nullptr, 0);
+}
+
+// kRepairedByOwner: sleepers never wake up on their own to look around, so
+// the owner's repair after a death wakes them: the dead process may have
+// owed them a wake-up (here: a slot published without one).
+TEST(RingCore, OwnerRepairWakesReadersAHandOffWasOwedTo) {
+  SharedMapping mem(RingCore::BytesFor(4, 8));
+  Ring ring(mem, 4, 8,
+            RingOptions{.holder_death = HolderDeath::kRepairedByOwner});
+  std::atomic<bool> got{false};
+  std::atomic<pid_t> tid{0};
+  std::thread reader([&] {
+    tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+    uint64_t v;
+    EXPECT_EQ(Get(ring.reader, &v, 10s), Status::kOk);
+    EXPECT_EQ(v, 77u);
+    got.store(true);
+  });
+  // Until the reader sleeps in the kernel (registered, state S).
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    return ring.core.data()->readers_waiting.load() > 0 && tid.load() != 0 &&
+           ThreadState(tid.load()) == 'S';
+  }));
+  RingClaim c;
+  ASSERT_EQ(ring.writer.TryClaim(&c), Status::kOk);
+  const uint64_t v = 77;
+  std::memcpy(c.data, &v, sizeof(v));
+  c.slot->size.store(sizeof(v));
+  // Published, but the wake-up is "lost".
+  c.slot->state.Store(SlotWord::FullAt(c.pos), std::memory_order_seq_cst);
+  std::this_thread::sleep_for(100ms);
+  if (got.load()) {
+    reader.join();
+    GTEST_SKIP() << "the reader woke before the repair (spurious wake-up)";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(ring.core.RepairReadsOf(999999, [](const RingClaim&) {}), 0u);
+  reader.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
 }
 
 // Writers gone: a reader on an empty ring whose every writer died gets
