@@ -57,6 +57,7 @@
 #include "shoal/pool/process.h"
 #include "shoal/pool/promise.h"
 #include "shoal/pool/reusable_executor.h"
+#include "shoal/pool/service.h"
 #include "shoal/pool/thread_pool.h"
 
 #endif  // SHOAL_SHOAL_H_

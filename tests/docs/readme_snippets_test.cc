@@ -25,6 +25,7 @@
 #include "shoal/pool/pool.h"
 #include "shoal/pool/process.h"
 #include "shoal/pool/reusable_executor.h"
+#include "shoal/pool/service.h"
 #include "shoal/sync/barrier.h"
 #include "shoal/sync/condition.h"
 #include "shoal/sync/lock.h"
@@ -242,6 +243,25 @@ TEST(Readme, LatestAndBlackboard) {
   double r = rate.read();
   EXPECT_EQ(r, 250.0);
   EXPECT_EQ(config.read<int>("log_level"), 2);
+}
+
+TEST(Readme, ServiceAndServiceClient) {
+  shoal::Service<std::string, std::size_t> svc;
+  pid_t server = fork();
+  if (server == 0) {
+    alarm(30);
+    svc.serve([](const std::string& s) { return s.size(); });
+    _exit(0);
+  }
+  shoal::ServiceClient<std::string, std::size_t> client(svc);
+  std::size_t n = client.call("four", std::chrono::seconds(1));
+  EXPECT_EQ(n, 4u);
+  shoal::Future<std::size_t> f = client.call_async("seven");
+  EXPECT_EQ(f.result(std::chrono::seconds(20)), 5u);
+  svc.close();
+  int status = 0;
+  waitpid(server, &status, 0);
+  EXPECT_EQ(status, 0);
 }
 
 }  // namespace
