@@ -95,6 +95,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "shoal/base/deadline.h"
@@ -364,7 +365,11 @@ class Service {
     }
     std::shared_ptr<internal::ServiceCore> core_;
     internal::ServiceCore::Taken taken_;
-    std::optional<Req> decoded_;
+    // A decoded copy only for codec types: an in-place Req (possibly
+    // megabytes) is read where it lies and never held here.
+    std::conditional_t<internal::ServiceInPlace<Req>, std::monostate,
+                       std::optional<Req>>
+        decoded_{};
     bool loaned_ = false;
   };
 
