@@ -131,6 +131,9 @@ void ServiceClientState::AddPending(const Call& call, Completer done) {
   if (!receiver_) {
     receiver_ = std::make_unique<std::thread>([this] { ReceiverLoop(); });
   }
+  // The receiver may be asleep on a snapshot of the pending calls taken
+  // before this one was added (and its reply may have landed already).
+  if (receiver_sleeping_) core_->WakeAsync(client_);
   cv_.notify_all();
 }
 
@@ -175,10 +178,12 @@ void ServiceClientState::ReceiverLoop() {
       lock.lock();
       continue;
     }
+    receiver_sleeping_ = true;  // under the lock: see AddPending
     lock.unlock();
     core_->WaitAsync(client_, seq,
                      Deadline(now + ServiceCore::kLivenessCheckInterval));
     lock.lock();
+    receiver_sleeping_ = false;
   }
 }
 

@@ -220,6 +220,7 @@ class ServiceClientState {
   uint64_t in_use_ = 0;
   std::map<uint32_t, std::pair<Call, Completer>> pending_;
   bool stop_ = false;
+  bool receiver_sleeping_ = false;  // in WaitAsync (set under mu_)
   std::unique_ptr<std::thread> receiver_;
 };
 
