@@ -1,11 +1,13 @@
-// Fuzz target: a request/response Service whose shared memory a hostile
-// peer has scribbled over (pool/service.h, ipc/internal/service_core.h).
+// Fuzz target: a request/response service whose shared memory a hostile
+// peer has scribbled over (ipc/internal/service_core.h, the engine under
+// pool/service.h; the typed layer adds only the codec, fuzzed on its own).
 // The input is a list of edits (2-byte offset, byte) applied to a fresh
 // service's payload (control block, client table, call cells, request
 // ring, heap header), after one call has been made, one posted and taken,
 // and one left queued; then every call a client and a server make, with
-// deadlines that have already passed (so nothing waits). Contract: results
-// or shoal errors, never a crash, a hang or a sanitizer report. Edits to
+// deadlines that have already passed (so nothing waits), and a second
+// process-local handle attached to the garbage. Contract: results or shoal
+// errors, never a crash, a hang or a sanitizer report. Edits to
 // the heap's robust mutex are skipped (glibc's pthread mutex is not built
 // to survive garbage; the heap fuzzer's concern, not this one's).
 #include <chrono>
@@ -14,11 +16,11 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <string>
 
 #include "shoal/base/errors.h"
 #include "shoal/ipc/internal/service_core.h"
-#include "shoal/pool/service.h"
+#include "shoal/ipc/layout.h"
+#include "shoal/sync/lock.h"
 
 namespace {
 
@@ -27,23 +29,23 @@ void Try(F&& f) {
   try {
     f();
   } catch (const shoal::Error&) {
-  } catch (const std::invalid_argument&) {
   }
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using Svc = shoal::Service<int, std::string>;
-  using Client = shoal::ServiceClient<int, std::string>;
-  shoal::ServiceOptions o;
-  o.max_clients = 2;
-  o.calls_per_client = 2;
-  o.inline_bytes = 64;
-  o.heap_bytes = 64 << 10;
-  o.region.kind = shoal::RegionKind::kAnonymous;
-  Svc svc(o);
-  std::byte* base = svc.region().payload();
+  using Core = shoal::internal::ServiceCore;
+  shoal::internal::ServiceGeometry g;
+  g.max_clients = 2;
+  g.calls_per_client = 2;
+  g.inline_bytes = 64;
+  g.heap_bytes = 64 << 10;
+  shoal::RegionOptions anon;
+  anon.kind = shoal::RegionKind::kAnonymous;
+  std::shared_ptr<Core> core =
+      Core::Create(g, shoal::LayoutOf<Core>("service-fuzz", 1), anon);
+  std::byte* base = core->region().payload();
   const auto* shared =
       reinterpret_cast<const shoal::internal::ServiceShared*>(base);
   const uint64_t heap = shared->heap_offset;
@@ -51,14 +53,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint64_t lock_begin = heap + 64;
   const uint64_t lock_end = lock_begin + sizeof(shoal::Lock);
   const shoal::Deadline now = shoal::Deadline::Now();
-  auto handler = [](int x) -> std::string {
-    if (x < 0) throw std::invalid_argument("negative");
-    return std::string(static_cast<std::size_t>(x % 200), 'x');
-  };
-  // The untyped core on the same mapping: a call served and collected, one
-  // held by a "server" (TAKEN), one left queued in the ring.
-  using Core = shoal::internal::ServiceCore;
-  std::shared_ptr<Core> core = Core::Attach(svc.region());
+  // A call served and collected, one held by a "server" (TAKEN), one left
+  // queued in the ring, one large one through the heap.
   const uint32_t client = core->AcquireClient();
   uint64_t in_use = 0;
   auto post = [&](Core::Call& call, std::size_t n) {
@@ -74,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Core::Taken held;
   (void)post(a, 4);
   (void)core->Take(&held, now);
-  (void)post(b, 40);
+  (void)post(b, 400);
   for (size_t i = 0; i + 3 <= size; i += 3) {
     const uint64_t at =
         ((static_cast<uint64_t>(data[i]) << 8) | data[i + 1]) % span;
@@ -84,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Try([&] {
     (void)core->Request(held);
     std::span<std::byte> area;
-    if (core->ReplyArea(held, 10, now, &area)) {
+    if (core->ReplyArea(held, 300, now, &area)) {
       core->Complete(held, shoal::internal::kReplyValue);
     }
   });
@@ -96,32 +92,42 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)core->LostServer(a);
     core->Finish(a);
   });
+  Try([&] { (void)core->Wait(client, b, now); });
   Try([&] { (void)core->Abandon(b); });
   Try([&] {
     Core::Taken t;
     if (core->Take(&t, now) == Core::Result::kOk) {
       (void)core->Request(t);
-      core->Complete(t, shoal::internal::kReplyError);
+      std::span<std::byte> area;
+      if (core->ReplyArea(t, 8, now, &area)) {
+        core->Complete(t, shoal::internal::kReplyError);
+      }
     }
   });
-  Try([&] { (void)core->Wait(client, b, now); });
+  Try([&] {
+    Core::Call c = core->AcquireCell(client, &in_use);
+    if (c) {
+      (void)post(c, 10);
+      (void)core->Poll(c, true);
+    }
+  });
   Try([&] { (void)core->Stats(); });
   Try([&] { core->ReleaseClient(client, in_use); });
-  // The typed layer over the same (now garbage) memory.
+  // Another handle attaching to the garbage, as a new process would.
   Try([&] {
-    Client c(svc);
-    Try([&] { (void)c.call(-1, now); });
-    Try([&] { (void)svc.serve_one(handler, now); });
-    Try([&] { (void)c.call(150, now); });
-    Try([&] { (void)svc.serve_one(handler, now); });
-  });
-  Try([&] { (void)svc.stats(); });
-  Try([&] {
-    Svc again = Svc::Open(svc.ref());
-    Client c2(again);
-    (void)c2.call(1, now);
-    (void)again.serve_one(handler, now);
-    (void)again.stats();
+    std::shared_ptr<Core> again = Core::Attach(core->region());
+    const uint32_t c2 = again->AcquireClient();
+    uint64_t used = 0;
+    Core::Call c = again->AcquireCell(c2, &used);
+    if (c) {
+      (void)again->Post(
+          c2, c, 3, [](std::span<std::byte>) {}, now, false);
+      (void)again->Wait(c2, c, now);
+    }
+    Core::Taken t;
+    (void)again->Take(&t, now);
+    (void)again->Stats();
+    again->ReleaseClient(c2, used);
   });
   return 0;
 }
