@@ -11,6 +11,10 @@
 //     forked server that echoes it. Counter x_queue = this row's time per
 //     round trip / BM_Queue_RoundTrip64B's (measured just before). Goal:
 //     x_queue <= 1.2.
+//   BM_Paired_ServiceVsQueue64B: the two above in the same two processes,
+//     alternating every 32 round trips and timed separately (service_ns,
+//     queue_ns, service_over_queue): both see the same machine state at the
+//     same moments, the robust ratio on a shared machine. Goal: <= 1.2.
 //   BM_Service_CallAsync64B: call_async(m).result(): the same plus the hop
 //     through the client's receiver thread.
 //   BM_Service_Call1MiB_InPlace: a loaned 1 MiB request and a reply read in
@@ -133,6 +137,59 @@ void BM_Service_Call64B(benchmark::State& state) {
       true);
 }
 BENCHMARK(BM_Service_Call64B)->UseRealTime();
+
+void BM_Paired_ServiceVsQueue64B(benchmark::State& state) {
+  constexpr int kBlock = 32;
+  auto svc = MakeService<Msg64, Msg64>();
+  shoal::Queue<Msg64> q[2] = {shoal::Queue<Msg64>(16),
+                              shoal::Queue<Msg64>(16)};
+  pid_t pid = ForkPeer([&] {
+    for (;;) {
+      for (int i = 0; i < kBlock; ++i) {
+        if (!svc.serve_one([](const Msg64& m) { return m; },
+                           shoal::Deadline::Infinite())) {
+          return;
+        }
+      }
+      for (int i = 0; i < kBlock; ++i) q[1].put(q[0].get());
+    }
+  });
+  shoal::ServiceClient<Msg64, Msg64> client(svc);
+  Msg64 m{};
+  uint64_t seq = 0, bad = 0, n = 0;
+  double service_ns = 0, queue_ns = 0;
+  auto now = [] { return std::chrono::steady_clock::now(); };
+  for (auto _ : state) {
+    auto t0 = now();
+    for (int i = 0; i < kBlock; ++i) {
+      Stamp(m.data(), m.size(), seq);
+      Msg64 r = client.call(m);
+      if (Check(r.data(), r.size()) != seq) ++bad;
+      ++seq;
+    }
+    auto t1 = now();
+    for (int i = 0; i < kBlock; ++i) {
+      Stamp(m.data(), m.size(), seq);
+      q[0].put(m);
+      Msg64 r = q[1].get();
+      if (Check(r.data(), r.size()) != seq) ++bad;
+      ++seq;
+    }
+    auto t2 = now();
+    service_ns += std::chrono::duration<double, std::nano>(t1 - t0).count();
+    queue_ns += std::chrono::duration<double, std::nano>(t2 - t1).count();
+    n += kBlock;
+  }
+  if (n > 0) {
+    state.counters["service_ns"] = service_ns / static_cast<double>(n);
+    state.counters["queue_ns"] = queue_ns / static_cast<double>(n);
+    state.counters["service_over_queue"] = service_ns / queue_ns;
+  }
+  svc.close();
+  Reap(pid);
+  if (bad != 0) state.SkipWithError("a message arrived corrupted");
+}
+BENCHMARK(BM_Paired_ServiceVsQueue64B)->UseRealTime();
 
 void BM_Service_CallAsync64B(benchmark::State& state) {
   ServiceRoundTrip(

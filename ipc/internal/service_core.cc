@@ -81,8 +81,7 @@ std::shared_ptr<ServiceCore> ServiceCore::Create(
   s->ring_bytes = ring_bytes;
   s->heap_offset = heap_offset;
   s->heap_bytes = heap_bytes;
-  for (auto* c : {&s->calls, &s->served, &s->errors, &s->dropped, &s->lost,
-                  &s->discarded}) {
+  for (auto* c : {&s->dropped, &s->lost, &s->discarded}) {
     c->store(0, std::memory_order_relaxed);
   }
   for (uint32_t i = 0; i < g.max_clients; ++i) {
@@ -93,6 +92,8 @@ std::shared_ptr<ServiceCore> ServiceCore::Create(
     e->async_seq.store(0, std::memory_order_relaxed);
     e->async_waiting.store(0, std::memory_order_relaxed);
     e->spin.Init();
+    e->pad = 0;
+    e->calls.store(0, std::memory_order_relaxed);
   }
   for (uint64_t i = 0; i < ncells; ++i) {
     auto* c = new (base + cells_offset + i * cell_stride) ServiceCell;
@@ -104,6 +105,8 @@ std::shared_ptr<ServiceCore> ServiceCore::Create(
     c->ring_pos.store(0, std::memory_order_relaxed);
     c->req_block.Clear();
     c->resp_block.Clear();
+    c->served.store(0, std::memory_order_relaxed);
+    c->errors.store(0, std::memory_order_relaxed);
   }
   RingCore::Create(base + ring_offset, ring_bytes,
                    static_cast<uint32_t>(ncells), sizeof(ServiceRef));
@@ -354,7 +357,9 @@ ServiceCore::Result ServiceCore::PostWritten(uint32_t client, Call& call,
   call.seq = queued.seq();
   const ServiceRef ref{kServiceRefMagic, client, call.cell, call.seq};
   std::memcpy(claim.data, &ref, sizeof ref);
-  shared_->calls.fetch_add(1, std::memory_order_relaxed);
+  ServiceClientEntry* e = EntryAt(client);
+  // This client's line (its threads may post at once, hence the RMW).
+  e->calls.fetch_add(1, std::memory_order_relaxed);
   writer_.Publish(claim, sizeof ref);
   return Result::kOk;
 }
@@ -679,15 +684,19 @@ void ServiceCore::SweepDeadClients() {
 ServiceStats ServiceCore::Stats() {
   SweepDeadClients();
   ServiceStats s;
-  s.calls = shared_->calls.load(std::memory_order_seq_cst);
-  s.served = shared_->served.load(std::memory_order_seq_cst);
-  s.errors = shared_->errors.load(std::memory_order_seq_cst);
+  for (uint32_t i = 0; i < max_clients_; ++i) {
+    ServiceClientEntry* e = EntryAt(i);
+    s.calls += e->calls.load(std::memory_order_seq_cst);
+    if (e->owner.load(std::memory_order_relaxed) != 0) ++s.clients;
+    for (uint32_t k = 0; k < calls_per_client_; ++k) {
+      ServiceCell* c = CellAt(i, k);
+      s.served += c->served.load(std::memory_order_seq_cst);
+      s.errors += c->errors.load(std::memory_order_seq_cst);
+    }
+  }
   s.dropped = shared_->dropped.load(std::memory_order_seq_cst);
   s.lost = shared_->lost.load(std::memory_order_seq_cst);
   s.discarded = shared_->discarded.load(std::memory_order_seq_cst);
-  for (uint32_t i = 0; i < max_clients_; ++i) {
-    if (EntryAt(i)->owner.load(std::memory_order_relaxed) != 0) ++s.clients;
-  }
   return s;
 }
 
@@ -792,6 +801,17 @@ bool ServiceCore::ReplyArea(const Taken& t, std::size_t size,
   return true;
 }
 
+void ServiceCore::CountServed(ServiceCell* c, uint32_t kind) {
+  // Several servers may serve one cell over time (never at once): RMWs.
+  c->served.fetch_add(1, std::memory_order_relaxed);
+  if (kind == kReplyError) c->errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServiceCore::UncountServed(ServiceCell* c, uint32_t kind) {
+  c->served.fetch_sub(1, std::memory_order_relaxed);
+  if (kind == kReplyError) c->errors.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void ServiceCore::Complete(const Taken& t, uint32_t kind) {
   ServiceCell* c = t.c;
   c->resp_kind.store(kind, std::memory_order_relaxed);
@@ -807,25 +827,22 @@ void ServiceCore::Complete(const Taken& t, uint32_t kind) {
       if (c->state.compare_exchange_strong(
               expected, CellState::Make(st.seq(), 0, P::kFree).raw(),
               std::memory_order_seq_cst)) {
-        shared_->served.fetch_add(1, std::memory_order_relaxed);
+        CountServed(c, kind);
         shared_->dropped.fetch_add(1, std::memory_order_relaxed);
-        if (kind == kReplyError) {
-          shared_->errors.fetch_add(1, std::memory_order_relaxed);
-        }
         return;
       }
       continue;
     }
+    // Counted before the reply is visible, so a client that sees it
+    // also sees it counted (stats() right after a call adds up).
+    CountServed(c, kind);
     if (c->state.compare_exchange_strong(
             expected, st.With(P::kDone, st.flags()).raw(),
             std::memory_order_seq_cst)) {
-      shared_->served.fetch_add(1, std::memory_order_relaxed);
-      if (kind == kReplyError) {
-        shared_->errors.fetch_add(1, std::memory_order_relaxed);
-      }
       WakeClient(t.client, c, st);
       return;
     }
+    UncountServed(c, kind);
   }
   ThrowCorrupt("a call cell keeps changing");
 }

@@ -145,15 +145,15 @@ struct ServiceShared {
   uint32_t inline_bytes;      // per direction, a multiple of 64
   uint64_t clients_offset;
   uint64_t cells_offset;
-  uint64_t cell_stride;       // 64 + 2 * inline_bytes
+  uint64_t cell_stride;       // sizeof(ServiceCell) + 2 * inline_bytes
   uint64_t ring_offset;
   uint64_t ring_bytes;
   uint64_t heap_offset;
   uint64_t heap_bytes;
-  alignas(64) std::atomic<uint64_t> calls;
-  std::atomic<uint64_t> served;
-  std::atomic<uint64_t> errors;
-  std::atomic<uint64_t> dropped;
+  // The rare events. (calls, served and errors are counted where the hot
+  // path already writes: each client's entry, each cell's second line, so a
+  // call touches no cache line that every process shares.)
+  alignas(64) std::atomic<uint64_t> dropped;
   std::atomic<uint64_t> lost;
   std::atomic<uint64_t> discarded;
 };
@@ -167,12 +167,16 @@ struct ServiceClientEntry {
   std::atomic<uint32_t> async_seq;
   std::atomic<uint32_t> async_waiting;
   SpinPolicy spin;  // the client's wait for replies
-  uint32_t reserved[9];
+  uint32_t pad;
+  std::atomic<uint64_t> calls;  // posted through this entry, ever
+  uint64_t reserved[3];
 };
 static_assert(std::is_standard_layout_v<ServiceClientEntry>);
 static_assert(sizeof(ServiceClientEntry) == 64);
 
-// A call cell; the inline request bytes, then the inline reply bytes follow.
+// A call cell (a 64-byte line the client and its server hand back and
+// forth, and a line of counters); the inline request bytes, then the
+// inline reply bytes follow.
 struct ServiceCell {
   std::atomic<uint32_t> state;      // CellState, the client's futex
   std::atomic<uint32_t> req_size;   // inline request bytes (no block)
@@ -182,9 +186,13 @@ struct ServiceCell {
   std::atomic<uint64_t> ring_pos;   // RingPos of its ring entry
   SharedBlockRef req_block;
   SharedBlockRef resp_block;
+  // Written by the servers of this cell only (see ServiceShared).
+  alignas(64) std::atomic<uint64_t> served;
+  std::atomic<uint64_t> errors;
+  uint64_t reserved[6];
 };
 static_assert(std::is_standard_layout_v<ServiceCell>);
-static_assert(sizeof(ServiceCell) == 64);
+static_assert(sizeof(ServiceCell) == 128);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 inline constexpr uint32_t kReplyValue = 1;
 inline constexpr uint32_t kReplyError = 2;
@@ -333,6 +341,8 @@ class ServiceCore {
   // abandoned earlier.
   void CleanCell(ServiceCell* c, bool owner_gone);
   bool ServerGone(uint64_t server) const;
+  void CountServed(ServiceCell* c, uint32_t kind);
+  void UncountServed(ServiceCell* c, uint32_t kind);
   void WakeClient(uint32_t client, ServiceCell* c, CellState st);
 
   Region region_;
