@@ -29,7 +29,6 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -231,23 +230,9 @@ BENCHMARK(BM_Service_Call1MiB_InPlace)->UseRealTime();
 // --- Python --------------------------------------------------------------
 
 void BM_Python_MpQueuePair64B(benchmark::State& state) {
-  static double seconds = -1;
-  static std::string error;
-  if (seconds < 0) {
-    const std::string last = shoal::bench::RunPythonScript(
-        shoal::bench::PythonScriptPath("SHOAL_SERVICE_PY", "service_bench.py"),
-        &error);
-    int ok = 0;
-    seconds = 0;
-    if (error.empty() &&
-        !(std::sscanf(last.c_str(), "RESULT ok=%d round_trip_s=%lf", &ok,
-                      &seconds) == 2 &&
-          ok == 1)) {
-      error = "python: " + last;
-    }
-  }
-  for (auto _ : state) state.SetIterationTime(seconds);
-  if (!error.empty()) state.SkipWithError(error.c_str());
+  static const auto* python = new shoal::bench::PythonFigures(
+      "SHOAL_SERVICE_PY", "service_bench.py", {"round_trip_s"});
+  python->Report(state, "round_trip_s");
 }
 BENCHMARK(BM_Python_MpQueuePair64B)->UseManualTime()->Iterations(1);
 
