@@ -111,6 +111,9 @@
 
 namespace shoal {
 
+template <class Req, class Resp>
+class ServiceClient;
+
 // How a service is built.
 struct ServiceOptions {
   // Clients (ServiceClient handles) at once, and calls in flight per client
@@ -253,10 +256,49 @@ decltype(auto) ServiceClientState::Collect(Call& call, Outcome outcome,
   return use(bytes);
 }
 
-}  // namespace internal
+// ServiceClient's Loan (kReply false: a request being written) and Reply
+// (kReply true: a reply being read): a cell of the client held while the
+// caller uses the memory in place. Move-only.
+template <class T, bool kReply>
+class ServiceCellHandle {
+ public:
+  ServiceCellHandle(ServiceCellHandle&& o) noexcept { *this = std::move(o); }
+  ServiceCellHandle& operator=(ServiceCellHandle&& o) noexcept {
+    if (this != &o) {
+      Drop();
+      state_ = std::move(o.state_);
+      call_ = o.call_;
+      value_ = o.value_;
+      o.state_.reset();
+    }
+    return *this;
+  }
+  ~ServiceCellHandle() { Drop(); }
+  T& operator*() const { return *value_; }
+  T* operator->() const { return value_; }
+  T& value() const { return *value_; }
+  explicit operator bool() const { return state_ != nullptr; }
 
-template <class Req, class Resp>
-class ServiceClient;
+ private:
+  template <class, class>
+  friend class shoal::ServiceClient;
+  ServiceCellHandle() = default;
+  void Drop() noexcept {
+    if (!state_) return;
+    if constexpr (kReply) {
+      state_->core().Finish(call_);
+    } else {
+      state_->core().DropRequest(call_);
+    }
+    state_->ReleaseCell(call_);
+    state_.reset();
+  }
+  std::shared_ptr<ServiceClientState> state_;
+  ServiceCore::Call call_;
+  T* value_ = nullptr;
+};
+
+}  // namespace internal
 
 template <class Req, class Resp>
 class Service {
@@ -502,73 +544,12 @@ class ServiceClient {
  public:
   using Call = internal::ServiceCore::Call;
 
-  // An in-place request being written in shared memory. Move-only; dropped
-  // unsent, its memory is freed.
-  class Loan {
-   public:
-    Loan(Loan&& o) noexcept { *this = std::move(o); }
-    Loan& operator=(Loan&& o) noexcept {
-      if (this != &o) {
-        Drop();
-        state_ = std::move(o.state_);
-        call_ = o.call_;
-        value_ = o.value_;
-        o.state_.reset();
-      }
-      return *this;
-    }
-    ~Loan() { Drop(); }
-    Req& operator*() const { return *value_; }
-    Req* operator->() const { return value_; }
-    Req& value() const { return *value_; }
-
-   private:
-    friend class ServiceClient;
-    Loan() = default;
-    void Drop() noexcept {
-      if (!state_) return;
-      state_->core().DropRequest(call_);
-      state_->ReleaseCell(call_);
-      state_.reset();
-    }
-    std::shared_ptr<internal::ServiceClientState> state_;
-    Call call_;
-    Req* value_ = nullptr;
-  };
-
-  // A reply read in place in shared memory (call_in_place). Move-only; the
-  // cell and its memory are freed when it goes.
-  class Reply {
-   public:
-    Reply(Reply&& o) noexcept { *this = std::move(o); }
-    Reply& operator=(Reply&& o) noexcept {
-      if (this != &o) {
-        Drop();
-        state_ = std::move(o.state_);
-        call_ = o.call_;
-        value_ = o.value_;
-        o.state_.reset();
-      }
-      return *this;
-    }
-    ~Reply() { Drop(); }
-    const Resp& operator*() const { return *value_; }
-    const Resp* operator->() const { return value_; }
-    const Resp& value() const { return *value_; }
-
-   private:
-    friend class ServiceClient;
-    Reply() = default;
-    void Drop() noexcept {
-      if (!state_) return;
-      state_->core().Finish(call_);
-      state_->ReleaseCell(call_);
-      state_.reset();
-    }
-    std::shared_ptr<internal::ServiceClientState> state_;
-    Call call_;
-    const Resp* value_ = nullptr;
-  };
+  // An in-place request being written in shared memory (loan()): `*loan`
+  // is the Req. Move-only; dropped unsent, its memory is freed.
+  using Loan = internal::ServiceCellHandle<Req, /*kReply=*/false>;
+  // A reply read in place in shared memory (call_in_place()): `*reply` is
+  // the Resp. Move-only; the cell and its memory are freed when it goes.
+  using Reply = internal::ServiceCellHandle<const Resp, /*kReply=*/true>;
 
   explicit ServiceClient(const Service<Req, Resp>& service)
       : state_(std::make_shared<internal::ServiceClientState>(service.core_)) {}
