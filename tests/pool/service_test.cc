@@ -267,6 +267,43 @@ TEST(ServiceTest, ServerKilledMidRequestFailsOnlyThatCall) {
   EXPECT_EQ(st.dropped + st.discarded + st.errors, 0u);
 }
 
+// A server killed after taking the request's queue entry and before
+// recording itself in the call's cell (a window of a few instructions, made
+// deterministic here: the "server" takes the entry through the ring and
+// exits). The caller still gets WorkerLost naming it.
+TEST(ServiceTest, ServerKilledBetweenTakingAndRecordingFailsThatCall) {
+  Service<int, int> svc(SmallService());
+  ServiceClient<int, int> client(svc);
+  Future<int> f = client.call_async(5);
+  auto* shared =
+      reinterpret_cast<internal::ServiceShared*>(svc.region().payload());
+  pid_t taker = ForkChild(
+      [&] {
+        internal::RingReader r(internal::RingCore::Attach(
+            svc.region().payload() + shared->ring_offset, shared->ring_bytes));
+        internal::RingClaim claim;
+        return r.Claim(&claim, Deadline(10s)) == internal::RingCore::Status::kOk
+                   ? 0
+                   : 3;  // exits holding the entry
+      },
+      30);
+  EXPECT_EQ(WaitExitCode(taker), 0);
+  try {
+    f.result(10s);
+    FAIL() << "no exception";
+  } catch (const WorkerLost& e) {
+    EXPECT_EQ(e.pid(), taker);
+  }
+  pid_t server = StartServer(svc, [](int x) { return x * 3; });
+  EXPECT_EQ(client.call(7, 10s), 21);
+  svc.close();
+  EXPECT_EQ(WaitExitCode(server), 0);
+  const ServiceStats st = svc.stats();
+  EXPECT_EQ(st.calls, 2u);
+  EXPECT_EQ(st.served, 1u);
+  EXPECT_EQ(st.lost, 1u);
+}
+
 // A client killed with calls in flight: one held by the server, two still
 // queued. Its entry is swept; the held reply is dropped, the queued
 // requests discarded; each counted once.
