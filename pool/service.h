@@ -48,7 +48,9 @@
 //     shoal::WorkerLost naming the server's pid (within ~50 ms: the waiting
 //     client checks the server's pid and start time while it waits); no
 //     other call is affected and the other servers keep serving.
-//     stats().lost counts it. A request is never served twice.
+//     stats().lost counts it. A request is never served twice. A server
+//     that is only stopped (SIGSTOP) is alive: that call waits for it until
+//     its deadline (TimeoutError), the others are served by the rest.
 //   * A client killed with calls in flight: their replies are dropped when
 //     the servers finish them (or, already written, when its entry is
 //     swept: by stats() or by the next client that needs an entry);
