@@ -411,6 +411,43 @@ TEST(ServiceTest, TimeoutsAreBoundedAndTheLateReplyIsDropped) {
   EXPECT_EQ(st.dropped + st.discarded, 2u);
 }
 
+// A server stopped (SIGSTOP) while it holds a request is alive: that call
+// times out at its deadline, the other server serves the rest, and the
+// late reply is dropped once the server runs again.
+TEST(ServiceTest, AStoppedServerCostsOnlyItsCallsDeadline) {
+  Service<int, int> svc(SmallService());
+  struct Shared {
+    std::atomic<pid_t> holder{0};
+    std::atomic<int> gate{0};
+  };
+  auto* sh = NewShared<Shared>();
+  auto handler = [sh](int x) {
+    if (x == 1) {
+      sh->holder.store(getpid());
+      WaitUntil([&] { return sh->gate.load() == 1; }, 30s);
+    }
+    return x;
+  };
+  pid_t servers[2] = {StartServer(svc, handler), StartServer(svc, handler)};
+  ServiceClient<int, int> client(svc);
+  Future<int> held = client.call_async(1);
+  ASSERT_TRUE(WaitUntil([&] { return sh->holder.load() != 0; }, 20s));
+  ASSERT_EQ(kill(sh->holder.load(), SIGSTOP), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(held.result(200ms), TimeoutError);  // the future's own wait
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  for (int i = 2; i < 50; ++i) EXPECT_EQ(client.call(i, 10s), i);
+  sh->gate.store(1);
+  kill(sh->holder.load(), SIGCONT);
+  EXPECT_EQ(held.result(10s), 1);  // it was only late
+  svc.close();
+  for (pid_t s : servers) EXPECT_EQ(WaitExitCode(s), 0);
+  const ServiceStats st = svc.stats();
+  EXPECT_EQ(st.calls, 49u);
+  EXPECT_EQ(st.served, 49u);
+  EXPECT_EQ(st.lost + st.dropped + st.discarded, 0u);
+}
+
 TEST(ServiceTest, MoreCallsThanCellsWaitForACell) {
   ServiceOptions o = SmallService();
   o.calls_per_client = 2;
