@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <stdexcept>
@@ -265,6 +266,87 @@ TEST(ServiceTest, ServerKilledMidRequestFailsOnlyThatCall) {
   EXPECT_EQ(st.served, uint64_t{kClients * kCalls + 1});
   EXPECT_EQ(st.lost, 1u);
   EXPECT_EQ(st.dropped + st.discarded + st.errors, 0u);
+}
+
+// Ten servers killed mid-request at progress-driven instants (each server
+// parks its 100th request; the parent kills the server that parked and
+// starts a replacement) while three client processes call without pause:
+// exactly ten calls fail with WorkerLost, every other call succeeds, and
+// the counts add up.
+TEST(ServiceTest, RepeatedServerKillsCountsAddUp) {
+  constexpr int kClients = 3, kKills = 10;
+  Service<Query, uint64_t> svc(SmallService());
+  struct Shared {
+    std::atomic<pid_t> holding{0};
+    std::atomic<int> parks{0};
+    std::atomic<uint64_t> ok{0};
+    std::atomic<uint64_t> lost{0};
+    std::atomic<uint64_t> posted{0};
+    std::atomic<int> stop{0};
+  };
+  auto* sh = NewShared<Shared>();
+  auto handler = [sh](const Query& q) -> uint64_t {
+    static int handled = 0;  // per server process
+    if (++handled == 100) {
+      pid_t none = 0;
+      if (sh->holding.compare_exchange_strong(none, getpid())) {
+        if (sh->parks.fetch_add(1) < kKills) {
+          while (true) pause();  // parks the request until killed
+        }
+        sh->holding.store(0);  // enough kills: serve it
+      }
+    }
+    return uint64_t{q.client} * 1000000 + q.n;
+  };
+  std::vector<pid_t> servers = {StartServer(svc, handler),
+                                StartServer(svc, handler)};
+  pid_t clients[kClients];
+  for (int c = 0; c < kClients; ++c) {
+    clients[c] = ForkChild(
+        [&svc, sh, c] {
+          ServiceClient<Query, uint64_t> client(svc);
+          for (uint32_t i = 0; sh->stop.load() == 0; ++i) {
+            sh->posted.fetch_add(1);
+            try {
+              if (client.call(Query{uint32_t(c), i, {}}, 20s) !=
+                  uint64_t(c) * 1000000 + i) {
+                return 3;
+              }
+              sh->ok.fetch_add(1);
+            } catch (const WorkerLost&) {
+              sh->lost.fetch_add(1);
+            }
+          }
+          return 0;
+        },
+        90);
+  }
+  for (int k = 0; k < kKills; ++k) {
+    ASSERT_TRUE(WaitUntil([&] { return sh->holding.load() != 0; }, 30s));
+    const pid_t victim = sh->holding.load();
+    ASSERT_EQ(kill(victim, SIGKILL), 0);
+    EXPECT_EQ(WaitExitCode(victim), -SIGKILL);
+    for (pid_t& s : servers) {
+      if (s == victim) s = StartServer(svc, handler);
+    }
+    sh->holding.store(0);
+  }
+  // Every client sees its lost call before it stops.
+  ASSERT_TRUE(WaitUntil([&] { return sh->lost.load() == kKills; }, 30s));
+  sh->stop.store(1);
+  for (pid_t c : clients) EXPECT_EQ(WaitExitCode(c, 60s), 0);
+  svc.close();
+  for (pid_t s : servers) EXPECT_EQ(WaitExitCode(s), 0);
+  const ServiceStats st = svc.stats();
+  EXPECT_EQ(st.calls, sh->posted.load());
+  EXPECT_EQ(st.lost, uint64_t{kKills});
+  EXPECT_EQ(sh->lost.load(), uint64_t{kKills});
+  EXPECT_EQ(st.served, sh->ok.load());
+  EXPECT_EQ(st.calls, sh->ok.load() + sh->lost.load());
+  EXPECT_EQ(st.dropped + st.discarded + st.errors, 0u);
+  std::printf("%d kills: %llu calls, %llu lost with their server\n", kKills,
+              static_cast<unsigned long long>(st.calls),
+              static_cast<unsigned long long>(st.lost));
 }
 
 // A server killed after taking the request's queue entry and before
