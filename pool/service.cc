@@ -72,6 +72,27 @@ ServiceClientState::~ServiceClientState() {
     (void)receiver_.release();
     return;
   }
+  if (receiver_ && receiver_->get_id() == std::this_thread::get_id()) {
+    // A done callback held the last handle: this runs in the receiver
+    // thread, which cannot join itself. It leaves its loop at once (the
+    // flag), and the calls still pending are cancelled here.
+    *destroyed_in_receiver_ = true;
+    receiver_->detach();
+    std::map<uint32_t, std::pair<Call, Completer>> pending;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      pending.swap(pending_);
+    }
+    for (auto& [cell, entry] : pending) {
+      try {
+        entry.second(Outcome::kPending, entry.first);
+      } catch (...) {
+      }
+    }
+    core_->ReleaseClient(client_, in_use_);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
@@ -140,7 +161,9 @@ void ServiceClientState::AddPending(const Call& call, Completer done) {
 void ServiceClientState::ReceiverLoop() {
   auto last_check = Deadline::Clock::now();
   std::vector<std::pair<Outcome, std::pair<Call, Completer>>> ended;
+  bool destroyed = false;
   std::unique_lock<std::mutex> lock(mu_);
+  destroyed_in_receiver_ = &destroyed;
   for (;;) {
     if (pending_.empty()) {
       if (stop_) break;
@@ -167,6 +190,11 @@ void ServiceClientState::ReceiverLoop() {
     }
     if (!ended.empty()) {
       lock.unlock();
+      // Completing a future runs its done callbacks here, and one of them
+      // may drop the client's last handle: hold the state while they run;
+      // if ours is then the last reference, the destructor runs in this
+      // thread when it goes (see there) and the loop must end.
+      std::shared_ptr<ServiceClientState> keep = weak_from_this().lock();
       for (auto& [o, entry_done] : ended) {
         Call call = entry_done.first;
         try {
@@ -175,6 +203,8 @@ void ServiceClientState::ReceiverLoop() {
         }
       }
       ended.clear();
+      keep.reset();
+      if (destroyed) return;
       lock.lock();
       continue;
     }

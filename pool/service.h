@@ -188,7 +188,8 @@ std::size_t ServiceInlineBytes(std::size_t asked, std::size_t req_size,
 
 // A ServiceClient's per-process state: its client entry, the cells it
 // uses, and the receiver thread of call_async.
-class ServiceClientState {
+class ServiceClientState
+    : public std::enable_shared_from_this<ServiceClientState> {
  public:
   using Call = ServiceCore::Call;
   using Outcome = ServiceCore::Outcome;
@@ -227,6 +228,10 @@ class ServiceClientState {
   bool stop_ = false;
   bool receiver_sleeping_ = false;  // in WaitAsync (set under mu_)
   std::unique_ptr<std::thread> receiver_;
+  // Set by the destructor when it runs in the receiver thread itself (a
+  // done callback dropped the client's last handle): the loop then leaves
+  // without touching the destroyed state. Receiver thread only.
+  bool* destroyed_in_receiver_ = nullptr;
 };
 
 template <class Use>

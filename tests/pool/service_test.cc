@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -528,6 +529,33 @@ TEST(ServiceTest, AStoppedServerCostsOnlyItsCallsDeadline) {
   EXPECT_EQ(st.calls, 49u);
   EXPECT_EQ(st.served, 49u);
   EXPECT_EQ(st.lost + st.dropped + st.discarded, 0u);
+}
+
+// A done callback that holds the client's last handle (nobody else keeps
+// the future or the client): the client goes in the receiver thread, after
+// the callback, without a crash or a hang.
+TEST(ServiceTest, ADoneCallbackMayHoldTheClientsLastHandle) {
+  Service<int, int> svc(SmallService());
+  auto* gate = NewShared<std::atomic<int>>(0);
+  pid_t server = StartServer(svc, [gate](int x) {
+    WaitUntil([&] { return gate->load() == 1; }, 30s);
+    return x * x;
+  });
+  std::atomic<int> seen{0};
+  {
+    std::optional<ServiceClient<int, int>> client;
+    client.emplace(svc);
+    client->call_async(3).add_done_callback(
+        [keep = *client, &seen](const Future<int>& done) mutable {
+          seen.store(done.result());
+        });
+    client.reset();  // the callback holds the last handle now
+  }
+  gate->store(1);
+  ASSERT_TRUE(WaitUntil([&] { return seen.load() == 9; }, 10s));
+  ASSERT_TRUE(WaitUntil([&] { return svc.stats().clients == 0; }, 10s));
+  svc.close();
+  EXPECT_EQ(WaitExitCode(server), 0);
 }
 
 TEST(ServiceTest, MoreCallsThanCellsWaitForACell) {
