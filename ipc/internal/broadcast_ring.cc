@@ -166,8 +166,8 @@ BroadcastRing BroadcastRing::Create(void* mem, std::size_t bytes,
   d->read_spin.Init();
   d->write_spin.Init();
   // Slots and entries start as all-zero bytes, which is (lap 0, EMPTY), no
-  // pins, and FREE generation 0: a fresh region already is that.
-  std::atomic_thread_fence(std::memory_order_release);
+  // pins, and FREE generation 0: a fresh region already is that. (Openers
+  // see all of it after the region's PublishReady, a release store.)
   return Attach(mem, bytes);
 }
 

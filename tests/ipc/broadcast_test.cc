@@ -15,6 +15,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -412,6 +413,53 @@ TEST(Broadcast, TwoHundredFiftySixSubscribersAcrossProcesses) {
   for (int j = 0; j < 256; ++j) fresh.push_back(b.subscribe());
   EXPECT_EQ(b.evicted(), 16u);
   EXPECT_EQ(b.subscribers(), 256u);
+}
+
+// Threads of one process (what ThreadSanitizer can check): two publishing
+// threads with their own handles, three subscriber threads in place.
+TEST(Broadcast, ThreadsPublishAndSubscribe) {
+  constexpr uint64_t kPerWriter = 2000;
+  Broadcast<Tagged> b(2, BroadcastOptions{.slots = 4});
+  std::vector<Broadcast<Tagged>::Subscriber> subs;
+  for (int i = 0; i < 3; ++i) subs.push_back(b.subscribe(i == 2 ? kOverwrite : SubscribeOptions{}));
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; ++i) {
+    readers.emplace_back([&, i] {
+      auto& s = subs[i];
+      uint64_t next[3] = {0, 0, 0};
+      for (;;) {
+        std::optional<Broadcast<Tagged>::View> v;
+        try {
+          v = s.receive(seconds(20));
+        } catch (const shoal::Closed&) {
+          break;
+        }
+        for (const Tagged& t : *v) {
+          if (!t.ok() || t.writer < 1 || t.writer > 2) ++bad;
+        }
+        const Tagged& t = (*v)[0];
+        if (i < 2 && t.n != next[t.writer]) ++bad;
+        if (t.writer >= 1 && t.writer <= 2) next[t.writer] = t.n + 1;
+      }
+      if (i < 2 && (s.delivered() != 2 * kPerWriter || s.missed() != 0)) ++bad;
+      if (i == 2 && s.delivered() + s.missed() != 2 * kPerWriter) ++bad;
+    });
+  }
+  std::vector<std::thread> writers;
+  for (uint64_t w = 1; w <= 2; ++w) {
+    writers.emplace_back([&, w, mine = b] () mutable {
+      for (uint64_t i = 0; i < kPerWriter; ++i) {
+        auto loan = mine.loan(2, seconds(20));
+        loan[0] = loan[1] = Tagged::Make(w, i);
+        loan.publish();
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  b.close();
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 TEST(Broadcast, ForkedChildCannotUseItsParentsSubscriber) {
