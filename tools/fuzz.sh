@@ -3,8 +3,9 @@
 # ASan and UBSan): the codec's decoder, Connection frame parsing, region
 # header validation, a queue whose shared bytes are garbage, and the
 # Listener/Client handshake with Python-framed reads, and a Blackboard and a
-# Latest whose shared memory is garbage, and a request/response Service
-# whose shared memory is garbage.
+# Latest whose shared memory is garbage, a request/response Service
+# whose shared memory is garbage, and a live Broadcast written into between
+# its operations.
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60, all)
 #
@@ -20,7 +21,7 @@ tools/setup.sh fuzz
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue handshake blackboard service)
+[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue handshake blackboard service broadcast)
 out=${SHOAL_FUZZ_OUT:-/tmp/shoal-fuzz}
 mkdir -p "$out"
 
