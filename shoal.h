@@ -34,6 +34,7 @@
 // ipc/: regions, the codec, pipes, queues, values and arrays, channels.
 #include "shoal/ipc/array.h"
 #include "shoal/ipc/blackboard.h"
+#include "shoal/ipc/broadcast.h"
 #include "shoal/ipc/channel.h"
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/connection.h"

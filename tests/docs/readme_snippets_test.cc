@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "shoal/ipc/array.h"
 #include "shoal/ipc/blackboard.h"
+#include "shoal/ipc/broadcast.h"
 #include "shoal/ipc/channel.h"
 #include "shoal/ipc/connection.h"
 #include "shoal/ipc/latest.h"
@@ -262,6 +263,22 @@ TEST(Readme, ServiceAndServiceClient) {
   int status = 0;
   waitpid(server, &status, 0);
   EXPECT_EQ(status, 0);
+}
+
+TEST(Readme, Broadcast) {
+  shoal::Broadcast<double> bus(/*max_elements=*/4096, {.slots = 8, .history = 4});
+  auto early = bus.subscribe();
+  auto w = bus.loan(4096);
+  std::iota(w.begin(), w.end(), 0.0);
+  w.publish();
+  auto sub = bus.subscribe({.when_behind = shoal::WhenBehind::kOverwrite,
+                            .history = 4});
+  auto v = sub.receive(std::chrono::seconds(1));
+  double sum = std::accumulate(v.begin(), v.end(), 0.0);
+  EXPECT_EQ(sum, 4095.0 * 4096 / 2);
+  EXPECT_EQ(v.missed_before(), 0u);
+  EXPECT_EQ(sub.missed(), 0u);
+  EXPECT_EQ(early.receive(std::chrono::seconds(1)).data(), v.data());
 }
 
 }  // namespace
