@@ -18,6 +18,7 @@ PYBIND11_MODULE(_shoal, m) {
   shoal::python::RegisterMessage(m);
   shoal::python::RegisterQueues(m);
   shoal::python::RegisterChannels(m);
+  shoal::python::RegisterBroadcast(m);
   shoal::python::RegisterSync(m);
   shoal::python::RegisterValues(m);
 }
