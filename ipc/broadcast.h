@@ -91,8 +91,10 @@
 // a loan/publish is a CAS, an exchange and a check of the pins (plus a scan
 // of the block-the-writer cursors about once a lap); a receive/release is
 // two atomic read-modify-writes on the slot's header and a store of the
-// cursor. Nothing is copied on the zero-copy path, so each subscriber of
-// 1 MiB blocks gets about what a single Channel reader gets.
+// cursor. Nothing is copied on the zero-copy path: one subscriber receives
+// as fast as a Channel reader; N subscribers each need CPU time to read
+// (4 subscribers of 1 MiB blocks on 2 CPUs: 0.58x a Channel reader each).
+// 64 B blocks to 4 subscribers: 26x iceoryx's publish/subscribe, same run.
 //
 // Threads: a Broadcast handle publishes from one thread at a time (it
 // caches the subscribers' cursors); copy the handle for another thread
