@@ -85,6 +85,8 @@ struct ChannelOptions {
 
 namespace internal {
 
+struct WaitAccess;  // ipc/wait.h
+
 // The untyped part: a region holding one ring (ring_core.h) with big
 // slots; blocks are always inline, so nothing needs freeing.
 class ChannelCore {
@@ -307,6 +309,7 @@ class Channel {
   static RegionLayout Layout() { return LayoutOf<Channel<T>>("channel", 1); }
 
  private:
+  friend struct internal::WaitAccess;
   explicit Channel(std::shared_ptr<internal::ChannelCore> core)
       : core_(std::move(core)),
         max_elements_(core_->block_bytes() / sizeof(T)) {}

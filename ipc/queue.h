@@ -87,6 +87,8 @@ enum class QueueStatus { kOk, kTimedOut, kClosed };
 
 namespace internal {
 
+struct WaitAccess;  // ipc/wait.h
+
 template <class T>
 constexpr std::size_t DefaultInlineBytes() {
   if constexpr (std::is_trivially_copyable_v<T> && sizeof(T) <= 224) {
@@ -222,6 +224,9 @@ class QueueBase {
   }
 
   std::shared_ptr<QueueCore> core_;
+
+ private:
+  friend struct WaitAccess;
 };
 
 }  // namespace internal
@@ -279,6 +284,7 @@ class SimpleQueue {
   RegionRef ref() const { return q_.ref(); }
 
  private:
+  friend struct internal::WaitAccess;
   explicit SimpleQueue(Queue<T> q) : q_(std::move(q)) {}
   Queue<T> q_;
 };

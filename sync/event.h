@@ -50,6 +50,9 @@
 #include "shoal/base/internal/spin.h"
 
 namespace shoal {
+namespace internal {
+struct WaitAccess;  // ipc/wait.h: waits on an Event among other objects
+}  // namespace internal
 
 class alignas(internal::kCacheLine) Event {
  public:
@@ -85,6 +88,7 @@ class alignas(internal::kCacheLine) Event {
   void set_max_spin(Timeout max);
 
  private:
+  friend struct internal::WaitAccess;
   bool WaitSlow(uint32_t seen, const Deadline& deadline);
 
   std::atomic<uint32_t> word_;      // (generation << 1) | flag; futex word

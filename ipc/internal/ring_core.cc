@@ -129,6 +129,8 @@ RingCore RingCore::Create(void* mem, std::size_t bytes, uint32_t capacity,
   d->head.Store(RingPos(), std::memory_order_relaxed);
   d->items_seq.store(0, std::memory_order_relaxed);
   d->readers_waiting.store(0, std::memory_order_relaxed);
+  d->read_watch_seq.store(0, std::memory_order_relaxed);
+  d->write_watch_seq.store(0, std::memory_order_relaxed);
   d->space_seq.store(0, std::memory_order_relaxed);
   d->writers_waiting.store(0, std::memory_order_relaxed);
   d->closed.store(0, std::memory_order_relaxed);
@@ -215,19 +217,42 @@ void RingCore::CountLost(uint32_t flags) const {
   if (options_.reclaimer != nullptr) options_.reclaimer->ItemLost(flags);
 }
 
+namespace {
+
+// Wakes `claimers` sleepers on `seq` if the low bits of `waiting` count any,
+// and every watcher on `watch` if the high bits do (see kRingWatcher).
+void WakeSide(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& watch,
+              const std::atomic<uint32_t>& waiting, int claimers) {
+  const uint32_t w = waiting.load(std::memory_order_seq_cst);
+  if (w % kRingWatcher != 0) {
+    seq.fetch_add(1, std::memory_order_seq_cst);
+    FutexWake(&seq, claimers);
+  }
+  if (w >= kRingWatcher) {
+    watch.fetch_add(1, std::memory_order_seq_cst);
+    FutexWake(&watch, INT_MAX);
+  }
+}
+
+}  // namespace
+
 void RingCore::WakeReaders() {
-  data_->items_seq.fetch_add(1, std::memory_order_seq_cst);
-  FutexWake(&data_->items_seq, 1);
+  WakeSide(data_->items_seq, data_->read_watch_seq, data_->readers_waiting, 1);
 }
 
 void RingCore::WakeWriters() {
-  data_->space_seq.fetch_add(1, std::memory_order_seq_cst);
-  FutexWake(&data_->space_seq, 1);
+  WakeSide(data_->space_seq, data_->write_watch_seq, data_->writers_waiting,
+           1);
+}
+
+void RingCore::WakeAllWriters() {
+  WakeSide(data_->space_seq, data_->write_watch_seq, data_->writers_waiting,
+           INT_MAX);
 }
 
 void RingCore::WakeAllReaders() {
-  data_->items_seq.fetch_add(1, std::memory_order_seq_cst);
-  FutexWake(&data_->items_seq, INT_MAX);
+  WakeSide(data_->items_seq, data_->read_watch_seq, data_->readers_waiting,
+           INT_MAX);
 }
 
 void RingCore::ReleaseSlot(const RingClaim& claim) {
@@ -304,8 +329,7 @@ void RingCore::WakeAfterDeath() {
     WakeAllReaders();
   }
   if (data_->writers_waiting.load(std::memory_order_seq_cst) > 0) {
-    data_->space_seq.fetch_add(1, std::memory_order_seq_cst);
-    FutexWake(&data_->space_seq, INT_MAX);
+    WakeAllWriters();
   }
 }
 
@@ -313,8 +337,12 @@ void RingCore::Close() {
   data_->closed.store(1, std::memory_order_seq_cst);
   data_->items_seq.fetch_add(1, std::memory_order_seq_cst);
   data_->space_seq.fetch_add(1, std::memory_order_seq_cst);
+  data_->read_watch_seq.fetch_add(1, std::memory_order_seq_cst);
+  data_->write_watch_seq.fetch_add(1, std::memory_order_seq_cst);
   FutexWake(&data_->items_seq, INT_MAX);
   FutexWake(&data_->space_seq, INT_MAX);
+  FutexWake(&data_->read_watch_seq, INT_MAX);
+  FutexWake(&data_->write_watch_seq, INT_MAX);
 }
 
 bool RingCore::closed() const {
@@ -385,6 +413,41 @@ Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
   }
 }
 
+Status RingWriter::Poll(SlotWord* blocker) {
+  RingData* d = core_.data_;
+  if (!core_.options_.writes_after_close &&
+      d->closed.load(std::memory_order_acquire)) {
+    return Status::kClosed;
+  }
+  for (uint64_t tries = 0;; ++tries) {
+    if (tries > core_.MaxTries()) {
+      *blocker = SlotWord();
+      return Status::kWouldBlock;
+    }
+    const RingPos pos = d->tail.Load(std::memory_order_seq_cst);
+    const SlotWord state =
+        core_.SlotAt(pos.index())->state.Load(std::memory_order_seq_cst);
+    const int32_t ahead = state.LapsAheadOf(pos);
+    if (ahead == 0 && state.is(P::kEmpty)) return Status::kOk;
+    if (ahead >= 0) {
+      d->tail.Advance(pos, pos.Next(core_.capacity_));
+      continue;
+    }
+    core_.CheckLaps(ahead, "writers'");
+    *blocker = state;
+    return Status::kWouldBlock;
+  }
+}
+
+bool RingWriter::CheckBlocker(SlotWord blocker) {
+  if (core_.options_.holder_death != HolderDeath::kRepairedByWaiters) {
+    return false;
+  }
+  RingData* d = core_.data_;
+  const RingPos pos = d->tail.Load(std::memory_order_acquire);
+  return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
+}
+
 Status RingWriter::TryClaim(RingClaim* claim) {
   SlotWord blocker;
   return TryClaimOnce(claim, &blocker);
@@ -431,7 +494,11 @@ void RingWriter::Abandon(const RingClaim& claim) {
 
 void RingWriter::WakeNextWriter() {
   RingData* d = core_.data_;
-  if (d->writers_waiting.load(std::memory_order_seq_cst) == 0) return;
+  // Watchers (high bits) were woken with the release; only claimers get
+  // the hand-off.
+  if (d->writers_waiting.load(std::memory_order_seq_cst) % kRingWatcher == 0) {
+    return;
+  }
   const RingPos pos = d->tail.Load(std::memory_order_seq_cst);
   if (pos.index() >= core_.capacity_) return;
   const SlotWord st =
@@ -538,6 +605,45 @@ Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
   }
 }
 
+Status RingReader::Poll(SlotWord* blocker) {
+  RingData* d = core_.data_;
+  for (uint64_t tries = 0;; ++tries) {
+    if (tries > core_.MaxTries()) {
+      *blocker = SlotWord();
+      return Status::kWouldBlock;
+    }
+    const RingPos pos = d->head.Load(std::memory_order_seq_cst);
+    const SlotWord state =
+        core_.SlotAt(pos.index())->state.Load(std::memory_order_seq_cst);
+    const int32_t ahead = state.LapsAheadOf(pos);
+    if (ahead == 0 && state.is(P::kFull)) return Status::kOk;
+    if (ahead > 0 || (ahead == 0 && state.is(P::kReading))) {
+      d->head.Advance(pos, pos.Next(core_.capacity_));
+      continue;
+    }
+    core_.CheckLaps(ahead, "readers'");
+    if (!state.is(P::kWriting) && d->closed.load(std::memory_order_seq_cst)) {
+      return Status::kClosed;
+    }
+    *blocker = state;
+    return Status::kWouldBlock;
+  }
+}
+
+bool RingReader::CheckBlocker(SlotWord blocker, bool* writers_gone) {
+  RingData* d = core_.data_;
+  if (blocker.is(P::kEmpty)) {
+    *writers_gone = d->close_on_writers_gone.load(std::memory_order_acquire) &&
+                    AllWritersGone();
+    return *writers_gone;
+  }
+  if (core_.options_.holder_death != HolderDeath::kRepairedByWaiters) {
+    return false;
+  }
+  const RingPos pos = d->head.Load(std::memory_order_acquire);
+  return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
+}
+
 Status RingReader::TryClaim(RingClaim* claim) {
   SlotWord blocker;
   return TryClaimOnce(claim, &blocker);
@@ -583,7 +689,9 @@ BlockRef RingReader::PayloadOf(const RingClaim& claim) const {
 
 void RingReader::WakeNextReader() {
   RingData* d = core_.data_;
-  if (d->readers_waiting.load(std::memory_order_seq_cst) == 0) return;
+  if (d->readers_waiting.load(std::memory_order_seq_cst) % kRingWatcher == 0) {
+    return;  // no sleeping claimer (watchers were woken with the publish)
+  }
   const RingPos pos = d->head.Load(std::memory_order_seq_cst);
   if (pos.index() >= core_.capacity_) return;
   const SlotWord st =

@@ -113,8 +113,15 @@
 // a single-producer/single-consumer fast path with cached indices (state of
 // the RingWriter/RingReader handles, which are per process); a broadcast
 // ring with one cursor per subscriber (a reader that owns its cursor instead
-// of sharing `head`); a WaitSet (a "someone waits on me" word checked in
-// WakeReaders/WakeWriters).
+// of sharing `head`).
+//
+// Watchers (ipc/wait.h's WaitSet): a process waiting on many rings at once
+// adds kRingWatcher to a side's waiter count, then calls Poll(); if it must
+// sleep it sleeps on that side's watch word (futex_waitv over many rings).
+// WakeReaders/WakeWriters wake the claimers and the watchers apart (claimers
+// one at a time on the seq word, watchers all at once on the watch word), so
+// a watcher never takes a wake-up a sleeping claimer needed, and a ring
+// nobody watches pays nothing more than before.
 #ifndef SHOAL_IPC_INTERNAL_RING_CORE_H_
 #define SHOAL_IPC_INTERNAL_RING_CORE_H_
 
@@ -148,6 +155,13 @@ inline constexpr uint32_t kSlotSkip = 1u << 2;   // writer abandoned: skip
 inline constexpr uint32_t kSlotUser0 = 1u << 8;
 inline constexpr uint32_t kSlotRingFlags = 0xffu;
 
+// Watchers (multi-object waiters, ipc/wait.h) register in a side's waiter
+// count in units of kRingWatcher, so that the one "anybody waiting?" load the
+// publish and release paths already do covers them too; they sleep on the
+// side's watch word, which is woken (all of them) wherever that side's
+// sleepers would be. Sleeping claimers count in the low 16 bits.
+inline constexpr uint32_t kRingWatcher = 1u << 16;
+
 // The fixed header of each slot; the inline payload follows it.
 struct RingSlot {
   SharedSlotWord state;
@@ -168,9 +182,11 @@ struct RingData {
   alignas(kRingAlign) SharedRingPos tail;
   alignas(kRingAlign) SharedRingPos head;
   alignas(kRingAlign) std::atomic<uint32_t> items_seq;
-  std::atomic<uint32_t> readers_waiting;
+  std::atomic<uint32_t> readers_waiting;  // sleepers + kRingWatcher * watchers
+  std::atomic<uint32_t> read_watch_seq;   // watchers of the read side sleep here
   alignas(kRingAlign) std::atomic<uint32_t> space_seq;
-  std::atomic<uint32_t> writers_waiting;
+  std::atomic<uint32_t> writers_waiting;  // sleepers + kRingWatcher * watchers
+  std::atomic<uint32_t> write_watch_seq;
   alignas(kRingAlign) std::atomic<uint32_t> closed;
   std::atomic<uint32_t> close_on_writers_gone;  // see Writers gone
   std::atomic<uint64_t> lost;
@@ -338,9 +354,10 @@ class RingCore {
   void FreeBlockOf(RingSlot* slot) const;
   void CountLost(uint32_t flags) const;
 
-  // The one place each side is woken.
+  // The one place each side is woken (claimers one, watchers all).
   void WakeReaders();
   void WakeWriters();
+  void WakeAllWriters();
 
   RingData* data_ = nullptr;
   std::byte* slots_ = nullptr;
@@ -376,6 +393,15 @@ class RingWriter {
   // This process stops being a writer (its last handle is going). Wakes
   // readers so they can notice. No-op if it never wrote.
   void Detach();
+
+  // For watchers (see the file comment). Poll: would a claim succeed now
+  // (kOk: the slot at tail is free), or end at once (kClosed)? Claims
+  // nothing; on kWouldBlock *blocker is the slot state that blocks.
+  // CheckBlocker: what a claimer does after being blocked by `blocker` for
+  // kLivenessCheckInterval (repair a dead holder's slot); true when the
+  // caller should Poll again at once.
+  Status Poll(SlotWord* blocker);
+  bool CheckBlocker(SlotWord blocker);
 
   RingCore& core() { return core_; }
   const RingCore& core() const { return core_; }
@@ -417,6 +443,14 @@ class RingReader {
   // (kSlotBlock) or an inline one. Read from shared memory: Resolve() it
   // against core().InlineArea(claim) and the heap before use.
   BlockRef PayloadOf(const RingClaim& claim) const;
+
+  // For watchers, as RingWriter's: Poll says whether a claim would succeed
+  // (kOk: an item, possibly one a claim skips, is published at head) or
+  // end (kClosed) now; claims nothing. CheckBlocker repairs a dead holder's
+  // slot, and sets *writers_gone when every writer is gone (see Writers
+  // gone; a claim would return kClosed).
+  Status Poll(SlotWord* blocker);
+  bool CheckBlocker(SlotWord blocker, bool* writers_gone);
 
   RingCore& core() { return core_; }
   const RingCore& core() const { return core_; }
