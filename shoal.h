@@ -47,6 +47,7 @@
 #include "shoal/ipc/region.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/ipc/value.h"
+#include "shoal/ipc/wait.h"
 
 // pool/: processes, start methods, pools, executors.
 #include "shoal/pool/async.h"

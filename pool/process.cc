@@ -471,6 +471,11 @@ void Process::set_daemon(bool daemon) {
   state_->daemon = daemon;
 }
 
+internal::WaitHookPtr MakeWaitHook(const Process& p) {
+  return internal::MakeFdWaitHook(p.sentinel(), &p,
+                                  internal::WaitHook::Kind::kExited);
+}
+
 int Process::sentinel() const {
   std::lock_guard<std::mutex> lock(state().mu);
   return state_->pidfd;

@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "shoal/base/deadline.h"
+#include "shoal/ipc/internal/wait_hook.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/handles.h"
 #include "shoal/pool/internal/callable.h"
@@ -176,6 +177,11 @@ int cpu_count();
 // CPUs this process may run on (sched_getaffinity; Python 3.13's
 // process_cpu_count()): the default number of pool workers.
 int process_cpu_count();
+
+// shoal::wait / WaitSet (ipc/wait.h) take a Process: ready once it has
+// ended (Python's wait([p.sentinel])). A Process not started yet (or
+// closed) is never ready. Keep `p` alive while it is waited on.
+internal::WaitHookPtr MakeWaitHook(const Process& p);
 
 template <class F, class... Args>
 shoal::Process Context::Process(F target, Args&&... args) const {

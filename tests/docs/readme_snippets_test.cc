@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/ipc/value.h"
+#include "shoal/ipc/wait.h"
 #include "shoal/pool/context.h"
 #include "shoal/pool/executor.h"
 #include "shoal/pool/pool.h"
@@ -35,6 +37,7 @@ namespace {
 
 void greet(std::string who) { std::printf("hello %s\n", who.c_str()); }
 int square(int x) { return x * x; }
+void produce(shoal::Queue<int> results) { results.put(42); }
 
 TEST(Readme, Process) {
   shoal::Process p(greet, std::string("bob"));
@@ -196,6 +199,33 @@ TEST(Readme, SpawnContext) {
   shoal::Pool pool(shoal::PoolOptions{.processes = 2,
                                       .context = shoal::get_context("fork")});
   EXPECT_EQ(pool.apply(square, 3), 9);
+}
+
+TEST(Readme, WaitAndWaitSet) {
+  shoal::Queue<int> jobs, results;
+  auto [conn, other] = shoal::Pipe();
+  shoal::Process worker(produce, results);
+  worker.start();
+  bool got = false, ended = false;
+  while (!got || !ended) {
+    auto ready = shoal::wait({jobs, results, conn, worker}, std::chrono::seconds(20));
+    ASSERT_FALSE(ready.empty());
+    for (const shoal::Waitable& r : ready) {
+      EXPECT_FALSE(r.is(jobs));
+      EXPECT_FALSE(r.is(conn));
+      if (r.is(results) && results.try_get() == std::optional<int>(42)) got = true;
+      if (r.is(worker)) ended = true;
+    }
+  }
+  worker.join();
+  shoal::WaitSet set;
+  set.add(jobs);
+  set.add(shoal::writable(results));
+  set.add(shoal::Timer::Every(std::chrono::milliseconds(100)));
+  const auto& ready = set.wait(std::chrono::seconds(1));
+  ASSERT_EQ(ready.size(), 1u);  // room in results; the timer comes later
+  EXPECT_EQ(ready[0].kind(), shoal::Waitable::Kind::kWritable);
+  EXPECT_GE(set.fd(), 0);
 }
 
 TEST(Readme, ListenerAndClient) {
