@@ -17,8 +17,14 @@
 //                               one thread per queue per wait).
 //   BM_Wake_OneOf64_Mixed       the 64 queues plus a pipe: epoll in the
 //                               caller, a helper thread sleeps on the queues.
-// The goal: OneOf64_WaitSet <= 1.5x OneQueue_Get (same run).
+// The goal: OneOf64_WaitSet <= 1.5x OneQueue_Get (same run). Counter
+// waiter_cpu_us: the child's CPU time (user + system, getrusage) per round
+// trip, everything it does to sleep, wake, take and reply: the part of the
+// cost that a loaded machine's scheduling delays do not blur.
+#include <sys/resource.h>
+
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -45,6 +51,20 @@ void SpinFor(uint64_t ns) {
   while (NowNs() < end) Relax();
 }
 
+uint64_t CpuNs() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto ns = [](const timeval& t) {
+    return static_cast<uint64_t>(t.tv_sec) * 1'000'000'000 +
+           static_cast<uint64_t>(t.tv_usec) * 1000;
+  };
+  return ns(ru.ru_utime) + ns(ru.ru_stime);
+}
+
+struct Ctl {
+  std::atomic<uint64_t> cpu_ns{0};
+};
+
 enum class Mode { kGet, kWaitSetOne, kWaitSet64, kFallback64, kMixed64 };
 
 void Wake(benchmark::State& state, Mode mode) {
@@ -53,7 +73,13 @@ void Wake(benchmark::State& state, Mode mode) {
   for (int i = 0; i < n; ++i) qs.emplace_back(16);
   shoal::Queue<uint64_t> reply(16);
   auto [pipe_r, pipe_w] = shoal::Pipe(false);
+  auto* ctl = shoal::bench::NewShared<Ctl>();
   pid_t pid = ForkPeer([&] {
+    struct Report {  // the child's CPU time, however it leaves the loop
+      Ctl* ctl;
+      uint64_t start = CpuNs();
+      ~Report() { ctl->cpu_ns = CpuNs() - start; }
+    } report{ctl};
     if (mode == Mode::kFallback64) shoal::internal::SetFutexWaitvForTesting(false);
     if (mode == Mode::kGet) {
       for (;;) {
@@ -94,6 +120,11 @@ void Wake(benchmark::State& state, Mode mode) {
   }
   qs[0].put(kStop);
   Reap(pid);
+  if (seq > 0) {
+    state.counters["waiter_cpu_us"] =
+        static_cast<double>(ctl->cpu_ns.load()) / 1e3 / static_cast<double>(seq);
+  }
+  shoal::bench::DestroyShared(ctl);
 }
 
 void BM_Wake_OneQueue_Get(benchmark::State& state) { Wake(state, Mode::kGet); }

@@ -53,27 +53,30 @@ class RingWaitHook final : public WaitHook {
   void Disarm() override {
     waiting_->fetch_sub(kRingWatcher, std::memory_order_seq_cst);
   }
+  FutexWaitItem Refresh() override {
+    return {watch_, watch_->load(std::memory_order_seq_cst)};
+  }
 
   bool Ready() override {
     SlotWord blocker;
     RingCore::Status s =
         writable_ ? writer_.Poll(&blocker) : reader_.Poll(&blocker);
     if (s != RingCore::Status::kWouldBlock) return true;
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto now = Clock::now();
     // A slot held (WRITING/READING) by another process, or an empty ring
     // that closes when its writers are gone, needs a look now and then:
-    // nobody else may ever wake us for it.
+    // nobody else may ever wake us for it. The common case (a free slot
+    // nobody holds) takes no lock.
     const bool held = blocker.held() && blocker.pid() != CachedPid();
     const bool writers_gone_check =
         !writable_ && blocker.is(SlotPhase::kEmpty) &&
         reader_.core().data()->close_on_writers_gone.load(
             std::memory_order_relaxed) != 0;
     if (!held && !writers_gone_check) {
-      recheck_ = Deadline::Infinite();
-      have_blocker_ = false;
+      recheck_ns_.store(kNever, std::memory_order_relaxed);
       return false;
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock::now();
     if (!have_blocker_ || blocker != blocker_) {
       have_blocker_ = true;
       blocker_ = blocker;
@@ -90,13 +93,16 @@ class RingWaitHook final : public WaitHook {
         if (s != RingCore::Status::kWouldBlock) return true;
       }
     }
-    recheck_ = Deadline(since_ + RingCore::kLivenessCheckInterval);
+    recheck_ns_.store(
+        (since_ + RingCore::kLivenessCheckInterval).time_since_epoch().count(),
+        std::memory_order_relaxed);
     return false;
   }
 
   Deadline Recheck() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return recheck_;
+    const int64_t ns = recheck_ns_.load(std::memory_order_relaxed);
+    if (ns == kNever) return Deadline::Infinite();
+    return Deadline(Clock::time_point(Clock::duration(ns)));
   }
 
  private:
@@ -106,11 +112,14 @@ class RingWaitHook final : public WaitHook {
   bool writable_;
   std::atomic<uint32_t>* waiting_;
   std::atomic<uint32_t>* watch_;
-  mutable std::mutex mu_;
+  static constexpr int64_t kNever = INT64_MAX;
+  std::atomic<int64_t> recheck_ns_{kNever};
+  // Which slot blocks us and since when (a stale entry after an unblocked
+  // spell only brings the next liveness check forward).
+  std::mutex mu_;
   bool have_blocker_ = false;
   SlotWord blocker_;
   Clock::time_point since_{};
-  Deadline recheck_ = Deadline::Infinite();
 };
 
 class FdWaitHook final : public WaitHook {
@@ -505,19 +514,31 @@ struct WaitSet::Impl {
   }
 
   // Futex objects and timers only: the caller sleeps in futex_waitv.
+  // Armed once; after a wake-up the check runs still armed and, if nothing
+  // is ready (a spurious or stale wake-up), the words are refreshed (read
+  // before the next check, as arming does) and it sleeps again.
   void WaitDirect(const Deadline& deadline) {
-    for (;;) {
-      items.clear();
-      for (const WaitHookPtr& h : futex_hooks) items.push_back(h->Arm());
-      Collect();
-      if (!ready.empty() || deadline.expired()) {
-        for (const WaitHookPtr& h : futex_hooks) h->Disarm();
-        return;
+    items.clear();
+    struct DisarmAll {  // also when a wait throws
+      std::vector<WaitHookPtr>& hooks;
+      std::size_t armed = 0;
+      ~DisarmAll() {
+        for (std::size_t i = 0; i < armed; ++i) hooks[i]->Disarm();
       }
+    } disarm{futex_hooks};
+    for (const WaitHookPtr& h : futex_hooks) {
+      items.push_back(h->Arm());
+      ++disarm.armed;
+    }
+    for (;;) {
+      Collect();
+      if (!ready.empty() || deadline.expired()) break;
       Deadline slice = EarliestRecheck(futex_hooks, deadline);
       slice = EarliestRecheck(timer_hooks, slice);
       internal::FutexWaitMany(items, slice);
-      for (const WaitHookPtr& h : futex_hooks) h->Disarm();
+      for (std::size_t i = 0; i < futex_hooks.size(); ++i) {
+        items[i] = futex_hooks[i]->Refresh();
+      }
     }
   }
 

@@ -52,6 +52,12 @@ class WaitHook {
   virtual bool futex_based() const { return false; }
   virtual FutexWaitItem Arm() { return {}; }
   virtual void Disarm() {}
+  // Armed, after a wake-up that found nothing ready: the word and value to
+  // sleep on again (what Disarm() then Arm() would give, maybe cheaper).
+  virtual FutexWaitItem Refresh() {
+    Disarm();
+    return Arm();
+  }
   // fd hooks: the descriptor whose POLLIN means "ready" (or -1).
   virtual int fd() const { return -1; }
   // The level check. May repair the slot of a dead peer (as a blocked
