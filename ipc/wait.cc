@@ -632,28 +632,21 @@ void WaitSet::add(const Waitable& w) {
 }
 
 std::size_t WaitSet::remove(const Waitable& w) {
-  Impl& m = *impl_;
-  m.CheckFork();
-  std::size_t n = 0;
-  for (auto it = m.entries.begin(); it != m.entries.end();) {
-    if (*it == w) {
-      m.RemoveFd(it->hook()->fd());
-      it = m.entries.erase(it);
-      ++n;
-    } else {
-      ++it;
-    }
-  }
-  if (n > 0) m.Rebuild();
-  return n;
+  return RemoveIf([&](const Waitable& e) { return e == w; });
 }
 
 std::size_t WaitSet::RemoveObject(const void* object) {
+  if (object == nullptr) return 0;
+  return RemoveIf([&](const Waitable& e) { return e.is(object); });
+}
+
+template <class Pred>
+std::size_t WaitSet::RemoveIf(Pred pred) {
   Impl& m = *impl_;
   m.CheckFork();
   std::size_t n = 0;
   for (auto it = m.entries.begin(); it != m.entries.end();) {
-    if (object != nullptr && it->is(object)) {
+    if (pred(*it)) {
       m.RemoveFd(it->hook()->fd());
       it = m.entries.erase(it);
       ++n;

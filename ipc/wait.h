@@ -287,6 +287,8 @@ class WaitSet {
  private:
   struct Impl;
   std::size_t RemoveObject(const void* object);
+  template <class Pred>
+  std::size_t RemoveIf(Pred pred);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -16,6 +16,23 @@
 #include "shoal/base/errors.h"
 
 namespace shoal::internal {
+namespace {
+
+// What a failed futex wait's errno means (anything else is a bug: thrown).
+WaitResult ResultOf(int err, const char* what) {
+  switch (err) {
+    case EAGAIN:  // the word no longer held the expected value
+      return WaitResult::kWoken;
+    case ETIMEDOUT:
+      return WaitResult::kTimedOut;
+    case EINTR:
+      return WaitResult::kInterrupted;
+    default:
+      ThrowSystemError(what, err);
+  }
+}
+
+}  // namespace
 
 WaitResult FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
                      const Deadline& deadline) {
@@ -32,16 +49,7 @@ WaitResult FutexWait(const std::atomic<uint32_t>* word, uint32_t expected,
                     FUTEX_WAIT_BITSET, expected, tsp, nullptr,
                     FUTEX_BITSET_MATCH_ANY);
   if (rc == 0) return WaitResult::kWoken;
-  switch (errno) {
-    case EAGAIN:
-      return WaitResult::kWoken;
-    case ETIMEDOUT:
-      return WaitResult::kTimedOut;
-    case EINTR:
-      return WaitResult::kInterrupted;
-    default:
-      ThrowSystemError("futex(FUTEX_WAIT_BITSET)", errno);
-  }
+  return ResultOf(errno, "futex(FUTEX_WAIT_BITSET)");
 }
 
 namespace {
@@ -179,20 +187,12 @@ WaitResult FutexWaitMany(std::span<const FutexWaitItem> items,
   long rc = syscall(SYS_futex_waitv, w, static_cast<unsigned>(items.size()),
                     0, tsp, CLOCK_MONOTONIC);
   if (rc >= 0) return WaitResult::kWoken;
-  switch (errno) {
-    case EAGAIN:
-      return WaitResult::kWoken;
-    case ETIMEDOUT:
-      return WaitResult::kTimedOut;
-    case EINTR:
-      return WaitResult::kInterrupted;
-    case ENOSYS:
-    case EPERM:
-      waitv_state.store(0, std::memory_order_relaxed);
-      return WaitManyThreads(items, deadline);
-    default:
-      ThrowSystemError("futex_waitv", errno);
+  const int err = errno;
+  if (err == ENOSYS || err == EPERM) {
+    waitv_state.store(0, std::memory_order_relaxed);
+    return WaitManyThreads(items, deadline);
   }
+  return ResultOf(err, "futex_waitv");
 }
 
 }  // namespace shoal::internal
