@@ -480,6 +480,62 @@ TEST_P(WaitTest, TheSetsFdPlugsIntoEpoll) {
   ::close(ep);
 }
 
+TEST(WaitSetTest, EveryQueueKindAndChannelSide) {
+  SimpleQueue<int> sq;
+  JoinableQueue<int> jq;
+  Channel<uint32_t> ch(1, 2);
+  WaitSet set;
+  set.add(sq);
+  set.add(jq);
+  set.add(ch);
+  set.add(writable(sq));
+  set.add(writable(jq));
+  set.add(writable(ch));
+  auto ready = set.poll();  // all three have room, none has an item
+  ASSERT_EQ(ready.size(), 3u);
+  for (const Waitable& r : ready) {
+    EXPECT_EQ(r.kind(), Waitable::Kind::kWritable);
+  }
+  sq.put(1);
+  jq.put(2);
+  const uint32_t v = 3;
+  ch.send(std::span<const uint32_t>(&v, 1));
+  ready = set.poll();
+  ASSERT_EQ(ready.size(), 6u);
+  EXPECT_TRUE(ready[0].is(sq));
+  EXPECT_TRUE(ready[1].is(jq));
+  EXPECT_TRUE(ready[2].is(ch));
+}
+
+// A set made before fork() works in the child (its helper thread did not
+// come along: the child starts its own) and in the parent.
+TEST(WaitSetTest, UsableOnBothSidesOfAFork) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer cannot start threads after a "
+                  "multi-threaded fork";
+#endif
+  Queue<uint32_t> q(Small()), r(Small());
+  auto [a, b] = Pipe();
+  WaitSet set;
+  set.add(q);
+  set.add(a);
+  ASSERT_GE(set.fd(), 0);  // the helper thread runs
+  EXPECT_TRUE(set.poll().empty());
+  const pid_t child = ForkChild([&] {
+    r.put(1);  // tell the parent we are up
+    const auto& ready = set.wait(std::chrono::seconds(20));
+    CHILD_CHECK(ready.size() == 1 && ready[0].is(q));
+    CHILD_CHECK(q.try_get() == std::optional<uint32_t>(7));
+  });
+  ASSERT_EQ(r.get(std::chrono::seconds(20)), 1u);
+  q.put(7);
+  EXPECT_EQ(WaitExitCode(child), 0);
+  b.send(1);
+  const auto& ready = set.wait(std::chrono::seconds(20));
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_TRUE(ready[0].is(a));
+}
+
 TEST(WaitSetTest, RemoveAndLimits) {
   Queue<uint32_t> q(Small());
   WaitSet set;
