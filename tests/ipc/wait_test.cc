@@ -188,6 +188,7 @@ TEST_P(WaitTest, AProcessExitIsSeenThroughItsSentinel) {
 }
 
 TEST_P(WaitTest, TimersFireOncePerPeriod) {
+  const auto t0 = testing_clock::now();  // before the timers start
   Waitable tick = Timer::Every(milliseconds(20));
   Waitable once = Timer::After(milliseconds(10));
   Queue<uint32_t> q(Small());
@@ -195,7 +196,6 @@ TEST_P(WaitTest, TimersFireOncePerPeriod) {
   set.add(q);
   set.add(tick);
   set.add(once);
-  const auto t0 = testing_clock::now();
   int ticks = 0, onces = 0;
   while (ticks < 3) {
     const auto& ready = set.wait(std::chrono::seconds(10));
