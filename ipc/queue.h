@@ -50,6 +50,21 @@
 //   heap block it had not yet published leaks that block (not the queue).
 //   A dead process never leaves the queue blocked.
 //
+// Stopped and hostile peers
+//   Every timed call returns within its deadline (plus scheduling noise)
+//   whatever another process does: a peer stopped (SIGSTOP) inside put() or
+//   get(), or while it holds the heap's lock, delays only the calls that need
+//   what it holds, and those give Full/Empty at their deadline; get() never
+//   waits for the heap's lock (freeing a block takes no lock), and items
+//   that fit a slot never touch the heap. A peer that writes garbage into
+//   the queue's shared memory can lose or corrupt items, but every field
+//   that decides an index, a length, an offset, a kind or a time is checked
+//   before use: the others get InvalidRegion or CodecError, or their
+//   timeout, never a crash, an abort or an unbounded wait (a shared spin
+//   policy asking for more than 10 ms of spinning is ignored). Not covered:
+//   the heap lock's pthread_mutex_t is glibc's: a peer that overwrites its
+//   kind or robust-list links is not caught (RELIABILITY.md).
+//
 // Performance (bench/queue_bench.cc; bench/RESULTS.md): a put or get is one
 // CAS on the slot, one on the index and one exchange to publish, plus the
 // copy; no system call unless the other side sleeps. A caller that would

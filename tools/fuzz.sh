@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of shoal's parsers with clang's libFuzzer (plus
 # ASan and UBSan): the codec's decoder, Connection frame parsing, region
-# header validation, a queue whose shared bytes are garbage, and the
-# Listener/Client handshake with Python-framed reads, and a Blackboard and a
-# Latest whose shared memory is garbage, a request/response Service
-# whose shared memory is garbage, and a live Broadcast written into between
-# its operations.
+# header validation, a queue whose shared bytes are garbage, a live queue
+# that a hostile peer writes into between a real writer's and reader's
+# operations, the Listener/Client handshake with Python-framed reads, a
+# Blackboard and a Latest whose shared memory is garbage, a request/response
+# Service whose shared memory is garbage, and a live Broadcast written into
+# between its operations.
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     (default: 60, all)
 #
@@ -21,7 +22,7 @@ tools/setup.sh fuzz
 secs=${1:-60}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue handshake blackboard service broadcast)
+[[ ${#targets[@]} -eq 0 ]] && targets=(codec connection region queue live_queue handshake blackboard service broadcast)
 out=${SHOAL_FUZZ_OUT:-/tmp/shoal-fuzz}
 mkdir -p "$out"
 

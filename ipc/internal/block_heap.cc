@@ -21,6 +21,19 @@ uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 uint64_t BitmapWords(uint64_t blocks) { return (blocks + 63) / 64; }
 
+// Calls fn(word, mask) for the bitmap words of blocks [start, start + n).
+template <class Fn>
+void ForEachWordOfRun(uint64_t start, uint64_t n, Fn fn) {
+  for (uint64_t b = start; b < start + n;) {
+    const unsigned bit = static_cast<unsigned>(b % 64);
+    const uint64_t take = std::min<uint64_t>(64 - bit, start + n - b);
+    const uint64_t mask =
+        (take == 64 ? ~uint64_t{0} : ((uint64_t{1} << take) - 1)) << bit;
+    fn(b / 64, mask);
+    b += take;
+  }
+}
+
 uint64_t HeaderBytes() { return RoundUp(sizeof(BlockHeapShared), kAlign); }
 
 }  // namespace
@@ -101,12 +114,27 @@ uint64_t BlockHeap::BlocksFor(uint64_t len) const {
   return n == 0 ? 1 : n;
 }
 
-void BlockHeap::Lock() {
+bool BlockHeap::Lock(const Deadline& deadline) {
   // A holder that died mid-update left at most a few bits set: blocks
   // leaked, never a broken structure. Carry on.
-  if (shared_->lock.acquire_status(Deadline::Infinite()) ==
-      LockStatus::kOwnerDied) {
-    shared_->lock.make_consistent();
+  switch (shared_->lock.acquire_status(deadline)) {
+    case LockStatus::kOwnerDied:
+      shared_->lock.make_consistent();
+      return true;
+    case LockStatus::kAcquired:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void BlockHeap::Unlock() {
+  try {
+    shared_->lock.release();
+  } catch (const Error&) {
+    // Only a peer that overwrote the lock's owner makes release refuse.
+    throw InvalidRegion("block heap: its lock was overwritten while held: "
+                        "shared memory corrupt");
   }
 }
 
@@ -120,7 +148,7 @@ std::optional<uint64_t> BlockHeap::TryAllocateLocked(uint64_t nblocks) {
   const uint64_t end = blocks_;
   uint64_t run = 0, start = 0;
   while (i < end) {
-    const uint64_t word = bitmap_[i / 64].load(std::memory_order_relaxed);
+    const uint64_t word = bitmap_[i / 64].load(std::memory_order_acquire);
     const unsigned bit = static_cast<unsigned>(i % 64);
     if (bit == 0 && word == ~uint64_t{0}) {
       run = 0;
@@ -144,14 +172,9 @@ std::optional<uint64_t> BlockHeap::TryAllocateLocked(uint64_t nblocks) {
     if (run >= nblocks) break;
   }
   if (run < nblocks) return std::nullopt;
-  for (uint64_t b = start; b < start + nblocks;) {
-    const unsigned bit = static_cast<unsigned>(b % 64);
-    const uint64_t take = std::min<uint64_t>(64 - bit, start + nblocks - b);
-    const uint64_t mask =
-        (take == 64 ? ~uint64_t{0} : ((uint64_t{1} << take) - 1)) << bit;
-    bitmap_[b / 64].fetch_or(mask, std::memory_order_relaxed);
-    b += take;
-  }
+  ForEachWordOfRun(start, nblocks, [&](uint64_t w, uint64_t mask) {
+    bitmap_[w].fetch_or(mask, std::memory_order_relaxed);
+  });
   shared_->used_blocks.fetch_add(nblocks, std::memory_order_relaxed);
   return start;
 }
@@ -167,19 +190,25 @@ std::optional<uint64_t> BlockHeap::Allocate(uint64_t len,
   }
   for (;;) {
     const uint32_t seq = shared_->free_seq.load(std::memory_order_seq_cst);
-    Lock();
-    std::optional<uint64_t> start = TryAllocateLocked(nblocks);
-    if (start) {
-      try {
-        ReserveLocked(*start + nblocks);
-      } catch (...) {
-        // No memory behind the blocks: give them back, allocate nothing.
-        ClearLocked(*start, nblocks);
-        shared_->lock.release();
-        throw;
-      }
+    // A lock holder that stopped (SIGSTOP) must not hold us past our
+    // deadline; a try still waits out a holder that is merely busy.
+    Deadline lock_by = deadline;
+    if (!deadline.infinite()) {
+      lock_by = Deadline(std::max(deadline.when(),
+                                  Deadline::Clock::now() + kTryLockGrace));
     }
-    shared_->lock.release();
+    if (!Lock(lock_by)) return std::nullopt;
+    std::optional<uint64_t> start;
+    try {
+      start = TryAllocateLocked(nblocks);
+      if (start) ReserveLocked(*start + nblocks);
+    } catch (...) {
+      // No memory behind the blocks: give them back, allocate nothing.
+      if (start) ClearRun(*start, nblocks);
+      Unlock();
+      throw;
+    }
+    Unlock();
     if (start) return *start * block_size_;
     if (deadline.expired()) return std::nullopt;
     shared_->waiters.fetch_add(1, std::memory_order_seq_cst);
@@ -197,26 +226,21 @@ void BlockHeap::Free(uint64_t offset, uint64_t len) {
                         std::to_string(offset) + ", " + std::to_string(len) +
                         " bytes): shared memory corrupt");
   }
-  const uint64_t start = offset / block_size_;
-  const uint64_t nblocks = BlocksFor(len);
-  Lock();
-  ClearLocked(start, nblocks);
-  shared_->lock.release();
+  // No lock: see the file comment (a stopped lock holder must not stall the
+  // readers that free blocks).
+  ClearRun(offset / block_size_, BlocksFor(len));
   shared_->free_seq.fetch_add(1, std::memory_order_seq_cst);
   if (shared_->waiters.load(std::memory_order_seq_cst) > 0) {
     FutexWake(&shared_->free_seq, INT_MAX);
   }
 }
 
-void BlockHeap::ClearLocked(uint64_t start, uint64_t nblocks) {
-  for (uint64_t b = start; b < start + nblocks;) {
-    const unsigned bit = static_cast<unsigned>(b % 64);
-    const uint64_t take = std::min<uint64_t>(64 - bit, start + nblocks - b);
-    const uint64_t mask =
-        (take == 64 ? ~uint64_t{0} : ((uint64_t{1} << take) - 1)) << bit;
-    bitmap_[b / 64].fetch_and(~mask, std::memory_order_relaxed);
-    b += take;
-  }
+void BlockHeap::ClearRun(uint64_t start, uint64_t nblocks) {
+  // Release: the freer's reads of the block happen before its next owner's
+  // writes (the allocator reads the bitmap with acquire).
+  ForEachWordOfRun(start, nblocks, [&](uint64_t w, uint64_t mask) {
+    bitmap_[w].fetch_and(~mask, std::memory_order_release);
+  });
   shared_->used_blocks.fetch_sub(nblocks, std::memory_order_relaxed);
 }
 
@@ -243,7 +267,10 @@ std::byte* BlockHeap::At(uint64_t offset, uint64_t len) const {
 }
 
 uint64_t BlockHeap::used() const {
-  return shared_->used_blocks.load(std::memory_order_relaxed) * block_size_;
+  // A shared counter: a peer may have written anything there.
+  return std::min(shared_->used_blocks.load(std::memory_order_relaxed),
+                  blocks_) *
+         block_size_;
 }
 
 }  // namespace shoal::internal

@@ -16,6 +16,21 @@ using P = SlotPhase;
 using Status = RingCore::Status;
 
 constexpr uint64_t kMaxRingBytes = uint64_t{1} << 40;
+// The longest spin a ring's shared spin policy may ask for. The policy lives
+// in shared memory, where a peer may have written anything (its fields allow
+// 4.29 s, which would make a 50 ms timeout return after seconds): a policy
+// asking for more is ignored and the waiter sleeps at once.
+constexpr uint32_t kMaxRingSpinNs = 10'000'000;
+
+// The spin policy, if it is sane (see kMaxRingSpinNs).
+SpinPolicy* SanePolicy(SpinPolicy* spin) {
+  if (spin == nullptr ||
+      spin->max_ns.load(std::memory_order_relaxed) > kMaxRingSpinNs ||
+      spin->estimate_ns.load(std::memory_order_relaxed) > kMaxRingSpinNs) {
+    return nullptr;
+  }
+  return spin;
+}
 
 constexpr uint64_t HeaderBytes() {
   return (sizeof(RingData) + kRingAlign - 1) / kRingAlign * kRingAlign;
@@ -31,6 +46,7 @@ Status WaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
   SlotWord blocker;
   Status s = try_once(&blocker);
   if (s != Status::kWouldBlock) return s;
+  spin = SanePolicy(spin);
   if (spin != nullptr && !deadline.expired() && SpinUntil(*spin, [&] {
         s = try_once(&blocker);
         return s != Status::kWouldBlock;

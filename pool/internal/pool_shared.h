@@ -47,12 +47,13 @@
 
 #include "shoal/base/internal/cache_line.h"
 #include "shoal/base/internal/spin.h"
+#include "shoal/ipc/internal/block_ref.h"
 #include "shoal/pool/internal/code_ref.h"
 
 namespace shoal::internal {
 
 inline constexpr uint64_t kPoolMagic = 0x6c6f6f702d6c616full;  // "shoal-pool"
-inline constexpr uint32_t kPoolLayoutVersion = 2;
+inline constexpr uint32_t kPoolLayoutVersion = 3;
 
 // Slot phases.
 inline constexpr uint32_t kPhaseFree = 0;
@@ -68,7 +69,12 @@ inline constexpr uint32_t kPhaseBroken = 13;
 inline constexpr uint32_t kFlagWaiter = 1u << 4;
 inline constexpr uint32_t kFlagNotify = 1u << 5;
 
-constexpr uint32_t PhaseOf(uint32_t s) { return s & 0xfu; }
+inline constexpr uint32_t kPhaseMask = 0xfu;
+constexpr uint32_t PhaseOf(uint32_t s) { return s & kPhaseMask; }
+// The same state word in `phase` (generation and flags kept).
+constexpr uint32_t WithPhase(uint32_t s, uint32_t phase) {
+  return (s & ~kPhaseMask) | phase;
+}
 constexpr uint32_t GenOf(uint32_t s) { return s >> 8; }
 constexpr bool IsTerminal(uint32_t s) { return PhaseOf(s) >= kPhaseOk; }
 constexpr uint32_t MakeSlotState(uint32_t gen, uint32_t flags, uint32_t phase) {
@@ -99,15 +105,13 @@ struct alignas(kCacheLine) TaskSlot {
   uint64_t in_size;
   uint32_t in_where;
   uint32_t reserved1;
-  std::atomic<uint64_t> in_block;  // heap offset + 1; 0 = none
+  SharedBlockRef in_block;  // with kWhereHeap
   // Written by the worker before OK/ERROR. out_block is recorded right
   // after allocation, so a block of a worker that dies is still freed.
   uint64_t out_size;
   uint32_t out_where;
   uint32_t reserved2;
-  std::atomic<uint64_t> out_block;  // heap offset + 1; 0 = none
-  std::atomic<uint64_t> out_block_len;
-  std::atomic<uint64_t> in_block_len;
+  SharedBlockRef out_block;  // with kWhereHeap
   // Written by the monitor before LOST/TIMEOUT (it never touches out_*).
   int32_t lost_pid;
   int32_t lost_signal;

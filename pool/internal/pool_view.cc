@@ -129,10 +129,8 @@ PoolView PoolView::Create(std::byte* mem, std::size_t bytes,
   for (uint32_t i = 0; i < g.slots; ++i) {
     auto* t = new (mem + l.slots_offset + uint64_t{i} * l.stride) TaskSlot;
     t->state.store(MakeSlotState(1, 0, kPhaseFree), std::memory_order_relaxed);
-    t->in_block.store(0, std::memory_order_relaxed);
-    t->in_block_len.store(0, std::memory_order_relaxed);
-    t->out_block.store(0, std::memory_order_relaxed);
-    t->out_block_len.store(0, std::memory_order_relaxed);
+    t->in_block.Clear();
+    t->out_block.Clear();
   }
   for (uint64_t w = 0; w < l.notify_words; ++w) {
     new (mem + l.notify_offset + w * 8) std::atomic<uint64_t>(0);
@@ -216,38 +214,41 @@ std::byte* PoolView::slot_out(uint32_t i) const {
   return slot_in(i) + shared_->in_inline;
 }
 
+std::span<const std::byte> PoolView::Resolve(uint32_t where, uint64_t size,
+                                             const SharedBlockRef& block,
+                                             std::span<std::byte> inline_area,
+                                             const char* what) const {
+  // Read from shared memory: the kind, the size and the block reference all
+  // decide what we touch, so each is checked (BlockRef::Resolve throws
+  // InvalidRegion for none and for bytes outside their area).
+  BlockRef ref;
+  if (where == kWhereInline) {
+    ref = BlockRef::Inline(size);
+  } else if (where == kWhereHeap) {
+    const BlockRef b = block.Load();
+    if (b.is_heap() && size <= b.length()) ref = BlockRef::Heap(b.offset(), size);
+  }
+  return ref.Resolve(inline_area, heap_.data(), what);
+}
+
 std::span<const std::byte> PoolView::Input(uint32_t i) {
   TaskSlot& t = slot(i);
-  const uint64_t n = t.in_size;
-  if (t.in_where == kWhereInline) {
-    if (n > shared_->in_inline) {
-      throw InvalidRegion("pool region: task payload size corrupt");
-    }
-    return {slot_in(i), n};
-  }
-  const uint64_t block = t.in_block.load(std::memory_order_acquire);
-  if (t.in_where != kWhereHeap || block == 0 ||
-      n > t.in_block_len.load(std::memory_order_relaxed)) {
-    throw InvalidRegion("pool region: task payload block corrupt");
-  }
-  return {heap_.At(block - 1, n), n};
+  return Resolve(t.in_where, t.in_size, t.in_block,
+                 {slot_in(i), shared_->in_inline}, "pool region: task payload");
 }
 
 std::span<const std::byte> PoolView::Output(uint32_t i) {
   TaskSlot& t = slot(i);
-  const uint64_t n = t.out_size;
-  if (t.out_where == kWhereInline) {
-    if (n > shared_->out_inline) {
-      throw InvalidRegion("pool region: task result size corrupt");
-    }
-    return {slot_out(i), n};
+  return Resolve(t.out_where, t.out_size, t.out_block,
+                 {slot_out(i), shared_->out_inline}, "pool region: task result");
+}
+
+void PoolView::FreeBlock(SharedBlockRef& block) noexcept {
+  try {
+    heap_.Free(block.Take());
+  } catch (...) {
+    // A corrupt reference: the block leaks (see the header).
   }
-  const uint64_t block = t.out_block.load(std::memory_order_acquire);
-  if (t.out_where != kWhereHeap || block == 0 ||
-      n > t.out_block_len.load(std::memory_order_relaxed)) {
-    throw InvalidRegion("pool region: task result block corrupt");
-  }
-  return {heap_.At(block - 1, n), n};
 }
 
 bool PoolView::Complete(uint32_t i, uint32_t gen, uint32_t from, uint32_t to) {
@@ -255,7 +256,7 @@ bool PoolView::Complete(uint32_t i, uint32_t gen, uint32_t from, uint32_t to) {
   uint32_t s = t.state.load(std::memory_order_acquire);
   for (;;) {
     if (GenOf(s) != gen || PhaseOf(s) != from) return false;
-    const uint32_t next = (s & ~0xfu) | to;
+    const uint32_t next = WithPhase(s, to);
     if (t.state.compare_exchange_weak(s, next, std::memory_order_seq_cst)) {
       break;
     }

@@ -68,9 +68,13 @@ class PoolView {
   }
 
   // The task's payload / result bytes, validated against the slot and heap
-  // geometry (throws InvalidRegion / CodecError on nonsense).
+  // geometry (throws InvalidRegion on nonsense).
   std::span<const std::byte> Input(uint32_t i);
   std::span<const std::byte> Output(uint32_t i);
+  // Frees the heap block `block` holds, if any, and clears it (at most once:
+  // SharedBlockRef::Take). Never throws: a corrupt reference, as a peer may
+  // have written it, leaks its block.
+  void FreeBlock(SharedBlockRef& block) noexcept;
 
   // Moves slot `i` from (gen, from) to (gen, to) keeping its flags; on
   // success wakes sleepers (WAITER) and tells the handler (NOTIFY). Returns
@@ -96,6 +100,13 @@ class PoolView {
   void KickHandler();
 
  private:
+  // Where a payload or result recorded as (where, size, block) is, checked
+  // against the slot's inline area and the heap.
+  std::span<const std::byte> Resolve(uint32_t where, uint64_t size,
+                                     const SharedBlockRef& block,
+                                     std::span<std::byte> inline_area,
+                                     const char* what) const;
+
   std::byte* base_ = nullptr;
   PoolShared* shared_ = nullptr;
   std::byte* slots_base_ = nullptr;

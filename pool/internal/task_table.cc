@@ -117,14 +117,12 @@ std::optional<TaskRef> TaskTable::Submit(const SubmitSpec& spec,
         give_back();
         return std::nullopt;
       }
-      t.in_block_len.store(spec.size, std::memory_order_relaxed);
-      t.in_block.store(*off + 1, std::memory_order_release);
+      t.in_block.Record(*off, spec.size);
       t.in_where = kWhereHeap;
       spec.write(std::span<std::byte>(heap.At(*off, spec.size), spec.size));
     }
   } catch (...) {
-    const uint64_t b = t.in_block.exchange(0);
-    if (b != 0) view_.heap().Free(b - 1, t.in_block_len.load());
+    view_.FreeBlock(t.in_block);
     give_back();
     throw;
   }
@@ -262,13 +260,8 @@ void TaskTable::Deliver(const std::shared_ptr<Job>& job, uint32_t index,
 
 void TaskTable::Recycle(uint32_t slot, uint32_t gen) {
   TaskSlot& t = view_.slot(slot);
-  BlockHeap& heap = view_.heap();
-  const uint64_t in = t.in_block.exchange(0, std::memory_order_acq_rel);
-  if (in != 0) heap.Free(in - 1, t.in_block_len.load(std::memory_order_relaxed));
-  const uint64_t out = t.out_block.exchange(0, std::memory_order_acq_rel);
-  if (out != 0) {
-    heap.Free(out - 1, t.out_block_len.load(std::memory_order_relaxed));
-  }
+  view_.FreeBlock(t.in_block);
+  view_.FreeBlock(t.out_block);
   const uint32_t next = NextGen(gen);
   t.state.store(MakeSlotState(next, 0, kPhaseFree), std::memory_order_release);
   std::shared_ptr<Job> drop;

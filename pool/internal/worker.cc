@@ -68,8 +68,7 @@ class SlotIO final : public TaskIO {
       }
     }
     // Record the block before writing it, so it is freed even if we die.
-    slot_.out_block_len.store(n, std::memory_order_relaxed);
-    slot_.out_block.store(*off + 1, std::memory_order_release);
+    slot_.out_block.Record(*off, n);
     slot_.out_where = kWhereHeap;
     slot_.out_size = n;
     return {heap.At(*off, n), n};
@@ -77,10 +76,7 @@ class SlotIO final : public TaskIO {
 
   // Frees a block reserved earlier (a result that failed half-way).
   void DropBlock() {
-    const uint64_t b = slot_.out_block.exchange(0, std::memory_order_acq_rel);
-    if (b != 0) {
-      view_.heap().Free(b - 1, slot_.out_block_len.load(std::memory_order_relaxed));
-    }
+    view_.FreeBlock(slot_.out_block);
   }
 
  private:
@@ -165,7 +161,7 @@ void RunTask(PoolView& view, uint64_t ref, const WorkerContext& ctx) {
   uint32_t s = slot.state.load(std::memory_order_acquire);
   for (;;) {
     if (GenOf(s) != gen || PhaseOf(s) != kPhaseQueued) return;  // cancelled
-    if (slot.state.compare_exchange_weak(s, (s & ~0xfu) | kPhaseRunning,
+    if (slot.state.compare_exchange_weak(s, WithPhase(s, kPhaseRunning),
                                          std::memory_order_acq_rel)) {
       break;
     }

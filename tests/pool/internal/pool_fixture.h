@@ -122,7 +122,7 @@ inline uint64_t TakeAndStart(PoolView& view) {
   internal::TaskSlot& t = view.slot(internal::SlotOfRef(value));
   uint32_t s = t.state.load();
   if (!t.state.compare_exchange_strong(
-          s, (s & ~0xfu) | internal::kPhaseRunning)) {
+          s, internal::WithPhase(s, internal::kPhaseRunning))) {
     return 0;
   }
   return value;

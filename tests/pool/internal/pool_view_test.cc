@@ -34,8 +34,7 @@ TEST(PoolViewTest, CreateAttachAndRangeChecks) {
   a.slot(5).in_size = 1 << 30;
   EXPECT_THROW(a.Input(5), shoal::InvalidRegion);
   a.slot(6).out_where = shoal::internal::kWhereHeap;
-  a.slot(6).out_block.store(uint64_t{1} << 40);
-  a.slot(6).out_block_len.store(16);
+  a.slot(6).out_block.Record(uint64_t{1} << 40, 16);
   a.slot(6).out_size = 16;
   EXPECT_THROW(a.Output(6), shoal::InvalidRegion);
   // Smaller than the layout: refused.
