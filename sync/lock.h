@@ -170,7 +170,7 @@ class alignas(internal::kCacheLine) Lock {
   bool is_owned() const { return mu_.OwnedByCaller(); }
 
   // Spinning before sleeping: at most `max` per acquisition (0 or negative:
-  // never spin; clamped to 4.29 s). Shared by every process using the lock.
+  // never spin; clamped to 10 ms). Shared by every process using the lock.
   // Default 20 us (the adaptive policy of base/internal/spin.h usually spins
   // far less).
   void set_max_spin(Timeout max);

@@ -76,6 +76,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "shoal/base/deadline.h"
 #include "shoal/base/internal/clock.h"
 #include "shoal/base/internal/futex.h"
 
@@ -87,6 +88,11 @@ inline constexpr uint32_t kProbePeriod = 16;
 // Past this much spinning, the waiter also yields the CPU every 8 polls.
 inline constexpr int64_t kYieldAfterNs = 1'000;
 inline constexpr uint32_t kMaxProbePeriod = 1024;
+// The longest any one spin lasts, whatever the shared fields say: they live
+// in shared memory, where a peer may have written anything (a 4.29 s spin
+// would make a 50 ms timeout return after seconds). Spinning longer than a
+// few futex round trips never pays anyway.
+inline constexpr uint32_t kMaxSpinNs = 10'000'000;
 
 // Standard-layout, lives inside each primitive's shared data.
 struct SpinPolicy {
@@ -102,11 +108,11 @@ struct SpinPolicy {
 };
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
-// The public set_max_spin(): clamps to [0, 4.29 s]. (The public calls take a
-// shoal::Timeout, so a user's hours::max() arrives here saturated, not
-// wrapped.)
+// The public set_max_spin(): clamps to [0, kMaxSpinNs] (10 ms). (The public
+// calls take a shoal::Timeout, so a user's hours::max() arrives here
+// saturated, not wrapped.)
 inline void SetMaxSpin(SpinPolicy& p, std::chrono::nanoseconds max) {
-  const int64_t ns = std::clamp<int64_t>(max.count(), 0, UINT32_MAX);
+  const int64_t ns = std::clamp<int64_t>(max.count(), 0, kMaxSpinNs);
   p.max_ns.store(static_cast<uint32_t>(ns), std::memory_order_relaxed);
 }
 
@@ -121,14 +127,17 @@ enum class SpinStep {
 };
 
 // Spins until `ready()` reports kReady/true (returns true), kGiveUp (returns
-// false) or the adaptive limit passes (returns false). `ready` is called
-// after each pause; it may have side effects (a trylock, a CAS): SpinUntil
-// returns as soon as it succeeds.
+// false), the adaptive limit or `deadline` passes (returns false). `ready` is
+// called after each pause; it may have side effects (a trylock, a CAS):
+// SpinUntil returns as soon as it succeeds. Never longer than kMaxSpinNs.
 template <class Ready>
-bool SpinUntil(SpinPolicy& p, Ready&& ready) {
-  const uint32_t max = p.max_ns.load(std::memory_order_relaxed);
+bool SpinUntil(SpinPolicy& p, Ready&& ready,
+               const Deadline& deadline = Deadline::Infinite()) {
+  const uint32_t max =
+      std::min(p.max_ns.load(std::memory_order_relaxed), kMaxSpinNs);
   if (max == 0) return false;
-  const uint32_t est = p.estimate_ns.load(std::memory_order_relaxed);
+  const uint32_t est =
+      std::min(p.estimate_ns.load(std::memory_order_relaxed), max);
   const uint32_t fails = p.failures.load(std::memory_order_relaxed);
   uint64_t limit;
   if (fails < kProbePeriod) {
@@ -139,6 +148,11 @@ bool SpinUntil(SpinPolicy& p, Ready&& ready) {
     // Cold: spinning keeps failing; do not spin until the next probe.
     p.failures.store(fails + 1, std::memory_order_relaxed);
     return false;
+  }
+  if (!deadline.infinite()) {
+    const int64_t left = deadline.remaining().count();
+    if (left <= 0) return false;
+    limit = std::min<uint64_t>(limit, static_cast<uint64_t>(left));
   }
   // The clock is first read after 8 pauses: the common short spin (a lock
   // held for a few instructions) costs no clock read at all, and counts as

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <chrono>
+#include <string>
 
 #include "shoal/base/errors.h"
 
@@ -12,6 +13,25 @@ namespace {
 
 // See RobustMutex::Lock.
 constexpr int kMaxLostRaces = 2;
+
+// glibc's kind word of a robust, process-shared mutex of `type`, as
+// pthread_mutex_init writes it: what CheckKind compares the shared word to.
+int KindWordOf(int type) {
+  pthread_mutexattr_t attr;
+  pthread_mutex_t mu;
+  pthread_mutexattr_init(&attr);
+  pthread_mutexattr_settype(&attr, type);
+  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&mu, &attr);
+  pthread_mutexattr_destroy(&attr);
+  const int kind = mu.__data.__kind;
+  pthread_mutex_destroy(&mu);
+  return kind;
+}
+
+const int kNormalKind = KindWordOf(PTHREAD_MUTEX_NORMAL);
+const int kRecursiveKind = KindWordOf(PTHREAD_MUTEX_RECURSIVE);
 
 }  // namespace
 
@@ -37,11 +57,27 @@ void RobustMutex::Destroy() {
   (void)pthread_mutex_destroy(&mu_);
 }
 
+void RobustMutex::CheckKind() const {
+  // The kind word lives in shared memory. Any other value (a priority-
+  // inheritance or priority-protect kind, a non-robust one) sends glibc down
+  // paths that abort the process or wait without bound on a garbage owner.
+  // (A peer writing between this check and glibc's read is not covered.)
+  const int kind = __atomic_load_n(&mu_.__data.__kind, __ATOMIC_RELAXED);
+  if (kind != kNormalKind && kind != kRecursiveKind) [[unlikely]] {
+    throw InvalidRegion("lock: the mutex's kind word holds " +
+                        std::to_string(kind) +
+                        ", not a robust process-shared mutex's: shared "
+                        "memory corrupt");
+  }
+}
+
 LockStatus RobustMutex::TryLock() {
+  CheckKind();
   return Finish(pthread_mutex_trylock(&mu_), "pthread_mutex_trylock");
 }
 
 LockStatus RobustMutex::Lock(const Deadline& deadline) {
+  CheckKind();
   // Straight to the CAS, as glibc does: when the lock is free but its line
   // sits in another core's cache, a load first would cost two transfers.
   // (The spin below does look before touching.)

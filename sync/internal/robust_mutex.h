@@ -55,8 +55,9 @@ class RobustMutex {
   void Destroy();
 
   // Blocks until acquired or `deadline`. On kOwnerDied the caller holds the
-  // mutex. Throws SystemError only for states that cannot happen unless the
-  // memory was corrupted (EINVAL, ENOTRECOVERABLE).
+  // mutex. Throws InvalidRegion when the mutex's kind word is not what Init
+  // wrote (a peer overwrote it), SystemError for other states that cannot
+  // happen unless the memory was corrupted (EINVAL, ENOTRECOVERABLE).
   LockStatus Lock(const Deadline& deadline);
   LockStatus TryLock();
   // Returns pthread_mutex_unlock's result (0 or EPERM).
@@ -90,6 +91,9 @@ class RobustMutex {
   const std::atomic<uint32_t>& depth() const { return depth_; }
 
  private:
+  // Throws InvalidRegion unless the kind word is a robust, process-shared
+  // NORMAL or RECURSIVE mutex's.
+  void CheckKind() const;
   // Maps a pthread result (0, EOWNERDEAD, EBUSY/ETIMEDOUT) to a status.
   LockStatus Finish(int rc, const char* what);
   int BlockingLock(const Deadline& deadline);

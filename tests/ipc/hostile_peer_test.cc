@@ -7,6 +7,7 @@
 // memory; the survivor's calls are timed. kHang only tells a hang (or a
 // wait of seconds, what these attacks used to cause) from a slow machine:
 // the bounds asked for are 50 ms.
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -187,6 +188,26 @@ TEST(HostilePeer, GarbageHeapLockWordGivesATimeoutNotAHang) {
   EXPECT_EQ(q.get(Deadline(50ms)), "small");
   kill(peer, SIGKILL);
   Reap(peer);
+}
+
+TEST(HostilePeer, GarbageHeapLockKindIsInvalidRegionNotAnAbort) {
+  // A priority-inheritance kind in the heap lock's pthread_mutex_t: glibc
+  // would hand the garbage owner to the kernel's PI futex and abort on its
+  // answer. The kind word is checked first.
+  Queue<std::string> q(SmallQueue());
+  internal::BlockHeapShared* heap = HeapOf(q);
+  ASSERT_EQ(RunInChild([&] {
+              auto* mu = reinterpret_cast<pthread_mutex_t*>(&heap->lock);
+              // glibc: PTHREAD_MUTEX_PRIO_INHERIT_NP (32) | robust (16) |
+              // process-shared (128).
+              mu->__data.__kind = 32 | 16 | 128;
+            }),
+            0);
+  const auto t0 = Clock::now();
+  EXPECT_THROW(q.put(std::string(3000, 'k'), Deadline(50ms)), InvalidRegion);
+  EXPECT_LT(ElapsedMs(t0), kHang);
+  q.put("small", Deadline(50ms));
+  EXPECT_EQ(q.get(Deadline(50ms)), "small");
 }
 
 }  // namespace
