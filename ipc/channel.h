@@ -306,7 +306,8 @@ class Channel {
   const Region& region() const { return core_->region(); }
   RegionRef ref() const { return core_->region().ref(); }
 
-  static RegionLayout Layout() { return LayoutOf<Channel<T>>("channel", 1); }
+  // Version 2: the ring core with its writer and reader registries.
+  static RegionLayout Layout() { return LayoutOf<Channel<T>>("channel", 2); }
 
  private:
   friend struct internal::WaitAccess;

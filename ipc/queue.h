@@ -188,7 +188,8 @@ class QueueBase {
   std::size_t inline_capacity() const { return core_->inline_capacity(); }
   uint64_t heap_capacity() const { return core_->heap_capacity(); }
 
-  static RegionLayout Layout() { return LayoutOf<Derived>("queue", 1); }
+  // Version 2: the ring core with its writer and reader registries.
+  static RegionLayout Layout() { return LayoutOf<Derived>("queue", 2); }
 
  protected:
   QueueBase() = default;

@@ -103,6 +103,31 @@ bool WriterGone(uint64_t entry) {
   return start != 0 && (start & 0xffffffffu) != (entry & 0xffffffffu);
 }
 
+// Puts this process (pid + start time) into a registry of n entries, unless
+// it is there already; reuses the entries of processes that are gone. Sets
+// *overflow when there is no room (the registry can no longer tell).
+// Returns the entry's index, or -1.
+int RegisterIn(std::atomic<uint64_t>* table, int n,
+               std::atomic<uint32_t>* overflow) {
+  const uint64_t entry = WriterEntry(CachedPid(), CachedStartTime());
+  for (int i = 0; i < n; ++i) {
+    if (table[i].load(std::memory_order_relaxed) == entry) return i;
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < n; ++i) {
+      uint64_t cur = table[i].load(std::memory_order_relaxed);
+      // Second pass: reuse the entries of processes that are gone.
+      if (cur != 0 && !(pass == 1 && WriterGone(cur))) continue;
+      if (table[i].compare_exchange_strong(cur, entry,
+                                           std::memory_order_seq_cst)) {
+        return i;
+      }
+    }
+  }
+  overflow->store(1, std::memory_order_seq_cst);
+  return -1;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -155,6 +180,8 @@ RingCore RingCore::Create(void* mem, std::size_t bytes, uint32_t capacity,
   d->writers_ever.store(0, std::memory_order_relaxed);
   d->writers_overflow.store(0, std::memory_order_relaxed);
   for (auto& w : d->writers) w.store(0, std::memory_order_relaxed);
+  d->readers_overflow.store(0, std::memory_order_relaxed);
+  for (auto& r : d->readers) r.store(0, std::memory_order_relaxed);
   d->read_spin.Init();
   d->write_spin.Init();
   auto* base = static_cast<std::byte*>(mem) + d->slots_offset;
@@ -290,10 +317,30 @@ bool RingCore::TakeOver(RingSlot* slot, SlotWord state) const {
                                      std::memory_order_seq_cst);
 }
 
+bool RingCore::HolderGone(SlotWord state) const {
+  const pid_t pid = state.pid();
+  if (IsProcessGone(pid)) return true;
+  // The pid is in use: by the holder only if that process is registered on
+  // the holder's side with its own start time (see "Whose pid is it").
+  const bool writing = state.is(P::kWriting);
+  const std::atomic<uint32_t>& overflow =
+      writing ? data_->writers_overflow : data_->readers_overflow;
+  if (overflow.load(std::memory_order_acquire) != 0) return false;
+  const uint64_t start = ProcessStartTime(pid);
+  if (start == 0) return false;  // /proc unreadable: the pid alone
+  const uint64_t entry = WriterEntry(pid, start);
+  const std::atomic<uint64_t>* table = writing ? data_->writers : data_->readers;
+  const int n = writing ? kRingMaxWriters : kRingMaxReaders;
+  for (int i = 0; i < n; ++i) {
+    if (table[i].load(std::memory_order_acquire) == entry) return false;
+  }
+  return true;
+}
+
 bool RingCore::RepairIfHolderGone(RingSlot* slot, SlotWord state) {
   if (!state.held()) return false;
   const pid_t pid = state.pid();
-  if (pid == CachedPid() || !IsProcessGone(pid)) return false;
+  if (pid == CachedPid() || !HolderGone(state)) return false;
   if (!TakeOver(slot, state)) {
     return true;  // somebody else repaired it (or it moved on): retry
   }
@@ -388,6 +435,9 @@ Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
     return Status::kClosed;
   }
   const pid_t me = CachedPid();
+  // Registered before the first claim: a waiter that finds this process's
+  // pid on a slot must find it in the registry too (see "Whose pid is it").
+  if (registered_.pid() != me) Register();
   // Each retry means another writer claimed a slot meanwhile; a bound keeps
   // a corrupt ring (laps that never match) from looping forever here.
   for (uint64_t tries = 0;; ++tries) {
@@ -413,7 +463,6 @@ Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
         Abandon(*claim);
         return Status::kClosed;
       }
-      if (registered_pid_ != me) Register();
       WakeNextWriter();
       return Status::kOk;
     }
@@ -524,44 +573,22 @@ void RingWriter::WakeNextWriter() {
 
 void RingWriter::Register() {
   RingData* d = core_.data_;
-  const pid_t me = CachedPid();
-  registered_pid_ = me;
-  registered_index_ = -1;
-  const uint64_t entry = WriterEntry(me, CachedStartTime());
   d->writers_ever.store(1, std::memory_order_relaxed);
-  for (int i = 0; i < kRingMaxWriters; ++i) {
-    if (d->writers[i].load(std::memory_order_relaxed) == entry) {
-      registered_index_ = i;  // another handle of this process registered it
-      return;
-    }
-  }
-  for (int pass = 0; pass < 2; ++pass) {
-    for (int i = 0; i < kRingMaxWriters; ++i) {
-      uint64_t cur = d->writers[i].load(std::memory_order_relaxed);
-      // Second pass: reuse the entries of writers that are gone.
-      if (cur != 0 && !(pass == 1 && WriterGone(cur))) continue;
-      if (d->writers[i].compare_exchange_strong(cur, entry,
-                                                std::memory_order_seq_cst)) {
-        registered_index_ = i;
-        return;
-      }
-    }
-  }
-  // No room: the registry can no longer tell when every writer is gone.
-  d->writers_overflow.store(1, std::memory_order_seq_cst);
+  // Another handle of this process may have registered it already.
+  registered_.Set(CachedPid(), RegisterIn(d->writers, kRingMaxWriters,
+                                          &d->writers_overflow));
 }
 
 void RingWriter::Detach() {
   RingData* d = core_.data_;
-  if (d == nullptr || registered_pid_ != CachedPid() ||
-      registered_index_ < 0) {
+  const int index = registered_.index();
+  if (d == nullptr || registered_.pid() != CachedPid() || index < 0) {
     return;
   }
-  uint64_t entry = WriterEntry(registered_pid_, CachedStartTime());
-  d->writers[registered_index_].compare_exchange_strong(
+  uint64_t entry = WriterEntry(CachedPid(), CachedStartTime());
+  d->writers[index].compare_exchange_strong(
       entry, 0, std::memory_order_seq_cst);
-  registered_pid_ = 0;
-  registered_index_ = -1;
+  registered_.Set(0, -1);
   if (d->readers_waiting.load(std::memory_order_seq_cst) > 0) {
     core_.WakeAllReaders();
   }
@@ -573,6 +600,14 @@ void RingWriter::Detach() {
 Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
   RingData* d = core_.data_;
   const pid_t me = CachedPid();
+  // As a writer: registered before the first claim (only where waiters
+  // judge holders; the owner of an owner-repaired ring knows for certain).
+  if (registered_.pid() != me) {
+    registered_.Set(me, core_.repaired_by_waiters()
+                            ? RegisterIn(d->readers, kRingMaxReaders,
+                                         &d->readers_overflow)
+                            : -1);
+  }
   for (uint64_t tries = 0;; ++tries) {
     if (tries > core_.MaxTries()) {
       *blocker = SlotWord();

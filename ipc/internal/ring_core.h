@@ -51,6 +51,18 @@
 //     in-flight item is lost and `lost()` counts it (and the reclaimer hears
 //     of it); nothing else is lost and nobody waits more than about one
 //     check interval for it.
+//   Whose pid is it: a pid that is in use may belong to a new process that
+//   got the dead holder's pid. So a holder counts as alive only when the
+//   process now using its pid is registered on that side of this ring with
+//   its own start time (writers and readers each have a small registry of
+//   pid + start time, filled before a process's first claim). A live
+//   process that never wrote (or read) this ring is not the holder, and the
+//   slot is repaired (start times count 10 ms ticks; a pid comes back only
+//   after the pid space wrapped). What stays open: with more than 16
+//   processes on a side the registry overflows and the check falls back to
+//   the pid alone; a reused pid that itself registered on the same side
+//   passes for the holder; and all processes of a ring must share one pid
+//   namespace (a pid from another namespace means nothing here).
 //   * kRepairedByOwner (the pool's task ring): waiters never repair, and
 //     never wake up to check liveness. The owner, which learns of deaths for
 //     certain (pidfd), calls RepairReadsOf(pid, fn): every slot the dead
@@ -143,6 +155,7 @@ namespace shoal::internal {
 
 inline constexpr std::size_t kRingAlign = 64;
 inline constexpr int kRingMaxWriters = 16;
+inline constexpr int kRingMaxReaders = 16;
 
 // Slot flags.
 inline constexpr uint32_t kSlotInline = 0;       // payload follows the header
@@ -195,6 +208,11 @@ struct RingData {
   alignas(kRingAlign) std::atomic<uint32_t> writers_ever;
   std::atomic<uint32_t> writers_overflow;
   std::atomic<uint64_t> writers[kRingMaxWriters];
+  // Reader registry (identity only, see "Whose pid is it"): the same
+  // entries, for processes that ever read; never unregistered, reused once
+  // gone.
+  alignas(kRingAlign) std::atomic<uint32_t> readers_overflow;
+  std::atomic<uint64_t> readers[kRingMaxReaders];
   // Adaptive spinning before sleeping, one policy per side, shared by every
   // process so they adapt together.
   alignas(kRingAlign) SpinPolicy read_spin;
@@ -342,6 +360,14 @@ class RingCore {
   // Repairs the slot if the process named in `state` is gone
   // (kRepairedByWaiters). True when the caller should retry at once.
   bool RepairIfHolderGone(RingSlot* slot, SlotWord state);
+  // Whether the holder named in a WRITING or READING `state` is gone: its
+  // pid is free, or now belongs to a process not registered on that side
+  // (see "Whose pid is it").
+  bool HolderGone(SlotWord state) const;
+  // Whether waiters repair dead holders (and so need the registries).
+  bool repaired_by_waiters() const {
+    return options_.holder_death == HolderDeath::kRepairedByWaiters;
+  }
   // Takes the slot over from its holder (named in `state`); false when
   // somebody else did, or the slot moved on.
   bool TakeOver(RingSlot* slot, SlotWord state) const;
@@ -364,6 +390,32 @@ class RingCore {
   uint32_t capacity_ = 0;
   uint32_t stride_ = 0;
   RingOptions options_;
+};
+
+// Which process a ring handle registered in a registry for (pid 0: none),
+// and at which entry. Threads of one process may share a handle, so both
+// are atomics (relaxed: at worst two threads register the process twice,
+// which costs an entry until the process is gone); copies start from the
+// same marks.
+class Registration {
+ public:
+  Registration() = default;
+  Registration(const Registration& o) { *this = o; }
+  Registration& operator=(const Registration& o) {
+    pid_.store(o.pid(), std::memory_order_relaxed);
+    index_.store(o.index(), std::memory_order_relaxed);
+    return *this;
+  }
+  pid_t pid() const { return pid_.load(std::memory_order_relaxed); }
+  int index() const { return index_.load(std::memory_order_relaxed); }
+  void Set(pid_t pid, int index) {
+    index_.store(index, std::memory_order_relaxed);
+    pid_.store(pid, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<pid_t> pid_{0};
+  std::atomic<int> index_{-1};
 };
 
 // The writer side of a ring, for one process (keep one per process and ring:
@@ -415,9 +467,8 @@ class RingWriter {
   void WakeNextWriter();
 
   RingCore core_;
-  // The process this handle registered as a writer for (0: none), and where.
-  pid_t registered_pid_ = 0;
-  int registered_index_ = -1;
+  // The process this handle registered as a writer for, and where.
+  Registration registered_;
 };
 
 // The reader side of a ring. Cheap to copy.
@@ -465,6 +516,8 @@ class RingReader {
   void WakeNextReader();
 
   RingCore core_;
+  // The process this handle registered as a reader for.
+  Registration registered_;
 };
 
 }  // namespace shoal::internal

@@ -53,7 +53,7 @@
 namespace shoal::internal {
 
 inline constexpr uint64_t kPoolMagic = 0x6c6f6f702d6c616full;  // "shoal-pool"
-inline constexpr uint32_t kPoolLayoutVersion = 3;
+inline constexpr uint32_t kPoolLayoutVersion = 4;  // 4: reader registry
 
 // Slot phases.
 inline constexpr uint32_t kPhaseFree = 0;

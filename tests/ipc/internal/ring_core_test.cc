@@ -281,6 +281,124 @@ TEST(RingCore, ZombieWriterCountsAsDead) {
   waitpid(child, nullptr, 0);
 }
 
+// What a pid reuse leaves behind, made by hand: the dead holder's slot and
+// its registry entry now name `heir`, a live process that took over the
+// pid (same start time in the entry: the dead holder's).
+void HandPidTo(SharedMapping& mem, bool writing, pid_t dead, pid_t heir) {
+  auto* d = reinterpret_cast<RingData*>(mem.ptr());
+  auto* slot = reinterpret_cast<RingSlot*>(
+      static_cast<std::byte*>(mem.ptr()) + d->slots_offset);
+  const SlotWord held = slot->state.Load(std::memory_order_acquire);
+  ASSERT_TRUE(held.HeldBy(dead));
+  slot->state.Exchange(held.TakenOverBy(heir), std::memory_order_seq_cst);
+  std::atomic<uint64_t>* table = writing ? d->writers : d->readers;
+  int found = 0;
+  for (int i = 0; i < (writing ? kRingMaxWriters : kRingMaxReaders); ++i) {
+    const uint64_t e = table[i].load();
+    if (static_cast<pid_t>(e >> 32) != dead) continue;
+    table[i].store((static_cast<uint64_t>(heir) << 32) | (e & 0xffffffffu));
+    ++found;
+  }
+  ASSERT_EQ(found, 1);
+}
+
+// A live process that sleeps, to stand for whoever got a dead pid. Start
+// times count clock ticks (10 ms): a real heir starts long after the pid
+// space wrapped, and this one at least a few ticks after the dead holder.
+pid_t ForkSleeper() {
+  std::this_thread::sleep_for(50ms);
+  const pid_t p = fork();
+  if (p == 0) {
+    for (;;) pause();
+  }
+  return p;
+}
+
+// A writer dies mid-claim and its pid goes to a process that never wrote
+// to this ring: the pid is in use, but the slot is repaired all the same.
+TEST(RingCore, DeadWriterWhosePidWasReusedIsRecovered) {
+  SharedMapping mem(RingCore::BytesFor(8, 64));
+  Ring ring(mem, 8, 64);
+  const pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.writer.TryClaim(&c) != Status::kOk) _exit(1);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const pid_t heir = ForkSleeper();
+  HandPidTo(mem, /*writing=*/true, child, heir);
+  ASSERT_TRUE(Put(ring.writer, 7));
+  uint64_t v = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kOk);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(v, 7u);
+  EXPECT_EQ(ring.core.lost(), 1u);
+  kill(heir, SIGKILL);
+  waitpid(heir, nullptr, 0);
+}
+
+// The same for a reader that dies between claim and release.
+TEST(RingCore, DeadReaderWhosePidWasReusedIsRecovered) {
+  SharedMapping mem(RingCore::BytesFor(1, 64));
+  Ring ring(mem, 1, 64);
+  ASSERT_TRUE(Put(ring.writer, 1));
+  const pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.reader.TryClaim(&c) != Status::kOk) _exit(1);
+    raise(SIGKILL);
+    _exit(2);
+  }
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  const pid_t heir = ForkSleeper();
+  HandPidTo(mem, /*writing=*/false, child, heir);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(Put(ring.writer, 2, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_EQ(ring.core.lost(), 1u);
+  uint64_t v = 0;
+  EXPECT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
+  EXPECT_EQ(v, 2u);
+  kill(heir, SIGKILL);
+  waitpid(heir, nullptr, 0);
+}
+
+// A live writer of another process in the middle of a long write is not
+// taken for dead, however long a reader waits on its slot: it registered
+// before it claimed.
+TEST(RingCore, ALiveWriterInAnotherProcessIsNeverRepaired) {
+  SharedMapping mem(RingCore::BytesFor(8, 64));
+  Ring ring(mem, 8, 64);
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.writer.TryClaim(&c) != Status::kOk) _exit(1);
+    char b;
+    if (read(go[0], &b, 1) != 1) _exit(3);  // hold the slot until told
+    const uint64_t v = 41;
+    std::memcpy(c.data, &v, sizeof(v));
+    ring.writer.Publish(c, sizeof(v));
+    _exit(0);
+  }
+  uint64_t v = 0;
+  // Several liveness checks long.
+  EXPECT_EQ(Get(ring.reader, &v, Deadline(400ms)), Status::kTimedOut);
+  EXPECT_EQ(ring.core.lost(), 0u);
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kOk);
+  EXPECT_EQ(v, 41u);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  close(go[0]);
+  close(go[1]);
+}
+
 // A reader dies between claim and release on a full ring: the blocked
 // writer recovers the slot, frees its block and counts the item.
 TEST(RingCore, DeadReaderSlotIsRecoveredByWriter) {
