@@ -194,7 +194,7 @@ struct MapRaw<Fn, Elem> {
 // ... and for a star call with a tuple-like Elem.
 template <class Fn, class Elem>
 struct StarRaw {
-  using type = decltype([]<std::size_t... I>(std::index_sequence<I...>) {
+  using type = typename decltype([]<std::size_t... I>(std::index_sequence<I...>) {
     return std::type_identity<
         std::tuple<std::remove_cvref_t<std::tuple_element_t<I, Elem>>&...>>{};
   }(std::make_index_sequence<std::tuple_size_v<Elem>>()))::type;
