@@ -110,15 +110,16 @@ Peer StartPeer(Setup setup, Act act,
 // up at once nor returned early), then reaps the peer.
 template <class Call>
 void ExpectWaitsForPeer(const char* what, const Peer& peer, Call call) {
-  const auto start = std::chrono::steady_clock::now();
   alarm(30);
   const bool ok = call();
   alarm(0);
-  const auto waited = std::chrono::steady_clock::now() - start;
+  // What shows the call waited is that it succeeded and the peer had acted
+  // by then (it acts only after its delay). Not the time it took: on a busy
+  // machine this process may notice the peer's setup late, so the clock
+  // would start late and measure less than the delay.
   EXPECT_TRUE(ok) << what;
   EXPECT_EQ(peer.flags[1].load(), 1)
       << what << ": returned before the other process acted";
-  EXPECT_GE(waited, std::chrono::milliseconds(250)) << what;
   // The peer is done (or about to be): reap it, bounded.
   int status = -1;
   for (int i = 0; i < 10000; ++i) {
