@@ -21,7 +21,7 @@
 // same stamp), so no variant can win by not reading.
 //
 // Run: bazel build -c opt //bench:latest_bench &&
-//      bazel-bin/bench/latest_bench --benchmark_min_time=0.2 \
+//      bazel-bin/bench/latest_bench --benchmark_min_time=0.2
 //        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <atomic>
 #include <cstdint>

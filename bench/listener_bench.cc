@@ -13,7 +13,7 @@
 //                          repeated hand-over costs), and back
 //
 // Run: bazel build //bench:listener_bench &&
-//      bazel-bin/bench/listener_bench --benchmark_min_time=0.2 \
+//      bazel-bin/bench/listener_bench --benchmark_min_time=0.2
 //        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <sys/socket.h>
 #include <sys/un.h>

@@ -153,7 +153,7 @@ TEST(Channel, ReaderKilledHoldingViewCostsOneBlock) {
   waitpid(child, nullptr, 0);
   auto t0 = std::chrono::steady_clock::now();
   ch.send(std::vector<int>{2}, 5s);  // reclaims the dead reader's slot
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   EXPECT_EQ(ch.lost(), 1u);
   EXPECT_EQ(ch.recv(1s), std::vector<int>{2});
 }
@@ -170,7 +170,7 @@ TEST(Channel, ReaderGetsClosedWhenEveryWriterIsGone) {
   EXPECT_EQ(ch.recv(5s), std::vector<int>{1});
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(ch.recv(), Closed);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   EXPECT_EQ(ch.lost(), 1u);
 }
 

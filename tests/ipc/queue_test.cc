@@ -134,13 +134,13 @@ TEST(Queue, TimeoutsReturnInBound) {
   EXPECT_THROW(q.get(150ms), Empty);
   auto dt = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(dt, 150ms);
-  EXPECT_LT(dt, 650ms);
+  EXPECT_LT(dt, 150ms + testing::kSchedulingSlack);
   q.put(1);
   t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(q.put(2, 150ms), Full);
   dt = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(dt, 150ms);
-  EXPECT_LT(dt, 650ms);
+  EXPECT_LT(dt, 150ms + testing::kSchedulingSlack);
   t0 = std::chrono::steady_clock::now();
   EXPECT_FALSE(q.try_put(2, absl::Milliseconds(100)));
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms);
@@ -216,7 +216,7 @@ TEST(Queue, ProducerKilledMidPutLosesAtMostItsItem) {
   q.put("after");
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(q.get(5s), "after");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   EXPECT_EQ(q.lost(), 1u);
 }
 
@@ -237,7 +237,7 @@ TEST(Queue, ReaderGetsClosedAfterDrainWhenEveryWriterDied) {
   EXPECT_EQ(sum, 1);
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(q.get(), Closed);  // untimed: must not wait forever
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   // The queue itself is not closed: a new writer can still put.
   q.put(7);
   EXPECT_EQ(q.get(1s), 7);

@@ -473,7 +473,7 @@ TEST(ServiceTest, TimeoutsAreBoundedAndTheLateReplyIsDropped) {
   // No server at all.
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(client.call(1, 50ms), TimeoutError);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms + testing::kSchedulingSlack);
   auto* gate = NewShared<std::atomic<int>>(0);
   pid_t server = StartServer(svc, [gate](int x) {
     WaitUntil([&] { return gate->load() == 1; }, 30s);
@@ -481,7 +481,7 @@ TEST(ServiceTest, TimeoutsAreBoundedAndTheLateReplyIsDropped) {
   });
   t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(client.call(2, 100ms), TimeoutError);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms + testing::kSchedulingSlack);
   gate->store(1);
   EXPECT_EQ(client.call(3, 10s), 3);
   svc.close();
@@ -518,7 +518,7 @@ TEST(ServiceTest, AStoppedServerCostsOnlyItsCallsDeadline) {
   ASSERT_EQ(kill(sh->holder.load(), SIGSTOP), 0);
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(held.result(200ms), TimeoutError);  // the future's own wait
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms + testing::kSchedulingSlack);
   for (int i = 2; i < 50; ++i) EXPECT_EQ(client.call(i, 10s), i);
   sh->gate.store(1);
   kill(sh->holder.load(), SIGCONT);

@@ -47,7 +47,7 @@ TEST(BlockHeap, FullHeapWaitsThenTimesOutOrSucceeds) {
   EXPECT_FALSE(heap.Allocate(256, 100ms));
   auto dt = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(dt, 100ms);
-  EXPECT_LT(dt, 600ms);
+  EXPECT_LT(dt, 100ms + testing::kSchedulingSlack);
   std::thread t([&] {
     std::this_thread::sleep_for(50ms);
     heap.Free(*all, 4096);
@@ -96,8 +96,8 @@ TEST(BlockHeap, HolderKilledInsideLockDoesNotHangOthers) {
   }
   waitpid(child, nullptr, 0);
   auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(heap.Allocate(100, 1s));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_TRUE(heap.Allocate(100, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
 }
 
 TEST(BlockHeap, CorruptInputsAreErrors) {

@@ -102,13 +102,13 @@ TEST(RingCore, TimedClaimsReturnInBound) {
   EXPECT_EQ(Get(ring.reader, &v, 100ms), Status::kTimedOut);
   auto dt = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(dt, 100ms);
-  EXPECT_LT(dt, 600ms);
+  EXPECT_LT(dt, 100ms + testing::kSchedulingSlack);
   ASSERT_TRUE(Put(ring.writer, 1));
   t0 = std::chrono::steady_clock::now();
   EXPECT_FALSE(Put(ring.writer, 2, 100ms));
   dt = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(dt, 100ms);
-  EXPECT_LT(dt, 600ms);
+  EXPECT_LT(dt, 100ms + testing::kSchedulingSlack);
 }
 
 TEST(RingCore, CloseDrainsThenReportsClosed) {
@@ -137,7 +137,7 @@ TEST(RingCore, CloseWakesSleepingReader) {
   uint64_t v;
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kClosed);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   t.join();
 }
 
@@ -253,7 +253,7 @@ TEST(RingCore, DeadWriterSlotIsRecoveredAndCounted) {
   uint64_t v;
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_EQ(Get(ring.reader, &v, 5s), Status::kOk);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   EXPECT_EQ(v, 99u);
   EXPECT_EQ(ring.core.lost(), 1u);
   ASSERT_EQ(rec.lost.size(), 1u);
@@ -333,7 +333,7 @@ TEST(RingCore, DeadWriterWhosePidWasReusedIsRecovered) {
   uint64_t v = 0;
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kOk);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   EXPECT_EQ(v, 7u);
   EXPECT_EQ(ring.core.lost(), 1u);
   kill(heir, SIGKILL);
@@ -357,7 +357,7 @@ TEST(RingCore, DeadReaderWhosePidWasReusedIsRecovered) {
   HandPidTo(mem, /*writing=*/false, child, heir);
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_TRUE(Put(ring.writer, 2, 5s));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   EXPECT_EQ(ring.core.lost(), 1u);
   uint64_t v = 0;
   EXPECT_EQ(Get(ring.reader, &v, 1s), Status::kOk);
@@ -419,7 +419,7 @@ TEST(RingCore, DeadReaderSlotIsRecoveredByWriter) {
   ASSERT_EQ(waitpid(child, nullptr, 0), child);
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(Put(ring.writer, 2, 5s));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   EXPECT_EQ(ring.core.lost(), 1u);
   EXPECT_EQ(rec.lost, std::vector<uint32_t>{kSlotBlock | kSlotUser0});
   EXPECT_EQ(rec.freed, std::vector<BlockRef>{BlockRef::Heap(64, 10)});
@@ -465,7 +465,7 @@ TEST(RingCore, OwnerRepairsDeadReadersAndSeesTheirPayload) {
   });
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_TRUE(Put(ring.writer, 3, 5s));  // sleeps until the repair wakes it
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
   repair.join();
   EXPECT_EQ(ring.core.lost(), 0u);
   EXPECT_TRUE(rec.lost.empty());
@@ -511,7 +511,7 @@ TEST(RingCore, OwnerRepairWakesReadersAHandOffWasOwedTo) {
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(ring.core.RepairReadsOf(999999, [](const RingClaim&) {}), 0u);
   reader.join();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
 }
 
 // Writers gone: a reader on an empty ring whose every writer died gets
@@ -533,7 +533,7 @@ TEST(RingCore, ReaderSeesClosedWhenEveryWriterIsGone) {
   EXPECT_EQ(v, 1u);
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kClosed);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
 }
 
 TEST(RingCore, CorruptIndexIsAnErrorNotACrash) {
