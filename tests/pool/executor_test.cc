@@ -44,11 +44,21 @@ int DieWith(int sig) {
 
 struct Flag {
   std::atomic<int32_t> started;
+  std::atomic<int32_t> release;
 };
 int Block(shoal::Shared<Flag> flag, int ms) {
   flag->started.store(1);
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
+}
+// Runs until the test releases it (at most 20 s) and returns `ret`: "it is
+// still running" then holds however late a loaded machine lets the test look.
+int HoldUntilReleased(shoal::Shared<Flag> flag, int ret) {
+  flag->started.store(1);
+  for (int i = 0; i < 20000 && flag->release.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return ret;
 }
 
 TEST(ExecutorTest, SubmitResultException) {
@@ -76,7 +86,7 @@ TEST(ExecutorTest, SubmitResultException) {
 TEST(ExecutorTest, RunningAndDoneCallbacks) {
   auto flag = shoal::Shared<Flag>::Create();
   shoal::ProcessPoolExecutor ex(1);
-  auto f = ex.submit(Block, flag, 300);
+  auto f = ex.submit(HoldUntilReleased, flag, 300);
   for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
     std::this_thread::sleep_for(5ms);
   }
@@ -88,6 +98,8 @@ TEST(ExecutorTest, RunningAndDoneCallbacks) {
     pid = getpid();
     ++calls;
   });
+  EXPECT_EQ(calls.load(), 0);  // added while it runs: not called yet
+  flag->release.store(1);
   EXPECT_EQ(f.result(kWait), 300);
   for (int i = 0; i < 1000 && calls.load() == 0; ++i) {
     std::this_thread::sleep_for(5ms);
@@ -130,13 +142,22 @@ TEST(ExecutorTest, CancelPendingAndRunning) {
 TEST(ExecutorTest, ShutdownCancelFutures) {
   auto flag = shoal::Shared<Flag>::Create();
   shoal::ProcessPoolExecutor ex(1);
-  auto first = ex.submit(Block, flag, 200);
+  auto first = ex.submit(HoldUntilReleased, flag, 200);
   std::vector<shoal::Future<int>> rest;
   for (int i = 0; i < 10; ++i) rest.push_back(ex.submit(Square, i));
   for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
     std::this_thread::sleep_for(5ms);
   }
+  // The running task ends only once shutdown has cancelled the pending ones,
+  // so none of them can have started however slow the machine.
+  std::thread releaser([&] {
+    for (int i = 0; i < 20000 && !rest.back().cancelled(); ++i) {
+      std::this_thread::sleep_for(1ms);
+    }
+    flag->release.store(1);
+  });
   ex.shutdown(/*wait=*/true, /*cancel_futures=*/true);
+  releaser.join();
   EXPECT_EQ(first.result(kWait), 200);  // running ones finish
   for (auto& f : rest) {
     EXPECT_TRUE(f.cancelled());
