@@ -45,6 +45,17 @@ void TranslateShoalError(std::exception_ptr p) {
         g_errors.buffer_too_short)(e.what());
     err.attr("needed") = e.needed();
     PyErr_SetObject(g_errors.buffer_too_short, err.ptr());
+  } catch (const shoal::WorkerLost& e) {
+    py::object err =
+        py::reinterpret_borrow<py::object>(g_errors.worker_lost)(e.what());
+    err.attr("pid") = e.pid();
+    PyErr_SetObject(g_errors.worker_lost, err.ptr());
+  } catch (const shoal::RemoteError& e) {
+    py::object err =
+        py::reinterpret_borrow<py::object>(g_errors.remote)(e.what());
+    err.attr("type_name") = e.type_name();
+    err.attr("message") = e.message();
+    PyErr_SetObject(g_errors.remote, err.ptr());
   } catch (const shoal::Error& e) {
     // By kind(), the stable name of the concrete class; a kind this module
     // does not know falls back to its closest known base.
@@ -63,6 +74,7 @@ void TranslateShoalError(std::exception_ptr p) {
         {"CodecError", g_errors.codec},
         {"SerializationError", g_errors.serialization},
         {"AuthenticationError", g_errors.authentication},
+        {"CancelledError", g_errors.cancelled},
     };
     PyObject* cls = nullptr;
     for (const auto& [k, c] : known) {
@@ -142,6 +154,20 @@ void RegisterErrors(py::module_& m) {
   e.system = NewClass(m, "SystemError",
                       "A system call failed (an OSError with errno set).",
                       {e.error, PyExc_OSError});
+  e.worker_lost = NewClass(
+      m, "WorkerLost",
+      "The process serving the call died while it held it (.pid names it).",
+      {e.error, PyExc_RuntimeError});
+  e.cancelled = NewClass(
+      m, "CancelledError",
+      "The call's future was cancelled (a concurrent.futures."
+      "CancelledError).",
+      {e.error, Attr("concurrent.futures", "CancelledError")});
+  e.remote = NewClass(
+      m, "RemoteError",
+      "A peer's handler raised an error this process cannot rebuild as its "
+      "own class: .type_name names it, .message is its message.",
+      {e.error});
   py::register_exception_translator(&TranslateShoalError);
 }
 

@@ -28,6 +28,12 @@
 //                                multiprocessing.BufferTooShort)
 //   shoal::SystemError         shoal.SystemError (shoal.Error, OSError),
 //                                errno set
+//   shoal::WorkerLost          shoal.WorkerLost (shoal.Error, RuntimeError),
+//                                .pid set
+//   shoal::CancelledError      shoal.CancelledError (shoal.Error,
+//                                concurrent.futures.CancelledError)
+//   shoal::RemoteError         shoal.RemoteError (shoal.Error), .type_name
+//                                and .message set
 //   any other shoal::Error     shoal.Error (Exception)
 //   std::out_of_range          IndexError
 //
@@ -62,6 +68,9 @@ struct ErrorClasses {
   PyObject* serialization = nullptr;
   PyObject* buffer_too_short = nullptr;
   PyObject* system = nullptr;
+  PyObject* worker_lost = nullptr;
+  PyObject* cancelled = nullptr;
+  PyObject* remote = nullptr;
 };
 const ErrorClasses& Errors();
 

@@ -21,6 +21,12 @@
 //   cpp_peer value-add NAME K                     Value<long> += K, prints it
 //   cpp_peer array-sum NAME                       prints the Array<double> sum
 //   cpp_peer event-set NAME                       sets a Shared<Event>
+//   cpp_peer service-serve NAME                   creates the named
+//       Service<std::string, std::string>, prints "ready", replies
+//       "cpp:<request>" ("boom" throws std::invalid_argument("boom"),
+//       "oops" throws an int), until the service is closed
+//   cpp_peer service-call NAME N                  calls "req-0".."req-N-1",
+//       prints each reply, then calls "boom" and prints "error <what>"
 //
 // Every mode is bounded by alarm(60).
 #include <unistd.h>
@@ -29,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,6 +44,7 @@
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
 #include "shoal/ipc/value.h"
+#include "shoal/pool/service.h"
 #include "shoal/sync/event.h"
 #include "shoal/sync/lock.h"
 
@@ -185,6 +193,34 @@ int main(int argc, char** argv) {
       double s = 0;
       for (double x : a.to_vector()) s += x;
       std::printf("%.17g\n", s);
+      return 0;
+    }
+    if (mode == "service-serve") {
+      shoal::ServiceOptions o;
+      o.region.kind = shoal::RegionKind::kNamed;
+      o.region.name = name;
+      shoal::Service<std::string, std::string> svc(o);
+      std::printf("ready\n");
+      std::fflush(stdout);
+      svc.serve([](const std::string& req) -> std::string {
+        if (req == "boom") throw std::invalid_argument("boom");
+        if (req == "oops") throw 7;
+        return "cpp:" + req;
+      });
+      return 0;
+    }
+    if (mode == "service-call") {
+      auto client = shoal::ServiceClient<std::string, std::string>::Open(name);
+      const int n = std::atoi(argv[3]);
+      for (int i = 0; i < n; ++i) {
+        std::printf("%s\n", client.call("req-" + std::to_string(i), 30s).c_str());
+      }
+      try {
+        client.call("boom", 30s);
+        std::printf("no error\n");
+      } catch (const std::exception& e) {
+        std::printf("error %s\n", e.what());
+      }
       return 0;
     }
     if (mode == "event-set") {
