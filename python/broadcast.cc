@@ -33,6 +33,7 @@
 #include "python/ndarray.h"
 #include "python/wait.h"
 #include "shoal/base/errors.h"
+#include "shoal/base/internal/process_liveness.h"
 #include "shoal/ipc/broadcast.h"
 
 namespace shoal::python {
@@ -179,7 +180,7 @@ struct BlockLease {
 void ReleaseBlock(PyObject* capsule) {
   auto* lease = static_cast<BlockLease*>(
       PyCapsule_GetPointer(capsule, "shoal.BroadcastBlock"));
-  if (lease->pid != getpid()) {
+  if (lease->pid != internal::CachedPid()) {
     (void)lease->block.release();  // a forked child's copy: not its pin
   }
   delete lease;
@@ -190,9 +191,9 @@ class PySubscriber {
   PySubscriber(std::shared_ptr<BroadcastIface> bus,
                std::unique_ptr<SubscriberIface> sub, char code)
       : bus_(std::move(bus)), sub_(std::move(sub)), code_(code),
-        pid_(getpid()) {}
+        pid_(internal::CachedPid()) {}
   ~PySubscriber() {
-    if (pid_ != getpid()) (void)sub_.release();  // the parent's subscriber
+    if (pid_ != internal::CachedPid()) (void)sub_.release();  // the parent's subscriber
   }
 
   py::object receive(std::optional<double> timeout) {
@@ -200,7 +201,7 @@ class PySubscriber {
     void* data = const_cast<void*>(b->data());
     const std::size_t size = b->size();
     auto owned =
-        std::make_unique<BlockLease>(BlockLease{bus_, std::move(b), getpid()});
+        std::make_unique<BlockLease>(BlockLease{bus_, std::move(b), internal::CachedPid()});
     py::capsule lease(owned.get(), "shoal.BroadcastBlock", &ReleaseBlock);
     (void)owned.release();  // the capsule's now
     return ArrayView(code_, data, size, /*writable=*/false, lease);

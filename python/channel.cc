@@ -41,6 +41,7 @@
 #include "python/ndarray.h"
 #include "python/wait.h"
 #include "shoal/base/errors.h"
+#include "shoal/base/internal/process_liveness.h"
 #include "shoal/ipc/channel.h"
 
 namespace shoal::python {
@@ -168,7 +169,8 @@ struct LoanObject {
   void* data;
   std::size_t size;
   PyObject* array_ref;  // a weakref to the array, or null
-  pid_t pid;            // the process the block is loaned to
+  pid_t pid;  // the process the block is loaned to (internal::CachedPid():
+              // getpid() is a system call, and one per block showed)
 };
 
 PyTypeObject* g_loan_type = nullptr;
@@ -186,13 +188,13 @@ py::object NewLoan(std::shared_ptr<ChannelIface> ch,
   l->data = l->loan->data();
   l->size = l->loan->size();
   l->array_ref = nullptr;
-  l->pid = getpid();
+  l->pid = internal::CachedPid();
   return py::reinterpret_steal<py::object>(o);
 }
 
 void LoanDealloc(PyObject* o) {
   LoanObject* l = AsLoan(o);
-  if (l->pid != getpid()) {
+  if (l->pid != internal::CachedPid()) {
     (void)l->loan.release();  // a forked child's copy: the parent's block
   }
   l->loan.~unique_ptr();  // unpublished: given back unseen
@@ -229,7 +231,7 @@ void LoanPublish(PyObject* self, std::optional<std::size_t> n) {
   if (!l->loan) {
     Raise(Errors().value, "Loan.publish: already published or abandoned");
   }
-  if (l->pid != getpid()) {
+  if (l->pid != internal::CachedPid()) {
     Raise(Errors().value,
           "Loan.publish: the block is loaned to process " +
               std::to_string(l->pid) + ", which forked this one");
@@ -241,7 +243,7 @@ void LoanPublish(PyObject* self, std::optional<std::size_t> n) {
 
 void LoanAbandon(PyObject* self) {
   LoanObject* l = AsLoan(self);
-  if (l->pid != getpid()) (void)l->loan.release();  // the parent's block
+  if (l->pid != internal::CachedPid()) (void)l->loan.release();  // the parent's block
   l->loan.reset();  // given back unseen
   LoanFreeze(l);
 }
@@ -355,7 +357,7 @@ struct Lease {
 void ReleaseView(PyObject* capsule) {
   auto* lease =
       static_cast<Lease*>(PyCapsule_GetPointer(capsule, "shoal.ChannelBlock"));
-  if (lease->pid != getpid()) {
+  if (lease->pid != internal::CachedPid()) {
     (void)lease->view.release();  // a forked child's copy: the parent's block
   }
   delete lease;
@@ -406,7 +408,7 @@ class PyChannel {
     std::unique_ptr<ViewIface> v = Take(timeout, "Channel.receive");
     void* data = const_cast<void*>(v->data());
     const std::size_t size = v->size();
-    auto owned = std::make_unique<Lease>(Lease{std::move(v), getpid()});
+    auto owned = std::make_unique<Lease>(Lease{std::move(v), internal::CachedPid()});
     py::capsule lease(owned.get(), "shoal.ChannelBlock", &ReleaseView);
     (void)owned.release();  // the capsule's now
     return ArrayView(code_, data, size, /*writable=*/false, lease);
