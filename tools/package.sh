@@ -5,12 +5,15 @@
 #   tools/package.sh [--out=DIR] [--no-build]
 #
 #   --out=DIR    where the .deb goes (default: the current directory)
-#   --no-build   package what the last `bazel build -c opt //:install` made
+#   --no-build   package what the last `bazel build -c opt //:install //python:site`
+#                made
 #
 # Offline: dpkg-deb, dpkg-shlibdeps and strip only (packages dpkg-dev and
 # binutils). The runtime dependencies come from dpkg-shlibdeps on the
-# library and the tool; the -dev packages are those whose headers shoal's
-# headers include (Abseil, cereal). Install the result with
+# library, the tool and the Python extension; the -dev packages are those
+# whose headers shoal's headers include (Abseil, cereal); the Python module
+# needs the python3 it was built for (3.X only) and python3-numpy. Install
+# the result with
 #   sudo apt-get install ./shoal_<version>_<arch>.deb
 # and check it with `lintian shoal_<version>_<arch>.deb`.
 #
@@ -41,9 +44,7 @@ deb=$out/shoal_${version}_${arch}.deb
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-# The Python package (import shoal) is not in the .deb yet: it needs its own
-# dependencies (python3, python3-numpy) and Debian's extension naming.
-tools/install.sh --prefix=/usr --libdir="lib/$multiarch" --destdir="$root" --no-python "${install_args[@]}"
+tools/install.sh --prefix=/usr --libdir="lib/$multiarch" --destdir="$root" "${install_args[@]}"
 
 lib=$root/usr/lib/$multiarch
 doc=$root/usr/share/doc/shoal
@@ -52,6 +53,18 @@ doc=$root/usr/share/doc/shoal
 strip --strip-unneeded --remove-section=.comment --remove-section=.note \
   "$lib/libshoal.so.$version" "$root/usr/bin/shoal"
 strip --strip-debug --remove-section=.comment "$lib/libshoal.a"
+
+# The Python package (`import shoal`) for Debian's python3, in its
+# dist-packages. The extension gets the interpreter's ABI-tagged name
+# (_shoal.cpython-311-<multiarch>.so), as Debian's Python packages do: an
+# interpreter of another ABI then does not even try to load it.
+pyroot=$root/usr/lib/python3/dist-packages
+pyext=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+pynext=${pyver%.*}.$((${pyver#*.} + 1))
+mv "$pyroot/shoal/_shoal.so" "$pyroot/shoal/_shoal$pyext"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note \
+  "$pyroot/shoal/_shoal$pyext"
 gzip -9n "$root/usr/share/man/man1/shoal.1"
 
 install -d "$doc"
@@ -89,17 +102,36 @@ install -d "$root/DEBIAN"
 install -d "$work/src/debian"
 printf 'Source: shoal\n\nPackage: shoal\nArchitecture: any\n' > "$work/src/debian/control"
 shlibs=$(cd "$work/src" &&
-         dpkg-shlibdeps -O -e"$lib/libshoal.so.$version" -e"$root/usr/bin/shoal" 2>/dev/null |
+         dpkg-shlibdeps -O -e"$lib/libshoal.so.$version" -e"$root/usr/bin/shoal" \
+           -e"$pyroot/shoal/_shoal$pyext" 2>/dev/null |
          sed -n 's/^shlibs:Depends=//p')
 [[ -n $shlibs ]] || { echo "package.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 # Compiling against the headers: Abseil's and cereal's headers (Abseil's
 # libraries too, for the calls inlined from shoal's headers); linking
 # libshoal.a: the -dev packages of the system libraries it needs (libcrypto).
 depends="$shlibs, libabsl-dev, libcereal-dev, libssl-dev"
+# The Python extension is built against this Python's headers and uses
+# numpy's C API at run time (zero-copy arrays): what dh_numpy3 would add,
+# from the versions file python3-numpy ships.
+numpy_abi=$(sed -n 's/^abi //p' /usr/share/numpy3/versions 2>/dev/null || true)
+numpy_min=$(sed -n 's/^api-min-version //p' /usr/share/numpy3/versions 2>/dev/null || true)
+[[ -n $numpy_abi && -n $numpy_min ]] ||
+  { echo "package.sh: /usr/share/numpy3/versions not found (install python3-numpy)" >&2; exit 1; }
+depends="$depends, python3 (>= $pyver), python3 (<< $pynext)"
+depends="$depends, python3-numpy (>= $numpy_min), python3-numpy-abi$numpy_abi"
 
 # Other packages linking libshoal.so.$major depend on this version or later.
 echo "libshoal $major shoal (>= $version)" > "$root/DEBIAN/shlibs"
 echo "activate-noawait ldconfig" > "$root/DEBIAN/triggers"
+# Python writes shoal/__pycache__/ on the first import by root; removing the
+# package removes it too (only a prerm: a postinst calling py3compile would
+# have to run inside the target root, which `dpkg --root` into an empty
+# root, as the consumer test does, cannot).
+cat > "$root/DEBIAN/prerm" <<'EOF'
+#!/bin/sh
+set -e
+rm -rf /usr/lib/python3/dist-packages/shoal/__pycache__
+EOF
 installed_size=$(du -k -s --exclude=DEBIAN "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<EOF
 Package: shoal
@@ -119,11 +151,14 @@ Description: process-shared queues, channels and process pools for C++20
  .
  This package holds the shared and static libraries, the headers
  (<shoal/shoal.h>), the CMake package (find_package(shoal), target
- shoal::shoal), the pkg-config file (shoal) and the shoal tool, which lists
- and cleans up named shared-memory regions.
+ shoal::shoal), the pkg-config file (shoal), the shoal tool, which lists
+ and cleans up named shared-memory regions, and the Python 3 module
+ (import shoal: the same queues, channels and locks from Python, numpy
+ blocks zero-copy, shared with C++ processes).
 EOF
 (cd "$root" && find usr -type f -print0 | sort -z | xargs -0 md5sum) > "$root/DEBIAN/md5sums"
 chmod 0644 "$root/DEBIAN"/*
+chmod 0755 "$root/DEBIAN/prerm"
 
 install -d "$out"
 dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >&2

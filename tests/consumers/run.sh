@@ -15,7 +15,8 @@
 #   4. CMake: find_package(shoal 0.2 CONFIG REQUIRED) + shoal::shoal (and
 #      shoal::shoal_static) in tests/consumers/cmake/;
 #   5. the Debian package (tools/package.sh): its contents, lintian, dpkg
-#      installing it into a throwaway root, its CMake files from there;
+#      installing it into a throwaway root, its CMake files and its Python
+#      module (import shoal, a block moved) from there;
 #   6. Bazel: tests/consumers/bazel/, a second workspace using the README's
 #      snippet (it builds shoal from source in its own output base), and
 #      the optional MPI part, @shoal//:shoal_mpi, run under mpirun.
@@ -201,6 +202,17 @@ depends=$(dpkg-deb --field "$deb" Depends)
 for p in libabsl20220623 libc6 libstdc++6 libssl3 libabsl-dev libcereal-dev libssl-dev; do
   grep -q "\(^\|, \)$p\( \|,\|$\)" <<<"$depends" || fail "Depends lacks $p: $depends"
 done
+# The Python module: for Debian's python3 only (its ABI), in its dist-packages.
+pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+pyext=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+grep -q "python3 (>= $pyver), python3 (<< ${pyver%.*}.$((${pyver#*.} + 1)))" <<<"$depends" ||
+  fail "Depends does not pin python3 to $pyver: $depends"
+grep -q "python3-numpy (>= [^)]*), python3-numpy-abi[0-9]" <<<"$depends" ||
+  fail "Depends lacks python3-numpy and its ABI: $depends"
+for f in __init__.py __init__.pyi py.typed "_shoal$pyext"; do
+  grep -q " \./usr/lib/python3/dist-packages/shoal/$f\( \|$\)" "$work/deb.contents" ||
+    fail "the package lacks /usr/lib/python3/dist-packages/shoal/$f"
+done
 # One package for everything is what users asked for; these two tags say
 # Debian would split it (libshoal0 + libshoal-dev).
 lintian --fail-on error,warning \
@@ -214,6 +226,15 @@ dpkg --root="$droot" --force-depends --force-not-root --log=/dev/null -i "$deb" 
   fail "dpkg -i into a throwaway root"
 dpkg --root="$droot" -s shoal | grep -q '^Status: install ok installed' || fail "dpkg -s shoal"
 [[ $("$droot/usr/bin/shoal" --version) == "shoal $version" ]] || fail "installed shoal --version"
+# What `/usr/bin/python3 -c "import shoal"` finds after a real install (the
+# throwaway root's dist-packages stands for /usr/lib/python3/dist-packages).
+[[ $(readelf -S "$droot/usr/lib/python3/dist-packages/shoal/_shoal$pyext") != *.symtab* ]] ||
+  fail "the package's Python extension is not stripped"
+[[ $(cd / && PYTHONPATH=$droot/usr/lib/python3/dist-packages /usr/bin/python3 -c '
+import numpy, shoal
+ch = shoal.FloatChannel(4); ch.send(numpy.arange(4.0))
+print(shoal._shoal.__file__.startswith("'"$droot"'/"), shoal.__version__, ch.recv(timeout=5).sum())') \
+   == "True $version 6.0" ]] || fail "the package's Python module does not work"
 PKG_CONFIG_PATH=$droot/usr/lib/$multiarch/pkgconfig pkg-config --validate shoal ||
   fail "the package's shoal.pc"
 grep -q "^libdir=\${exec_prefix}/lib/$multiarch$" "$droot/usr/lib/$multiarch/pkgconfig/shoal.pc" ||
