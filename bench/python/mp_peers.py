@@ -20,6 +20,10 @@ Honesty: every message is `size` bytes (bytes objects for Queue and Pipe,
 (one per 4 KiB) and ~seq in the last word; the receiver checks them all and
 that the sequence numbers arrive in order. A mismatch gives ok=0.
 
+The shoal methods (shoal.queue, shoal.floatchannel) are shoal's Python
+module measured by the same code, so that its rows sit next to
+multiprocessing's in one run.
+
 The FloatChannel pattern (a RawArray and two Semaphores, from the
 multiprocessing tour) is used as usually published, with one fix: its
 send() does `self.buffer_len = nitems`, which rebinds the attribute in
@@ -205,7 +209,53 @@ class FloatChannelLink(object):
         return check_doubles(values, self.n)
 
 
-LINKS = {"queue": QueueLink, "pipe": PipeLink, "floatchannel": FloatChannelLink}
+# shoal from Python (`import shoal`, the package //python:site builds; the
+# shoot-out puts it on PYTHONPATH), driven and checked exactly like the peers.
+
+
+class ShoalQueueLink(QueueLink):
+    """shoal.Queue of the same bytes objects (pickled, as multiprocessing's)."""
+
+    def __init__(self, size, depth):
+        import shoal
+        self.size = size
+        self.q = [shoal.Queue(depth), shoal.Queue(depth)]
+        self.buf = None
+
+
+class ShoalChannelLink(object):
+    """shoal.FloatChannel, zero copy: the sender stamps a loaned numpy array in
+    shared memory and publishes it, the receiver checks the block in place
+    and releases it (del)."""
+
+    def __init__(self, size, depth):
+        import shoal
+        self.n = max(1, size // 8)
+        self.ch = [shoal.FloatChannel(self.n, slots=depth),
+                   shoal.FloatChannel(self.n, slots=depth)]
+
+    def send(self, d, seq):
+        if seq is None:
+            self.ch[d].loan(0).publish()  # an empty block: exit
+            return
+        with self.ch[d].loan(self.n) as values:
+            stamp_doubles(values, 0 if seq == END_REPEAT else seq)
+            if seq == END_REPEAT:
+                values[0] = -1.0  # marks the end of a repeat
+
+    def recv(self, d):
+        values = self.ch[d].receive()
+        if len(values) == 0:
+            return "exit"
+        if values[0] == -1.0:
+            return END_REPEAT
+        seq = check_doubles(values, self.n)
+        del values  # the block goes back to the sender
+        return seq
+
+
+LINKS = {"queue": QueueLink, "pipe": PipeLink, "floatchannel": FloatChannelLink,
+         "shoal.queue": ShoalQueueLink, "shoal.floatchannel": ShoalChannelLink}
 
 
 # -------------------------------------------------------------- workloads

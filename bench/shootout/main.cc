@@ -163,7 +163,9 @@ ABSL_FLAG(std::string, out, "shootout-results",
           "results folder: report.md, results.json (every sample), latency.svg, "
           "throughput.svg, scaling.svg, readme-table.md/.json; nothing else");
 ABSL_FLAG(bool, plots, true, "draw the plots with gnuplot (--noplots or --no-plots: skip)");
-ABSL_FLAG(std::string, python, "python3", "the Python 3 interpreter of the Python peers");
+ABSL_FLAG(std::string, python, "/usr/bin/python3",
+          "the Python 3 interpreter of the Python rows (Debian's: the one python3-numpy "
+          "and the built `shoal` package are for)");
 ABSL_FLAG(std::string, readme_table, "",
           "the README table's figures to check this run against (default: "
           "bench/results/readme-table.json of the build)");
@@ -218,14 +220,17 @@ std::vector<Method> AllMethods() {
     m.push_back(std::move(x));
     return m.back();
   };
-  auto python = [&](std::string name, std::string py, std::string what) {
+  auto python = [&](std::string name, std::string py, std::string what,
+                    Family f = Family::kPython,
+                    const char* waits = kWaitsSleep) -> Method& {
     Method x;
     x.name = std::move(name);
-    x.family = Family::kPython;
-    x.waits = kWaitsSleep;
+    x.family = f;
+    x.waits = waits;
     x.what = std::move(what);
     x.py_method = std::move(py);
     m.push_back(std::move(x));
+    return m.back();
   };
   const std::string adaptive =
       " (waits: spins up to 20 us, yielding past 1 us, then sleeps on a futex)";
@@ -291,6 +296,15 @@ std::vector<Method> AllMethods() {
   python("python.floatchannel", "floatchannel",
          "the FloatChannel pattern of Python's multiprocessing tour (RawArray + "
          "2 Semaphores), size/8 doubles");
+  // shoal from Python, measured by the same script as the Python peers.
+  python("python.shoal.queue", "shoal.queue",
+         "Python shoal.Queue of bytes (pickled, as multiprocessing.Queue)" + adaptive,
+         Family::kShoalPython, kWaitsAdaptive);
+  python("python.shoal.channel.loan", "shoal.floatchannel",
+         "Python shoal.FloatChannel, size/8 doubles: loan / publish, receive "
+         "(numpy arrays in shared memory, zero copy)" + adaptive,
+         Family::kShoalPython, kWaitsAdaptive)
+      .zero_copy = true;
   add("floor.spin", Family::kFloor, kWaitsSpin,
       "round trips: a one-slot ring per direction in shared memory, copy in / "
       "copy out, both sides spin (the round-trip and copy floor)",
@@ -587,6 +601,17 @@ int Main(int argc, char** argv) {
     return 2;
   }
   cfg.python_script = FindRunfile(argv[0], "bench/python/mp_peers.py");
+  // The `shoal` package (//python:site) for the python.shoal.* rows: on
+  // PYTHONPATH for every Python row (the multiprocessing peers never import
+  // it).
+  if (std::string init = FindRunfile(argv[0], "python/site/shoal/__init__.py");
+      !init.empty()) {
+    cfg.python_site = init.substr(0, init.size() - std::strlen("/shoal/__init__.py"));
+    const char* old = std::getenv("PYTHONPATH");
+    const std::string path =
+        cfg.python_site + (old != nullptr && *old != '\0' ? ":" + std::string(old) : "");
+    setenv("PYTHONPATH", path.c_str(), 1);
+  }
   if (cfg.readme_table.empty()) {
     cfg.readme_table = FindRunfile(argv[0], "bench/results/readme-table.json");
   }
@@ -660,6 +685,9 @@ int Main(int argc, char** argv) {
           kind = cfg.mode == "tiny" ? "isolation" : "not-installed";
         }
         if (!m.py_method.empty() && !python_skip().empty()) skip = python_skip();
+        if (m.family == Family::kShoalPython && skip.empty() && cfg.python_site.empty()) {
+          skip = "the shoal Python package (//python:site) not found: run through bazel";
+        }
         if (!skip.empty()) {
           c.run = [o = Skipped(kind, skip)] { return o; };
           c.iceoryx = false;

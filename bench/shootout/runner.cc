@@ -78,6 +78,8 @@ const char* FamilyName(Family f) {
       return "floor";
     case Family::kRef:
       return "reference";
+    case Family::kShoalPython:
+      return "shoal-py";
   }
   return "?";
 }

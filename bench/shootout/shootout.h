@@ -37,6 +37,7 @@ struct Config {
   std::vector<int> scaling_counts = {1, 2, 4};
   std::string python = "python3";
   std::string python_script;  // found at start; empty = not found
+  std::string python_site;    // the `shoal` package's folder; empty = not found
   std::string command;        // how we were run, for the report
   // Where the run keeps its working files (RouDi's configuration and log,
   // the plots' data and script): a private temporary folder, removed at the
@@ -54,7 +55,9 @@ struct Config {
 // Python), a floor (a real limit: nothing may beat it) or a reference
 // (shown for scale: ref.futex, what a sleeping hand-over costs; ref.memcpy,
 // a copy inside one process).
-enum class Family { kShoal, kOs, kLib, kPython, kFloor, kRef };
+// kShoalPython: shoal used from Python (`import shoal`), next to the Python
+// peers; neither a peer nor one of the C++ rows that "best shoal" picks.
+enum class Family { kShoal, kOs, kLib, kPython, kFloor, kRef, kShoalPython };
 const char* FamilyName(Family f);
 
 // How one (workload, method) went.
