@@ -391,6 +391,62 @@ def rtt_mp_queue(n, pin_on):
     return r
 
 
+# ------------------------------------------- per-block cost, one process
+
+
+def cost_shoal_loan(blocks):
+    """loan + publish + receive + release in one process: the Python cost of
+    one block hand-over, both ends, without a peer or a wake-up (so that a
+    loaded machine barely moves it). Seconds per block, best of 5."""
+    ch = shoal.FloatChannel(N_ELEMS, slots=DEPTH)
+
+    def loop():
+        for b in range(blocks):
+            with ch.loan(N_ELEMS) as a:
+                a[0] = b
+            r = ch.receive()
+            if r[0] != b:
+                check(False, "block %d arrived wrong" % b)
+            del r
+    return best_of(loop, blocks)
+
+
+def cost_mp_shared_memory(blocks):
+    """The same with the shared_memory ring and two Semaphores."""
+    shm = multiprocessing.shared_memory.SharedMemory(create=True,
+                                                     size=N_ELEMS * 8 * DEPTH)
+    try:
+        views = [np.ndarray(N_ELEMS, np.float64, shm.buf, offset=N_ELEMS * 8 * i)
+                 for i in range(DEPTH)]
+        free, full = CTX.Semaphore(DEPTH), CTX.Semaphore(0)
+
+        def loop():
+            for b in range(blocks):
+                free.acquire()
+                views[b % DEPTH][0] = b
+                full.release()
+                full.acquire()
+                if views[b % DEPTH][0] != b:
+                    check(False, "block %d arrived wrong" % b)
+                free.release()
+        r = best_of(loop, blocks)
+        del views
+        return r
+    finally:
+        shm.close()
+        shm.unlink()
+
+
+def best_of(loop, blocks):
+    loop()  # warm-up
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        loop()
+        best = min(best, (time.perf_counter() - t0) / blocks)
+    return best
+
+
 # ------------------------------------------------------------- driver
 
 
@@ -472,6 +528,13 @@ def main():
                 lambda: cpp_to_cpp(args.channel_peer, mode, n(big), pin_on), fmt_rate)
         else:
             print("  (C++ rows skipped: %s not found)" % args.channel_peer)
+
+    print("cost of one block hand-over in Python, both ends in one process "
+          "(no peer, no wake-up), best of 5:")
+    row("cost", "shoal.FloatChannel loan+publish+receive+release",
+        lambda: cost_shoal_loan(n(20_000)), fmt_time)
+    row("cost", "shared_memory + 2 Semaphores acquire/release",
+        lambda: cost_mp_shared_memory(n(20_000)), fmt_time)
 
     print("round trip of a small object (a short tuple), time per round trip:")
     row("rtt", "shoal.Queue pair", lambda: rtt_shoal_queue(n(40_000), pin_on), fmt_time)
