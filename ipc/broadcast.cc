@@ -1,6 +1,10 @@
 // Copyright 2026 The shoal Authors.
 #include "shoal/ipc/broadcast.h"
 
+#include <atomic>
+#include <memory>
+#include <utility>
+
 namespace shoal::internal {
 
 std::shared_ptr<BroadcastCore> BroadcastCore::Create(
@@ -38,6 +42,66 @@ std::shared_ptr<BroadcastCore> BroadcastCore::Attach(Region region,
   }
   core->publisher_ = BroadcastWriter(core->ring_);
   return core;
+}
+
+namespace {
+
+// A futex hook on one subscriber (wait_hook.h): registers in the ring's
+// readers_waiting and sleeps on items_seq (BroadcastWatch). A slot at the
+// cursor held by another process's writer is checked for liveness after
+// kLivenessCheckInterval, as a blocked receive does.
+class SubscriberWaitHook final : public WaitHook {
+ public:
+  SubscriberWaitHook(const BroadcastSubscription& sub, const void* object)
+      : WaitHook(object, Kind::kReadable),
+        core_(sub.core),
+        kept_(sub.kept),
+        watch_(sub.reader) {}
+
+  bool futex_based() const override { return true; }
+  FutexWaitItem Arm() override {
+    watch_.waiters()->fetch_add(1, std::memory_order_seq_cst);
+    return Refresh();
+  }
+  void Disarm() override {
+    watch_.waiters()->fetch_sub(1, std::memory_order_seq_cst);
+  }
+  FutexWaitItem Refresh() override {
+    return {watch_.seq(), watch_.seq()->load(std::memory_order_seq_cst)};
+  }
+
+  bool Ready() override {
+    if (kept_->load(std::memory_order_relaxed)) return true;
+    BroadcastBlocker blocker;
+    if (watch_.Poll(&blocker) != BroadcastRing::Status::kWouldBlock) {
+      return true;
+    }
+    if (blocker.kind != BroadcastBlocker::kWriter ||
+        blocker.state.pid() == CachedPid()) {
+      clock_.Clear();
+      return false;
+    }
+    if (clock_.Due(blocker.seq, blocker.state.raw(),
+                   BroadcastRing::kLivenessCheckInterval) &&
+        watch_.CheckBlocker(blocker)) {
+      return watch_.Poll(&blocker) != BroadcastRing::Status::kWouldBlock;
+    }
+    return false;
+  }
+  Deadline Recheck() const override { return clock_.Recheck(); }
+
+ private:
+  std::shared_ptr<BroadcastCore> core_;  // keeps the mapping
+  std::shared_ptr<std::atomic<bool>> kept_;
+  BroadcastWatch watch_;
+  BlockerClock clock_;
+};
+
+}  // namespace
+
+WaitHookPtr MakeSubscriberWaitHook(const BroadcastSubscription& sub,
+                                   const void* object) {
+  return std::make_shared<SubscriberWaitHook>(sub, object);
 }
 
 }  // namespace shoal::internal

@@ -105,6 +105,7 @@
 #ifndef SHOAL_IPC_BROADCAST_H_
 #define SHOAL_IPC_BROADCAST_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -122,6 +123,7 @@
 #include "shoal/ipc/codec.h"
 #include "shoal/ipc/internal/broadcast_ring.h"
 #include "shoal/ipc/internal/ref_codec.h"
+#include "shoal/ipc/internal/wait_hook.h"
 #include "shoal/ipc/layout.h"
 #include "shoal/ipc/region.h"
 
@@ -187,7 +189,17 @@ struct BroadcastSubscription {
   std::shared_ptr<BroadcastCore> core;
   BroadcastReader reader;
   uint64_t missed_reported = 0;
+  // A block recv(span) kept for the next call (so a wait reports ready).
+  std::shared_ptr<std::atomic<bool>> kept =
+      std::make_shared<std::atomic<bool>>(false);
 };
+
+// A Subscriber for shoal::wait / WaitSet (ipc/wait.h): ready when its
+// receive would return at once (see BroadcastWatch). Keeps the mapping, not
+// the subscription, alive: a subscriber destroyed while a set still holds
+// it leaves as usual (and reads as ready).
+WaitHookPtr MakeSubscriberWaitHook(const BroadcastSubscription& sub,
+                                   const void* object);
 
 }  // namespace internal
 
@@ -322,6 +334,7 @@ class Broadcast {
       if (v.size() > out.size()) {
         const std::size_t needed = v.size();
         pending_ = std::move(v);  // kept for the next receive
+        sub_->kept->store(true, std::memory_order_relaxed);
         throw BufferTooShort("Broadcast.recv: block of " +
                                  std::to_string(needed) +
                                  " elements does not fit in " +
@@ -344,9 +357,19 @@ class Broadcast {
     // are unpinned (their blocks may be overwritten): release them first.
     void leave() {
       pending_.reset();
+      if (sub_) sub_->kept->store(false, std::memory_order_relaxed);
       if (sub_) sub_->reader.Leave();
     }
     explicit operator bool() const { return sub_ != nullptr; }
+
+    // For shoal::wait and WaitSet (ipc/wait.h): readable when receive()
+    // would return at once -- a block is published at its cursor, it was
+    // lapped, the broadcast is closed and drained, or it left (receive
+    // then reports that). Found by argument-dependent lookup.
+    friend internal::WaitHookPtr MakeWaitHook(const Subscriber& s) {
+      if (!s.sub_) throw ValueError("Broadcast::Subscriber: empty handle");
+      return internal::MakeSubscriberWaitHook(*s.sub_, &s);
+    }
 
    private:
     friend class Broadcast;
@@ -355,6 +378,7 @@ class Broadcast {
       if (pending_) {
         std::optional<View> v = std::move(pending_);
         pending_.reset();
+        sub_->kept->store(false, std::memory_order_relaxed);
         return v;
       }
       View v;

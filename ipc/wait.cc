@@ -72,17 +72,10 @@ class RingWaitHook final : public WaitHook {
         reader_.core().data()->close_on_writers_gone.load(
             std::memory_order_relaxed) != 0;
     if (!held && !writers_gone_check) {
-      recheck_ns_.store(kNever, std::memory_order_relaxed);
+      clock_.Clear();
       return false;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    const auto now = Clock::now();
-    if (!have_blocker_ || blocker != blocker_) {
-      have_blocker_ = true;
-      blocker_ = blocker;
-      since_ = now;
-    } else if (now - since_ >= RingCore::kLivenessCheckInterval) {
-      since_ = now;
+    if (clock_.Due(blocker.raw(), 0, RingCore::kLivenessCheckInterval)) {
       bool writers_gone = false;
       const bool retry = writable_ ? writer_.CheckBlocker(blocker)
                                    : reader_.CheckBlocker(blocker,
@@ -93,17 +86,10 @@ class RingWaitHook final : public WaitHook {
         if (s != RingCore::Status::kWouldBlock) return true;
       }
     }
-    recheck_ns_.store(
-        (since_ + RingCore::kLivenessCheckInterval).time_since_epoch().count(),
-        std::memory_order_relaxed);
     return false;
   }
 
-  Deadline Recheck() const override {
-    const int64_t ns = recheck_ns_.load(std::memory_order_relaxed);
-    if (ns == kNever) return Deadline::Infinite();
-    return Deadline(Clock::time_point(Clock::duration(ns)));
-  }
+  Deadline Recheck() const override { return clock_.Recheck(); }
 
  private:
   std::shared_ptr<const void> keep_;
@@ -112,14 +98,7 @@ class RingWaitHook final : public WaitHook {
   bool writable_;
   std::atomic<uint32_t>* waiting_;
   std::atomic<uint32_t>* watch_;
-  static constexpr int64_t kNever = INT64_MAX;
-  std::atomic<int64_t> recheck_ns_{kNever};
-  // Which slot blocks us and since when (a stale entry after an unblocked
-  // spell only brings the next liveness check forward).
-  std::mutex mu_;
-  bool have_blocker_ = false;
-  SlotWord blocker_;
-  Clock::time_point since_{};
+  BlockerClock clock_;
 };
 
 class FdWaitHook final : public WaitHook {

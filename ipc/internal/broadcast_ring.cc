@@ -692,4 +692,59 @@ void BroadcastReader::Leave() {
   ring_.WakeWriters();
 }
 
+// ---------------------------------------------------------------------------
+// BroadcastWatch.
+
+BroadcastWatch::BroadcastWatch(const BroadcastReader& reader)
+    : ring_(reader.ring_), index_(reader.index_) {
+  // 0 is a FREE entry word, never an active one: a reader that left is
+  // never "this subscriber".
+  entry_word_ =
+      reader.joined_
+          ? EntryWord::Make(reader.generation_, reader.pid_, EntryWord::kActive)
+                .raw()
+          : 0;
+}
+
+Status BroadcastWatch::Poll(BroadcastBlocker* blocker) const {
+  *blocker = BroadcastBlocker();
+  const SubscriberEntry* e = ring_.Entry(index_);
+  if (entry_word_ == 0 ||
+      e->state.load(std::memory_order_seq_cst) != entry_word_) {
+    return Status::kOk;  // left or evicted: the receive says so
+  }
+  BroadcastData* d = ring_.data_;
+  const uint32_t cap = ring_.capacity_;
+  uint64_t c = e->cursor.load(std::memory_order_seq_cst);
+  // Skipped and lost blocks are passed over by a receive: look past them
+  // (at most one lap; a ring that never ends in a block is garbage).
+  for (uint32_t step = 0; step <= cap; ++step, ++c) {
+    BroadcastSlotHeader* slot = ring_.SlotOf(c);
+    const SlotWord st = slot->state.Load(std::memory_order_seq_cst);
+    const int32_t ahead = st.LapsAheadOf(ring_.PosOf(c));
+    if (ahead > 0 || ahead < -1) return Status::kOk;  // lapped, or corrupt
+    if (ahead == 0 && st.is(P::kFull)) {
+      const uint32_t flags = slot->flags.load(std::memory_order_acquire);
+      if (flags == 0 || (flags & ~kBroadcastFlags) != 0 ||
+          !(slot->state.Load(std::memory_order_seq_cst) == st)) {
+        return Status::kOk;  // a block, garbage, or overwritten (lapped)
+      }
+      continue;  // LOST or SKIP
+    }
+    if (ahead == 0 && st.is(P::kWriting)) {
+      *blocker = BroadcastBlocker{BroadcastBlocker::kWriter, c, st, 0};
+    } else if (d->closed.load(std::memory_order_seq_cst) &&
+               d->tail.load(std::memory_order_seq_cst) <= c) {
+      return Status::kClosed;
+    }
+    return Status::kWouldBlock;
+  }
+  return Status::kWouldBlock;
+}
+
+bool BroadcastWatch::CheckBlocker(const BroadcastBlocker& blocker) {
+  if (blocker.kind != BroadcastBlocker::kWriter) return false;
+  return ring_.RepairIfWriterGone(ring_.SlotOf(blocker.seq), blocker.state);
+}
+
 }  // namespace shoal::internal

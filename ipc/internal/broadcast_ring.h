@@ -255,6 +255,7 @@ class BroadcastRing {
  private:
   friend class BroadcastWriter;
   friend class BroadcastReader;
+  friend class BroadcastWatch;
 
   BroadcastSlotHeader* SlotOf(uint64_t seq) const {
     return reinterpret_cast<BroadcastSlotHeader*>(slots_ +
@@ -376,8 +377,10 @@ class BroadcastReader {
   uint32_t entry() const { return index_; }
   bool joined() const { return joined_; }
   BroadcastRing& ring() { return ring_; }
+  const BroadcastRing& ring() const { return ring_; }
 
  private:
+  friend class BroadcastWatch;
   Status TryClaimOnce(BroadcastClaim* claim, BroadcastBlocker* blocker);
   void Advance(uint64_t to);
   void CheckStillMember();
@@ -393,6 +396,47 @@ class BroadcastReader {
   uint64_t missed_ = 0;
   uint64_t lost_ = 0;
   uint64_t delivered_ = 0;
+};
+
+// A non-claiming look at one subscriber's next block, for watchers
+// (ipc/wait.h: a WaitSet waiting on a Subscriber among other objects). It
+// reads only shared words (the subscriber's entry, its cursor, the slots),
+// never the BroadcastReader itself, so it may run in another thread while
+// the subscriber receives. Watchers register in `readers_waiting` (Arm) and
+// sleep on `items_seq`, which every publish, repair and close bumps and
+// wakes (all sleepers: every subscriber wants every block), so a publish
+// after Arm() always wakes the watcher (Dekker: publish exchange, then the
+// seq_cst load of readers_waiting; Arm's fetch_add, then the seq_cst loads
+// of Poll).
+class BroadcastWatch {
+ public:
+  using Status = BroadcastRing::Status;
+
+  BroadcastWatch() = default;
+  // The subscriber `reader` as it is now (a reader that left: Poll says kOk
+  // for ever, and the receive reports it).
+  explicit BroadcastWatch(const BroadcastReader& reader);
+
+  // Would a receive return at once? kOk: a block (or something it reports
+  // at once: the subscriber was lapped, left or evicted, or the ring is
+  // corrupt); kClosed: closed and drained; kWouldBlock: nothing yet, and
+  // *blocker says whether a writer holds the next slot (kWriter) -- a
+  // watcher checks that writer's liveness after kLivenessCheckInterval,
+  // with CheckBlocker. Bounded by one lap of slots.
+  Status Poll(BroadcastBlocker* blocker) const;
+  // The slot of a writer that is gone becomes LOST (as a blocked receive
+  // does); true when the caller should Poll again at once.
+  bool CheckBlocker(const BroadcastBlocker& blocker);
+
+  std::atomic<uint32_t>* seq() const { return &ring_.data()->items_seq; }
+  std::atomic<uint32_t>* waiters() const {
+    return &ring_.data()->readers_waiting;
+  }
+
+ private:
+  BroadcastRing ring_;
+  uint32_t index_ = 0;
+  uint64_t entry_word_ = 0;  // the entry's state while it is this subscriber
 };
 
 }  // namespace shoal::internal

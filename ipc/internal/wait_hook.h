@@ -29,7 +29,12 @@
 #ifndef SHOAL_IPC_INTERNAL_WAIT_HOOK_H_
 #define SHOAL_IPC_INTERNAL_WAIT_HOOK_H_
 
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "shoal/base/deadline.h"
 #include "shoal/base/internal/futex.h"
@@ -79,6 +84,51 @@ class WaitHook {
 };
 
 using WaitHookPtr = std::shared_ptr<WaitHook>;
+
+// The liveness bookkeeping of a futex hook whose object a peer may block
+// (a slot held by another process): which blocker has stood in the way
+// since when, as a blocked claimer keeps it in its wait loop. Ready() runs
+// in the caller's and the helper's thread at once, hence the lock (taken
+// only while something needs watching).
+class BlockerClock {
+ public:
+  // Nothing that needs a look blocks the object.
+  void Clear() { recheck_ns_.store(kNever, std::memory_order_relaxed); }
+  // Blocked by the blocker (a, b) (equal pairs: the same one). True when it
+  // has stood in the way for `interval`: check on it now (the clock starts
+  // again). Either way Recheck() then says when to look next.
+  bool Due(uint64_t a, uint64_t b, std::chrono::nanoseconds interval) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Deadline::Clock::now();
+    bool due = false;
+    if (!have_ || a != a_ || b != b_) {
+      have_ = true;
+      a_ = a;
+      b_ = b;
+      since_ = now;
+    } else if (now - since_ >= interval) {
+      since_ = now;
+      due = true;
+    }
+    recheck_ns_.store((since_ + interval).time_since_epoch().count(),
+                      std::memory_order_relaxed);
+    return due;
+  }
+  Deadline Recheck() const {
+    const int64_t ns = recheck_ns_.load(std::memory_order_relaxed);
+    if (ns == kNever) return Deadline::Infinite();
+    return Deadline(Deadline::Clock::time_point(Deadline::Clock::duration(ns)));
+  }
+
+ private:
+  static constexpr int64_t kNever = INT64_MAX;
+  std::atomic<int64_t> recheck_ns_{kNever};
+  std::mutex mu_;
+  bool have_ = false;  // a stale entry only brings the next check forward
+  uint64_t a_ = 0, b_ = 0;
+  Deadline::Clock::time_point since_{};
+};
+
 
 // A futex hook on one side of a ring (ring_core.h's watcher protocol):
 // readable when a reader's claim would not block (an item at head, or
