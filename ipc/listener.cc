@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -13,6 +14,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "shoal/base/errors.h"
@@ -186,21 +190,177 @@ struct Listener::State {
     bool runnable = true;  // fresh, or poll() reported it
   };
   std::vector<Pending> pending;
-  // When the last accept() returned (or threw).
+  // When the last accept() returned (or threw); zero while a wait on the
+  // listener serves clients (that time counts against them too).
   Clock::time_point left_accept{};
+
+  // What the next accept() returns (fd >= 0) or throws (`refusal`): found
+  // by Step() in a wait on the listener, or in accept() itself.
+  struct Found {
+    int fd = -1;
+    PeerCredentials peer;
+    std::string refusal;
+  };
+  std::optional<Found> found;
+
+  // For waits (MakeWaitHook): an epoll instance over the listening socket
+  // (while there is room for a handshake) and every handshake's socket (in
+  // the direction it waits), so that one descriptor is readable whenever a
+  // Step() may move. `watched` is what it holds (fd -> events).
+  int epfd = -1;
+  std::map<int, uint32_t> watched;
 
   ~State() { Close(); }
   void Close() {
     for (Pending& p : pending) ::close(p.fd);
     pending.clear();
+    if (found && found->fd >= 0) ::close(found->fd);
+    found.reset();
     if (fd >= 0) ::close(fd);
     fd = -1;
+    if (epfd >= 0) ::close(epfd);
+    epfd = -1;
+    watched.clear();
+  }
+
+  // Adds the time since the last accept() returned to every pending
+  // deadline (only time spent serving counts, see listener.h).
+  void Resume() {
+    const auto now = Clock::now();
+    const auto away = left_accept == Clock::time_point{}
+                          ? Clock::duration::zero()
+                          : now - left_accept;
+    for (Pending& p : pending) {
+      p.expires += away;
+      p.runnable = true;
+    }
+  }
+
+  void Refuse(std::size_t i, std::string why) {
+    Pending p = std::move(pending[i]);
+    pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+    ::close(p.fd);
+    found = Found{-1, p.peer, DescribePeer(p.peer) + " refused: " + why};
+  }
+
+  // One pass that never blocks: admits new clients while there is room,
+  // moves every runnable handshake, refuses those out of time. True when
+  // `found` holds the next outcome. *next: the earliest pending expiry (or
+  // unchanged).
+  bool Step(Clock::time_point* next) {
+    if (found) return true;
+    struct Sync {  // the wait descriptor follows whatever happened
+      State& s;
+      ~Sync() { s.SyncEpoll(); }
+    } sync{*this};
+    while (pending.size() < options.max_pending) {
+      int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EWOULDBLOCK) break;
+        if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+        ThrowSystemError("Listener.accept", e);
+      }
+      PeerCredentials peer = PeerOf(c);
+      if (authkey.empty()) {
+        found = Found{c, peer, {}};
+        return true;
+      }
+      Pending p;
+      p.fd = c;
+      p.peer = peer;
+      p.hs = std::make_unique<AuthHandshake>(AuthHandshake::Role::kServer,
+                                             authkey, AuthHandshake::Random());
+      p.expires = Clock::now() + options.handshake_timeout;
+      pending.push_back(std::move(p));
+    }
+    // Move every handshake that can move.
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      Pending& p = pending[i];
+      if (!p.runnable) continue;
+      p.runnable = false;
+      AuthHandshake::State st = Progress(p.fd, *p.hs);
+      if (st == AuthHandshake::State::kDone) {
+        Pending done = std::move(p);
+        pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(i));
+        found = Found{done.fd, done.peer, {}};
+        return true;
+      }
+      if (st == AuthHandshake::State::kFailed) {
+        Refuse(i, p.hs->error());
+        return true;
+      }
+    }
+    // Those out of time (anything they had sent was read just above).
+    const auto now = Clock::now();
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      if (pending[i].expires <= now) {
+        Refuse(i, "no complete answer to the authentication challenge "
+                  "within " +
+                      std::to_string(options.handshake_timeout.count()) +
+                      " ms");
+        return true;
+      }
+      *next = std::min(*next, pending[i].expires);
+    }
+    return false;
+  }
+
+  // --- waits ---------------------------------------------------------------
+
+  int WaitFd() {
+    if (epfd < 0) {
+      epfd = ::epoll_create1(EPOLL_CLOEXEC);
+      if (epfd < 0) ThrowSystemError("Listener: epoll_create1", errno);
+      SyncEpoll();
+    }
+    return epfd;
+  }
+
+  // Makes the epoll instance hold exactly what Step() waits for.
+  void SyncEpoll() {
+    if (epfd < 0) return;
+    std::map<int, uint32_t> want;
+    if (fd >= 0 && !found && pending.size() < options.max_pending) {
+      want[fd] = EPOLLIN;
+    }
+    if (!found) {
+      for (const Pending& p : pending) {
+        want[p.fd] = p.hs->output().empty() ? EPOLLIN : EPOLLOUT;
+      }
+    }
+    for (auto it = watched.begin(); it != watched.end();) {
+      if (want.count(it->first) == 0) {
+        // ENOENT/EBADF: closed already (epoll dropped it with the file).
+        ::epoll_ctl(epfd, EPOLL_CTL_DEL, it->first, nullptr);
+        it = watched.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [f, events] : want) {
+      auto it = watched.find(f);
+      if (it != watched.end() && it->second == events) continue;
+      epoll_event ev{};
+      ev.events = events;
+      ev.data.fd = f;
+      // A number seen before may be a new socket (the old one was closed
+      // and dropped): ADD when MOD finds nothing.
+      int rc = -1;
+      if (it != watched.end()) rc = ::epoll_ctl(epfd, EPOLL_CTL_MOD, f, &ev);
+      if (rc != 0) rc = ::epoll_ctl(epfd, EPOLL_CTL_ADD, f, &ev);
+      if (rc != 0 && errno == EEXIST) {
+        rc = ::epoll_ctl(epfd, EPOLL_CTL_MOD, f, &ev);
+      }
+      if (rc != 0) ThrowSystemError("Listener: epoll_ctl", errno);
+      watched[f] = events;
+    }
   }
 };
 
 Listener::Listener(std::string address, std::string authkey,
                    const ListenerOptions& options)
-    : state_(std::make_unique<State>()) {
+    : state_(std::make_shared<State>()) {
   if (options.max_pending == 0) {
     throw ValueError("Listener: max_pending must be at least 1");
   }
@@ -294,84 +454,19 @@ std::size_t Listener::pending() const {
 Connection Listener::accept(const Deadline& deadline) {
   if (closed()) throw Closed("Listener.accept: the listener is closed");
   State& s = *state_;
-  auto finish = [&](int fd, const PeerCredentials& peer) {
-    SetBlocking(fd);
-    last_accepted_ = peer;
-    return Connection(fd, true, true, Connection::Framing::kPython);
-  };
-  auto refuse = [&](std::size_t i, const std::string& why) {
-    State::Pending p = std::move(s.pending[i]);
-    s.pending.erase(s.pending.begin() + static_cast<std::ptrdiff_t>(i));
-    ::close(p.fd);
-    ++refused_;
-    throw AuthenticationError("Listener.accept on " +
-                              AddressToString(address_) + ": " +
-                              DescribePeer(p.peer) + " refused: " + why);
-  };
-  // Handshakes move only inside accept(), so only time spent in accept()
-  // counts against a client: the time since the last call returned is
-  // added to every pending deadline, and what clients sent meanwhile is
-  // read before any of them is judged.
-  {
-    const auto now = Clock::now();
-    const auto away = s.left_accept == Clock::time_point{}
-                          ? Clock::duration::zero()
-                          : now - s.left_accept;
-    for (State::Pending& p : s.pending) {
-      p.expires += away;
-      p.runnable = true;
-    }
-  }
+  // Handshakes move only inside accept() (and waits on the listener), so
+  // only that time counts against a client: the time since the last call
+  // returned is added to every pending deadline, and what clients sent
+  // meanwhile is read before any of them is judged.
+  if (!s.found) s.Resume();
   struct MarkLeft {
     State& s;
     ~MarkLeft() { s.left_accept = Clock::now(); }
   } mark_left{s};
   std::vector<pollfd> fds;
   for (;;) {
-    // New clients from the backlog, while there is room.
-    while (s.pending.size() < s.options.max_pending) {
-      int c = accept4(s.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (c < 0) {
-        int e = errno;
-        if (e == EAGAIN || e == EWOULDBLOCK) break;
-        if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
-        ThrowSystemError("Listener.accept", e);
-      }
-      PeerCredentials peer = PeerOf(c);
-      if (s.authkey.empty()) return finish(c, peer);
-      State::Pending p;
-      p.fd = c;
-      p.peer = peer;
-      p.hs = std::make_unique<AuthHandshake>(AuthHandshake::Role::kServer,
-                                             s.authkey, AuthHandshake::Random());
-      p.expires = Clock::now() + s.options.handshake_timeout;
-      s.pending.push_back(std::move(p));
-    }
-    // Move every handshake that can move.
-    for (std::size_t i = 0; i < s.pending.size(); ++i) {
-      State::Pending& p = s.pending[i];
-      if (!p.runnable) continue;
-      p.runnable = false;
-      AuthHandshake::State st = Progress(p.fd, *p.hs);
-      if (st == AuthHandshake::State::kDone) {
-        State::Pending done = std::move(p);
-        s.pending.erase(s.pending.begin() + static_cast<std::ptrdiff_t>(i));
-        return finish(done.fd, done.peer);
-      }
-      if (st == AuthHandshake::State::kFailed) refuse(i, p.hs->error());
-    }
-    // Those out of time (anything they had sent was read just above).
-    const auto now = Clock::now();
     Clock::time_point next = deadline.when();
-    for (std::size_t i = 0; i < s.pending.size(); ++i) {
-      if (s.pending[i].expires <= now) {
-        refuse(i, "no complete answer to the authentication challenge "
-                  "within " +
-                      std::to_string(s.options.handshake_timeout.count()) +
-                      " ms");
-      }
-      next = std::min(next, s.pending[i].expires);
-    }
+    if (s.Step(&next)) return TakeFound();
     if (deadline.expired()) {
       throw TimeoutError("Listener.accept on " + AddressToString(address_) +
                          ": no client authenticated before the deadline");
@@ -394,6 +489,63 @@ Connection Listener::accept(const Deadline& deadline) {
       if (fds[base + k].revents != 0) s.pending[k].runnable = true;
     }
   }
+}
+
+Connection Listener::TakeFound() {
+  State& s = *state_;
+  State::Found f = std::move(*s.found);
+  s.found.reset();
+  s.SyncEpoll();
+  if (f.fd < 0) {
+    ++refused_;
+    throw AuthenticationError("Listener.accept on " +
+                              AddressToString(address_) + ": " + f.refusal);
+  }
+  SetBlocking(f.fd);
+  last_accepted_ = f.peer;
+  return Connection(f.fd, true, true, Connection::Framing::kPython);
+}
+
+// A Listener in a WaitSet (wait_hook.h): an fd hook on the listener's
+// epoll instance; Ready() moves the handshakes as accept() would (without
+// blocking) and says whether accept() has a connection to return or a
+// refusal to report at once. Recheck(): the next handshake's expiry.
+class Listener::WaitHookImpl final : public internal::WaitHook {
+ public:
+  WaitHookImpl(std::shared_ptr<Listener::State> state, const void* object)
+      : WaitHook(object, Kind::kReadable),
+        state_(std::move(state)),
+        fd_(state_->WaitFd()) {}
+
+  int fd() const override { return fd_; }
+  bool Ready() override {
+    Listener::State& s = *state_;
+    if (s.fd < 0) return true;  // closed: accept() says so
+    if (!s.found) s.Resume();
+    // While a wait serves the clients, its time counts against them.
+    s.left_accept = Clock::time_point{};
+    Clock::time_point next = Clock::time_point::max();
+    const bool ready = s.Step(&next);
+    next_ = next;
+    if (ready) s.left_accept = Clock::now();
+    return ready;
+  }
+  Deadline Recheck() const override {
+    if (next_ == Clock::time_point::max()) return Deadline::Infinite();
+    return Deadline(next_);
+  }
+
+ private:
+  std::shared_ptr<Listener::State> state_;
+  int fd_;
+  Clock::time_point next_ = Clock::time_point::max();
+};
+
+internal::WaitHookPtr MakeWaitHook(const Listener& listener) {
+  if (listener.closed()) {
+    throw Closed("shoal::wait: the listener is closed");
+  }
+  return std::make_shared<Listener::WaitHookImpl>(listener.state_, &listener);
 }
 
 Connection Client(std::string_view address, std::string_view authkey,

@@ -96,6 +96,7 @@
 
 #include "shoal/base/deadline.h"
 #include "shoal/ipc/connection.h"
+#include "shoal/ipc/internal/wait_hook.h"
 
 namespace shoal {
 
@@ -171,12 +172,27 @@ class Listener {
   // Handshakes in progress now.
   std::size_t pending() const;
 
+  // For shoal::wait and WaitSet (ipc/wait.h): ready when accept() would
+  // return or throw at once -- a client finished its handshake (or, without
+  // an authkey, is queued), one was refused (AuthenticationError), or the
+  // listener was closed (Closed). A wait moves the handshakes as accept()
+  // does, without blocking, and its time counts against handshake_timeout
+  // as time in accept() does; a client out of time is refused by the wait
+  // (with WaitSet::fd() in an event loop: by the next poll() or accept()).
+  // Throws Closed for a closed listener. Found by argument-dependent lookup.
+  friend internal::WaitHookPtr MakeWaitHook(const Listener& listener);
+
  private:
   struct State;
+  class WaitHookImpl;  // listener.cc
+  // Returns (or throws) the outcome a Step found (listener.cc).
+  Connection TakeFound();
   std::string address_;
   PeerCredentials last_accepted_;
   uint64_t refused_ = 0;
-  std::unique_ptr<State> state_;
+  // Shared with the wait hooks of this listener (they outlive a moved-from
+  // or destroyed handle safely: a closed state reads as ready).
+  std::shared_ptr<State> state_;
 };
 
 // Python's multiprocessing.connection.Client: connects to `address` and, if

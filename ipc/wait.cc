@@ -270,7 +270,7 @@ struct WaitSet::Impl {
   // Hooks by kind (snapshots rebuilt on add/remove).
   std::vector<WaitHookPtr> futex_hooks;
   std::vector<WaitHookPtr> timer_hooks;
-  std::size_t fd_objects = 0;
+  std::vector<WaitHookPtr> fd_hooks;  // Recheck() read by the caller only
   std::vector<FutexWaitItem> items;  // scratch
 
   // Descriptors: an epoll instance holding every fd object's fd (counted:
@@ -300,13 +300,13 @@ struct WaitSet::Impl {
   void Rebuild() {
     futex_hooks.clear();
     timer_hooks.clear();
-    fd_objects = 0;
+    fd_hooks.clear();
     for (const Waitable& w : entries) {
       const WaitHookPtr& h = w.hook();
       if (h->futex_based()) {
         futex_hooks.push_back(h);
       } else if (h->fd() >= 0) {
-        ++fd_objects;
+        fd_hooks.push_back(h);
       } else {
         timer_hooks.push_back(h);
       }
@@ -530,7 +530,10 @@ struct WaitSet::Impl {
       Rearm();
       Collect();
       if (!ready.empty() || deadline.expired()) return;
-      const Deadline slice = EarliestRecheck(timer_hooks, deadline);
+      // Timers, and descriptor objects that keep time of their own (a
+      // Listener's handshake timeouts).
+      const Deadline slice =
+          EarliestRecheck(fd_hooks, EarliestRecheck(timer_hooks, deadline));
       pollfd p{epfd, POLLIN, 0};
       timespec ts;
       timespec* tsp = nullptr;
@@ -564,7 +567,7 @@ struct WaitSet::Impl {
 
   void Wait(const Deadline& deadline) {
     CheckFork();
-    if (fd_objects == 0) {
+    if (fd_hooks.empty()) {
       WaitDirect(deadline);
     } else {
       WaitEpoll(deadline);

@@ -28,8 +28,15 @@
 //     Timer                                        its time has come
 //         (Timer::At / After: from then on; Timer::Every: once per period,
 //         each report moves it to the next period).
+//     Broadcast<T>::Subscriber (ipc/broadcast.h)   a receive() would not
+//         block: a block is published at its cursor, or receive reports
+//         something at once (it was lapped, it left, closed and drained).
+//     Listener (ipc/listener.h)                    accept() would return or
+//         throw at once: a client finished its handshake (the wait moves
+//         the handshakes as accept() does), or one was refused
+//         (AuthenticationError), or the listener is closed.
 //     ReadableFd(fd)                               `fd` is readable (a
-//         Listener's fileno(), a socket, an eventfd...).
+//         socket, an eventfd...).
 //   Readiness is a snapshot, as with select(): with several consumers of one
 //   queue another may take the item first, so follow a wait with try_get()
 //   (or get with a timeout), never an unbounded get(). An object whose
@@ -75,9 +82,16 @@
 //   (futex_waitv's 128 words, one kept for the helper); descriptors and
 //   timers are unlimited. ValueError beyond.
 //
+//   A watched Broadcast subscriber costs its publishers one FUTEX_WAKE per
+//   publish while somebody waits (as a subscriber asleep in receive()
+//   does); a watched Listener costs one epoll instance of its own.
+//
 // When a process dies: a waiter killed while it waits leaves its watcher
 // registration behind (like any sleeper): wakers of those objects keep
 // issuing one FUTEX_WAKE per wake-up that nobody needs; nothing blocks.
+// A peer that dies holding what a waited-on object needs (a ring slot, a
+// broadcast block being published) is detected by the waiter after about
+// 50 ms, which repairs it as a blocked get()/receive() would.
 #ifndef SHOAL_IPC_WAIT_H_
 #define SHOAL_IPC_WAIT_H_
 

@@ -15,7 +15,8 @@
 //           words at once (futex_waitv). Every Arm() is paired with one
 //           Disarm().
 //   fd      readiness is a descriptor becoming readable (Connections,
-//           process sentinels = pidfds, listening sockets); fd() >= 0.
+//           process sentinels = pidfds, a Listener's epoll instance);
+//           fd() >= 0.
 //   timer   neither: Ready() by the clock, Recheck() says when.
 // Ready() is the level check that decides (after Arm() for futex hooks); a
 // hook may also ask to be re-checked at a time (Recheck(): a timer's due
@@ -70,7 +71,8 @@ class WaitHook {
   // the caller's next operation on the object reports the error.
   virtual bool Ready() = 0;
   // When to call Ready() again with no wake-up; Infinite when never. Read
-  // after Ready() returned false.
+  // after Ready() returned false. (fd hooks: honoured by wait(); with
+  // WaitSet::fd() in an event loop only at the next poll().)
   virtual Deadline Recheck() const { return Deadline::Infinite(); }
   // A wait reported this hook ready (a periodic timer moves on).
   virtual void Reported() {}
