@@ -17,6 +17,8 @@
 //                               one thread per queue per wait).
 //   BM_Wake_OneOf64_Mixed       the 64 queues plus a pipe: epoll in the
 //                               caller, a helper thread sleeps on the queues.
+//   BM_Wake_Subscriber_Receive / BM_Wake_SubscriberOf64_WaitSet: the same
+//                               for a Broadcast subscriber (see below).
 // The goal: OneOf64_WaitSet <= 1.5x OneQueue_Get (same run). Counter
 // waiter_cpu_us: the child's CPU time (user + system, getrusage) per round
 // trip, everything it does to sleep, wake, take and reply: the part of the
@@ -32,6 +34,7 @@
 #include "benchmark/benchmark.h"
 #include "bench/bench_util.h"
 #include "shoal/base/internal/futex.h"
+#include "shoal/ipc/broadcast.h"
 #include "shoal/ipc/connection.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/wait.h"
@@ -127,6 +130,72 @@ void Wake(benchmark::State& state, Mode mode) {
   shoal::bench::DestroyShared(ctl);
 }
 
+// A Broadcast subscriber instead of a queue: the parent publishes one 8-byte
+// block, the child receives it and echoes it on the reply queue.
+//   BM_Wake_Subscriber_Receive    the child sleeps in receive().
+//   BM_Wake_SubscriberOf64_WaitSet  the child waits on the subscriber and 63
+//                                 idle queues in one WaitSet, then
+//                                 try_receive().
+void WakeSubscriber(benchmark::State& state, bool waitset) {
+  shoal::Broadcast<uint64_t> bus(1, shoal::BroadcastOptions{.slots = 16});
+  std::vector<shoal::Queue<uint64_t>> idle;
+  if (waitset) {
+    for (int i = 0; i < 63; ++i) idle.emplace_back(16);
+  }
+  shoal::Queue<uint64_t> reply(16);
+  auto* ctl = shoal::bench::NewShared<Ctl>();
+  pid_t pid = ForkPeer([&] {
+    auto sub = bus.subscribe();
+    reply.put(0);  // subscribed
+    struct Report {
+      Ctl* ctl;
+      uint64_t start = CpuNs();
+      ~Report() { ctl->cpu_ns = CpuNs() - start; }
+    } report{ctl};
+    if (!waitset) {
+      for (;;) {
+        const uint64_t v = sub.recv()[0];
+        reply.put(v);
+        if (v == kStop) return;
+      }
+    }
+    shoal::WaitSet set;
+    for (auto& q : idle) set.add(q);
+    set.add(sub);
+    for (;;) {
+      for (const shoal::Waitable& r : set.wait()) {
+        if (!r.is(sub)) continue;
+        while (auto v = sub.try_receive()) {
+          const uint64_t x = (*v)[0];
+          reply.put(x);
+          if (x == kStop) return;
+        }
+      }
+    }
+  });
+  (void)reply.get();
+  uint64_t seq = 0;
+  for (auto _ : state) {
+    SpinFor(kGapNs);
+    const uint64_t t0 = NowNs();
+    bus.send(std::vector<uint64_t>{seq});
+    const uint64_t back = reply.get();
+    state.SetIterationTime(static_cast<double>(NowNs() - t0) * 1e-9);
+    if (back != seq) {
+      state.SkipWithError("wrong block echoed");
+      break;
+    }
+    ++seq;
+  }
+  bus.send(std::vector<uint64_t>{kStop});
+  Reap(pid);
+  if (seq > 0) {
+    state.counters["waiter_cpu_us"] =
+        static_cast<double>(ctl->cpu_ns.load()) / 1e3 / static_cast<double>(seq);
+  }
+  shoal::bench::DestroyShared(ctl);
+}
+
 void BM_Wake_OneQueue_Get(benchmark::State& state) { Wake(state, Mode::kGet); }
 BENCHMARK(BM_Wake_OneQueue_Get)->UseManualTime();
 void BM_Wake_OneQueue_WaitSet(benchmark::State& state) {
@@ -145,5 +214,13 @@ void BM_Wake_OneOf64_Fallback(benchmark::State& state) {
   Wake(state, Mode::kFallback64);
 }
 BENCHMARK(BM_Wake_OneOf64_Fallback)->UseManualTime()->Iterations(300);
+void BM_Wake_Subscriber_Receive(benchmark::State& state) {
+  WakeSubscriber(state, false);
+}
+BENCHMARK(BM_Wake_Subscriber_Receive)->UseManualTime();
+void BM_Wake_SubscriberOf64_WaitSet(benchmark::State& state) {
+  WakeSubscriber(state, true);
+}
+BENCHMARK(BM_Wake_SubscriberOf64_WaitSet)->UseManualTime();
 
 }  // namespace

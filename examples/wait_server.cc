@@ -7,8 +7,8 @@
 // --items numbered requests each into the queues (picked at random) and
 // exit; --clients processes connect with Client() and send --requests
 // messages each, waiting for every reply. The server waits on all of it in
-// one WaitSet: the queues (an item arrived), the listening socket (a client
-// is connecting), every accepted connection (a message, or EOF when the
+// one WaitSet: the queues (an item arrived), the Listener (a client
+// finished its handshake; the wait moves the handshakes), every accepted connection (a message, or EOF when the
 // client leaves), every producer Process (it ended: its sentinel) and a
 // 100 ms Timer (housekeeping). It stops when every producer has ended, the
 // queues are drained and every client has left, and checks that every
@@ -106,8 +106,7 @@ int main(int argc, char** argv) {
   set.add(qs.urgent);
   set.add(qs.normal);
   set.add(qs.bulk);
-  const shoal::Waitable incoming = shoal::ReadableFd{listener.fileno()};
-  set.add(incoming);
+  set.add(listener);  // ready when accept() would not block
   for (auto& p : producers) set.add(p);
   const shoal::Waitable tick = shoal::Timer::Every(std::chrono::milliseconds(100));
   set.add(tick);
@@ -138,16 +137,13 @@ int main(int argc, char** argv) {
       else if (r.is(qs.normal)) drain(qs.normal, served[1]);
       else if (r.is(qs.bulk)) drain(qs.bulk, served[2]);
       else if (r == tick) ++ticks;
-      else if (r == incoming) {
-        // accept() takes every queued client into its handshakes at once:
-        // call it until none is in progress, since the listening socket no
-        // longer shows the ones it holds.
+      else if (r.is(listener)) {
+        // The wait moved the clients' handshakes: one finished (or was
+        // refused), so accept() returns (or throws) at once.
         try {
-          do {
-            conns.push_back(std::make_unique<shoal::Connection>(
-                listener.accept(seconds(5))));
-            set.add(*conns.back());
-          } while (listener.pending() > 0);
+          conns.push_back(std::make_unique<shoal::Connection>(
+              listener.accept(shoal::Deadline::Now())));
+          set.add(*conns.back());
         } catch (const shoal::Error& e) {
           std::printf("accept: %s\n", e.what());
         }

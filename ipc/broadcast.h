@@ -78,6 +78,15 @@
 //   stopped (SIGSTOP) is not dead: under kBlockWriter publishers wait for it
 //   until their deadline (use kOverwrite for consumers that may stall).
 //
+// Waiting on many things: a Subscriber can be passed to shoal::wait and
+// WaitSet (ipc/wait.h) with queues, connections, listeners...; it is ready
+// when receive() would return or throw at once. A waiter costs publishers
+// one FUTEX_WAKE per publish while it sleeps (as a receive() asleep does)
+// and nothing when nobody waits; a publisher that dies holding the block at
+// the subscriber's cursor is found by the waiter after ~50 ms, as by a
+// blocked receive(); a waiter killed while it waits leaves its registration
+// behind (publishers then issue a FUTEX_WAKE per publish nobody needs).
+//
 // Corruption: the geometry is validated when the region is opened, every
 // size and flag of a block before it is handed out, and every slot index is
 // computed, never read. A peer that writes garbage makes calls throw

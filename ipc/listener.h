@@ -57,7 +57,8 @@
 //   accept() (non-blocking sockets, one poll() over all of them), so a
 //   silent or slow client delays nobody else: it only holds one of
 //   ListenerOptions::max_pending slots until its timeout. Handshakes move
-//   only while accept() runs, and only that time counts against
+//   only while accept() or a wait on the listener (shoal::wait, WaitSet)
+//   runs, and only that time counts against
 //   handshake_timeout (a server busy elsewhere between two accept() calls
 //   never refuses a client for its own slowness). accept(deadline)
 //   throws shoal::TimeoutError when no client completes by then.
@@ -71,6 +72,14 @@
 // Process death: a client or server killed at any point is an EOF to the
 // other side: during the handshake an AuthenticationError for that one
 // peer, afterwards the Connection's EOFError. Nothing waits on a dead peer.
+// A client killed during its handshake makes a wait on the listener ready
+// at once (accept() then throws AuthenticationError for it).
+//
+// Waiting (ipc/wait.h): a Listener can be waited on with other objects;
+// it is ready when accept() returns or throws at once. Cost: one epoll
+// instance per listener (made at the first wait), an epoll_ctl per
+// handshake step, and a non-blocking pass over the pending handshakes per
+// wake-up.
 //
 // Why hand-written: the wire protocol is Python's (its framing and its
 // challenge strings), which no C++ library speaks; the cryptography (HMAC,

@@ -3,7 +3,7 @@
 // subscribers. The input is a script: each step either runs an operation
 // (loan and publish, abandon a loan, subscribe with either policy and some
 // history, receive, release a held view, leave, evict_dead, open the
-// region again) or overwrites a few bytes anywhere in the broadcast's
+// region again, wait on the subscribers) or overwrites a few bytes anywhere in the broadcast's
 // shared memory: the geometry, the tail, the wake-up words and counters,
 // slot states, sizes, flags and pin bits, subscriber entries and cursors,
 // and payloads.
@@ -23,6 +23,7 @@
 #include "shoal/base/deadline.h"
 #include "shoal/base/errors.h"
 #include "shoal/ipc/broadcast.h"
+#include "shoal/ipc/wait.h"
 
 namespace {
 
@@ -162,6 +163,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           B again = B::Open(pub.ref());
           auto sub = again.subscribe();
           (void)sub.try_receive();
+        });
+        break;
+      case 11:
+        Bounded("wait", [&] {
+          // A WaitSet on the subscribers reads their entries, cursors and
+          // slots (BroadcastWatch); a ready one's receive must not crash.
+          WaitSet set;
+          for (auto& sub : subs) set.add(sub);
+          for (const Waitable& r : set.wait(Deadline(1ms))) {
+            for (auto& sub : subs) {
+              if (r.is(sub)) (void)sub.try_receive();
+            }
+          }
         });
         break;
       default: {
