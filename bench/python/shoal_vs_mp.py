@@ -36,7 +36,10 @@ Rows
   C++ -> Python              a C++ producer (channel_peer) into a named
                              FloatChannel, read by Python vs by C++.
   round trip                 a small object there and back: shoal.Queue
-                             pair vs multiprocessing.Pipe (and Queue pair).
+                             pair vs multiprocessing.Pipe (and Queue pair),
+                             and shoal.ServiceClient.call to a server
+                             process (request/response, the reply matched
+                             to its call).
 
 Depth: 4 blocks or items in flight where the method has a bound.
 The goals of the Python module (>= 10x multiprocessing.Queue for small
@@ -383,6 +386,25 @@ def rtt_mp_pipe(n, pin_on):
     return r
 
 
+def identity(x):
+    return x
+
+
+def rtt_shoal_service(n, pin_on):
+    svc = shoal.Service()
+    p = run_child(svc.serve, (identity,), pin_on)
+    client = shoal.ServiceClient(svc)
+    item = (1, "ab", 2.5)
+    check(client.call(item, 60) == item, "service call")  # server running
+    t0 = time.perf_counter()
+    for _ in range(n):
+        client.call(item)
+    secs = (time.perf_counter() - t0) / n
+    svc.close()
+    finish(p)
+    return secs
+
+
 def rtt_mp_queue(n, pin_on):
     there, back = CTX.Queue(), CTX.Queue()
     p = run_child(echo, (there.get, back.put), pin_on)
@@ -540,6 +562,7 @@ def main():
     row("rtt", "shoal.Queue pair", lambda: rtt_shoal_queue(n(40_000), pin_on), fmt_time)
     row("rtt", "multiprocessing.Pipe", lambda: rtt_mp_pipe(n(10_000), pin_on), fmt_time)
     row("rtt", "multiprocessing.Queue pair", lambda: rtt_mp_queue(n(5_000), pin_on), fmt_time)
+    row("rtt", "shoal.Service call", lambda: rtt_shoal_service(n(40_000), pin_on), fmt_time)
 
     print("goals (ratios of medians from this run):")
 
@@ -582,6 +605,12 @@ def main():
                 reference("per-block overhead (stamp): C++->Python / C++->C++", vs_cpp)
     goal("round trip: multiprocessing.Pipe time / shoal.Queue time",
          results[("rtt", "multiprocessing.Pipe")] / results[("rtt", "shoal.Queue pair")], 10)
+    print("  %-62s %7.2fx  (for reference)" % (
+        "round trip: shoal.Service call time / shoal.Queue pair time",
+        results[("rtt", "shoal.Service call")] / results[("rtt", "shoal.Queue pair")]))
+    print("  %-62s %7.2fx  (for reference)" % (
+        "round trip: multiprocessing.Queue pair time / shoal.Service call",
+        results[("rtt", "multiprocessing.Queue pair")] / results[("rtt", "shoal.Service call")]))
 
 
 if __name__ == "__main__":
