@@ -9,6 +9,7 @@
 
 #include "shoal/base/errors.h"
 #include "shoal/base/internal/futex.h"
+#include "shoal/ipc/internal/ring_core.h"
 
 namespace shoal::internal {
 namespace {
@@ -39,62 +40,6 @@ Geometry GeometryOf(uint32_t capacity, uint64_t block_bytes,
   g.entries_offset = g.slots_offset + g.stride * capacity;
   g.total = g.entries_offset + sizeof(SubscriberEntry) * max_subscribers;
   return g;
-}
-
-// The wait loop of both sides: try, spin, then sleep on `seq` until woken,
-// the deadline, or the next liveness check of whatever blocks the caller
-// (repair() is called when the same blocker stood in the way for a whole
-// check interval; true means "look again at once").
-template <class TryOnce, class Repair>
-Status WaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
-                SpinPolicy* spin, const Deadline& deadline, TryOnce try_once,
-                Repair repair) {
-  BroadcastBlocker blocker;
-  Status s = try_once(&blocker);
-  if (s != Status::kWouldBlock) return s;
-  if (spin != nullptr && !deadline.expired() && SpinUntil(*spin, [&] {
-        s = try_once(&blocker);
-        return s != Status::kWouldBlock;
-      })) {
-    return s;
-  }
-  BroadcastBlocker last = blocker;
-  auto since = Deadline::Clock::now();
-  for (;;) {
-    waiters.fetch_add(1, std::memory_order_seq_cst);
-    const uint32_t observed = seq.load(std::memory_order_seq_cst);
-    s = try_once(&blocker);
-    if (s != Status::kWouldBlock) {
-      waiters.fetch_sub(1, std::memory_order_seq_cst);
-      return s;
-    }
-    if (deadline.expired()) {
-      waiters.fetch_sub(1, std::memory_order_seq_cst);
-      return Status::kTimedOut;
-    }
-    const auto now = Deadline::Clock::now();
-    if (!(blocker == last)) {
-      last = blocker;
-      since = now;
-    } else if (now - since >= BroadcastRing::kLivenessCheckInterval) {
-      since = now;
-      bool again = false;
-      try {
-        again = repair(blocker);
-      } catch (...) {
-        waiters.fetch_sub(1, std::memory_order_seq_cst);
-        throw;
-      }
-      if (again) {
-        waiters.fetch_sub(1, std::memory_order_seq_cst);
-        continue;
-      }
-    }
-    const Deadline slice = Deadline::Min(
-        deadline, Deadline(now + BroadcastRing::kLivenessCheckInterval));
-    FutexWait(&seq, observed, slice);
-    waiters.fetch_sub(1, std::memory_order_seq_cst);
-  }
 }
 
 }  // namespace
@@ -457,8 +402,8 @@ Status BroadcastWriter::TryClaimOnce(BroadcastClaim* claim,
 Status BroadcastWriter::Claim(BroadcastClaim* claim, const Deadline& deadline) {
   BroadcastData* d = ring_.data_;
   claim->pins_pending = false;
-  Status s = WaitLoop(
-      d->space_seq, d->writers_waiting, &d->write_spin, deadline,
+  Status s = RingWaitLoop<Status, BroadcastBlocker>(
+      d->space_seq, d->writers_waiting, &d->write_spin, deadline, true,
       [&](BroadcastBlocker* b) { return TryClaimOnce(claim, b); },
       [&](const BroadcastBlocker& b) {
         if (b.kind == BroadcastBlocker::kWriter) {
@@ -653,8 +598,8 @@ Status BroadcastReader::Claim(BroadcastClaim* claim, const Deadline& deadline) {
         "subscribe again in the forked child");
   }
   BroadcastData* d = ring_.data_;
-  return WaitLoop(
-      d->items_seq, d->readers_waiting, &d->read_spin, deadline,
+  return RingWaitLoop<Status, BroadcastBlocker>(
+      d->items_seq, d->readers_waiting, &d->read_spin, deadline, true,
       [&](BroadcastBlocker* b) { return TryClaimOnce(claim, b); },
       [&](const BroadcastBlocker& b) {
         CheckStillMember();

@@ -16,79 +16,11 @@ using P = SlotPhase;
 using Status = RingCore::Status;
 
 constexpr uint64_t kMaxRingBytes = uint64_t{1} << 40;
-// The longest spin a ring's shared spin policy may ask for. The policy lives
-// in shared memory, where a peer may have written anything (its fields allow
-// 4.29 s, which would make a 50 ms timeout return after seconds): a policy
-// asking for more is ignored and the waiter sleeps at once.
+// The longest spin a shared ring policy may ask for (SaneRingSpinPolicy).
 constexpr uint32_t kMaxRingSpinNs = 10'000'000;
-
-// The spin policy, if it is sane (see kMaxRingSpinNs).
-SpinPolicy* SanePolicy(SpinPolicy* spin) {
-  if (spin == nullptr ||
-      spin->max_ns.load(std::memory_order_relaxed) > kMaxRingSpinNs ||
-      spin->estimate_ns.load(std::memory_order_relaxed) > kMaxRingSpinNs) {
-    return nullptr;
-  }
-  return spin;
-}
 
 constexpr uint64_t HeaderBytes() {
   return (sizeof(RingData) + kRingAlign - 1) / kRingAlign * kRingAlign;
-}
-
-// The wait loop of both sides: try, spin, then sleep on `seq` until woken,
-// the deadline, or (when the ring is repaired by its waiters) the next
-// liveness check of the slot that blocks us.
-template <class TryOnce, class Repair>
-Status WaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
-                SpinPolicy* spin, const Deadline& deadline, bool liveness,
-                TryOnce try_once, Repair repair) {
-  SlotWord blocker;
-  Status s = try_once(&blocker);
-  if (s != Status::kWouldBlock) return s;
-  spin = SanePolicy(spin);
-  if (spin != nullptr && !deadline.expired() && SpinUntil(*spin, [&] {
-        s = try_once(&blocker);
-        return s != Status::kWouldBlock;
-      })) {
-    return s;
-  }
-  SlotWord last_blocker = blocker;
-  auto blocked_since = Deadline::Clock::now();
-  for (;;) {
-    waiters.fetch_add(1, std::memory_order_seq_cst);
-    const uint32_t observed = seq.load(std::memory_order_seq_cst);
-    s = try_once(&blocker);
-    if (s != Status::kWouldBlock) {
-      waiters.fetch_sub(1, std::memory_order_seq_cst);
-      return s;
-    }
-    if (deadline.expired()) {
-      waiters.fetch_sub(1, std::memory_order_seq_cst);
-      return Status::kTimedOut;
-    }
-    if (!liveness) {
-      // The owner repairs dead holders and wakes us: sleep until then.
-      FutexWait(&seq, observed, deadline);
-      waiters.fetch_sub(1, std::memory_order_seq_cst);
-      continue;
-    }
-    auto now = Deadline::Clock::now();
-    if (blocker != last_blocker) {
-      last_blocker = blocker;
-      blocked_since = now;
-    } else if (now - blocked_since >= RingCore::kLivenessCheckInterval) {
-      blocked_since = now;
-      if (repair(blocker)) {
-        waiters.fetch_sub(1, std::memory_order_seq_cst);
-        continue;
-      }
-    }
-    Deadline slice = Deadline::Min(
-        deadline, Deadline(now + RingCore::kLivenessCheckInterval));
-    FutexWait(&seq, observed, slice);
-    waiters.fetch_sub(1, std::memory_order_seq_cst);
-  }
 }
 
 uint64_t WriterEntry(pid_t pid, uint64_t start_time) {
@@ -129,6 +61,15 @@ int RegisterIn(std::atomic<uint64_t>* table, int n,
 }
 
 }  // namespace
+
+SpinPolicy* SaneRingSpinPolicy(SpinPolicy* spin) {
+  if (spin == nullptr ||
+      spin->max_ns.load(std::memory_order_relaxed) > kMaxRingSpinNs ||
+      spin->estimate_ns.load(std::memory_order_relaxed) > kMaxRingSpinNs) {
+    return nullptr;
+  }
+  return spin;
+}
 
 // ---------------------------------------------------------------------------
 // RingCore: geometry, validation, shared operations, repair.
@@ -520,7 +461,7 @@ Status RingWriter::TryClaim(RingClaim* claim) {
 
 Status RingWriter::Claim(RingClaim* claim, const Deadline& deadline) {
   RingData* d = core_.data_;
-  return WaitLoop(
+  return RingWaitLoop<Status, SlotWord>(
       d->space_seq, d->writers_waiting, &d->write_spin, deadline,
       core_.options_.holder_death == HolderDeath::kRepairedByWaiters,
       [&](SlotWord* blocker) { return TryClaimOnce(claim, blocker); },
@@ -704,7 +645,7 @@ Status RingReader::Claim(RingClaim* claim, const Deadline& deadline,
                          bool may_spin) {
   RingData* d = core_.data_;
   bool writers_gone = false;
-  return WaitLoop(
+  return RingWaitLoop<Status, SlotWord>(
       d->items_seq, d->readers_waiting, may_spin ? &d->read_spin : nullptr,
       deadline, core_.options_.holder_death == HolderDeath::kRepairedByWaiters,
       [&](SlotWord* blocker) {

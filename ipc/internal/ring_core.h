@@ -147,6 +147,7 @@
 #include <type_traits>
 
 #include "shoal/base/deadline.h"
+#include "shoal/base/internal/futex.h"
 #include "shoal/base/internal/spin.h"
 #include "shoal/ipc/internal/block_ref.h"
 #include "shoal/ipc/internal/slot_word.h"
@@ -519,6 +520,68 @@ class RingReader {
   // The process this handle registered as a reader for.
   Registration registered_;
 };
+
+// The spin policy, if it is sane: a ring's shared policy lives in shared
+// memory, where a peer may have written anything (its fields allow 4.29 s,
+// which would make a 50 ms timeout return after seconds); a policy asking
+// for more than 10 ms is ignored and the waiter sleeps at once.
+SpinPolicy* SaneRingSpinPolicy(SpinPolicy* spin);
+
+// The wait loop of a claim on a shared-memory ring: this ring core's two
+// sides and the broadcast ring's (broadcast_ring.h). Try, spin (a sane
+// shared policy, or not at all), then sleep on `seq` registered in
+// `waiters`, until woken, the deadline, or -- with `liveness` -- the next
+// look at whatever blocks the caller: repair(blocker) runs when the same
+// blocker stood in the way for RingCore::kLivenessCheckInterval and returns
+// true for "look again at once" (it may throw: the registration is undone).
+// Without `liveness` the caller sleeps until woken (an owner repairs).
+// try_once(Blocker*) returns a Status with kWouldBlock and kTimedOut.
+template <class Status, class Blocker, class TryOnce, class Repair>
+Status RingWaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
+                    SpinPolicy* spin, const Deadline& deadline, bool liveness,
+                    TryOnce try_once, Repair repair) {
+  Blocker blocker{};
+  Status s = try_once(&blocker);
+  if (s != Status::kWouldBlock) return s;
+  spin = SaneRingSpinPolicy(spin);
+  if (spin != nullptr && !deadline.expired() && SpinUntil(*spin, [&] {
+        s = try_once(&blocker);
+        return s != Status::kWouldBlock;
+      })) {
+    return s;
+  }
+  Blocker last_blocker = blocker;
+  auto blocked_since = Deadline::Clock::now();
+  struct Registered {  // undone however an iteration ends
+    std::atomic<uint32_t>& waiters;
+    explicit Registered(std::atomic<uint32_t>& w) : waiters(w) {
+      waiters.fetch_add(1, std::memory_order_seq_cst);
+    }
+    ~Registered() { waiters.fetch_sub(1, std::memory_order_seq_cst); }
+  };
+  for (;;) {
+    Registered registered(waiters);
+    const uint32_t observed = seq.load(std::memory_order_seq_cst);
+    s = try_once(&blocker);
+    if (s != Status::kWouldBlock) return s;
+    if (deadline.expired()) return Status::kTimedOut;
+    if (!liveness) {
+      FutexWait(&seq, observed, deadline);
+      continue;
+    }
+    const auto now = Deadline::Clock::now();
+    if (!(blocker == last_blocker)) {
+      last_blocker = blocker;
+      blocked_since = now;
+    } else if (now - blocked_since >= RingCore::kLivenessCheckInterval) {
+      blocked_since = now;
+      if (repair(blocker)) continue;
+    }
+    FutexWait(&seq, observed,
+              Deadline::Min(deadline,
+                            Deadline(now + RingCore::kLivenessCheckInterval)));
+  }
+}
 
 }  // namespace shoal::internal
 
