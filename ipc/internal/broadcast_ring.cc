@@ -175,6 +175,17 @@ uint32_t BroadcastRing::HighWater() const {
                   max_subscribers_);
 }
 
+Status BroadcastRing::NotYetPublished(uint64_t seq, SlotWord state,
+                                      BroadcastBlocker* blocker) const {
+  if (state.LapsAheadOf(PosOf(seq)) == 0 && state.is(P::kWriting)) {
+    *blocker = BroadcastBlocker{BroadcastBlocker::kWriter, seq, state, 0};
+  } else if (data_->closed.load(std::memory_order_seq_cst) &&
+             data_->tail.load(std::memory_order_seq_cst) <= seq) {
+    return Status::kClosed;
+  }
+  return Status::kWouldBlock;
+}
+
 void BroadcastRing::Close() {
   data_->closed.store(1, std::memory_order_seq_cst);
   data_->items_seq.fetch_add(1, std::memory_order_seq_cst);
@@ -579,13 +590,7 @@ Status BroadcastReader::TryClaimOnce(BroadcastClaim* claim,
       continue;
     }
     if (ahead < -1) ring_.ThrowCorrupt("a slot two laps behind a cursor");
-    if (ahead == 0 && st.is(P::kWriting)) {
-      *blocker = BroadcastBlocker{BroadcastBlocker::kWriter, c, st, 0};
-    } else if (d->closed.load(std::memory_order_seq_cst) &&
-               d->tail.load(std::memory_order_seq_cst) <= c) {
-      return Status::kClosed;
-    }
-    return Status::kWouldBlock;
+    return ring_.NotYetPublished(c, st, blocker);
   }
   return Status::kWouldBlock;
 }
@@ -658,7 +663,6 @@ Status BroadcastWatch::Poll(BroadcastBlocker* blocker) const {
       e->state.load(std::memory_order_seq_cst) != entry_word_) {
     return Status::kOk;  // left or evicted: the receive says so
   }
-  BroadcastData* d = ring_.data_;
   const uint32_t cap = ring_.capacity_;
   uint64_t c = e->cursor.load(std::memory_order_seq_cst);
   // Skipped and lost blocks are passed over by a receive: look past them
@@ -676,13 +680,7 @@ Status BroadcastWatch::Poll(BroadcastBlocker* blocker) const {
       }
       continue;  // LOST or SKIP
     }
-    if (ahead == 0 && st.is(P::kWriting)) {
-      *blocker = BroadcastBlocker{BroadcastBlocker::kWriter, c, st, 0};
-    } else if (d->closed.load(std::memory_order_seq_cst) &&
-               d->tail.load(std::memory_order_seq_cst) <= c) {
-      return Status::kClosed;
-    }
-    return Status::kWouldBlock;
+    return ring_.NotYetPublished(c, st, blocker);
   }
   return Status::kWouldBlock;
 }

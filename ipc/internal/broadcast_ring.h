@@ -194,6 +194,8 @@ class EntryWord {
   uint64_t raw_ = 0;
 };
 
+struct BroadcastBlocker;
+
 // A block claimed by a writer or a subscriber.
 struct BroadcastClaim {
   BroadcastSlotHeader* slot = nullptr;
@@ -288,6 +290,11 @@ class BroadcastRing {
   // it. Else as EvictIfDead.
   bool RepairPin(uint64_t seq, uint32_t i);
   void Evict(uint32_t i, EntryWord evicting);
+  // Block `seq` is not published at its slot (`state`): kClosed when the
+  // ring is closed and drained up to it, else kWouldBlock, with *blocker
+  // naming the writer that holds the slot, if one does.
+  Status NotYetPublished(uint64_t seq, SlotWord state,
+                         BroadcastBlocker* blocker) const;
   void WakeReaders();
   void WakeWriters();
   [[noreturn]] void ThrowCorrupt(const char* what) const;
