@@ -3,7 +3,7 @@
 # pkg-config files and the `shoal` tool.
 #
 #   tools/install.sh [--prefix=DIR] [--libdir=DIR] [--destdir=DIR] [--no-build]
-#                    [--no-python]
+#                    [--no-python] [--no-mpi]
 #
 #   --prefix=DIR   where it goes (default /usr/local)
 #   --libdir=DIR   library directory, relative to the prefix (default lib;
@@ -12,6 +12,7 @@
 #                  the files still name --prefix)
 #   --no-build     install what the last `bazel build -c opt //:install` made
 #   --no-python    leave out the Python package (`import shoal`)
+#   --no-mpi       leave out the MPI part even when Open MPI is installed
 #
 # What it installs, under the prefix:
 #   include/shoal/...                the headers: #include <shoal/shoal.h>,
@@ -32,6 +33,14 @@
 #                                    is /usr; lib/python3.X/dist-packages/shoal
 #                                    otherwise (on sys.path for /usr/local;
 #                                    other prefixes: add it to PYTHONPATH)
+#   and, when Open MPI is installed (mpicc on PATH: libopenmpi-dev), the
+#   optional MPI part (executors and pools over MPI ranks):
+#   include/shoal/mpi/...            <shoal/mpi/init.h>, executor.h, pool.h
+#   <libdir>/libshoal_mpi.so.X.Y.Z   linked against libshoal.so and libmpi
+#            libshoal_mpi.so.X, .so  (shared only: no static archive)
+#   <libdir>/pkgconfig/shoal-mpi.pc  pkg-config --cflags --libs shoal-mpi
+#   shoalConfig.cmake's component    find_package(shoal 0.2 CONFIG
+#                                    COMPONENTS mpi) gives shoal::mpi
 #
 # Builds with Bazel in -c opt (one build; SHOAL_BAZEL_STARTUP adds startup
 # flags such as an --output_base). Needs the packages of `tools/setup.sh test`
@@ -50,6 +59,7 @@ libdir=lib
 destdir=
 build=1
 python=1
+mpi=1
 for arg in "$@"; do
   case $arg in
     --prefix=*) prefix=${arg#*=} ;;
@@ -57,6 +67,7 @@ for arg in "$@"; do
     --destdir=*) destdir=${arg#*=} ;;
     --no-build) build=0 ;;
     --no-python) python=0 ;;
+    --no-mpi) mpi=0 ;;
     -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -74,6 +85,13 @@ minor=$(cut -d. -f2 <<<"$version")
 bazel=(bazel ${SHOAL_BAZEL_STARTUP:-})
 targets=(//:install)
 [[ $python == 0 ]] || targets+=(//python:site)
+# The MPI part needs Open MPI's compiler wrapper (@openmpi asks it for the
+# flags); without it the rest installs as usual.
+if [[ $mpi == 1 ]] && ! command -v mpicc >/dev/null; then
+  echo "==> Open MPI not found (no mpicc): leaving out shoal-mpi" >&2
+  mpi=0
+fi
+[[ $mpi == 0 ]] || targets+=(//:install_mpi)
 if [[ $build == 1 ]]; then
   echo "==> bazel build -c opt ${targets[*]}" >&2
   "${bazel[@]}" build -c opt "${targets[@]}" >&2
@@ -160,6 +178,7 @@ cat > "$cmakedir/shoalConfig.cmake" <<EOF
 #   shoal::shoal         the shared library (libshoal.so.$major), with its include
 #                        directory, the C++20 requirement and its dependencies
 #   shoal::shoal_static  the static archive (libshoal.a), likewise
+#   shoal::mpi           with COMPONENTS mpi: libshoal_mpi.so.$major (below)
 #
 #   find_package(shoal 0.2 CONFIG REQUIRED)
 #   target_link_libraries(app PRIVATE shoal::shoal)
@@ -195,6 +214,35 @@ if(NOT TARGET shoal::shoal_static AND EXISTS "\${_shoal_prefix}/$libdir/libshoal
     INTERFACE_COMPILE_FEATURES "cxx_std_20"
     INTERFACE_LINK_LIBRARIES "\${_shoal_deps};$(sed 's/;/\\;/g' <<<"$link_flags" | tr ' ' ';')")
 endif()
+
+# The optional MPI part (installed when Open MPI was there):
+#   find_package(shoal 0.2 CONFIG REQUIRED COMPONENTS mpi)
+#   target_link_libraries(app PRIVATE shoal::mpi)
+# shoal::mpi is libshoal_mpi.so.$major on top of shoal::shoal; its headers
+# never include <mpi.h>, and the library records libmpi itself, so a user
+# needs no MPI flags (run the program with mpirun).
+set(shoal_mpi_FOUND FALSE)
+if(EXISTS "\${_shoal_prefix}/$libdir/libshoal_mpi.so.$version")
+  set(shoal_mpi_FOUND TRUE)
+  if(NOT TARGET shoal::mpi)
+    add_library(shoal::mpi SHARED IMPORTED)
+    set_target_properties(shoal::mpi PROPERTIES
+      IMPORTED_LOCATION "\${_shoal_prefix}/$libdir/libshoal_mpi.so.$version"
+      IMPORTED_SONAME "libshoal_mpi.so.$major"
+      INTERFACE_LINK_LIBRARIES "shoal::shoal")
+  endif()
+endif()
+foreach(_shoal_c IN LISTS shoal_FIND_COMPONENTS)
+  if(NOT shoal_\${_shoal_c}_FOUND AND shoal_FIND_REQUIRED_\${_shoal_c})
+    set(shoal_FOUND FALSE)
+    if(_shoal_c STREQUAL "mpi")
+      set(shoal_NOT_FOUND_MESSAGE "shoal was installed without its MPI part (Open MPI was not found when tools/install.sh ran)")
+    else()
+      set(shoal_NOT_FOUND_MESSAGE "shoal has no component \${_shoal_c} (components: mpi)")
+    endif()
+  endif()
+endforeach()
+unset(_shoal_c)
 
 set(shoal_VERSION_STRING "$version")
 unset(_shoal_deps)
@@ -235,10 +283,30 @@ chmod 0644 "$cmakedir"/*.cmake
 install_parts() {
   # Parts beyond the core library go here, each with its target added to
   # `targets` above. For example (the names are the parts' to choose):
-  #   mpi/:    install_shared_lib libshoal_mpi "$bin/mpi/libshoal_mpi.so.$version"
-  #            write_pc shoal_mpi "shoal over Open MPI" "shoal ompi-cxx" "-lshoal_mpi" ""
-  #            and a shoal::mpi target in shoalConfig.cmake (find_dependency(MPI))
-  :
+  #   mpi/ (below): install_shared_lib, write_pc, and the mpi component in
+  #   shoalConfig.cmake.
+  rm -rf "$root/include/shoal/mpi" "$lib/pkgconfig/shoal-mpi.pc"
+  rm -f "$lib"/libshoal_mpi.so*
+  if [[ $mpi == 1 ]]; then
+    [[ -f $bin/libshoal_mpi.so.$version ]] || {
+      echo "install.sh: $bin/libshoal_mpi.so.$version is missing; run without --no-build" >&2
+      exit 1
+    }
+    install_shared_lib libshoal_mpi "$bin/libshoal_mpi.so.$version"
+    # Only shoal/mpi from that tree (the rest is libshoal's, installed
+    # above); internal/mpi_comm.h is for mpi/'s .cc files (it needs <mpi.h>).
+    cp -R "$bin/include_mpi/shoal/mpi" "$root/include/shoal/mpi"
+    rm -f "$root/include/shoal/mpi/internal/mpi_comm.h"
+    find "$root/include/shoal/mpi" -type d -exec chmod 0755 {} +
+    find "$root/include/shoal/mpi" -type f -exec chmod 0644 {} +
+    # The headers never include <mpi.h>: no MPI flags for users' compiles;
+    # Libs.private names libmpi for a link that wants every library named.
+    write_pc shoal-mpi \
+      "shoal's executors and pools over MPI ranks (Open MPI)" \
+      "shoal" \
+      "-lshoal_mpi" \
+      "$(mpicc --showme:link)"
+  fi
   if [[ $python == 1 ]]; then
     # The package for Debian's interpreter (the one python3-numpy is for).
     local pyver pydir
@@ -262,3 +330,4 @@ install_parts() {
 install_parts
 
 echo "==> installed: $root/{include/shoal,$libdir/libshoal.*,$libdir/cmake/shoal,$libdir/pkgconfig/shoal.pc,bin/shoal,share/man/man1/shoal.1}" >&2
+[[ $mpi == 0 ]] || echo "==> and the MPI part: $root/{include/shoal/mpi,$libdir/libshoal_mpi.*,$libdir/pkgconfig/shoal-mpi.pc}" >&2

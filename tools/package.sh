@@ -44,7 +44,9 @@ deb=$out/shoal_${version}_${arch}.deb
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root=$work/root
-tools/install.sh --prefix=/usr --libdir="lib/$multiarch" --destdir="$root" "${install_args[@]}"
+# The MPI part is not in the .deb: it would make every user depend on Open
+# MPI (a separate package's job).
+tools/install.sh --prefix=/usr --libdir="lib/$multiarch" --destdir="$root" --no-mpi "${install_args[@]}"
 
 lib=$root/usr/lib/$multiarch
 doc=$root/usr/share/doc/shoal

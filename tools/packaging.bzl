@@ -7,9 +7,11 @@ its symbols, and a shared library has no such user. So instead of marking every
 library `alwayslink`, these rules collect the object files of the libraries
 themselves:
 
-  shoal_objects(name, deps)    the PIC objects of every cc_library of this
-                               repository in deps' transitive closure; give it
-                               to a cc_binary(linkshared = True) as srcs.
+  shoal_objects(name, deps, exclude = [])
+                               the PIC objects of every cc_library of this
+                               repository in deps' transitive closure (minus
+                               those under exclude); give it to a
+                               cc_binary(linkshared = True) as srcs.
   shoal_archive(name, deps)    the same objects in one static archive (lib*.a).
   shoal_headers(name, deps)    a directory holding every header of this
                                repository that deps make visible, at the path
@@ -50,13 +52,21 @@ def _objects(libs, pic):
 
 def _shoal_objects_impl(ctx):
     objs = _objects(_own_libraries(ctx, ctx.attr.deps), pic = True)
+    if ctx.attr.exclude:
+        # A part built on another (libshoal_mpi on libshoal): only its own
+        # objects; the rest comes from the other library at run time.
+        skip = {f.path: True for f in _objects(_own_libraries(ctx, ctx.attr.exclude), pic = True)}
+        objs = [f for f in objs if f.path not in skip]
     if not objs:
         fail("no object files found under %s" % ctx.attr.deps)
     return [DefaultInfo(files = depset(objs))]
 
 shoal_objects = rule(
     implementation = _shoal_objects_impl,
-    attrs = {"deps": attr.label_list(providers = [CcInfo])},
+    attrs = {
+        "deps": attr.label_list(providers = [CcInfo]),
+        "exclude": attr.label_list(providers = [CcInfo]),
+    },
     doc = "The PIC object files of this repository's libraries under deps.",
 )
 

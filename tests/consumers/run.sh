@@ -11,9 +11,12 @@
 #      users make (a Queue<T> of a T that cannot be encoded or that holds a
 #      pointer, ...) fail with one static_assert that says what to add;
 #   3. pkg-config: `pkg-config --validate shoal`, then
-#      g++ -std=c++20 app.cc $(pkg-config --cflags --libs shoal);
+#      g++ -std=c++20 app.cc $(pkg-config --cflags --libs shoal); the MPI
+#      part: bazel/mpi_app.cc with `pkg-config shoal-mpi`, run by
+#      `mpirun -np 2`;
 #   4. CMake: find_package(shoal 0.2 CONFIG REQUIRED) + shoal::shoal (and
-#      shoal::shoal_static) in tests/consumers/cmake/;
+#      shoal::shoal_static) in tests/consumers/cmake/, and
+#      find_package(... COMPONENTS mpi) + shoal::mpi, run by `mpirun -np 2`;
 #   5. the Debian package (tools/package.sh): its contents, lintian, dpkg
 #      installing it into a throwaway root, its CMake files and its Python
 #      module (import shoal, a block moved) from there;
@@ -21,7 +24,8 @@
 #      snippet (it builds shoal from source in its own output base), and
 #      the optional MPI part, @shoal//:shoal_mpi, run under mpirun.
 # Each program is app.cc (a Pool, a Queue and a FloatChannel), run with the
-# fork and the spawn start methods and compared with expected.txt.
+# fork and the spawn start methods and compared with expected.txt; the MPI
+# programs are bazel/mpi_app.cc, compared with bazel/mpi_expected.txt.
 #
 # Needs cmake, pkg-config, lintian, dpkg-dev and Open MPI (tools/setup.sh
 # test).
@@ -66,6 +70,18 @@ check_app() {
   echo "    $name: fork and spawn ok" >&2
 }
 
+# check_mpi_app NAME NP BINARY: runs it under mpirun (bounded) against
+# bazel/mpi_expected.txt (written for 3 ranks).
+check_mpi_app() {
+  local name=$1 np=$2 bin=$3
+  "$repo/tests/mpi/mpirun_test.sh" --np="$np" --timeout=120 --stdout="$work/$name.out" \
+    -- "$bin" >"$work/$name.log" 2>&1 ||
+    { cat "$work/$name.log" "$work/$name.out" >&2; fail "$name under mpirun -np $np"; }
+  diff -u <(sed "s/^mpi: 3 ranks$/mpi: $np ranks/" "$here/bazel/mpi_expected.txt") \
+    "$work/$name.out" >&2 || fail "$name: unexpected output (above)"
+  echo "    $name: mpirun -np $np ok" >&2
+}
+
 # --- 1. install ---------------------------------------------------------------
 step "tools/install.sh --prefix=$work/prefix"
 prefix=$work/prefix
@@ -96,6 +112,18 @@ syms=$(nm -DC --defined-only "$prefix/lib/libshoal.so.$version")
 for s in 'shoal::Lock::make_consistent' 'shoal::internal::QueueCore::Put' 'shoal::Region::Create' 'shoal::Process::start'; do
   grep -q "$s" <<<"$syms" || fail "libshoal.so does not export $s"
 done
+# The MPI part (tools/setup.sh test installs Open MPI): its headers, and a
+# library holding mpi/ only (libshoal's code stays in libshoal.so: one copy
+# of its state per process).
+[[ -f $inc/shoal/mpi/executor.h && -f $inc/shoal/mpi/init.h && -f $inc/shoal/mpi/pool.h ]] ||
+  fail "include/shoal/mpi is missing (is Open MPI installed? tools/setup.sh test)"
+readelf -d "$prefix/lib/libshoal_mpi.so.$version" > "$work/mpi.dyn"
+grep -q "SONAME.*\[libshoal_mpi.so.$major\]" "$work/mpi.dyn" || fail "libshoal_mpi.so soname"
+grep -q "NEEDED.*\[libshoal.so.$major\]" "$work/mpi.dyn" || fail "libshoal_mpi.so does not need libshoal.so"
+msyms=$(nm -DC --defined-only "$prefix/lib/libshoal_mpi.so.$version" | grep ' T ')
+grep -q 'shoal::mpi::Executor::' <<<"$msyms" || fail "libshoal_mpi.so does not export shoal::mpi::Executor"
+! grep -v 'shoal::mpi::' <<<"$msyms" | grep -q ' T shoal::' ||
+  fail "libshoal_mpi.so copies libshoal's code: $(grep -v 'shoal::mpi::' <<<"$msyms" | grep ' T shoal::' | head -3)"
 nm -C "$prefix/lib/libshoal.a" > "$work/archive.nm" 2>/dev/null
 grep -q ' T shoal::Process::start' "$work/archive.nm" || fail "libshoal.a lacks shoal::Process::start"
 # The Python package, for Debian's interpreter: it imports and moves a block.
@@ -145,6 +173,12 @@ g++ -o "$work/pkgconfig/app_whole" "$work/pkgconfig/app.o" \
   $(pkg-config --static --libs shoal | sed 's/-lshoal\( \|$\)/ /') ||
   fail "libshoal.a with every object does not link with pkg-config --static's flags"
 check_app pkg-config-static "$work/pkgconfig/app_whole"
+pkg-config --validate shoal-mpi || fail "pkg-config --validate shoal-mpi"
+# shellcheck disable=SC2046
+g++ -std=c++20 -O1 -o "$work/pkgconfig/app_mpi" "$here/bazel/mpi_app.cc" \
+  $(pkg-config --cflags --libs shoal-mpi) -Wl,-rpath,"$(pkg-config --variable=libdir shoal-mpi)" ||
+  fail "pkg-config shoal-mpi consumer does not build"
+check_mpi_app pkg-config-mpi 2 "$work/pkgconfig/app_mpi"
 unset PKG_CONFIG_PATH
 
 # --- 4. CMake -----------------------------------------------------------------
@@ -156,12 +190,13 @@ cmake --build "$work/cmake" -j "$(nproc)" >>"$work/cmake.log" 2>&1 ||
   { cat "$work/cmake.log" >&2; fail "CMake consumer does not build"; }
 check_app cmake "$work/cmake/app"
 check_app cmake-static "$work/cmake/app_static"
+check_mpi_app cmake-mpi 2 "$work/cmake/app_mpi"
 ! readelf -d "$work/cmake/app_static" | grep 'NEEDED.*libshoal' >/dev/null ||
   fail "app_static links libshoal.so"
 # find_package's version rules: 0.x accepts the same minor version only.
-cmake_check() {  # cmake_check PREFIX WANTED -> prints found/not found
+cmake_check() {  # cmake_check PREFIX WANTED [COMPONENTS] -> prints found/not found
   cmake -S "$here/cmake_check" -B "$work/cmake-check" -DCMAKE_PREFIX_PATH="$1" -Ushoal_DIR \
-    -DSHOAL_WANTED="$2" > "$work/cmake-check.log" 2>&1 ||
+    -DSHOAL_WANTED="$2" -DSHOAL_COMPONENTS="${3:-}" > "$work/cmake-check.log" 2>&1 ||
     { cat "$work/cmake-check.log" >&2; fail "cmake_check $2"; }
   sed -n "s/^-- shoal $2: //p" "$work/cmake-check.log"
 }
@@ -181,6 +216,8 @@ for wanted in "${wanted_list[@]}"; do
     [[ $got == "not found" ]] || fail "find_package(shoal $wanted) accepted $version: $got"
   fi
 done
+got=$(cmake_check "$prefix" "$major.$minor" mpi)
+[[ $got == "found $version in $prefix/lib/cmake/shoal" ]] || fail "find_package(shoal COMPONENTS mpi): $got"
 rm -rf "$work/cmake-check"
 
 # --- 5. the Debian package ----------------------------------------------------
@@ -242,6 +279,11 @@ grep -q "^libdir=\${exec_prefix}/lib/$multiarch$" "$droot/usr/lib/$multiarch/pkg
 got=$(cmake_check "$droot/usr" "$major.$minor")
 [[ $got == "found $version in $droot/usr/lib/$multiarch/cmake/shoal" ]] ||
   fail "the package's CMake files: $got"
+# The package has no MPI part: asking for it is refused, not half-found.
+got=$(cmake_check "$droot/usr" "$major.$minor" mpi)
+[[ $got == "not found" ]] || fail "the package's CMake files accept COMPONENTS mpi: $got"
+! dpkg-deb --contents "$deb" | grep -q 'shoal_mpi\|shoal-mpi\|include/shoal/mpi' ||
+  fail "the package carries the MPI part"
 
 # --- 6. Bazel -----------------------------------------------------------------
 step "Bazel (a second workspace: tests/consumers/bazel)"
