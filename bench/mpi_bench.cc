@@ -18,7 +18,13 @@
 //     chunksize 1: one MPI message per item).
 //   BM_CpuMap/<mode>  40 tasks of 2 ms of CPU time each, chunksize 1; the
 //     speedup of 2 worker ranks over 1 is the ratio of two runs of
-//     mpi_bench.sh (-np 3 vs -np 2).
+//     mpi_bench.sh (-np 3 vs -np 2). rank0_cpu_ms / workers_extra_cpu_ms:
+//     CPU per map of rank 0, and of the worker ranks beyond the 80 ms of
+//     work (what polling costs while tasks run).
+//   --spin_us=N, --spin_while_working_us=N, --max_poll_interval_us=N set
+//   shoal::mpi::InitOptions' fields, to measure the polling policy.
+//   BM_PayloadRoundTrip/<bytes>  submit(Length, string of <bytes>).result()
+//     through MPI (inline): the cost of a message past the eager limit.
 //   BM_IdleCpu  every rank's CPU time over 1 s with nothing to do
 //     (cpu_pct_per_rank).
 //
@@ -35,6 +41,9 @@
 #include <map>
 #include <memory>
 #include <numeric>
+#include <cstdlib>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -154,39 +163,92 @@ BENCHMARK(BM_MapPerItem)
     ->UseRealTime()
     ->MinTime(0.5);
 
+// Every rank's CPU time so far (pid -> ns), rank 0's included: one
+// PidAndCpuNs call per worker rank, repeated until each has answered.
+template <class Ex>
+std::map<int64_t, int64_t> RankCpu(Ex& ex) {
+  const int workers = shoal::mpi::size() - 1;
+  std::map<int64_t, int64_t> cpu;
+  for (int round = 0; round < 100 && static_cast<int>(cpu.size()) < workers;
+       ++round) {
+    std::vector<shoal::Future<std::pair<int64_t, int64_t>>> fs;
+    for (int i = 0; i < workers; ++i) fs.push_back(ex.submit(PidAndCpuNs, i));
+    for (auto& f : fs) cpu.emplace(f.result());
+  }
+  cpu[getpid()] = PidAndCpuNs(0).second;
+  return cpu;
+}
+
 void BM_CpuMap(benchmark::State& state) {
   const int mode = static_cast<int>(state.range(0));
   std::vector<int> us(40, 2000);
   ForMode(mode, [&](auto& ex) {
     bool bad = false;
+    const auto before = RankCpu(ex);
     for (auto _ : state) {
       int n = 0;
       for (double v : ex.map(Burn, us)) bad |= !(v > 0), ++n;
       bad |= n != 40;
     }
+    const auto after = RankCpu(ex);  // after the timed loop
     if (bad) state.SkipWithError("a wrong result");
     state.counters["tasks_per_s"] = benchmark::Counter(
         static_cast<double>(state.iterations() * us.size()),
         benchmark::Counter::kIsRate);
+    // CPU beyond the 80 ms of work per map: rank 0 and the worker ranks
+    // (their MPI threads' polling, hand-offs), per map.
+    double rank0 = 0, workers = 0;
+    for (const auto& [pid, ns] : after) {
+      const double ms = (ns - before.at(pid)) / 1e6 /
+                        static_cast<double>(state.iterations());
+      (pid == getpid() ? rank0 : workers) += ms;
+    }
+    state.counters["rank0_cpu_ms"] = rank0;
+    state.counters["workers_extra_cpu_ms"] = workers - 40 * 2.0;
   });
 }
 BENCHMARK(BM_CpuMap)->ArgName("mode")->Arg(1)->Arg(2)->UseRealTime();
 
+// A round trip carrying `bytes` of argument to a worker rank (mode 1,
+// inline) and its size back: where MPI's eager limit (Open MPI's
+// shared-memory transport: 4 KiB per message) shows. Counters as in
+// BM_SubmitResult, and MB_per_s of argument moved at the median.
+std::size_t Length(const std::string& s) { return s.size(); }
+void BM_PayloadRoundTrip(benchmark::State& state) {
+  const auto bytes = static_cast<std::size_t>(state.range(0));
+  auto& ex = Mpi(1);
+  const std::string arg(bytes, 'x');
+  std::vector<double> us;
+  us.reserve(1 << 16);
+  bool bad = ex.submit(Length, arg).result() != bytes;
+  for (auto _ : state) {
+    const auto t0 = Clock::now();
+    bad |= ex.submit(Length, arg).result() != bytes;
+    us.push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  if (bad) state.SkipWithError("a wrong result");
+  std::sort(us.begin(), us.end());
+  state.counters["median_us"] = us[us.size() / 2];
+  state.counters["p90_us"] = us[us.size() * 9 / 10];
+  state.counters["MB_per_s"] = static_cast<double>(bytes) / us[us.size() / 2];
+}
+BENCHMARK(BM_PayloadRoundTrip)
+    ->ArgName("bytes")
+    ->Arg(1024)
+    ->Arg(3968)
+    ->Arg(4160)
+    ->Arg(8192)
+    ->Arg(32768)
+    ->Arg(65536)
+    ->Arg(1 << 20)
+    ->UseRealTime()
+    ->MinTime(0.3);
+
 // CPU used by every rank (and rank 0) while nothing is submitted.
 void BM_IdleCpu(benchmark::State& state) {
   auto& ex = Mpi(1);
-  const int workers = shoal::mpi::size() - 1;
-  auto sample = [&] {
-    std::map<int64_t, int64_t> cpu;
-    for (int round = 0; round < 100 && static_cast<int>(cpu.size()) < workers;
-         ++round) {
-      std::vector<shoal::Future<std::pair<int64_t, int64_t>>> fs;
-      for (int i = 0; i < workers; ++i) fs.push_back(ex.submit(PidAndCpuNs, i));
-      for (auto& f : fs) cpu.emplace(f.result());
-    }
-    cpu[getpid()] = PidAndCpuNs(0).second;
-    return cpu;
-  };
+  auto sample = [&] { return RankCpu(ex); };
   double pct = 0;
   for (auto _ : state) {
     sample();
@@ -208,7 +270,28 @@ BENCHMARK(BM_IdleCpu)->Iterations(1)->UseRealTime();
 }  // namespace
 
 int main(int argc, char** argv) {
-  shoal::mpi::init(argc, argv);  // ranks > 0 serve and exit here
+  // --spin_while_working_us=N (every rank sees the same arguments):
+  // InitOptions::spin_while_working, to measure its cost.
+  shoal::mpi::InitOptions options;
+  for (int i = 1; i < argc;) {
+    const std::string_view a = argv[i];
+    const auto us = [&] {
+      return std::chrono::microseconds(std::atoll(argv[i] + a.find('=') + 1));
+    };
+    if (a.starts_with("--spin_while_working_us=")) {
+      options.spin_while_working = us();
+    } else if (a.starts_with("--spin_us=")) {
+      options.spin = us();
+    } else if (a.starts_with("--max_poll_interval_us=")) {
+      options.max_poll_interval = us();
+    } else {
+      ++i;
+      continue;
+    }
+    for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+    --argc;
+  }
+  shoal::mpi::init(argc, argv, options);  // ranks > 0 serve and exit here
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
