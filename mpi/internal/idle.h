@@ -29,6 +29,21 @@
 // scheduler honours at once. Short sleeps set the thread's timer slack to
 // 1 us (TightTimers), or Linux rounds each up by 50 us.
 //
+// But yielding only works while the CPUs are not crowded: when other
+// processes keep both CPUs busy (a build next door; on 2 cores, two ranks
+// running CPU-bound tasks), sched_yield() hands the CPU to a CPU-bound
+// thread for its whole time slice, and every hand-off in a round trip
+// costs milliseconds (measured: 24-40 ms per submit().result() at load
+// ~12, and rank 0 burning 68 ms of CPU per 80 ms of tasks). A thread
+// woken from a timed sleep instead preempts such a thread (it has slept,
+// so it is owed the CPU): 0.3 ms per round trip in the same conditions.
+// So the policy watches its own yields: one that kept the thread off the
+// CPU for more than kSlowYieldNs means the CPUs are crowded, and for the
+// next kCrowdedNs the busy phase sleeps on the Doorbell in short steps
+// (10 us doubling up to kCrowdedSleepNs) instead of yielding; then it
+// tries yielding again. On a quiet machine a yield returns in a few
+// microseconds and nothing changes.
+//
 // An idle rank thus costs ~1,000 short polls per second (~2% of a core on
 // the reference machine: bench/RESULTS.md "## mpi" measures it).
 //
@@ -84,6 +99,12 @@ class Doorbell {
 class IdlePolicy {
  public:
   static constexpr int64_t kFirstSleepNs = 10'000;
+  // A yield that took longer than this: other threads hold the CPUs.
+  static constexpr int64_t kSlowYieldNs = 500'000;
+  // How long the busy phase then sleeps instead of yielding ...
+  static constexpr int64_t kCrowdedNs = 100'000'000;
+  // ... in steps of at most this long.
+  static constexpr int64_t kCrowdedSleepNs = 50'000;
 
   IdlePolicy(int64_t spin_ns, int64_t busy_ns, int64_t max_sleep_ns)
       : spin_ns_(spin_ns),
@@ -105,16 +126,30 @@ class IdlePolicy {
   void Idle(Doorbell& bell, uint32_t seen, int64_t wake_by_ns = 0,
             bool expecting = false) {
     const int64_t now = shoal::internal::MonotonicNanos();
+    int64_t step = sleep_ns_;
     if (now - last_ns_ < (expecting ? busy_ns_ : spin_ns_)) {
-      sched_yield();
-      return;
+      if (!Crowded(now)) {
+        sched_yield();
+        NoteYield(now, shoal::internal::MonotonicNanos());
+        return;
+      }
+      step = std::min(step, kCrowdedSleepNs);
     }
-    int64_t until = now + sleep_ns_;
+    int64_t until = now + step;
     if (wake_by_ns != 0) until = std::min(until, std::max(wake_by_ns, now));
     bell.Wait(seen, Deadline(Deadline::Clock::time_point(
                         std::chrono::nanoseconds(until))));
     sleep_ns_ = std::min(sleep_ns_ * 2, max_sleep_ns_);
   }
+
+  // A sched_yield() that started at `before_ns` and returned at `after_ns`.
+  void NoteYield(int64_t before_ns, int64_t after_ns) {
+    if (after_ns - before_ns > kSlowYieldNs) {
+      crowded_until_ns_ = after_ns + kCrowdedNs;
+    }
+  }
+  // Whether the busy phase sleeps instead of yielding at `now_ns`.
+  bool Crowded(int64_t now_ns) const { return now_ns < crowded_until_ns_; }
 
  private:
   int64_t spin_ns_;
@@ -122,6 +157,7 @@ class IdlePolicy {
   int64_t max_sleep_ns_;
   int64_t last_ns_;
   int64_t sleep_ns_ = kFirstSleepNs;
+  int64_t crowded_until_ns_ = 0;
 };
 
 }  // namespace shoal::mpi::internal
