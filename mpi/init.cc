@@ -198,13 +198,6 @@ void init(int argc, char** argv, const InitOptions& options) {
     if (g_called) throw ValueError("shoal::mpi::init was already called");
     g_called = true;
   }
-  // Before MPI_Init (it reads its parameters from the environment), and
-  // before the MPI thread exists (setenv is not safe against concurrent
-  // getenv); overwrite = 0: what the user or mpirun --mca set wins.
-  if (options.shm_eager_limit > 0) {
-    setenv("OMPI_MCA_btl_vader_eager_limit",
-           std::to_string(options.shm_eager_limit).c_str(), 0);
-  }
   auto* boot = new Boot;  // the MPI thread may outlive this frame
   std::thread t(MpiThread, options, caller, boot);
   {

@@ -57,7 +57,6 @@
 
 #include <chrono>
 #include <string>
-#include <cstddef>
 #include <vector>
 
 #include "shoal/base/errors.h"
@@ -78,19 +77,12 @@ struct InitOptions {
   // The longest sleep between two polls of an idle MPI thread: the delay of
   // the first message after an idle spell, against idle CPU use.
   std::chrono::microseconds max_poll_interval{1'000};
-  // Open MPI's shared-memory transport (vader) sends a message of up to
-  // btl_vader_eager_limit bytes (Open MPI's default: 4 KiB) at once; a
-  // larger one waits for the receiver to match it and then moves only
-  // while both ranks' MPI threads run (rendezvous), which costs one or two
-  // extra scheduling delays: milliseconds on a crowded machine
-  // (bench/RESULTS.md "## mpi": 44-88 ms vs 0.1 ms per round trip of 8-64
-  // KB at load ~14). init() raises the limit to this many bytes (Open
-  // MPI's largest: btl_vader_max_send_size, 32 KiB) unless the environment
-  // already sets OMPI_MCA_btl_vader_eager_limit (`mpirun --mca
-  // btl_vader_eager_limit N` does); 0 keeps Open MPI's default. Every rank
-  // runs init() with the same options, so all agree. Costs shared memory
-  // for the larger eager buffers (Open MPI allocates them per peer).
-  std::size_t shm_eager_limit = 32 * 1024;
+  // Not here: Open MPI's shared-memory eager limit (4 KiB). A message past
+  // it waits for the receiver and then moves only while both ranks' MPI
+  // threads run (rendezvous): one or two more scheduling delays per
+  // message. `mpirun --mca btl_vader_eager_limit 16384` raises it (Open
+  // MPI's most: btl_vader_max_send_size, 32 KiB); bench/RESULTS.md "## mpi"
+  // measures both (it did not pay off by default: 1 MiB messages slowed).
 };
 
 // Ranks that differ in binary, architecture, byte order or word size.

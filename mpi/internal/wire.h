@@ -104,9 +104,8 @@ class Message {
   std::size_t size_ = 0;
 };
 
-// Past this size MPI libraries may stop sending eagerly (Open MPI's
-// shared-memory transport: 4 KiB by default; shoal::mpi::init raises it to
-// InitOptions::shm_eager_limit): the rest of the message moves only while the sender
+// Past this size MPI libraries stop sending eagerly (Open MPI's shared-memory
+// transport: 4 KiB): the rest of the message moves only while the sender
 // keeps calling into MPI, so an MPI thread with such a send pending stays
 // busy (polls without sleeping) until it completed. Smaller sends complete
 // on their own; waiting for them must not keep a thread spinning.
