@@ -10,7 +10,8 @@
 //
 // Contract checked: every operation returns (a value, empty/full/closed) or
 // throws a shoal error (InvalidRegion, CodecError, ...), never crashes, and
-// returns within kBound of its deadline whatever was written (aborts
+// returns within kBound of its deadline whatever was written (and so does a
+// WaitSet waiting on the queue's two sides) (aborts
 // otherwise, which libFuzzer reports). Left out: the bytes of the heap
 // lock's pthread_mutex_t after its lock word (kind, owner, robust-list
 // links): glibc follows those as pointers, which no validation by shoal can
@@ -30,6 +31,7 @@
 #include "shoal/ipc/internal/block_heap.h"
 #include "shoal/ipc/internal/queue_core.h"
 #include "shoal/ipc/queue.h"
+#include "shoal/ipc/wait.h"
 #include "tests/fuzz/fuzz_types.h"
 
 namespace {
@@ -131,6 +133,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Bounded("inspect/reopen", [&] {
           (void)reader->qsize();
           (void)reader->lost();
+          if (op & 0x40) {
+            // A waiter on both sides (ipc/wait.h): polls, arms, sleeps
+            // briefly, repairs, within its bound.
+            shoal::WaitSet set;
+            set.add(*reader);
+            set.add(shoal::writable(writer));
+            (void)set.wait(Deadline(1ms));
+          }
           if (op & 0x80) reader.emplace(Queue<std::string>::Open(writer.ref()));
         });
         break;
