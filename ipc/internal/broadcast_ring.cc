@@ -28,6 +28,17 @@ uint64_t SlotHeaderBytes(uint32_t pin_words) {
   return RoundUp64(sizeof(BroadcastSlotHeader) + 8 * uint64_t{pin_words});
 }
 
+// Moves `tail` from n to n + 1 (sequence n is claimed) unless somebody
+// already moved it on. `expected` is a copy on purpose: a failed
+// compare_exchange overwrites it with the current tail, and a claimer that
+// went on using that value as its own sequence would publish its block under
+// a later sequence (a lap ahead in its slot, so block-the-writer subscribers
+// counted it as overwritten and the sequence it really took was never seen).
+void MoveTailPast(std::atomic<uint64_t>& tail, uint64_t n) {
+  uint64_t expected = n;
+  tail.compare_exchange_strong(expected, n + 1, std::memory_order_acq_rel);
+}
+
 struct Geometry {
   uint64_t slot_header_bytes, stride, slots_offset, entries_offset, total;
 };
@@ -367,14 +378,14 @@ Status BroadcastWriter::TryClaimOnce(BroadcastClaim* claim,
   const pid_t me = CachedPid();
   const uint32_t cap = ring_.capacity_;
   for (uint64_t tries = 0; tries < uint64_t{4} * cap + 64; ++tries) {
-    uint64_t n = d->tail.load(std::memory_order_acquire);
+    const uint64_t n = d->tail.load(std::memory_order_acquire);
     const RingPos pos = ring_.PosOf(n);
     BroadcastSlotHeader* slot = ring_.SlotOf(n);
     SlotWord st = slot->state.Load(std::memory_order_acquire);
     const int32_t ahead = st.LapsAheadOf(pos);
     if (ahead > 0 || (ahead == 0 && !st.is(P::kEmpty))) {
       // Someone claimed sequence n: help `tail` along.
-      d->tail.compare_exchange_strong(n, n + 1, std::memory_order_acq_rel);
+      MoveTailPast(d->tail, n);
       continue;
     }
     if (ahead < -1) ring_.ThrowCorrupt("a slot two laps behind the tail");
@@ -391,7 +402,9 @@ Status BroadcastWriter::TryClaimOnce(BroadcastClaim* claim,
                                      std::memory_order_seq_cst)) {
       continue;
     }
-    d->tail.compare_exchange_strong(n, n + 1, std::memory_order_acq_rel);
+    // The slot is ours at sequence n, whoever moves `tail` past it (another
+    // writer that saw the slot claimed may have done so already).
+    MoveTailPast(d->tail, n);
     *claim = BroadcastClaim{slot, n, ring_.Payload(slot), 0, false};
     if (d->closed.load(std::memory_order_seq_cst)) {
       // A close that raced with the claim: give it back as a skip, so a
