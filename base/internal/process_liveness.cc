@@ -29,24 +29,33 @@ struct PidCacheInit {
 };
 
 // Reads a small /proc file into buf (NUL-terminated); returns bytes read or
-// -1.
-ssize_t ReadSmall(const char* path, char* buf, size_t size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+// -1, with the open's or read's errno in *error (when given).
+ssize_t ReadSmall(const char* path, char* buf, size_t size,
+                  int* error = nullptr) {
+  int fd;
+  do {
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    if (error != nullptr) *error = errno;
+    return -1;
+  }
   ssize_t n;
   do {
     n = read(fd, buf, size - 1);
   } while (n < 0 && errno == EINTR);
+  if (n < 0 && error != nullptr) *error = errno;  // before close() can clobber it
   close(fd);
   if (n >= 0) buf[n] = '\0';
   return n;
 }
 
-// Reads /proc/<pid>/stat into buf; returns bytes read or -1.
-ssize_t ReadStat(pid_t pid, char* buf, size_t size) {
+// Reads /proc/<pid>/stat into buf; returns bytes read or -1 (errno in
+// *error when given).
+ssize_t ReadStat(pid_t pid, char* buf, size_t size, int* error = nullptr) {
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
-  return ReadSmall(path, buf, size);
+  return ReadSmall(path, buf, size, error);
 }
 
 // Field 22 (starttime) of a /proc/<pid>/stat line, or 0.
@@ -100,7 +109,17 @@ bool IsProcessGone(pid_t pid) {
   if (pid <= 0) return false;
   if (kill(pid, 0) != 0 && errno == ESRCH) return true;
   char buf[512];
-  if (ReadStat(pid, buf, sizeof(buf)) <= 0) return true;
+  int error = 0;
+  const ssize_t n = ReadStat(pid, buf, sizeof(buf), &error);
+  if (n < 0) {
+    // Only "no such process" proves it gone: no /proc/<pid> (ENOENT), or a
+    // task reaped between the open and the read (ESRCH). Anything else
+    // (EMFILE, ENFILE, ENOMEM, EACCES, ...) says nothing about the process,
+    // and a "gone" there would let a peer repair the slot of a live writer
+    // or evict a live subscriber: it is not gone, the next check asks again.
+    return error == ENOENT || error == ESRCH;
+  }
+  if (n == 0) return false;  // nothing to judge by: not proven gone
   // The command name (field 2) may contain spaces and parentheses: the state
   // follows the last ')'.
   const char* close_paren = std::strrchr(buf, ')');

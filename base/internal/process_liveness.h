@@ -25,7 +25,9 @@ pid_t CachedPid();
 
 // True when `pid` no longer runs: no such process, or a zombie / dead task.
 // A pid that was reused by an unrelated process reads as alive: callers pair
-// the pid with what they know (a start time) when that matters.
+// the pid with what they know (a start time) when that matters. Only proof
+// counts: when /proc/<pid>/stat cannot be read for another reason than the
+// process being gone (out of file descriptors, memory, ...), it is not gone.
 // Cost: one kill(2), plus one read of /proc/<pid>/stat when the pid exists.
 bool IsProcessGone(pid_t pid);
 
