@@ -688,6 +688,16 @@ int Main(int argc, char** argv) {
         if (m.family == Family::kShoalPython && skip.empty() && cfg.python_site.empty()) {
           skip = "the shoal Python package (//python:site) not found: run through bazel";
         }
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+        // This build's extension is instrumented, and an uninstrumented
+        // /usr/bin/python3 cannot load it (the sanitizer runtime must come
+        // first); the Python tests preload it, a benchmark has no business to.
+        if (m.family == Family::kShoalPython && skip.empty()) {
+          kind = "unsupported";
+          skip = "this shoot-out is a sanitizer build, whose shoal Python extension "
+                 "an uninstrumented interpreter cannot load; run the -c opt build";
+        }
+#endif
         if (!skip.empty()) {
           c.run = [o = Skipped(kind, skip)] { return o; };
           c.iceoryx = false;
