@@ -230,7 +230,10 @@ TEST(Readme, WaitAndWaitSet) {
 
 TEST(Readme, ListenerAndClient) {
   const std::string name = "readme-jobs-" + std::to_string(getpid());
-  shoal::Listener listener(shoal::AbstractAddress(name), "secret");
+  // 30 s for the handshake (default 5 s): a loaded CI machine may keep the
+  // forked client off the CPU for seconds.
+  shoal::Listener listener(shoal::AbstractAddress(name), "secret",
+                           {.handshake_timeout = std::chrono::seconds(30)});
   shoal::Queue<int> q;
   pid_t client = fork();
   if (client == 0) {

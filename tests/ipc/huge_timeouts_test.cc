@@ -91,7 +91,8 @@ TEST(BlackboardHugeTimeouts, WaitChangedWaitsForAPublish) {
 // waits for the client.
 TEST(ListenerHugeTimeouts, AcceptWaitsForAClient) {
   ForEachHugeTimeout([](const char* name, Deadline d) {
-    shoal::Listener listener("", "key");
+    shoal::Listener listener(
+        "", "key", {.handshake_timeout = std::chrono::seconds(30)});
     const std::string address = listener.address();
     Peer client = StartPeer([] {}, [&] {
       shoal::Connection c =

@@ -33,6 +33,15 @@ using shoal::testing::ForkChild;
 using shoal::testing::NewShared;
 using shoal::testing::WaitExitCode;
 
+// Handshakes in tests that are not about handshake_timeout get far more
+// than the 5 s default: on a loaded CI machine a forked or spawned client
+// can be off the CPU for seconds, and its refusal would fail the test.
+ListenerOptions Patient() {
+  ListenerOptions o;
+  o.handshake_timeout = seconds(30);
+  return o;
+}
+
 std::string UniqueAddress(const char* tag) {
   return AbstractAddress(std::string("shoal-wait-test-") + tag + "-" +
                          std::to_string(getpid()) + "-" +
@@ -59,7 +68,7 @@ double MsSince(Clock::time_point t0) {
 
 TEST(ListenerWait, AClientFromAnotherProcessWakesTheWaitAndAcceptDoesNotBlock) {
   const std::string address = UniqueAddress("one");
-  Listener listener(address, "key");
+  Listener listener(address, "key", Patient());
   QueueOptions qo;
   qo.maxsize = 4;
   Queue<int> q(qo);
@@ -105,7 +114,7 @@ TEST(ListenerWait, WithoutAnAuthkeyAQueuedClientIsReady) {
 // once, every bad one refused exactly once, and no accept() ever waits.
 TEST(ListenerWait, SixteenClientsSomeWithWrongKeysThroughAWaitSet) {
   const std::string address = UniqueAddress("sixteen");
-  Listener listener(address, "right key");
+  Listener listener(address, "right key", Patient());
   QueueOptions qo;
   qo.maxsize = 64;
   Queue<int> done(qo);
@@ -197,7 +206,7 @@ TEST(ListenerWait, ASilentClientIsRefusedAtItsTimeout) {
 // garbage: each is ready at once and refused by accept(), nothing else.
 TEST(ListenerWait, AKilledClientAndGarbageAreRefused) {
   const std::string address = UniqueAddress("killed");
-  Listener listener(address, "k");
+  Listener listener(address, "k", Patient());
   WaitSet set;
   set.add(listener);
   auto* connected = NewShared<std::atomic<int>>(0);

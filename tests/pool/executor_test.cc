@@ -51,6 +51,14 @@ int Block(shoal::Shared<Flag> flag, int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
 }
+// Kills its own worker with `sig` once the test releases it (or after 20 s).
+int DieWhenReleased(shoal::Shared<Flag> flag, int sig) {
+  flag->started.store(1);
+  for (int i = 0; i < 20000 && flag->release.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return DieWith(sig);
+}
 // Runs until the test releases it (at most 20 s) and returns `ret`: "it is
 // still running" then holds however late a loaded machine lets the test look.
 int HoldUntilReleased(shoal::Shared<Flag> flag, int ret) {
@@ -298,8 +306,13 @@ TEST(ExecutorTest, DeadWorkerFailsOnlyItsFuture) {
 TEST(ExecutorTest, BreakOnWorkerDeathLikePython) {
   shoal::ProcessPoolExecutor ex(shoal::ExecutorOptions{
       .max_workers = 1, .break_on_worker_death = true});
-  auto dead = ex.submit(DieWith, SIGKILL);
+  // The worker dies only once both futures exist: a task that died at once
+  // could break the pool before the second submit(), which then (rightly,
+  // as in Python) raises instead of returning a future.
+  auto flag = shoal::Shared<Flag>::Create();
+  auto dead = ex.submit(DieWhenReleased, flag, SIGKILL);
   auto pending = ex.submit(Square, 3);
+  flag->release.store(1);
   EXPECT_THROW(dead.result(kWait), shoal::BrokenPool);
   EXPECT_THROW(pending.result(kWait), shoal::BrokenPool);
   for (int i = 0; i < 500 && !ex.broken(); ++i) std::this_thread::sleep_for(5ms);
