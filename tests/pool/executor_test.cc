@@ -85,9 +85,13 @@ TEST(ExecutorTest, SubmitResultException) {
   ASSERT_TRUE(e);
   EXPECT_THROW(std::rethrow_exception(e), std::invalid_argument);
 
-  auto slow = ex.submit(SleepMs, 300);
+  // Held until released: "not done yet" holds however late this thread
+  // gets the CPU back after submit().
+  auto flag = shoal::Shared<Flag>::Create();
+  auto slow = ex.submit(HoldUntilReleased, flag, 300);
   EXPECT_THROW(slow.result(10ms), shoal::TimeoutError);
   EXPECT_THROW(slow.exception(10ms), shoal::TimeoutError);
+  flag->release.store(1);
   EXPECT_EQ(slow.result(kWait), 300);
 }
 
@@ -95,7 +99,7 @@ TEST(ExecutorTest, RunningAndDoneCallbacks) {
   auto flag = shoal::Shared<Flag>::Create();
   shoal::ProcessPoolExecutor ex(1);
   auto f = ex.submit(HoldUntilReleased, flag, 300);
-  for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
+  for (int i = 0; i < 6000 && !flag->started.load(); ++i) {
     std::this_thread::sleep_for(5ms);
   }
   EXPECT_TRUE(f.running());
@@ -124,7 +128,7 @@ TEST(ExecutorTest, CancelPendingAndRunning) {
   shoal::ProcessPoolExecutor ex(1);
   auto running = ex.submit(Block, flag, 20000);
   auto pending = ex.submit(Square, 3);
-  for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
+  for (int i = 0; i < 6000 && !flag->started.load(); ++i) {
     std::this_thread::sleep_for(5ms);
   }
   ASSERT_TRUE(running.running());
@@ -153,7 +157,7 @@ TEST(ExecutorTest, ShutdownCancelFutures) {
   auto first = ex.submit(HoldUntilReleased, flag, 200);
   std::vector<shoal::Future<int>> rest;
   for (int i = 0; i < 10; ++i) rest.push_back(ex.submit(Square, i));
-  for (int i = 0; i < 1000 && !flag->started.load(); ++i) {
+  for (int i = 0; i < 6000 && !flag->started.load(); ++i) {
     std::this_thread::sleep_for(5ms);
   }
   // The running task ends only once shutdown has cancelled the pending ones,
@@ -185,6 +189,21 @@ TEST(ExecutorTest, ShutdownWaitsForEverything) {
   for (auto& f : fs) EXPECT_EQ(f.result(kWait), 5);
 }
 
+// A task that returns `value` once the test has opened the gate to `turn`
+// (or -1 after 60 s): the test, not the scheduler, decides the order in
+// which tasks finish, so a busy machine cannot reorder them.
+struct Gate {
+  std::atomic<int32_t> open;
+};
+int Gated(shoal::Shared<Gate> gate, int turn, int value) {
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (gate->open.load() < turn) {
+    if (std::chrono::steady_clock::now() > until) return -1;
+    std::this_thread::sleep_for(1ms);
+  }
+  return value;
+}
+
 TEST(ExecutorTest, Map) {
   shoal::ProcessPoolExecutor ex(2);
   std::vector<int> in(200);
@@ -203,25 +222,14 @@ TEST(ExecutorTest, Map) {
   }
   EXPECT_EQ(sums, (std::vector<int>{11, 22, 33}));
 
-  // Timeout from the call.
-  auto it = ex.map(shoal::MapOptions{.timeout = 100ms}, SleepMs,
-                   std::vector<int>{1000, 1000});
+  // Timeout from the call. The calls are held until the test opens their
+  // gate, so none can be done when next() looks, however late that is.
+  auto gate = shoal::Shared<Gate>::Create();
+  auto it = ex.map(shoal::MapOptions{.timeout = 100ms}, Gated,
+                   std::vector<shoal::Shared<Gate>>{gate, gate},
+                   std::vector<int>{1, 1}, std::vector<int>{7, 7});
   EXPECT_THROW(it.next(), shoal::TimeoutError);
-}
-
-// A task that returns `value` once the test has opened the gate to `turn`
-// (or -1 after 60 s): the test, not the scheduler, decides the order in
-// which tasks finish, so a busy machine cannot reorder them.
-struct Gate {
-  std::atomic<int32_t> open;
-};
-int Gated(shoal::Shared<Gate> gate, int turn, int value) {
-  const auto until = std::chrono::steady_clock::now() + 60s;
-  while (gate->open.load() < turn) {
-    if (std::chrono::steady_clock::now() > until) return -1;
-    std::this_thread::sleep_for(1ms);
-  }
-  return value;
+  gate->open.store(1);  // let the executor's shutdown finish them
 }
 
 TEST(ExecutorTest, AsCompletedAndWait) {
@@ -315,7 +323,7 @@ TEST(ExecutorTest, BreakOnWorkerDeathLikePython) {
   flag->release.store(1);
   EXPECT_THROW(dead.result(kWait), shoal::BrokenPool);
   EXPECT_THROW(pending.result(kWait), shoal::BrokenPool);
-  for (int i = 0; i < 500 && !ex.broken(); ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 6000 && !ex.broken(); ++i) std::this_thread::sleep_for(5ms);
   EXPECT_TRUE(ex.broken());
   EXPECT_THROW(ex.submit(Square, 1), shoal::BrokenPool);
 }

@@ -264,7 +264,7 @@ TEST(ProcessTest, DaemonDiesWithItsParent) {
   shoal::Queue<int> q(4);
   shoal::Process parent(SpawnDaemonAndExit, q);
   parent.start();
-  const pid_t daemon_pid = q.get(10s);
+  const pid_t daemon_pid = q.get(30s);
   parent.join();
   bool gone = false;
   for (int i = 0; i < 1000 && !gone; ++i) {

@@ -29,6 +29,16 @@ int SleepMs(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
 }
+// Runs until the test sets g_release (at most 30 s) and returns `ret`.
+std::atomic<bool> g_started{false};
+std::atomic<bool> g_release{false};
+int HoldUntilReleased(int ret) {
+  g_started = true;
+  for (int i = 0; i < 30000 && !g_release; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return ret;
+}
 thread_local int t_init = 0;
 void Init(int v) { t_init = v; }
 int GetInit() { return t_init; }
@@ -72,7 +82,7 @@ TEST(ThreadPoolTest, InitializerAndMaxTasks) {
   // A thread that retires after its second task drops out of worker_pids()
   // before its replacement comes in, so the size is 2 again only once the
   // pool has replaced it: wait for that, bounded.
-  for (int i = 0; i < 500 && pool.worker_pids().size() != 2; ++i) {
+  for (int i = 0; i < 3000 && pool.worker_pids().size() != 2; ++i) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(pool.worker_pids().size(), 2u);
@@ -97,12 +107,24 @@ TEST(ThreadPoolTest, TimeoutsAreRefused) {
 }
 
 TEST(ThreadPoolTest, TerminateCancelsQueuedTasks) {
+  // The first task runs until the queued one was cancelled, so "running"
+  // and "queued" hold however the threads get the CPU.
   shoal::ThreadPool pool(1);
-  auto running = pool.apply_async(SleepMs, 200);
+  auto running = pool.apply_async(HoldUntilReleased, 200);
   auto queued = pool.apply_async(SleepMs, 1);
-  std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 30000 && !g_started; ++i) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(g_started.load());
+  std::thread releaser([&] {
+    for (int i = 0; i < 30000 && !queued.ready(); ++i) {
+      std::this_thread::sleep_for(1ms);
+    }
+    g_release = true;
+  });
   pool.terminate();
   pool.join();
+  releaser.join();
   EXPECT_EQ(running.get(kWait), 200);  // a thread cannot be killed
   EXPECT_THROW(queued.get(kWait), shoal::CancelledError);
 }
