@@ -15,11 +15,11 @@
 namespace shoal::testing {
 
 template <class Fn>
-pid_t StartChild(Fn&& fn, int timeout_s = 20) {
+pid_t StartChild(Fn&& fn, int timeout_s = 50) {
   return ForkChild(std::forward<Fn>(fn), static_cast<unsigned>(timeout_s));
 }
 
-inline int WaitChild(pid_t pid, int timeout_s = 30) {
+inline int WaitChild(pid_t pid, int timeout_s = 60) {
   return WaitExitCode(pid, std::chrono::seconds(timeout_s));
 }
 

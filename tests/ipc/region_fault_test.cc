@@ -153,9 +153,11 @@ void CountPlanted(Clock::time_point t0) {
       std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
 }
 
-// Runs `fn` in a child bounded by a 5 s alarm; returns "" when it threw an
-// exception of type E whose message contains every one of `needles`, else
-// what happened instead ("hung", "no exception", the other message).
+// Runs `fn` in a child bounded by a 30 s alarm (a hang is forever; a busy
+// machine may keep the child off the CPU for seconds); returns "" when it
+// threw an exception of type E whose message contains every one of
+// `needles`, else what happened instead ("hung", "no exception", the other
+// message).
 template <class E>
 std::string ChildThrows(const std::function<void()>& fn,
                         std::vector<std::string> needles) {
@@ -183,7 +185,7 @@ std::string ChildThrows(const std::function<void()>& fn,
         if (write(fds[1], what.data(), what.size()) < 0) return 4;
         return code;
       },
-      /*timeout_s=*/5);
+      /*timeout_s=*/30);
   close(fds[1]);
   CountPlanted(t0);
   std::string what(4096, '\0');
@@ -191,7 +193,7 @@ std::string ChildThrows(const std::function<void()>& fn,
   close(fds[0]);
   what.resize(n > 0 ? static_cast<size_t>(n) : 0);
   if (rc == 0) return "";
-  if (rc == -SIGALRM) return "hung (killed by its 5 s alarm)";
+  if (rc == -SIGALRM) return "hung (killed by its 30 s alarm)";
   return "rc " + std::to_string(rc) + ": " + what;
 }
 

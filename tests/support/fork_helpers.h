@@ -11,7 +11,7 @@
 //                          a T constructed in its own shared mapping
 //   NewSharedArray<T>(n)   n value-initialized Ts in one shared mapping
 //
-//   ForkChild(fn, alarm_s = 30)
+//   ForkChild(fn, alarm_s = 60)
 //                          forks; the child runs fn() under alarm() and
 //                          _exit()s, never returning into the test: fn
 //                          returning void exits 0, bool 0/1, int that code;
@@ -20,19 +20,25 @@
 //   ForkPeer(fn, alarm_s = 600)
 //                          ForkChild for benchmarks: the child also dies with
 //                          its parent (PR_SET_PDEATHSIG)
-//   WaitStatus(pid, timeout = 30 s)
+//   WaitStatus(pid, timeout = 60 s)
 //                          the child's wait status, or -1 after SIGKILLing
 //                          (and reaping) a child that overstays
-//   WaitExitCode(pid, timeout = 30 s)
+//   WaitExitCode(pid, timeout = 60 s)
 //                          ExitCode(WaitStatus(pid, timeout))
 //   ExitCode(status)       its exit code, -signal, or -1000 for -1 (overstayed)
-//   RunInChild(fn, alarm_s = 20)
+//   RunInChild(fn, alarm_s = 50)
 //                          ForkChild, then WaitExitCode with 10 s to spare
 //   Reap(pid)              waitpid without a bound (a child known to end)
 //   ExitedCleanly(status), DescribeStatus(status), EXPECT_CHILD_OK(status),
 //   CHILD_CHECK(cond)      reporting
 //   WaitUntil(pred, timeout), ElapsedMs(start)
 //                          bounded polling for a condition; elapsed time
+//   BlockedInFutex(pid)    whether pid sleeps in futex() right now (its
+//                          /proc/<pid>/syscall), nullopt where not shown
+//
+// The default bounds are for work that must finish: a hang still fails,
+// but a child that a loaded 2-core machine running sanitizer builds keeps
+// off the CPU for many seconds does not.
 //
 // tests/sync/fork_helpers.h and tests/ipc/fork_helper.h forward here and keep
 // the WaitChild spelling their callers use.
@@ -51,8 +57,10 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <new>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -164,7 +172,7 @@ pid_t Fork(Fn&& fn, unsigned alarm_seconds, bool die_with_parent) {
 }  // namespace internal
 
 template <class Fn>
-pid_t ForkChild(Fn&& fn, unsigned alarm_seconds = 30) {
+pid_t ForkChild(Fn&& fn, unsigned alarm_seconds = 60) {
   return internal::Fork(std::forward<Fn>(fn), alarm_seconds, false);
 }
 
@@ -173,7 +181,7 @@ pid_t ForkPeer(Fn&& fn, unsigned alarm_seconds = 600) {
   return internal::Fork(std::forward<Fn>(fn), alarm_seconds, true);
 }
 
-inline int WaitStatus(pid_t pid, milliseconds timeout = milliseconds(30000)) {
+inline int WaitStatus(pid_t pid, milliseconds timeout = milliseconds(60000)) {
   const auto end = Clock::now() + timeout;
   for (;;) {
     int status = 0;
@@ -196,12 +204,12 @@ inline int ExitCode(int status) {
   return -2000;
 }
 
-inline int WaitExitCode(pid_t pid, milliseconds timeout = milliseconds(30000)) {
+inline int WaitExitCode(pid_t pid, milliseconds timeout = milliseconds(60000)) {
   return ExitCode(WaitStatus(pid, timeout));
 }
 
 template <class Fn>
-int RunInChild(Fn&& fn, unsigned alarm_seconds = 20) {
+int RunInChild(Fn&& fn, unsigned alarm_seconds = 50) {
   const pid_t pid = ForkChild(std::forward<Fn>(fn), alarm_seconds);
   return WaitExitCode(pid, std::chrono::seconds(alarm_seconds + 10));
 }
@@ -226,15 +234,36 @@ inline std::string DescribeStatus(int status) {
 
 // ------------------------------------------------------------ polling
 
-// Polls (sleeping 1 ms) until pred() or the timeout; returns pred().
+// Polls (sleeping 1 ms) until pred() or the timeout; returns pred(). For
+// progress that must come: the default is long enough for a peer that a
+// loaded machine keeps off the CPU for seconds (sanitizers, 2 cores).
 template <class Pred>
-bool WaitUntil(Pred pred, milliseconds timeout = milliseconds(10000)) {
+bool WaitUntil(Pred pred, milliseconds timeout = milliseconds(30000)) {
   const auto end = Clock::now() + timeout;
   while (!pred()) {
     if (Clock::now() >= end) return pred();
     std::this_thread::sleep_for(milliseconds(1));
   }
   return true;
+}
+
+// Whether `pid` is asleep in futex() or futex_waitv() right now, per
+// /proc/<pid>/syscall: inside a blocking wait of a shoal object rather than
+// about to enter it (a test that must know a peer already waits, with no
+// waiter count to read). std::nullopt where the kernel does not say.
+inline std::optional<bool> BlockedInFutex(pid_t pid) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/syscall";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return std::nullopt;
+  char buf[64] = {};
+  const std::size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  if (n == 0) return std::nullopt;
+  if (std::strncmp(buf, "running", 7) == 0) return false;
+  char* end = nullptr;
+  const long nr = std::strtol(buf, &end, 10);
+  if (end == buf) return std::nullopt;
+  return nr == 202 || nr == 449;  // x86-64 futex, futex_waitv
 }
 
 // How much a test allows on top of a timed call's bound before it calls the

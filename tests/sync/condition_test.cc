@@ -40,7 +40,9 @@ struct Shared {
   int registered = 0;
   int woken = 0;
   int timed_out = 0;
+  int released = 0;  // woken by the test's final notify_all (value == 1)
   int value = 0;
+  std::atomic<int> let_go{0};
 };
 
 // Starts `n` children that each wait once (deadline `timeout`) and record
@@ -53,10 +55,12 @@ std::vector<pid_t> StartWaiters(Shared* s, int n, std::chrono::milliseconds time
       ++s->registered;  // same critical section as wait()'s registration
       const bool notified = s->cond.wait(timeout);
       CHILD_CHECK(s->cond.get_lock().is_owned());
-      if (notified) {
-        ++s->woken;
-      } else {
+      if (!notified) {
         ++s->timed_out;
+      } else if (s->value == 1) {
+        ++s->released;
+      } else {
+        ++s->woken;
       }
       s->cond.release();
     }));
@@ -77,14 +81,31 @@ void Notify(Shared* s, uint32_t n) {
   }
 }
 
+// No waiter gives up on its own (30 s): the ones notify_n did not wake are
+// let go by a notify_all once the woken ones are counted, so a parent kept
+// off the CPU cannot turn "not woken" into "timed out".
 void ExpectWoken(uint32_t notify_n, int waiters, int expect_woken) {
   Shared* s = NewShared<Shared>();
-  auto pids = StartWaiters(s, waiters, 1500ms);
+  auto pids = StartWaiters(s, waiters, 30s);
   EXPECT_EQ(s->cond.waiting(), static_cast<uint32_t>(waiters));
   Notify(s, notify_n);
+  auto woken = [&] {
+    std::lock_guard<Condition> g(s->cond);
+    return s->woken;
+  };
+  ASSERT_TRUE(WaitUntil([&] { return woken() >= expect_woken; }));
+  usleep(200 * 1000);  // an extra wake-up would show now
+  {
+    std::lock_guard<Condition> g(s->cond);
+    EXPECT_EQ(s->woken, expect_woken);
+    EXPECT_EQ(s->cond.waiting(), static_cast<uint32_t>(waiters - expect_woken));
+    s->value = 1;
+    s->cond.notify_all();
+  }
   for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
   EXPECT_EQ(s->woken, expect_woken);
-  EXPECT_EQ(s->timed_out, waiters - expect_woken);
+  EXPECT_EQ(s->released, waiters - expect_woken);
+  EXPECT_EQ(s->timed_out, 0);
   EXPECT_EQ(s->cond.waiting(), 0u);
   // No notification is left over for a later waiter.
   s->cond.acquire();
@@ -127,14 +148,14 @@ TEST(ConditionTest, EveryNotifyWakesExactlyOneWaiter) {
     pids.push_back(ForkChild([s] {
       for (int i = 0; i < kRounds; ++i) {
         std::unique_lock<Condition> lk(s->cond);
-        CHILD_CHECK(s->cond.wait(10s));
+        CHILD_CHECK(s->cond.wait(30s));
         ++s->woken;
       }
     }));
   }
   pids.push_back(ForkChild([s] {
     int sent = 0;
-    const auto end = Clock::now() + 20s;
+    const auto end = Clock::now() + 50s;
     while (sent < kWaiters * kRounds && Clock::now() < end) {
       std::lock_guard<Condition> g(s->cond);
       if (s->cond.waiting() > 0) {
@@ -199,13 +220,18 @@ TEST(ConditionTest, WaitForPredicateAcrossProcesses) {
   });
   pid_t pid2 = ForkChild([s] {
     usleep(200 * 1000);
+    // After the first notifier, whichever gets the CPU first.
+    CHILD_CHECK(WaitUntil([&] {
+      std::lock_guard<Condition> g(s->cond);
+      return s->value == 1;
+    }));
     std::lock_guard<Condition> g(s->cond);
     s->value = 2;
     s->cond.notify_all();
   });
   {
     std::lock_guard<Condition> g(s->cond);
-    EXPECT_TRUE(s->cond.wait_for([&] { return s->value == 2; }, 5s));
+    EXPECT_TRUE(s->cond.wait_for([&] { return s->value == 2; }, 30s));
     EXPECT_EQ(s->value, 2);
   }
   EXPECT_CHILD_OK(WaitChild(pid));
@@ -236,9 +262,10 @@ TEST(ConditionTest, TimedWaitsReturnWithinTheirBoundHoldingTheLock) {
   s->cond.release();
 
   // The lock's own timed forms, through the Condition.
+  // The child holds the lock until let go, however late this process looks.
   pid_t pid = ForkChild([s] {
     s->cond.acquire();
-    usleep(500 * 1000);
+    CHILD_CHECK(WaitUntil([&] { return s->let_go.load() == 1; }));
     s->cond.release();
   });
   ASSERT_TRUE(WaitUntil([&] { return s->cond.get_lock().locked(); }));
@@ -247,7 +274,8 @@ TEST(ConditionTest, TimedWaitsReturnWithinTheirBoundHoldingTheLock) {
   ms = ElapsedMs(start);
   EXPECT_GE(ms, 99.0);
   EXPECT_LE(ms, 100.0 + testing::kSlackMs);
-  EXPECT_TRUE(s->cond.try_lock_for(5s));
+  s->let_go.store(1);
+  EXPECT_TRUE(s->cond.try_lock_for(30s));
   s->cond.unlock();
   EXPECT_CHILD_OK(WaitChild(pid));
   DestroyShared(s);
@@ -328,7 +356,7 @@ TEST(ConditionTest, WaitOverAUserRLockReleasesEveryLevel_LikePython) {
   s->lock.acquire();
   s->cond.acquire();  // depth 3
   EXPECT_EQ(s->lock.recursion_count(), 3u);
-  EXPECT_TRUE(s->cond.wait_for([&] { return s->value == 1; }, 10s));
+  EXPECT_TRUE(s->cond.wait_for([&] { return s->value == 1; }, 30s));
   EXPECT_EQ(s->lock.recursion_count(), 3u);
   for (int i = 0; i < 3; ++i) s->cond.release();
   EXPECT_FALSE(s->lock.locked());
@@ -384,7 +412,7 @@ TEST(ConditionTest, OwnerDiedPropagatesFromWait) {
   s->cond.acquire();
   bool threw = false;
   try {
-    s->cond.wait(5s);
+    s->cond.wait(30s);
   } catch (const OwnerDied&) {
     threw = true;
   }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -64,7 +65,7 @@ TEST(EventTest, SetWakesEveryWaiterInOtherProcesses) {
   for (int p = 0; p < 3; ++p) {
     pids.push_back(ForkChild([s] {
       s->ready.fetch_add(1);
-      CHILD_CHECK(s->event.wait(10s));
+      CHILD_CHECK(s->event.wait(30s));
       s->woken.fetch_add(1);
     }));
   }
@@ -74,7 +75,7 @@ TEST(EventTest, SetWakesEveryWaiterInOtherProcesses) {
   const auto start = Clock::now();
   s->event.set();
   for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
-  EXPECT_LT(ElapsedMs(start), 2 * testing::kSlackMs);  // not the 10 s timeout
+  EXPECT_LT(ElapsedMs(start), 3 * testing::kSlackMs);  // not the 30 s timeout
   EXPECT_EQ(s->woken.load(), 3);
   DestroyShared(s);
 }
@@ -85,7 +86,7 @@ TEST(EventTest, SetThenClearStillReleasesThoseWaiting) {
   for (int p = 0; p < 3; ++p) {
     pids.push_back(ForkChild([s] {
       s->ready.fetch_add(1);
-      if (s->event.wait(5s)) {
+      if (s->event.wait(30s)) {
         s->woken.fetch_add(1);
       } else {
         s->timed_out.fetch_add(1);
@@ -93,7 +94,15 @@ TEST(EventTest, SetThenClearStillReleasesThoseWaiting) {
     }));
   }
   ASSERT_TRUE(WaitUntil([&] { return s->ready.load() == 3; }));
-  usleep(300 * 1000);  // they are inside wait() by now
+  // Only those already waiting are released: wait until each sleeps in
+  // the kernel (where the kernel does not show it, a nap has to do).
+  for (pid_t pid : pids) {
+    ASSERT_TRUE(WaitUntil([&] {
+      const std::optional<bool> blocked = testing::BlockedInFutex(pid);
+      return !blocked.has_value() || *blocked;
+    })) << "child " << pid << " never went to sleep in wait()";
+  }
+  usleep(300 * 1000);
   s->event.set();
   s->event.clear();  // before any of them could run
   for (pid_t pid : pids) EXPECT_CHILD_OK(WaitChild(pid));
@@ -150,14 +159,14 @@ TEST(EventTest, ManyRoundsAcrossProcesses) {
   constexpr int kRounds = 2000;
   pid_t pid = ForkChild([t] {
     for (int i = 0; i < kRounds; ++i) {
-      CHILD_CHECK(t->go.wait(10s));
+      CHILD_CHECK(t->go.wait(30s));
       t->go.clear();
       t->back.set();
     }
   });
   for (int i = 0; i < kRounds; ++i) {
     t->go.set();
-    ASSERT_TRUE(t->back.wait(10s)) << "round " << i;
+    ASSERT_TRUE(t->back.wait(30s)) << "round " << i;
     t->back.clear();
   }
   EXPECT_CHILD_OK(WaitChild(pid));
@@ -174,7 +183,7 @@ TEST(EventTest, WaiterKilledInsideWaitDoesNotBreakIt) {
   usleep(100 * 1000);
   kill(doomed, SIGKILL);
   WaitChild(doomed);
-  pid_t pid = ForkChild([s] { CHILD_CHECK(s->event.wait(5s)); });
+  pid_t pid = ForkChild([s] { CHILD_CHECK(s->event.wait(30s)); });
   usleep(50 * 1000);
   s->event.set();
   EXPECT_CHILD_OK(WaitChild(pid));

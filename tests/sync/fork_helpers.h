@@ -11,7 +11,7 @@
 
 namespace shoal::testing {
 
-inline int WaitChild(pid_t pid, milliseconds timeout = milliseconds(30000)) {
+inline int WaitChild(pid_t pid, milliseconds timeout = milliseconds(60000)) {
   return WaitStatus(pid, timeout);
 }
 

@@ -7,7 +7,7 @@
 // `timeout=`: wait at least that long, i.e. until the peer acts.
 //
 // Every wait stays bounded: the peer runs under alarm() (ForkChild), and the
-// waiting call runs under a 30 s alarm() in the test process, so a call that
+// waiting call runs under a 60 s alarm() in the test process, so a call that
 // wrongly blocks forever kills the test with SIGALRM instead of hanging it.
 #ifndef SHOAL_TESTS_SYNC_HUGE_TIMEOUTS_H_
 #define SHOAL_TESTS_SYNC_HUGE_TIMEOUTS_H_
@@ -69,7 +69,7 @@ struct Peer {
   std::atomic<int>* flags = nullptr;  // [0]: set up; [1]: about to act
 };
 
-// Forks the peer (under a 30 s alarm; exit 0 when `act` returned, 2 if
+// Forks the peer (under a 60 s alarm; exit 0 when `act` returned, 2 if
 // something threw); returns once its setup ran (e.g. it holds the lock).
 template <class Setup, class Act>
 Peer StartPeer(Setup setup, Act act,
@@ -84,7 +84,7 @@ Peer StartPeer(Setup setup, Act act,
   peer.pid = fork();
   if (peer.pid < 0) std::abort();
   if (peer.pid == 0) {
-    alarm(30);
+    alarm(60);
     try {
       setup();
       flags[0].store(1);
@@ -97,7 +97,7 @@ Peer StartPeer(Setup setup, Act act,
     }
     _exit(0);
   }
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (flags[0].load() != 1 && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -105,12 +105,12 @@ Peer StartPeer(Setup setup, Act act,
   return peer;
 }
 
-// Runs call() -- a blocking call with a huge timeout -- under a 30 s alarm;
+// Runs call() -- a blocking call with a huge timeout -- under a 60 s alarm;
 // expects it to return true only after the peer acted (so it neither gave
 // up at once nor returned early), then reaps the peer.
 template <class Call>
 void ExpectWaitsForPeer(const char* what, const Peer& peer, Call call) {
-  alarm(30);
+  alarm(60);
   const bool ok = call();
   alarm(0);
   // What shows the call waited is that it succeeded and the peer had acted
@@ -122,7 +122,7 @@ void ExpectWaitsForPeer(const char* what, const Peer& peer, Call call) {
       << what << ": returned before the other process acted";
   // The peer is done (or about to be): reap it, bounded.
   int status = -1;
-  for (int i = 0; i < 10000; ++i) {
+  for (int i = 0; i < 30000; ++i) {
     if (waitpid(peer.pid, &status, WNOHANG) == peer.pid) break;
     status = -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
