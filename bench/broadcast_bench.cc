@@ -29,13 +29,14 @@
 // a wrong stamp fails the row. The ring is 8 blocks deep everywhere (Channel
 // slots, Broadcast slots, iceoryx queue capacity). One iteration = one
 // block; every reader acknowledges every 64th block and the clock stops
-// after the last acknowledgement, so blocks in flight never count.
+// after the last acknowledgement, so blocks in flight never count. The
+// readers' and writers' loops are the shoot-out's fan-out workload's
+// (bench/shootout/fanout.h).
 //
 // Goals: each Broadcast subscriber of 1 MiB blocks >= 0.8x the Channel
 // reader; 64 B to 4 subscribers faster than iceoryx's fastest mode.
 //
 // Run: bazel run -c opt //bench:broadcast_bench -- --benchmark_min_time=0.5
-#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -44,18 +45,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/shootout/fanout.h"
 #include "bench/shootout/peer_links.h"
 #include "benchmark/benchmark.h"
-#include "iceoryx_hoofs/log/logmanager.hpp"
-#include "iceoryx_posh/popo/untyped_publisher.hpp"
-#include "iceoryx_posh/popo/untyped_subscriber.hpp"
-#include "iceoryx_posh/popo/wait_set.hpp"
-#include "iceoryx_posh/runtime/posh_runtime.hpp"
 #include "shoal/ipc/broadcast.h"
 #include "shoal/ipc/channel.h"
 
@@ -69,21 +65,13 @@ using shoal::bench::NewShared;
 using shoal::bench::Reap;
 using shoal::bench::Relax;
 using shoal::bench::Stamp;
+using shoal::shootout::kFanOutAckEvery;
+using Ctl = shoal::shootout::FanOutCtl;
 
-constexpr uint64_t kAckEvery = 64;
-constexpr uint32_t kDepth = 8;
-constexpr int kMaxSubs = 16;
+constexpr uint64_t kAckEvery = kFanOutAckEvery;
+constexpr uint32_t kDepth = shoal::shootout::kFanOutDepth;
 // Blocks per iceoryx row (one timed iteration of that many).
 constexpr uint64_t kIceoryxBlocks = 320 * kAckEvery;  // 20,480
-
-struct Ctl {
-  struct alignas(64) PerReader {
-    std::atomic<uint64_t> acked{0};
-    std::atomic<uint32_t> ready{0};
-  };
-  PerReader reader[kMaxSubs];
-  alignas(64) std::atomic<uint64_t> bad{0};
-};
 
 // Drives `subs` reader processes: reader(k, ctl) runs in each child (it sets
 // ctl->reader[k].ready once it can receive, acknowledges every 64th block,
@@ -113,12 +101,6 @@ void FanOut(benchmark::State& state, int subs, std::size_t bytes,
   DestroyShared(ctl);
 }
 
-void Ack(Ctl* ctl, int k, uint64_t received) {
-  if (received % kAckEvery == 0) {
-    ctl->reader[k].acked.store(received, std::memory_order_release);
-  }
-}
-
 // The ends-only stamp: word 0 and the last word. With it a row measures
 // what the hand-over of a block costs; with the page stamps (bench::Stamp)
 // it also measures each reader pulling one cache line per 4 KiB page of the
@@ -139,22 +121,8 @@ void ChannelLoan(benchmark::State& state) {
   shoal::Channel<uint64_t> ch(words, kDepth);
   FanOut(
       state, 1, bytes,
-      [&](int k, Ctl* ctl) {
-        ctl->reader[k].ready.store(1, std::memory_order_release);
-        try {
-          for (uint64_t n = 0;;) {
-            auto v = ch.receive();
-            if (v.size() != words || kCheck(v.data(), words) != n) ctl->bad++;
-            Ack(ctl, k, ++n);
-          }
-        } catch (const shoal::Closed&) {
-        }
-      },
-      [&](uint64_t seq) {
-        auto w = ch.loan(words);
-        kStamp(w.data(), words, seq);
-        w.publish();
-      },
+      [&](int k, Ctl* ctl) { shoal::shootout::ReceiveChannel(ch, words, ctl, k, kCheck); },
+      [&](uint64_t seq) { shoal::shootout::PublishChannel(ch, words, seq, kStamp); },
       [&] { ch.close(); });
 }
 void BM_Channel_Loan(benchmark::State& state) { ChannelLoan<Stamp, Check>(state); }
@@ -174,23 +142,9 @@ void BroadcastLoan(benchmark::State& state) {
   FanOut(
       state, subs, bytes,
       [&](int k, Ctl* ctl) {
-        auto sub = bus.subscribe();
-        ctl->reader[k].ready.store(1, std::memory_order_release);
-        try {
-          for (uint64_t n = 0;;) {
-            auto v = sub.receive();
-            if (v.size() != words || kCheck(v.data(), words) != n) ctl->bad++;
-            v.release();
-            Ack(ctl, k, ++n);
-          }
-        } catch (const shoal::Closed&) {
-        }
+        shoal::shootout::ReceiveBroadcast(bus, words, ctl, k, kCheck);
       },
-      [&](uint64_t seq) {
-        auto w = bus.loan(words);
-        kStamp(w.data(), words, seq);
-        w.publish();
-      },
+      [&](uint64_t seq) { shoal::shootout::PublishBroadcast(bus, words, seq, kStamp); },
       [&] { bus.close(); });
 }
 void BM_Broadcast_Loan(benchmark::State& state) {
@@ -208,22 +162,6 @@ BENCHMARK(BM_Broadcast_Loan)
     ->UseRealTime();
 
 // --------------------------------------------------------------- iceoryx
-
-iox::capro::ServiceDescription FanOutService() {
-  return iox::capro::ServiceDescription("shoal", "broadcast-bench", "fanout");
-}
-
-void InitIceoryx(const std::string& name) {
-  // Its client library announces itself on stderr in every process.
-  const int null = open("/dev/null", O_WRONLY);
-  if (null >= 0) {
-    dup2(null, 2);
-    close(null);
-  }
-  iox::log::LogManager::GetLogManager().SetDefaultLogLevel(iox::log::LogLevel::kWarn);
-  iox::runtime::PoshRuntime::initRuntime(
-      iox::RuntimeName_t(iox::cxx::TruncateToCapacity, name.c_str()));
-}
 
 std::size_t Depth(std::size_t) { return kDepth; }
 
@@ -254,58 +192,16 @@ void IceoryxFanOut(benchmark::State& state, bool poll) {
   std::vector<pid_t> kids;
   for (int k = 0; k < subs; ++k) {
     kids.push_back(ForkPeer([&, k] {
-      InitIceoryx("bcast-bench-sub-" + std::to_string(k));
-      iox::popo::SubscriberOptions so;
-      so.queueCapacity = kDepth;
-      so.queueFullPolicy = iox::popo::QueueFullPolicy::BLOCK_PRODUCER;
-      iox::popo::UntypedSubscriber sub(FanOutService(), so);
-      std::optional<iox::popo::WaitSet<>> ws;
-      if (!poll) {
-        ws.emplace();
-        (void)ws->attachState(sub, iox::popo::SubscriberState::HAS_DATA);
-      }
-      while (sub.getSubscriptionState() != iox::SubscribeState::SUBSCRIBED) usleep(100);
-      ctl->reader[k].ready.store(1, std::memory_order_release);
-      shoal::shootout::PollWait w;
-      for (uint64_t n = 0;;) {
-        auto r = sub.take();
-        if (r.has_error()) {
-          if (poll) {
-            w.Wait();
-          } else {
-            ws->wait();
-          }
-          continue;
-        }
-        w.Reset();
-        const auto* p = static_cast<const uint64_t*>(r.value());
-        const uint64_t s = Check(p, words);
-        sub.release(r.value());
-        if (s == kStopSeq) return;
-        if (s != n) ctl->bad++;
-        Ack(ctl, k, ++n);
-      }
+      shoal::shootout::ReceiveIceoryx("bcast-bench-sub-" + std::to_string(k),
+                                      "broadcast-bench", words, poll, ctl, k);
     }));
   }
   const pid_t publisher = ForkPeer([&] {
-    InitIceoryx("bcast-bench-pub");
-    iox::popo::PublisherOptions po;
-    po.subscriberTooSlowPolicy = iox::popo::ConsumerTooSlowPolicy::WAIT_FOR_CONSUMER;
-    iox::popo::UntypedPublisher pub(FanOutService(), po);
+    shoal::shootout::IceoryxFanOutPublisher pub("bcast-bench-pub", "broadcast-bench");
     for (int k = 0; k < subs; ++k) {
       while (ctl->reader[k].ready.load(std::memory_order_acquire) == 0) usleep(100);
     }
-    auto send = [&](uint64_t seq) {
-      for (;;) {
-        auto r = pub.loan(static_cast<uint32_t>(bytes), 8);
-        if (!r.has_error()) {
-          Stamp(static_cast<uint64_t*>(r.value()), words, seq);
-          pub.publish(r.value());
-          return;
-        }
-        sched_yield();
-      }
-    };
+    auto send = [&](uint64_t seq) { pub.Publish(words, seq); };
     uint64_t target;
     while ((target = go->load(std::memory_order_acquire)) == 0) Relax();
     for (uint64_t seq = 0; seq < target; ++seq) send(seq);
@@ -315,7 +211,8 @@ void IceoryxFanOut(benchmark::State& state, bool poll) {
       while (ctl->reader[k].acked.load(std::memory_order_acquire) < target) Relax();
     }
     send(kStopSeq);
-    usleep(10000);  // let the subscribers take it before the port goes
+    // The port must outlive the stop marker's take().
+    (void)ctl->WaitDone(subs, shoal::bench::NowNs() + 10'000'000'000ull, nullptr);
   });
   for (int k = 0; k < subs; ++k) {
     while (ctl->reader[k].ready.load(std::memory_order_acquire) == 0) usleep(100);

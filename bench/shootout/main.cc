@@ -40,6 +40,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "bench/shootout/fanout.h"
 #include "bench/shootout/floor_links.h"
 #include "bench/shootout/links.h"
 #include "bench/shootout/peer_links.h"
@@ -140,7 +141,7 @@ ABSL_FLAG(std::vector<std::string>, methods, {},
           "python, floor, ref, shoal.queue, boost.mq.poll, ...; see --list); "
           "empty = all");
 ABSL_FLAG(std::vector<std::string>, workloads, {},
-          "comma-separated: rtt, stream, sync, scaling, pool; empty = all");
+          "comma-separated: rtt, stream, fanout, sync, scaling, pool; empty = all");
 ABSL_FLAG(shoal::shootout::SizeList, sizes, {},
           "message sizes for rtt and stream, e.g. 64,4K,1M (default: rtt 64,4K,1M; "
           "stream 8,64,4K,1M)");
@@ -337,6 +338,13 @@ std::vector<Method> AllMethods() {
       .rtt = false;
   return m;
 }
+
+// The fan-out workload's own method (the others are the rtt/stream ones).
+constexpr char kBroadcastMethod[] = "shoal.broadcast.loan";
+constexpr char kBroadcastWhat[] =
+    "shoal::Broadcast<uint64_t> zero-copy: loan / publish, each subscriber "
+    "receive / release (WhenBehind::kBlockWriter: nothing missed); fan-out only "
+    "(waits: spins up to 20 us, yielding past 1 us, then sleeps on a futex)";
 
 struct SyncMethod {
   std::string name;
@@ -559,8 +567,11 @@ int Main(int argc, char** argv) {
   cfg.methods = absl::GetFlag(FLAGS_methods);
   cfg.workloads = absl::GetFlag(FLAGS_workloads);
   for (const std::string& w : cfg.workloads) {
-    if (w != "rtt" && w != "stream" && w != "sync" && w != "scaling" && w != "pool") {
-      std::fprintf(stderr, "shootout: unknown workload %s (rtt, stream, sync, scaling, pool)\n",
+    if (w != "rtt" && w != "stream" && w != "fanout" && w != "sync" && w != "scaling" &&
+        w != "pool") {
+      std::fprintf(stderr,
+                   "shootout: unknown workload %s (rtt, stream, fanout, sync, scaling, "
+                   "pool)\n",
                    w.c_str());
       return 2;
     }
@@ -586,6 +597,8 @@ int Main(int argc, char** argv) {
     for (const auto& m : sync_methods) {
       std::printf("%-22s %-8s %s\n", m.name.c_str(), FamilyName(m.family), m.what.c_str());
     }
+    std::printf("%-22s %-8s %s\n", kBroadcastMethod, FamilyName(Family::kShoal),
+                kBroadcastWhat);
     return 0;
   }
 
@@ -644,6 +657,7 @@ int Main(int argc, char** argv) {
   for (const auto& m : sync_methods) {
     if (Selected(cfg, m.name)) cfg.legend.emplace_back(m.name, m.what);
   }
+  if (Selected(cfg, kBroadcastMethod)) cfg.legend.emplace_back(kBroadcastMethod, kBroadcastWhat);
 
   // ---- plan
   std::vector<Case> cases;
@@ -715,6 +729,55 @@ int Main(int argc, char** argv) {
         }
         cases.push_back(std::move(c));
       }
+    }
+  }
+  // Fan-out: 1 writer -> 4 subscriber processes, each receiving every block
+  // (fanout.h: the same stamps and in-place checks in every row), and the
+  // single-reader Channel the Broadcast's 1 MiB rate is held against.
+  if (WorkloadOn(cfg, "fanout")) {
+    struct FanOutCase {
+      const char* method;
+      Family family;
+      const char* waits;
+      std::size_t size;
+      int subs;
+    };
+    const std::vector<FanOutCase> fan = {
+        {kBroadcastMethod, Family::kShoal, kWaitsAdaptive, 64, 4},
+        {"iceoryx", Family::kLib, kWaitsSleep, 64, 4},
+        {"iceoryx.poll", Family::kLib, kWaitsPoll, 64, 4},
+        {kBroadcastMethod, Family::kShoal, kWaitsAdaptive, 1 << 20, 4},
+        {"iceoryx", Family::kLib, kWaitsSleep, 1 << 20, 4},
+        {"iceoryx.poll", Family::kLib, kWaitsPoll, 1 << 20, 4},
+        {"shoal.channel.loan", Family::kShoal, kWaitsAdaptive, 1 << 20, 1},
+    };
+    for (const FanOutCase& f : fan) {
+      if (!Selected(cfg, f.method)) continue;
+      Case c;
+      c.row.workload = "fanout";
+      c.row.size = f.size;
+      c.row.producers = 1;
+      c.row.consumers = f.subs;
+      c.row.method = f.method;
+      c.row.family = f.family;
+      c.row.zero_copy = true;
+      c.row.waits = f.waits;
+      c.row.unit = "msg/s";
+      c.row.lower_is_better = false;
+      c.iceoryx = f.family == Family::kLib;
+      if (c.iceoryx && !iceoryx_skip.empty()) {
+        c.run = [o = Skipped(cfg.mode == "tiny" ? "isolation" : "not-installed",
+                             iceoryx_skip)] { return o; };
+        c.iceoryx = false;
+      } else {
+        const std::string method = f.method, tag = tag_base + "-" + std::to_string(case_no++);
+        const std::size_t size = f.size;
+        const int subs = f.subs;
+        c.run = [&cfg, method, size, subs, tag] {
+          return RunFanOut(cfg, method, size, subs, tag);
+        };
+      }
+      cases.push_back(std::move(c));
     }
   }
   if (WorkloadOn(cfg, "sync")) {

@@ -205,8 +205,7 @@ iox::capro::ServiceDescription Service(const Spec& s, int dir) {
 
 }  // namespace
 
-void IceoryxLink::Attach(int side) {
-  const std::string name = "shoal-shootout-" + spec_.tag + "-" + std::to_string(side);
+void InitIceoryxRuntime(const std::string& name) {
   // The client library logs at verbose level by default and announces the
   // level change and the RouDi hand-shake on stderr: muted while the
   // runtime starts, so the progress line stays clean (a failure still
@@ -225,6 +224,10 @@ void IceoryxLink::Attach(int side) {
     close(saved);
   }
   if (null >= 0) close(null);
+}
+
+void IceoryxLink::Attach(int side) {
+  InitIceoryxRuntime("shoal-shootout-" + spec_.tag + "-" + std::to_string(side));
   const uint64_t q = std::min<uint64_t>(spec_.round_trip ? 16 : spec_.depth, 256);
   if (spec_.round_trip || side == 0) {
     iox::popo::PublisherOptions po;

@@ -97,6 +97,10 @@ class RouDi {
   std::vector<std::string> created_;  // paths that did not exist before
 };
 
+// Starts this process's iceoryx runtime (one per process) under `name`,
+// with the client library's start-up chatter on stderr muted.
+void InitIceoryxRuntime(const std::string& name);
+
 // iceoryx publish/subscribe: the driver publishes on "d0" and subscribes to
 // "d1"; the peer the other way round. Zero-copy: loan a chunk, stamp it,
 // publish; take, check the stamps in place, release. The subscriber blocks

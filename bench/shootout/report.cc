@@ -106,6 +106,10 @@ std::string WorkloadTitle(const Row& r) {
     return "scaling " + std::to_string(r.producers) + "P x " +
            std::to_string(r.consumers) + "C (64 B)";
   }
+  if (r.workload == "fanout") {
+    return "fan-out " + FormatSize(r.size) + ", 1 writer -> " + std::to_string(r.consumers) +
+           (r.consumers == 1 ? " reader" : " subscribers") + " (rate of each)";
+  }
   if (r.workload == "pool-scaling") {
     return "pool map throughput, " + std::to_string(r.producers) +
            " worker(s), ~0.15 ms CPU tasks";
@@ -201,6 +205,27 @@ std::vector<std::string> GoalLines(const std::vector<Row>& rows) {
                     "x (goal >= 1.2x): " + (worst >= 1.2 ? "met" : "not met"));
     }
   }
+  // Fan-out (shoal::Broadcast, 1 writer -> 4 subscribers): each
+  // subscriber's rate against a single-reader Channel of the same blocks,
+  // and 64 B against iceoryx's publish/subscribe in its best mode.
+  {
+    const Row* b = best("fanout", 1 << 20, 1, 4, {"shoal.broadcast.loan"});
+    const Row* c = best("fanout", 1 << 20, 1, 1, {"shoal.channel.loan"});
+    if (b != nullptr && c != nullptr) {
+      const double x = b->median / c->median;
+      out.push_back("Broadcast 1 MiB to 4 subscribers, each subscriber's rate relative to "
+                    "a single-reader Channel (shoal.channel.loan): " + Num(x) +
+                    "x (goal >= 0.8x): " + (x >= 0.8 ? "met" : "not met"));
+    }
+    const Row* i = best("fanout", 64, 1, 4, {"iceoryx", "iceoryx.poll"});
+    const Row* s64 = best("fanout", 64, 1, 4, {"shoal.broadcast.loan"});
+    if (i != nullptr && s64 != nullptr) {
+      const double x = s64->median / i->median;
+      out.push_back("Broadcast 64 B to 4 subscribers, speed-up over iceoryx's "
+                    "publish/subscribe to 4 subscribers (against " + i->method + "): " +
+                    Num(x) + "x (goal > 1x): " + (x > 1 ? "met" : "not met"));
+    }
+  }
   goal("Lock contended, speed relative to the robust pthread mutex", "lock-contended", 0,
        "shoal.lock", {"floor.pthread"}, 0.95, true);
   goal("Value increments, speed relative to the robust pthread mutex", "value-increment",
@@ -257,6 +282,19 @@ void Summarize(std::vector<Row>& rows) {
                            (overlap ? " or within noise (the spreads overlap)" : "");
       }
     }
+    // Fan-out: each subscriber's rate against the single-reader Channel of
+    // the same block size (the reference, not a floor).
+    if (std::get<0>(key) == "fanout") {
+      for (Row* r : g) {
+        if (!Usable(*r)) continue;
+        for (const Row& c : rows) {
+          if (c.workload == "fanout" && c.size == r->size && c.consumers == 1 &&
+              c.method == "shoal.channel.loan" && Usable(c) && c.median > 0) {
+            r->vs_single_reader = r->median / c.median;
+          }
+        }
+      }
+    }
     // The batched floor must not be slower than the per-item one.
     const Row* spsc = find("floor.spsc");
     if (Row* batch = find("floor.spsc.batch");
@@ -271,7 +309,9 @@ void Summarize(std::vector<Row>& rows) {
 
 std::string Figure(const Row& r) {
   std::string s = Scaled(r.median, r.unit);
-  if (r.workload == "stream") s += " (" + Bandwidth(r.median, r.size) + ")";
+  if (r.workload == "stream" || r.workload == "fanout") {
+    s += " (" + Bandwidth(r.median, r.size) + ")";
+  }
   return s;
 }
 
@@ -358,7 +398,9 @@ void PrintTable(const std::vector<Row>& rows, const Machine& m, FILE* out) {
       continue;
     }
     std::string med = Scaled(r.median, r.unit);
-    if (r.workload == "stream") med += " " + Bandwidth(r.median, r.size);
+    if (r.workload == "stream" || r.workload == "fanout") {
+      med += " " + Bandwidth(r.median, r.size);
+    }
     const std::string spread = Scaled(r.lo, r.unit) + ".." + Scaled(r.hi, r.unit);
     std::fprintf(out, "  %-32s %-16s %-22s %-24s %-9s %-9s %s\n", r.method.c_str(),
                  r.waits.c_str(), med.c_str(), spread.c_str(), Ratio(r.vs_peer).c_str(),
@@ -535,6 +577,7 @@ void WriteJson(const std::vector<Row>& rows, const Machine& m, const Config& cfg
     j["min"] = Usable(r) ? Json(r.lo) : Json();
     j["max"] = Usable(r) ? Json(r.hi) : Json();
     j["vs_best_peer"] = num_or_null(r.vs_peer);
+    if (r.workload == "fanout") j["vs_single_reader"] = num_or_null(r.vs_single_reader);
     j["best_peer"] = r.best_peer;
     j["vs_floor"] = num_or_null(r.vs_floor);
     j["floor"] = r.floor;
@@ -647,6 +690,29 @@ std::string WriteResults(const std::vector<Row>& rows, const Machine& m,
   if (has_plot("latency.svg")) f << "![round-trip latency vs size](latency.svg)\n\n";
   table("One-way streaming throughput", [](const Row& r) { return r.workload == "stream"; });
   if (has_plot("throughput.svg")) f << "![throughput vs size](throughput.svg)\n\n";
+  table("Fan-out: 1 writer to 4 subscriber processes", [](const Row& r) {
+    return r.workload == "fanout";
+  });
+  if (std::any_of(rows.begin(), rows.end(),
+                  [](const Row& r) { return r.workload == "fanout"; })) {
+    f << "Each subscriber is a process of its own and receives every block; the "
+         "figure is the rate at which EACH of them receives (all receive all). The "
+         "writer loans a block in shared memory and stamps it in place (its sequence "
+         "number in word 0, once per 4 KiB and in the last word); every subscriber "
+         "checks all those words in place, in order, before it releases the block, "
+         "the same in every row. Rings are 8 blocks deep (Broadcast and Channel "
+         "slots, iceoryx subscriber queues) and nothing may be dropped "
+         "(WhenBehind::kBlockWriter; iceoryx WAIT_FOR_CONSUMER + BLOCK_PRODUCER). "
+         "`shoal.channel.loan` 1 -> 1 reader is the reference for the Broadcast's "
+         "1 MiB rate";
+    for (const Row& r : rows) {
+      if (r.workload == "fanout" && r.vs_single_reader > 0 && r.consumers > 1) {
+        f << "; `" << r.method << "` " << FormatSize(r.size) << ": "
+          << Ratio(r.vs_single_reader) << " of it";
+      }
+    }
+    f << ".\n\n";
+  }
   table("Pools (2 workers, f(x) = x + 1)", [](const Row& r) {
     return r.workload.rfind("pool-", 0) == 0 || r.workload == "executor-submit";
   });

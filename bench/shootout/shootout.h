@@ -31,7 +31,7 @@ struct Config {
   bool plots = true;
   std::string out = "shootout-results";
   std::vector<std::string> methods;    // filters; empty = all
-  std::vector<std::string> workloads;  // rtt stream sync scaling pool; empty = all
+  std::vector<std::string> workloads;  // rtt stream fanout sync scaling pool; empty = all
   std::vector<std::size_t> rtt_sizes = {64, 4096, 1 << 20};
   std::vector<std::size_t> stream_sizes = {8, 64, 4096, 1 << 20};
   std::vector<int> scaling_counts = {1, 2, 4};
@@ -86,6 +86,9 @@ struct Row {
   double median = 0, lo = 0, hi = 0;
   double vs_peer = 0;   // speed-up over the best peer (>1: faster); 0 = n/a
   double vs_floor = 0;  // cost relative to the floor (>= 1); 0 = n/a
+  // Fan-out rows: the rate of each subscriber relative to the single-reader
+  // Channel of the same block size (shoal.channel.loan 1 -> 1); 0 = n/a.
+  double vs_single_reader = 0;
   std::string best_peer, floor;
   // Set when this row beats its floor (vs_floor < 1): the floor is wrong
   // (or the run too noisy to tell); the report says which.
