@@ -42,68 +42,71 @@ iox::capro::ServiceDescription FanOutService(const std::string& service) {
 
 }  // namespace
 
-bool FanOutCtl::WaitReady(int subs, uint64_t until_ns,
-                          const std::atomic<uint32_t>* abort) const {
+namespace {
+
+// Waits until cond(k) holds for every subscriber k < subs (see PollUntil).
+template <class Cond>
+bool PollAll(int subs, Cond cond, uint64_t until_ns, const std::atomic<uint32_t>* abort) {
   for (int k = 0; k < subs; ++k) {
-    if (!PollUntil([&] { return reader[k].ready.load(std::memory_order_acquire) != 0; },
-                   until_ns, abort)) {
-      return false;
-    }
+    if (!PollUntil([&] { return cond(k); }, until_ns, abort)) return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool FanOutCtl::WaitReady(int subs, uint64_t until_ns,
+                          const std::atomic<uint32_t>* abort) const {
+  return PollAll(
+      subs, [&](int k) { return reader[k].ready.load(std::memory_order_acquire) != 0; },
+      until_ns, abort);
 }
 
 bool FanOutCtl::WaitAcked(int subs, uint64_t n, uint64_t until_ns,
                           const std::atomic<uint32_t>* abort) const {
-  for (int k = 0; k < subs; ++k) {
-    if (!PollUntil([&] { return reader[k].acked.load(std::memory_order_acquire) >= n; },
-                   until_ns, abort)) {
-      return false;
-    }
-  }
-  return true;
+  return PollAll(
+      subs, [&](int k) { return reader[k].acked.load(std::memory_order_acquire) >= n; },
+      until_ns, abort);
 }
 
 bool FanOutCtl::WaitDone(int subs, uint64_t until_ns,
                          const std::atomic<uint32_t>* abort) const {
-  for (int k = 0; k < subs; ++k) {
-    if (!PollUntil([&] { return reader[k].done.load(std::memory_order_acquire) != 0; },
-                   until_ns, abort)) {
-      return false;
-    }
-  }
-  return true;
+  return PollAll(
+      subs, [&](int k) { return reader[k].done.load(std::memory_order_acquire) != 0; },
+      until_ns, abort);
 }
+
+namespace {
+
+// The subscriber loop of the shoal rows: `receive()` returns the next View
+// (Broadcast or Channel), or throws Closed after the last one.
+template <class Receive>
+void ReceiveViews(Receive receive, std::size_t words, FanOutCtl* ctl, int k,
+                  CheckFn check) {
+  ctl->reader[k].ready.store(1, std::memory_order_release);
+  try {
+    for (uint64_t n = 0;;) {
+      auto v = receive();
+      if (v.size() != words || check(v.data(), words) != n) ctl->bad++;
+      v.release();
+      ctl->Ack(k, ++n);
+    }
+  } catch (const shoal::Closed&) {
+  }
+  ctl->reader[k].done.store(1, std::memory_order_release);
+}
+
+}  // namespace
 
 void ReceiveBroadcast(shoal::Broadcast<uint64_t>& bus, std::size_t words, FanOutCtl* ctl,
                       int k, CheckFn check) {
   auto sub = bus.subscribe();
-  ctl->reader[k].ready.store(1, std::memory_order_release);
-  try {
-    for (uint64_t n = 0;;) {
-      auto v = sub.receive();
-      if (v.size() != words || check(v.data(), words) != n) ctl->bad++;
-      v.release();
-      ctl->Ack(k, ++n);
-    }
-  } catch (const shoal::Closed&) {
-  }
-  ctl->reader[k].done.store(1, std::memory_order_release);
+  ReceiveViews([&] { return sub.receive(); }, words, ctl, k, check);
 }
 
 void ReceiveChannel(shoal::Channel<uint64_t>& ch, std::size_t words, FanOutCtl* ctl, int k,
                     CheckFn check) {
-  ctl->reader[k].ready.store(1, std::memory_order_release);
-  try {
-    for (uint64_t n = 0;;) {
-      auto v = ch.receive();
-      if (v.size() != words || check(v.data(), words) != n) ctl->bad++;
-      v.release();
-      ctl->Ack(k, ++n);
-    }
-  } catch (const shoal::Closed&) {
-  }
-  ctl->reader[k].done.store(1, std::memory_order_release);
+  ReceiveViews([&] { return ch.receive(); }, words, ctl, k, check);
 }
 
 void ReceiveIceoryx(const std::string& name, const std::string& service, std::size_t words,
