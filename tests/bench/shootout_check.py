@@ -85,6 +85,16 @@ def main():
         if len(rs) != 9:
             errors.append("scaling: %s has %d rows, expected 9" % (m, len(rs)))
 
+    # Fan-out: shoal's Broadcast to 4 subscribers at 64 B and 1 MiB, and its
+    # 1 MiB reference (a single-reader Channel), when the method is listed.
+    fanout = {(r["method"], r["size"], r["consumers"]) for r in rows
+              if r["workload"] == "fanout"}
+    if "shoal.broadcast.loan" in listed:
+        for want in [("shoal.broadcast.loan", 64, 4), ("shoal.broadcast.loan", 1 << 20, 4),
+                     ("shoal.channel.loan", 1 << 20, 1)]:
+            if want not in fanout:
+                errors.append("fanout: no row %s %d B to %d" % want)
+
     report = open(os.path.join(out, "report.md")).read()
     if not report:
         errors.append("report.md is empty")
