@@ -283,7 +283,7 @@ void Summarize(std::vector<Row>& rows) {
       }
     }
     // Fan-out: each subscriber's rate against the single-reader Channel of
-    // the same block size (the reference, not a floor).
+    // the same block size (a reference, not a floor).
     if (std::get<0>(key) == "fanout") {
       for (Row* r : g) {
         if (!Usable(*r)) continue;
