@@ -44,7 +44,7 @@ TEST(FloatChannel, SeedTestCopyMode) {
         }
         return 0;
       },
-      60);
+      240);
   std::vector<double> got(kDoubles);
   for (int b = 0; b < kBlocks; ++b) {
     ASSERT_EQ(ch.recv(std::span<double>(got), 20s), kDoubles);
@@ -52,7 +52,7 @@ TEST(FloatChannel, SeedTestCopyMode) {
       ASSERT_EQ(got[i], b * 1e6 + i) << b << " " << i;
     }
   }
-  EXPECT_EQ(WaitExitCode(producer, 70s), 0);
+  EXPECT_EQ(WaitExitCode(producer, 250s), 0);
 }
 
 // The same through loans: the consumer reads the producer's block in place.
@@ -67,7 +67,7 @@ TEST(FloatChannel, SeedTestLoanModeIsZeroCopy) {
         }
         return 0;
       },
-      60);
+      240);
   const std::byte* lo = ch.region().payload();
   const std::byte* hi = lo + ch.region().payload_size();
   for (int b = 0; b < kBlocks; ++b) {
@@ -80,7 +80,7 @@ TEST(FloatChannel, SeedTestLoanModeIsZeroCopy) {
       ASSERT_EQ(r[i], b * 1e6 + i) << b << " " << i;
     }
   }
-  EXPECT_EQ(WaitExitCode(producer, 70s), 0);
+  EXPECT_EQ(WaitExitCode(producer, 250s), 0);
 }
 
 TEST(Channel, PartialPublishAndUnpublishedLoanIsSkipped) {
@@ -182,7 +182,7 @@ TEST(Channel, HandleTravelsThroughTheCodec) {
     other.send(std::vector<int>{7, 8});
     return 0;
   });
-  EXPECT_EQ(ch.recv(5s), (std::vector<int>{7, 8}));
+  EXPECT_EQ(ch.recv(30s), (std::vector<int>{7, 8}));
   EXPECT_EQ(WaitExitCode(child), 0);
 }
 

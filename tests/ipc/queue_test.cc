@@ -175,7 +175,7 @@ TEST(Queue, CloseWakesBlockedReadersInOtherProcesses) {
   }
   std::this_thread::sleep_for(100ms);
   q.close();
-  for (pid_t k : kids) EXPECT_EQ(WaitExitCode(k, 10s), 0);
+  for (pid_t k : kids) EXPECT_EQ(WaitExitCode(k, 30s), 0);
 }
 
 TEST(Queue, SentinelShutdownWithTenConsumers) {

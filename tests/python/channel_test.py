@@ -413,7 +413,7 @@ def test_ctrl_c_interrupts_a_blocked_receive():
         "except KeyboardInterrupt:\n"
         "    raise SystemExit(7)\n")
     wait_line(p, "ready")
-    time.sleep(0.3)
+    wait_blocked(p)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 7, (out, err)

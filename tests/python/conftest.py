@@ -107,6 +107,30 @@ def python_start(code, **kw):
                             text=True, **kw)
 
 
+def wait_blocked(proc, timeout=30):
+    """Waits (bounded) until proc sleeps in futex() -- inside a blocking
+    shoal call rather than about to enter it -- per /proc/<pid>/syscall, so
+    a signal sent next interrupts that call however late a loaded machine
+    ran proc. Where the kernel does not show it, naps 0.3 s instead."""
+    path = "/proc/%d/syscall" % proc.pid
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                nr = f.read().split(" ", 1)[0].strip()
+        except OSError:
+            time.sleep(0.3)
+            return
+        if nr in ("202", "449"):  # x86-64 futex, futex_waitv
+            return
+        if not nr.isdigit() and nr != "running":
+            time.sleep(0.3)
+            return
+        time.sleep(0.005)
+    pytest.fail("pid %d never blocked in futex() within %s s"
+                % (proc.pid, timeout))
+
+
 def wait_line(proc, expected, timeout=30):
     """Reads proc's stdout until a line equal to `expected` (bounded).
     Reads the pipe's descriptor directly (a buffered reader would hide

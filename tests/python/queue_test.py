@@ -444,7 +444,7 @@ def test_ctrl_c_interrupts_a_blocked_get():
         "    print('interrupted after %.3f' % (time.monotonic() - t0), flush=True)\n"
         "    raise SystemExit(7)\n")
     wait_line(p, "ready")
-    time.sleep(0.3)
+    wait_blocked(p)
     t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)

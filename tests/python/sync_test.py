@@ -121,7 +121,7 @@ def test_ctrl_c_interrupts_a_blocked_acquire():
         "except KeyboardInterrupt:\n"
         "    raise SystemExit(7)\n" % name)
     wait_line(p, "ready")
-    time.sleep(0.3)
+    wait_blocked(p)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 7, (out, err)
@@ -316,7 +316,7 @@ def test_ctrl_c_in_barrier_wait_breaks_it():
         "except KeyboardInterrupt:\n"
         "    raise SystemExit(7)\n" % name)
     wait_line(p, "ready")
-    time.sleep(0.3)
+    wait_blocked(p)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 7, (out, err)

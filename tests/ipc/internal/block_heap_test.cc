@@ -52,7 +52,7 @@ TEST(BlockHeap, FullHeapWaitsThenTimesOutOrSucceeds) {
     std::this_thread::sleep_for(50ms);
     heap.Free(*all, 4096);
   });
-  EXPECT_TRUE(heap.Allocate(2048, 5s));
+  EXPECT_TRUE(heap.Allocate(2048, 30s));
   t.join();
   EXPECT_THROW(heap.Allocate(4097, 1s), ValueError);
 }

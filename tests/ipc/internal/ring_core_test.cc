@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -130,14 +131,22 @@ TEST(RingCore, CloseDrainsThenReportsClosed) {
 TEST(RingCore, CloseWakesSleepingReader) {
   SharedMapping mem(RingCore::BytesFor(4, 64));
   Ring ring(mem, 4, 64);
+  // Timed from the close (not from the start of the wait: the closing
+  // thread's nap may end late on a busy machine), against a timeout far
+  // above the bound.
+  std::atomic<int64_t> closed_at{0};
   std::thread t([&] {
     std::this_thread::sleep_for(100ms);
+    closed_at.store(std::chrono::steady_clock::now().time_since_epoch().count());
     ring.core.Close();
   });
   uint64_t v;
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kClosed);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
+  EXPECT_EQ(Get(ring.reader, &v, 30s), Status::kClosed);
+  EXPECT_NE(closed_at.load(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() -
+                std::chrono::steady_clock::time_point(
+                    std::chrono::steady_clock::duration(closed_at.load())),
+            testing::kSchedulingSlack);
   t.join();
 }
 
@@ -450,8 +459,11 @@ TEST(RingCore, OwnerRepairsDeadReadersAndSeesTheirPayload) {
   // Waiters leave the slot alone, even past the liveness interval.
   EXPECT_FALSE(Put(ring.writer, 2, 200ms));
   EXPECT_EQ(ring.core.lost(), 0u);
+  std::atomic<int64_t> repaired_at{0};
   std::thread repair([&] {
     std::this_thread::sleep_for(100ms);
+    repaired_at.store(
+        std::chrono::steady_clock::now().time_since_epoch().count());
     std::vector<uint64_t> seen;
     EXPECT_EQ(ring.core.RepairReadsOf(getpid(), [&](const RingClaim&) {
       seen.push_back(0);
@@ -463,9 +475,14 @@ TEST(RingCore, OwnerRepairsDeadReadersAndSeesTheirPayload) {
     }), 1u);
     EXPECT_EQ(seen, std::vector<uint64_t>{1234});
   });
-  auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(Put(ring.writer, 3, 5s));  // sleeps until the repair wakes it
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
+  // Sleeps until the repair wakes it: timed from the repair, against a
+  // timeout far above the bound.
+  EXPECT_TRUE(Put(ring.writer, 3, 30s));
+  EXPECT_NE(repaired_at.load(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() -
+                std::chrono::steady_clock::time_point(
+                    std::chrono::steady_clock::duration(repaired_at.load())),
+            testing::kSchedulingSlack);
   repair.join();
   EXPECT_EQ(ring.core.lost(), 0u);
   EXPECT_TRUE(rec.lost.empty());
