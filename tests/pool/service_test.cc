@@ -64,10 +64,10 @@ TEST(ServiceTest, CallReturnsTheHandlersReplyFromAnotherProcess) {
     return s + " from " + std::to_string(getpid());
   });
   ServiceClient<std::string, std::string> client(svc);
-  EXPECT_EQ(client.call("hello", 10s),
+  EXPECT_EQ(client.call("hello", 30s),
             "hello from " + std::to_string(server));
   Future<std::string> f = client.call_async("async");
-  EXPECT_EQ(f.result(10s), "async from " + std::to_string(server));
+  EXPECT_EQ(f.result(30s), "async from " + std::to_string(server));
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
   const ServiceStats st = svc.stats();
@@ -85,16 +85,16 @@ TEST(ServiceTest, HandlerExceptionsReachTheCallerAsThemselves) {
     return x * 2;
   });
   ServiceClient<int, int> client(svc);
-  EXPECT_EQ(client.call(21, 10s), 42);
+  EXPECT_EQ(client.call(21, 30s), 42);
   try {
-    client.call(1, 10s);
+    client.call(1, 30s);
     FAIL() << "no exception";
   } catch (const std::invalid_argument& e) {
     EXPECT_STREQ(e.what(), "one is not allowed");
   }
-  EXPECT_THROW(client.call(2, 10s), RemoteError);
-  EXPECT_THROW(client.call_async(1).result(10s), std::invalid_argument);
-  EXPECT_EQ(client.call(5, 10s), 10);  // the server carries on
+  EXPECT_THROW(client.call(2, 30s), RemoteError);
+  EXPECT_THROW(client.call_async(1).result(30s), std::invalid_argument);
+  EXPECT_EQ(client.call(5, 30s), 10);  // the server carries on
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
   EXPECT_EQ(svc.stats().errors, 3u);
@@ -111,7 +111,7 @@ TEST(ServiceTest, LargeMessagesTravelThroughTheHeap) {
   for (int round = 0; round < 3; ++round) {
     std::vector<double> in(100000);
     std::iota(in.begin(), in.end(), round);
-    std::vector<double> out = client.call(in, 10s);
+    std::vector<double> out = client.call(in, 30s);
     ASSERT_EQ(out.size(), in.size() + 1);
     EXPECT_EQ(out[0], in.back());
     EXPECT_EQ(out.back(), std::accumulate(in.begin(), in.end(), 0.0));
@@ -138,16 +138,16 @@ TEST(ServiceTest, LoanedRequestsAndInPlaceRepliesCopyNothing) {
       60);
   ServiceClient<Big, Big> client(svc);
   for (int round = 0; round < 3; ++round) {
-    auto loan = client.loan(10s);
+    auto loan = client.loan(30s);
     for (std::size_t i = 0; i < loan->size(); ++i) (*loan)[i] = float(i + round);
-    auto reply = client.call_in_place(std::move(loan), 10s);
+    auto reply = client.call_in_place(std::move(loan), 30s);
     EXPECT_EQ((*reply)[0], 2.0f * round);
     EXPECT_EQ((*reply)[1000], 2.0f * (1000 + round));
   }
   // Copy mode for the same types.
   auto in = std::make_unique<Big>();
   in->fill(1.5f);
-  Big out = client.call(*in, 10s);
+  Big out = client.call(*in, 30s);
   EXPECT_EQ(out[12345], 3.0f);
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
@@ -247,7 +247,7 @@ TEST(ServiceTest, ServerKilledMidRequestFailsOnlyThatCall) {
   }
   ASSERT_EQ(kill(holder, SIGKILL), 0);
   try {
-    doomed.result(10s);
+    doomed.result(30s);
     FAIL() << "no exception";
   } catch (const WorkerLost& e) {
     EXPECT_EQ(e.pid(), holder);
@@ -256,7 +256,7 @@ TEST(ServiceTest, ServerKilledMidRequestFailsOnlyThatCall) {
   }
   for (pid_t c : clients) EXPECT_EQ(WaitExitCode(c, 60s), 0);
   // The surviving server still serves.
-  EXPECT_EQ(victim.call(Query{9, 7, {}}, 10s), 9000007u);
+  EXPECT_EQ(victim.call(Query{9, 7, {}}, 30s), 9000007u);
   svc.close();
   for (pid_t s : servers) {
     const int code = WaitExitCode(s);
@@ -365,20 +365,20 @@ TEST(ServiceTest, ServerKilledBetweenTakingAndRecordingFailsThatCall) {
         internal::RingReader r(internal::RingCore::Attach(
             svc.region().payload() + shared->ring_offset, shared->ring_bytes));
         internal::RingClaim claim;
-        return r.Claim(&claim, Deadline(10s)) == internal::RingCore::Status::kOk
+        return r.Claim(&claim, Deadline(30s)) == internal::RingCore::Status::kOk
                    ? 0
                    : 3;  // exits holding the entry
       },
       30);
   EXPECT_EQ(WaitExitCode(taker), 0);
   try {
-    f.result(10s);
+    f.result(30s);
     FAIL() << "no exception";
   } catch (const WorkerLost& e) {
     EXPECT_EQ(e.pid(), taker);
   }
   pid_t server = StartServer(svc, [](int x) { return x * 3; });
-  EXPECT_EQ(client.call(7, 10s), 21);
+  EXPECT_EQ(client.call(7, 30s), 21);
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
   const ServiceStats st = svc.stats();
@@ -433,7 +433,7 @@ TEST(ServiceTest, ClientKilledWithCallsInFlightIsCountedNotServed) {
   EXPECT_EQ(st.lost, 0u);
   // The service works on, and the entry is reusable.
   ServiceClient<int, int> next(svc);
-  EXPECT_EQ(next.call(77, 10s), 77);
+  EXPECT_EQ(next.call(77, 30s), 77);
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
 }
@@ -446,10 +446,10 @@ TEST(ServiceTest, ARepliedResponseOfADeadClientIsDropped) {
       [&svc, done] {
         ServiceClient<int, int> c(svc);
         Future<int> f = c.call_async(5);
-        f.result(10s);
+        f.result(30s);
         // A reply that is still DONE (read in place, not released) when
         // this process is killed.
-        auto keep = c.call_in_place(6, 10s);
+        auto keep = c.call_in_place(6, 30s);
         if (*keep != 6) return 3;
         done->store(1);
         while (true) pause();
@@ -483,7 +483,7 @@ TEST(ServiceTest, TimeoutsAreBoundedAndTheLateReplyIsDropped) {
   EXPECT_THROW(client.call(2, 100ms), TimeoutError);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms + testing::kSchedulingSlack);
   gate->store(1);
-  EXPECT_EQ(client.call(3, 10s), 3);
+  EXPECT_EQ(client.call(3, 30s), 3);
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
   const ServiceStats st = svc.stats();
@@ -519,10 +519,10 @@ TEST(ServiceTest, AStoppedServerCostsOnlyItsCallsDeadline) {
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_THROW(held.result(200ms), TimeoutError);  // the future's own wait
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 200ms + testing::kSchedulingSlack);
-  for (int i = 2; i < 50; ++i) EXPECT_EQ(client.call(i, 10s), i);
+  for (int i = 2; i < 50; ++i) EXPECT_EQ(client.call(i, 30s), i);
   sh->gate.store(1);
   kill(sh->holder.load(), SIGCONT);
-  EXPECT_EQ(held.result(10s), 1);  // it was only late
+  EXPECT_EQ(held.result(30s), 1);  // it was only late
   svc.close();
   for (pid_t s : servers) EXPECT_EQ(WaitExitCode(s), 0);
   const ServiceStats st = svc.stats();
@@ -552,8 +552,8 @@ TEST(ServiceTest, ADoneCallbackMayHoldTheClientsLastHandle) {
     client.reset();  // the callback holds the last handle now
   }
   gate->store(1);
-  ASSERT_TRUE(WaitUntil([&] { return seen.load() == 9; }, 10s));
-  ASSERT_TRUE(WaitUntil([&] { return svc.stats().clients == 0; }, 10s));
+  ASSERT_TRUE(WaitUntil([&] { return seen.load() == 9; }, 30s));
+  ASSERT_TRUE(WaitUntil([&] { return svc.stats().clients == 0; }, 30s));
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
 }
@@ -565,8 +565,8 @@ TEST(ServiceTest, MoreCallsThanCellsWaitForACell) {
   pid_t server = StartServer(svc, [](int x) { return x + 1; });
   ServiceClient<int, int> client(svc);
   std::vector<Future<int>> fs;
-  for (int i = 0; i < 20; ++i) fs.push_back(client.call_async(i, 10s));
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(fs[i].result(10s), i + 1);
+  for (int i = 0; i < 20; ++i) fs.push_back(client.call_async(i, 30s));
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(fs[i].result(30s), i + 1);
   svc.close();
   EXPECT_EQ(WaitExitCode(server), 0);
 }
@@ -585,7 +585,7 @@ TEST(ServiceTest, NamedServiceOpensFromAnotherProcess) {
   pid_t client = ForkChild(
       [name = o.region.name] {
         auto c = ServiceClient<std::string, size_t>::Open(name);
-        return c.call("four", 10s) == 4 ? 0 : 3;
+        return c.call("four", 30s) == 4 ? 0 : 3;
       },
       60);
   EXPECT_EQ(WaitExitCode(client), 0);
