@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import shoal
-from conftest import join, python_start, run, start, unique, wait_line
+from conftest import join, python_start, run, start, unique, wait_blocked, wait_line
 
 N = 100_000
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import shoal
-from conftest import join, python_start, run, start, unique, wait_line
+from conftest import join, python_start, run, start, unique, wait_blocked, wait_line
 
 
 # ----------------------------------------------------------- Lock
