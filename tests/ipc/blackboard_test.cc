@@ -198,6 +198,7 @@ TEST(Blackboard, CorruptTableIsInvalidRegion) {
 struct Book {
   std::atomic<int> stop{0};
   std::atomic<uint64_t> done[64] = {};
+  std::atomic<uint64_t> reads[2] = {};
 };
 
 // Two keys, each with its own writer, writers SIGKILLed after a random
@@ -225,7 +226,7 @@ TEST(Blackboard, WritersOfSeveralKeysKilledReadersSeeWholeValues) {
   };
   std::vector<pid_t> readers;
   for (int r = 0; r < 2; ++r) {
-    readers.push_back(StartChild([&] {
+    readers.push_back(StartChild([&, r] {
       auto left = board.entry<Reading>("left");
       auto right = board.entry<Reading>("right");
       auto untouched = board.entry<int>("untouched");
@@ -239,7 +240,7 @@ TEST(Blackboard, WritersOfSeveralKeysKilledReadersSeeWholeValues) {
         if (untouched.read() != 77) return 6;
         last_l = l.version;
         last_r = rr.version;
-        ++n;
+        book->reads[r].store(++n, std::memory_order_relaxed);
       }
       return n > 0 ? 0 : 7;
     }, 120));
@@ -247,6 +248,10 @@ TEST(Blackboard, WritersOfSeveralKeysKilledReadersSeeWholeValues) {
   const char* keys[2] = {"left", "right"};
   int slot = 0;
   pid_t writers[2] = {writer(keys[0], slot++), writer(keys[1], slot++)};
+  // The kills start once both readers read (see latest_test.cc).
+  ASSERT_TRUE(shoal::testing::WaitUntil(
+      [&] { return book->reads[0].load() > 0 && book->reads[1].load() > 0; },
+      seconds(60)));
   std::mt19937 rng(17);
   constexpr int kKills = 20;
   for (int k = 0; k < kKills; ++k) {

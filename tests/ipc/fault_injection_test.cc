@@ -42,7 +42,7 @@ constexpr int kTrials = 300;       // per structure role; 4 roles => 1200
 // above the 50 ms a repair takes, so that a machine running many times more
 // work than it has CPUs (where a wake-up can wait a second for a CPU) is not
 // mistaken for one.
-constexpr auto kSurvivorBound = std::chrono::seconds(10);
+constexpr auto kSurvivorBound = std::chrono::seconds(30);
 constexpr int kItemsPerTrial = 64;
 // Writers get more work than the random kill delay can let them finish.
 constexpr int kWriterItems = 4000;
@@ -173,7 +173,7 @@ TEST(FaultInjection, QueueProducerKilledAtRandomInstants) {
     ++fig.trials;
   }
   Report("Queue, producer killed", fig);
-  EXPECT_LT(fig.max_wait_ms, 5000);
+  EXPECT_LT(fig.max_wait_ms, 20000);  // a repair, not the 30 s bound
   EXPECT_GT(fig.killed_mid_run, kTrials / 2);
 }
 
@@ -237,7 +237,7 @@ TEST(FaultInjection, QueueConsumerKilledAtRandomInstants) {
     ++fig.trials;
   }
   Report("Queue, consumer killed", fig);
-  EXPECT_LT(fig.max_wait_ms, 5000);
+  EXPECT_LT(fig.max_wait_ms, 20000);  // a repair, not the 30 s bound
 }
 
 TEST(FaultInjection, ChannelWriterKilledInsideLoan) {
@@ -309,7 +309,7 @@ TEST(FaultInjection, ChannelWriterKilledInsideLoan) {
     ++fig.trials;
   }
   Report("Channel, writer killed", fig);
-  EXPECT_LT(fig.max_wait_ms, 5000);
+  EXPECT_LT(fig.max_wait_ms, 20000);  // a repair, not the 30 s bound
 }
 
 TEST(FaultInjection, ChannelReaderKilledHoldingView) {
@@ -370,7 +370,7 @@ TEST(FaultInjection, ChannelReaderKilledHoldingView) {
     ++fig.trials;
   }
   Report("Channel, reader killed", fig);
-  EXPECT_LT(fig.max_wait_ms, 5000);
+  EXPECT_LT(fig.max_wait_ms, 20000);  // a repair, not the 30 s bound
 }
 
 }  // namespace

@@ -203,9 +203,8 @@ int ReaderLoop(const shoal::Latest<Big>& x, Book* book, int slot) {
     if (v.value.count != v.version) return 4;
     if (v.version < last) return 5;
     last = v.version;
-    ++n;
+    book->reads[slot].store(++n, std::memory_order_relaxed);
   }
-  book->reads[slot].store(n);
   return n > 0 ? 0 : 6;
 }
 
@@ -235,6 +234,11 @@ TEST(Latest, WritersKilledAtRandomInstantsNeverTearAValue) {
   for (int r = 0; r < 2; ++r) {
     readers.push_back(StartChild([&, r] { return ReaderLoop(x, book.get(), r); }, 120));
   }
+  // The kills start once both readers read: a reader that a loaded machine
+  // had not yet run would otherwise see nothing of them.
+  ASSERT_TRUE(shoal::testing::WaitUntil(
+      [&] { return book->reads[0].load() > 0 && book->reads[1].load() > 0; },
+      seconds(60)));
   constexpr int kKills = 30;
   int next_slot = 0;
   pid_t writers[2];

@@ -437,7 +437,8 @@ TEST(PoolTest, KilledWorkersFailExactlyTheirTasks) {
   std::mutex killed_mu;
   std::thread killer([&] {
     int n = 0;
-    auto until = std::chrono::steady_clock::now() + 60s;
+    // Bounded (a failed test must not hang), far beyond a slow run's length.
+    auto until = std::chrono::steady_clock::now() + 240s;
     while (n < Board::kVictims && !stop &&
            std::chrono::steady_clock::now() < until) {
       for (int k = 0; k < Board::kVictims; ++k) {
@@ -531,7 +532,9 @@ TEST(PoolTest, TaskTimeoutKillsAndReplacesTheWorker) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   EXPECT_EQ(pool.apply(Square, 6), 36);
   // A pool-wide default.
-  shoal::Pool p2(shoal::PoolOptions{.processes = 1, .task_timeout = 150ms});
+  // 5 s: far below the task's 20 s, and far above what a loaded machine
+  // may keep the worker of the quick task off the CPU.
+  shoal::Pool p2(shoal::PoolOptions{.processes = 1, .task_timeout = 5s});
   EXPECT_THROW(p2.apply(SleepMs, 20000), shoal::TimeoutError);
   EXPECT_EQ(p2.apply(SleepMs, 1), 1);
 }
