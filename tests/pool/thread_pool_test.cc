@@ -40,8 +40,17 @@ int HoldUntilReleased(int ret) {
   return ret;
 }
 thread_local int t_init = 0;
-void Init(int v) { t_init = v; }
-int GetInit() { return t_init; }
+thread_local int t_tasks = 0;
+std::atomic<int> g_inits{0};     // threads started (initializer runs)
+std::atomic<int> g_retiring{0};  // threads that ran their 2nd task
+void Init(int v) {
+  t_init = v;
+  g_inits.fetch_add(1);
+}
+int GetInit() {
+  if (++t_tasks == 2) g_retiring.fetch_add(1);  // before the result is out
+  return t_init;
+}
 
 TEST(ThreadPoolTest, SameInterfaceAsPool) {
   shoal::ThreadPool pool(3);
@@ -80,11 +89,18 @@ TEST(ThreadPoolTest, InitializerAndMaxTasks) {
       .maxtasksperchild = 2});
   for (int i = 0; i < 20; ++i) ASSERT_EQ(pool.apply(GetInit), 9);
   // A thread that retires after its second task drops out of worker_pids()
-  // before its replacement comes in, so the size is 2 again only once the
-  // pool has replaced it: wait for that, bounded.
-  for (int i = 0; i < 3000 && pool.worker_pids().size() != 2; ++i) {
+  // before its replacement comes in, and the last one may retire after
+  // apply() has returned. Settled: every retired thread has a replacement
+  // that ran the initializer (so it was dropped before). Bounded wait.
+  const auto settled = [&] {
+    return g_inits.load() == 2 + g_retiring.load() &&
+           pool.worker_pids().size() == 2;
+  };
+  for (int i = 0; i < 3000 && !settled(); ++i) {
     std::this_thread::sleep_for(10ms);
   }
+  EXPECT_GE(g_retiring.load(), 9);  // 20 tasks, at most 2 threads unretired
+  EXPECT_EQ(g_inits.load(), 2 + g_retiring.load());
   EXPECT_EQ(pool.worker_pids().size(), 2u);
 }
 
