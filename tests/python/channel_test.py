@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import shoal
-from conftest import join, python_start, run, start, unique, wait_blocked, wait_line
+from conftest import (join, python_start, run, settle_threads, start, unique,
+                      wait_blocked, wait_line)
 
 N = 100_000
 
@@ -345,6 +346,7 @@ def test_a_forked_child_never_gives_back_its_parents_blocks():
     ch.send(np.ones(10))
     a = ch.receive(timeout=5)   # slot 1: leased to this process
     w = ch.loan(timeout=5)      # slot 2: loaned to this process
+    settle_threads()  # see conftest.py
     pid = os.fork()
     if pid == 0:
         code = 3

@@ -10,22 +10,52 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
-# Every test is bounded: a hang dumps every thread's stack and kills the
-# run instead of waiting for Bazel's timeout.
-TEST_TIMEOUT = 120
+# The whole run is bounded: a hang dumps every thread's stack and kills the
+# run a little before Bazel's timeout would, so the log says where it hung.
+# One watchdog thread for the whole run, started before any test forks: a
+# watchdog armed per test started and ended a thread around every test, and
+# a child forked while such a thread was still exiting could inherit one of
+# ASan's allocator locks held (GCC 12's ASan does not lock its allocator
+# across fork()) and hang before running a line of Python, unbounded by its
+# alarm() -- which then also hung the interpreter's exit, joining it.
+_RUN_BOUND_S = max(60, int(os.environ.get("TEST_TIMEOUT", "300")) - 20)
+faulthandler.dump_traceback_later(_RUN_BOUND_S, exit=True)
 
-_names = itertools.count()
+
+def settle_threads(timeout=2.0):
+    """Waits (bounded) until every thread Python has finished with is gone
+    from the kernel too, so a fork() never copies a thread mid-exit (see
+    above). Besides Python's threads only the watchdog is expected; a live
+    native thread of shoal's (a Service client's receiver) makes this wait
+    the whole `timeout`, which is harmless."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            tasks = len(os.listdir("/proc/self/task"))
+        except OSError:
+            return
+        if tasks <= threading.active_count() + 1:
+            return
+        time.sleep(0.001)
 
 
 @pytest.fixture(autouse=True)
-def watchdog():
-    faulthandler.dump_traceback_later(TEST_TIMEOUT, exit=True)
+def no_child_outlives_its_test():
+    """A test that failed before joining its child must not leave it
+    behind: multiprocessing joins every child at interpreter exit, so one
+    hung child would hang the run until Bazel's timeout."""
     yield
-    faulthandler.cancel_dump_traceback_later()
+    for p in multiprocessing.active_children():
+        p.kill()
+        p.join(10)
+
+
+_names = itertools.count()
 
 
 def unique(prefix):
@@ -61,6 +91,8 @@ def _child_main(alarm_s, target, args):
 def start(ctx, target, *args, alarm_s=60):
     """Starts target(*args) in a child of `ctx`, bounded by alarm()."""
     p = ctx.Process(target=_child_main, args=(alarm_s, target, args))
+    if ctx.get_start_method() == "fork":
+        settle_threads()
     p.start()
     return p
 
