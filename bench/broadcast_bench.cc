@@ -122,7 +122,7 @@ void ChannelLoan(benchmark::State& state) {
   FanOut(
       state, 1, bytes,
       [&](int k, Ctl* ctl) { shoal::shootout::ReceiveChannel(ch, words, ctl, k, kCheck); },
-      [&](uint64_t seq) { shoal::shootout::PublishChannel(ch, words, seq, kStamp); },
+      [&](uint64_t seq) { shoal::shootout::PublishLoaned(ch, words, seq, kStamp); },
       [&] { ch.close(); });
 }
 void BM_Channel_Loan(benchmark::State& state) { ChannelLoan<Stamp, Check>(state); }
@@ -144,7 +144,7 @@ void BroadcastLoan(benchmark::State& state) {
       [&](int k, Ctl* ctl) {
         shoal::shootout::ReceiveBroadcast(bus, words, ctl, k, kCheck);
       },
-      [&](uint64_t seq) { shoal::shootout::PublishBroadcast(bus, words, seq, kStamp); },
+      [&](uint64_t seq) { shoal::shootout::PublishLoaned(bus, words, seq, kStamp); },
       [&] { bus.close(); });
 }
 void BM_Broadcast_Loan(benchmark::State& state) {

@@ -40,10 +40,6 @@ iox::capro::ServiceDescription FanOutService(const std::string& service) {
       iox::capro::IdString_t(iox::cxx::TruncateToCapacity, service.c_str()));
 }
 
-}  // namespace
-
-namespace {
-
 // Waits until cond(k) holds for every subscriber k < subs (see PollUntil).
 template <class Cond>
 bool PollAll(int subs, Cond cond, uint64_t until_ns, const std::atomic<uint32_t>* abort) {
@@ -154,20 +150,6 @@ void ReceiveIceoryx(const std::string& name, const std::string& service, std::si
   ctl->reader[k].done.store(1, std::memory_order_release);
 }
 
-void PublishBroadcast(shoal::Broadcast<uint64_t>& bus, std::size_t words, uint64_t seq,
-                      StampFn stamp) {
-  auto w = bus.loan(words);
-  stamp(w.data(), words, seq);
-  w.publish();
-}
-
-void PublishChannel(shoal::Channel<uint64_t>& ch, std::size_t words, uint64_t seq,
-                    StampFn stamp) {
-  auto w = ch.loan(words);
-  stamp(w.data(), words, seq);
-  w.publish();
-}
-
 IceoryxFanOutPublisher::IceoryxFanOutPublisher(const std::string& name,
                                                const std::string& service) {
   InitIceoryxRuntime(name);
@@ -219,9 +201,9 @@ Outcome RunFanOut(const Config& cfg, const std::string& method, std::size_t size
     if (ice) pub.emplace(service + "-w", service);
     auto publish = [&](uint64_t seq) {
       if (bus) {
-        PublishBroadcast(*bus, words, seq);
+        PublishLoaned(*bus, words, seq);
       } else if (ch) {
-        PublishChannel(*ch, words, seq);
+        PublishLoaned(*ch, words, seq);
       } else {
         pub->Publish(words, seq);
       }

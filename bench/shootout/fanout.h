@@ -79,11 +79,15 @@ void ReceiveIceoryx(const std::string& name, const std::string& service,
                     std::size_t words, bool poll, FanOutCtl* ctl, int k,
                     CheckFn check = bench::Check);
 
-// The writer's side of each: loan, stamp in place, publish.
-void PublishBroadcast(shoal::Broadcast<uint64_t>& bus, std::size_t words, uint64_t seq,
-                      StampFn stamp = bench::Stamp);
-void PublishChannel(shoal::Channel<uint64_t>& ch, std::size_t words, uint64_t seq,
-                    StampFn stamp = bench::Stamp);
+// The writer's side of a Broadcast<uint64_t> or a Channel<uint64_t>: loan,
+// stamp in place, publish.
+template <class Writer>
+void PublishLoaned(Writer& writer, std::size_t words, uint64_t seq,
+                   StampFn stamp = bench::Stamp) {
+  auto w = writer.loan(words);
+  stamp(w.data(), words, seq);
+  w.publish();
+}
 // iceoryx: starts this process's runtime (`name`) and offers `service`
 // (WAIT_FOR_CONSUMER).
 class IceoryxFanOutPublisher {

@@ -35,8 +35,6 @@
 //                          bounded polling for a condition; elapsed time
 //   BlockedInFutex(pid)    whether pid sleeps in futex() right now (its
 //                          /proc/<pid>/syscall), nullopt where not shown
-//   SleepsOf(pid)          how often pid went to sleep and whether it sleeps
-//                          now (/proc/<pid>/status), nullopt where not shown
 //
 // The default bounds are for work that must finish: a hang still fails,
 // but a child that a loaded 2-core machine running sanitizer builds keeps
@@ -266,38 +264,6 @@ inline std::optional<bool> BlockedInFutex(pid_t pid) {
   const long nr = std::strtol(buf, &end, 10);
   if (end == buf) return std::nullopt;
   return nr == 202 || nr == 449;  // x86-64 futex, futex_waitv
-}
-
-// How many times `pid` went to sleep (voluntary context switches) and
-// whether it sleeps right now: "it woke up, did its step and waits again"
-// is `sleeping && switches > before`, however long the machine kept it off
-// the CPU in between. std::nullopt where /proc does not say.
-struct Sleeps {
-  long switches = 0;
-  bool sleeping = false;
-};
-inline std::optional<Sleeps> SleepsOf(pid_t pid) {
-  const std::string path = "/proc/" + std::to_string(pid) + "/status";
-  std::FILE* f = std::fopen(path.c_str(), "r");
-  if (f == nullptr) return std::nullopt;
-  Sleeps out;
-  bool have_state = false;
-  bool have_switches = false;
-  char line[256];
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    if (std::strncmp(line, "State:", 6) == 0) {
-      const char* p = line + 6;
-      while (*p == ' ' || *p == '\t') ++p;
-      out.sleeping = *p == 'S';
-      have_state = true;
-    } else if (std::strncmp(line, "voluntary_ctxt_switches:", 24) == 0) {
-      out.switches = std::strtol(line + 24, nullptr, 10);
-      have_switches = true;
-    }
-  }
-  std::fclose(f);
-  if (!have_state || !have_switches) return std::nullopt;
-  return out;
 }
 
 // How much a test allows on top of a timed call's bound before it calls the
