@@ -140,8 +140,12 @@ void AtExit() {
 }
 
 // Where a fork()ed child keeps its parent's state (reachable, so leak
-// checkers in the child do not report it).
-std::shared_ptr<ReusableState>* g_parents = nullptr;
+// checkers in the child do not report it). Static storage, not new: an
+// atfork child handler must not allocate (another thread of the parent may
+// have held an allocator lock at the fork; ASan's allocator is not reset
+// in the child, glibc's is).
+alignas(std::shared_ptr<ReusableState>) unsigned char
+    g_parents[sizeof(std::shared_ptr<ReusableState>)];
 
 // A fork()ed child has none of the parent's threads: it must not touch the
 // parent's executor (nor a lock another thread held): it starts afresh. The
@@ -149,7 +153,8 @@ std::shared_ptr<ReusableState>* g_parents = nullptr;
 void ForgetInChild() {
   new (&StateMu()) std::mutex;
   std::shared_ptr<ReusableState>& s = TheState();
-  if (s) g_parents = new std::shared_ptr<ReusableState>(std::move(s));
+  // (A grandchild overwrites its parent's copy: those bytes stay leaked.)
+  if (s) new (g_parents) std::shared_ptr<ReusableState>(std::move(s));
   new (&s) std::shared_ptr<ReusableState>();
 }
 

@@ -31,6 +31,7 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 using shoal::testing::ForkChild;
 using shoal::testing::NewShared;
+using shoal::testing::SettleOtherThreads;
 using shoal::testing::WaitExitCode;
 using Sub = Broadcast<uint64_t>::Subscriber;
 
@@ -318,6 +319,7 @@ TEST_P(BroadcastWaitTest, TheSetsFdFiresForAPublish) {
   ASSERT_EQ(::epoll_ctl(ep, EPOLL_CTL_ADD, set.fd(), &ev), 0);
   epoll_event out;
   EXPECT_EQ(::epoll_wait(ep, &out, 1, 0), 0);
+  SettleOtherThreads();  // the set's helper thread (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(b); });  // the helper watches
     Send(b, 3);

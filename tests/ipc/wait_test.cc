@@ -30,6 +30,7 @@ using testing_clock = std::chrono::steady_clock;
 using shoal::testing::ExitCode;
 using shoal::testing::ForkChild;
 using shoal::testing::NewShared;
+using shoal::testing::SettleOtherThreads;
 using shoal::testing::WaitExitCode;
 
 internal::RingData* RingOf(const Queue<uint32_t>& q) {
@@ -455,6 +456,7 @@ TEST_P(WaitTest, TheSetsFdPlugsIntoEpoll) {
   epoll_event out;
   EXPECT_EQ(epoll_wait(ep, &out, 1, 0), 0);
 
+  SettleOtherThreads();  // the set's helper thread (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(qs[2]); });  // the helper sleeps
     qs[2].put(9);
@@ -521,6 +523,7 @@ TEST(WaitSetTest, UsableOnBothSidesOfAFork) {
   set.add(a);
   ASSERT_GE(set.fd(), 0);  // the helper thread runs
   EXPECT_TRUE(set.poll().empty());
+  SettleOtherThreads();  // the set's helper thread (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     r.put(1);  // tell the parent we are up
     const auto& ready = set.wait(std::chrono::seconds(20));

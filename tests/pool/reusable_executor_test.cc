@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "shoal/base/errors.h"
+#include "tests/support/fork_helpers.h"
 
 namespace {
 
@@ -89,6 +90,9 @@ TEST_F(ReusableExecutorTest, WorkersLeaveAfterTheIdleTimeoutAndComeBack) {
   ASSERT_EQ(first.size(), 2u);
   ASSERT_TRUE(WorkersLeaveWithin(ex, 30s));
   for (pid_t p : first) EXPECT_TRUE(GoneWithin(p, 30s)) << p;
+  // The retired executor's threads may still be exiting while this submit
+  // forks a new pool (fork_helpers.h: ASan and fork).
+  shoal::testing::SettleOtherThreads();
   // The handle still works: new workers.
   EXPECT_EQ(ex.submit(Square, 4).result(kWait), 16);
   const std::vector<pid_t> second = ex.worker_pids();

@@ -27,6 +27,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ForkChild;
 using testing::NewShared;
+using testing::SettleOtherThreads;
 using testing::WaitExitCode;
 using testing::WaitUntil;
 
@@ -55,6 +56,9 @@ ServiceOptions SmallService() {
 // A server process serving `svc` until it is closed.
 template <class S, class Fn>
 pid_t StartServer(S& svc, Fn handler) {
+  // A client's receiver thread may still be finishing a call, or exiting
+  // (fork_helpers.h: ASan and fork).
+  SettleOtherThreads();
   return ForkChild([&svc, handler] { svc.serve(handler); }, 60);
 }
 

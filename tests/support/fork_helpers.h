@@ -35,6 +35,9 @@
 //                          bounded polling for a condition; elapsed time
 //   BlockedInFutex(pid)    whether pid sleeps in futex() right now (its
 //                          /proc/<pid>/syscall), nullopt where not shown
+//   SettleOtherThreads()   before a fork(): waits (bounded) until every
+//                          other thread of this process sleeps in a system
+//                          call (see there: ASan and fork)
 //
 // The default bounds are for work that must finish: a hang still fails,
 // but a child that a loaded 2-core machine running sanitizer builds keeps
@@ -45,6 +48,7 @@
 #ifndef SHOAL_TESTS_SUPPORT_FORK_HELPERS_H_
 #define SHOAL_TESTS_SUPPORT_FORK_HELPERS_H_
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -264,6 +268,56 @@ inline std::optional<bool> BlockedInFutex(pid_t pid) {
   const long nr = std::strtol(buf, &end, 10);
   if (end == buf) return std::nullopt;
   return nr == 202 || nr == 449;  // x86-64 futex, futex_waitv
+}
+
+// Whether every thread of this process other than the caller sleeps in a
+// blocking system call right now (/proc/self/task/<tid>/syscall): none is
+// running, exiting, or preempted in user space.
+inline bool OtherThreadsAsleep() {
+  const std::string self = std::to_string(gettid());
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return true;
+  bool asleep = true;
+  while (dirent* e = readdir(dir)) {
+    if (e->d_name[0] == '.' || self == e->d_name) continue;
+    const std::string path =
+        std::string("/proc/self/task/") + e->d_name + "/syscall";
+    std::FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) continue;  // gone in between
+    char buf[64] = {};
+    const std::size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    char* end = nullptr;
+    const long nr = n == 0 ? -1 : std::strtol(buf, &end, 10);
+    switch (end == buf ? -1 : nr) {
+      // x86-64: read, poll, select, nanosleep, wait4, pause, rt_sigtimedwait,
+      // clock_nanosleep, epoll_wait, pselect6, ppoll, epoll_pwait,
+      // epoll_pwait2, futex, futex_waitv.
+      case 0: case 7: case 23: case 35: case 61: case 34: case 128: case 230:
+      case 232: case 270: case 271: case 281: case 441: case 202: case 449:
+        break;
+      default:
+        asleep = false;  // "running", "-1 ..." (user space) or another call
+    }
+  }
+  closedir(dir);
+  return asleep;
+}
+
+// GCC 12's AddressSanitizer does not lock its allocator across fork(): a
+// child forked while another thread of the parent allocates, frees, or is
+// still exiting (giving its allocator cache back) can inherit one of its
+// locks held and hang at its first malloc. glibc's malloc is safe; ASan
+// builds are not. Called right before a fork() (or a call that forks) in a
+// test that has other threads, it waits until they all sleep; a thread that
+// never sleeps only costs `timeout`, so callers do not assert on it.
+inline bool SettleOtherThreads(milliseconds timeout = milliseconds(5000)) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!OtherThreadsAsleep()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  return true;
 }
 
 // How much a test allows on top of a timed call's bound before it calls the
