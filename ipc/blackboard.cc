@@ -150,6 +150,25 @@ std::vector<std::string> Blackboard::keys() const {
   return out;
 }
 
+std::vector<Blackboard::KeyType> Blackboard::key_types() const {
+  uint32_t n;
+  const BlackboardEntryData* entries = Entries(&n);
+  std::vector<KeyType> out;
+  for (uint32_t i = 0; i < n; ++i) {
+    BlackboardEntryData e;  // one copy: see Lookup
+    std::memcpy(&e, &entries[i], sizeof(e));
+    KeyType k;
+    k.key.assign(e.key, strnlen(e.key, kBlackboardKeyBytes - 1));
+    k.type_name.assign(
+        e.type_name,
+        strnlen(e.type_name, internal::kBlackboardTypeNameBytes - 1));
+    k.type_hash = e.type_hash;
+    k.value_size = e.value_size;
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
 bool Blackboard::contains(std::string_view key) const {
   for (const std::string& k : keys()) {
     if (k == key) return true;

@@ -201,6 +201,30 @@ class Blackboard {
   std::vector<std::string> keys() const;
   bool contains(std::string_view key) const;
 
+  // What a key was declared with, as the table records it (the type's name
+  // may be cut at 95 bytes; the hash is what entry<T> compares).
+  struct KeyType {
+    std::string key;
+    std::string type_name;
+    uint64_t type_hash = 0;
+    uint64_t value_size = 0;
+  };
+  // Every key's declaration, in declaration order.
+  std::vector<KeyType> key_types() const;
+
+  // For bindings that know a key's type only at run time (the Python
+  // module): the untyped cell of `key` after the checks of entry<T>, the
+  // type given as its hash, size and name; and the hook that counts a
+  // publication into generation() (call it after each LatestCell::Publish).
+  internal::LatestCell untyped_cell(std::string_view key, uint64_t type_hash,
+                                    uint64_t size,
+                                    std::string_view type_name) const {
+    return Lookup(key, type_hash, size, type_name);
+  }
+  internal::BoardGeneration publication_hook() const {
+    return internal::BoardGeneration(data_);
+  }
+
   // Publications of any key so far; wait_changed blocks until it moves
   // away from `seen` (true) or the deadline (false).
   uint64_t generation() const { return internal::BoardGeneration(data_).Get(); }

@@ -129,17 +129,26 @@ constexpr std::string_view TypeName() {
   return std::string_view(H::kValue.data.data(), H::kValue.size);
 }
 
+// The layout hash of a type given by its TypeName(), size and alignment:
+// LayoutHash<T> below, for callers that know the type only at run time
+// (the Python module builds std::array<double, N> for any N).
+constexpr uint64_t LayoutHashOf(std::string_view type_name,
+                                std::string_view kind, uint64_t size,
+                                uint64_t align, uint32_t version) {
+  uint64_t h = Fnv1a64(type_name);
+  h = Fnv1a64(std::string_view("\0", 1), h);  // separator: name|kind
+  h = Fnv1a64(kind, h);
+  h = Fnv1a64(size, h);
+  h = Fnv1a64(align, h);
+  h = Fnv1a64(static_cast<uint64_t>(version), h);
+  return h;
+}
+
 // The layout hash a region header carries for a structure of type T.
 template <class T>
 constexpr uint64_t LayoutHash(std::string_view kind = {},
                               uint32_t version = 1) {
-  uint64_t h = Fnv1a64(TypeName<T>());
-  h = Fnv1a64(std::string_view("\0", 1), h);  // separator: name|kind
-  h = Fnv1a64(kind, h);
-  h = Fnv1a64(static_cast<uint64_t>(sizeof(T)), h);
-  h = Fnv1a64(static_cast<uint64_t>(alignof(T)), h);
-  h = Fnv1a64(static_cast<uint64_t>(version), h);
-  return h;
+  return LayoutHashOf(TypeName<T>(), kind, sizeof(T), alignof(T), version);
 }
 
 }  // namespace internal

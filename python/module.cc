@@ -19,6 +19,7 @@ PYBIND11_MODULE(_shoal, m) {
   shoal::python::RegisterQueues(m);
   shoal::python::RegisterChannels(m);
   shoal::python::RegisterBroadcast(m);
+  shoal::python::RegisterLatest(m);
   shoal::python::RegisterService(m);
   shoal::python::RegisterSync(m);
   shoal::python::RegisterValues(m);

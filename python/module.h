@@ -14,6 +14,7 @@ namespace py = pybind11;
 void RegisterQueues(py::module_& m);    // queue.cc
 void RegisterChannels(py::module_& m);  // channel.cc
 void RegisterBroadcast(py::module_& m);  // broadcast.cc
+void RegisterLatest(py::module_& m);     // latest.cc
 void RegisterService(py::module_& m);    // service.cc
 void RegisterSync(py::module_& m);      // sync.cc
 void RegisterValues(py::module_& m);    // values.cc

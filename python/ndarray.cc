@@ -68,6 +68,7 @@ py::object DtypeOf(char code) {
 
 py::object ArrayView(char code, void* data, std::size_t n, bool writable,
                      py::handle base) {
+  EnsureNumpy();  // as in NewArray
   npy_intp dim = static_cast<npy_intp>(n);
   PyArray_Descr* d = Descr(code);
   PyObject* a = PyArray_NewFromDescr(
@@ -127,6 +128,9 @@ std::size_t ArraySize(py::handle array) {
 }
 
 py::object NewArray(char code, std::size_t n) {
+  // Before &PyArray_Type is read (an entry of the API table): a spawned
+  // child may make its first numpy call here.
+  EnsureNumpy();
   npy_intp dim = static_cast<npy_intp>(n);
   PyObject* a = PyArray_NewFromDescr(&PyArray_Type, Descr(code), 1, &dim,
                                      nullptr, nullptr, 0, nullptr);

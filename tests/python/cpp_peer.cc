@@ -28,6 +28,17 @@
 //   cpp_peer service-call NAME N                  calls "req-0".."req-N-1",
 //       prints each reply, then calls "boom" and prints "error <what>"
 //
+//   cpp_peer latest-read NAME                     prints Latest<double>'s
+//       "<value> <version>"
+//   cpp_peer latest-publish NAME X                publishes X to Latest<double>
+//   cpp_peer latest3-serve NAME                   creates the named
+//       Latest<std::array<double, 3>> holding {1.5, 2.5, 3.5}, publishes
+//       {4, 5, 6} (version 1), prints "ready", waits for stdin EOF
+//   cpp_peer board-update NAME                    opens a Blackboard with keys
+//       log_level (int32_t), rate (double), gains (std::array<double, 3>),
+//       prints "<log_level> <rate> <g0> <g1> <g2>", then publishes
+//       rate = 7.25 and gains = {0.5, 0.25, 0.125}
+//
 // Every mode is bounded by alarm(60).
 #include <unistd.h>
 
@@ -39,7 +50,11 @@
 #include <string>
 #include <vector>
 
+#include <array>
+
 #include "shoal/ipc/array.h"
+#include "shoal/ipc/blackboard.h"
+#include "shoal/ipc/latest.h"
 #include "shoal/ipc/channel.h"
 #include "shoal/ipc/queue.h"
 #include "shoal/ipc/shared.h"
@@ -221,6 +236,39 @@ int main(int argc, char** argv) {
       } catch (const std::exception& e) {
         std::printf("error %s\n", e.what());
       }
+      return 0;
+    }
+    if (mode == "latest-read") {
+      auto l = shoal::Latest<double>::Open(name);
+      auto [v, version] = l.read_versioned();
+      std::printf("%.17g %llu\n", v, static_cast<unsigned long long>(version));
+      return 0;
+    }
+    if (mode == "latest-publish") {
+      auto l = shoal::Latest<double>::Open(name);
+      l.publish(std::atof(argv[3]));
+      return 0;
+    }
+    if (mode == "latest3-serve") {
+      shoal::RegionOptions o;
+      o.kind = shoal::RegionKind::kNamed;
+      o.name = name;
+      shoal::Latest<std::array<double, 3>> l({1.5, 2.5, 3.5}, o);
+      l.publish({4.0, 5.0, 6.0});
+      std::printf("ready\n");
+      std::fflush(stdout);
+      WaitForStdinEof();
+      return 0;
+    }
+    if (mode == "board-update") {
+      auto board = shoal::Blackboard::Open(name);
+      auto gains = board.entry<std::array<double, 3>>("gains");
+      const std::array<double, 3> g = gains.read();
+      std::printf("%d %.17g %.17g %.17g %.17g\n",
+                  board.read<int32_t>("log_level"), board.read<double>("rate"),
+                  g[0], g[1], g[2]);
+      board.publish("rate", 7.25);
+      gains.publish({0.5, 0.25, 0.125});
       return 0;
     }
     if (mode == "event-set") {
