@@ -38,6 +38,10 @@
 //       log_level (int32_t), rate (double), gains (std::array<double, 3>),
 //       prints "<log_level> <rate> <g0> <g1> <g2>", then publishes
 //       rate = 7.25 and gains = {0.5, 0.25, 0.125}
+//   cpp_peer board-serve NAME                     creates the named Blackboard
+//       {level: int32_t 3, limits: struct Limits {double lo, hi;} {-1, 1},
+//       gains: std::array<float, 2> {1, 2}}, prints "ready", waits for
+//       stdin EOF, prints "<level> <g0> <g1>"
 //
 // Every mode is bounded by alarm(60).
 #include <unistd.h>
@@ -66,6 +70,11 @@
 namespace {
 
 using namespace std::chrono_literals;
+
+struct Limits {
+  double lo;
+  double hi;
+};
 
 std::vector<std::byte> ToBytes(const std::string& s) {
   std::vector<std::byte> v(s.size());
@@ -269,6 +278,22 @@ int main(int argc, char** argv) {
                   g[0], g[1], g[2]);
       board.publish("rate", 7.25);
       gains.publish({0.5, 0.25, 0.125});
+      return 0;
+    }
+    if (mode == "board-serve") {
+      shoal::RegionOptions o;
+      o.kind = shoal::RegionKind::kNamed;
+      o.name = name;
+      shoal::Blackboard board(
+          {shoal::Blackboard::Key<int32_t>("level", 3),
+           shoal::Blackboard::Key<Limits>("limits", Limits{-1.0, 1.0}),
+           shoal::Blackboard::Key<std::array<float, 2>>("gains", {1.0f, 2.0f})},
+          o);
+      std::printf("ready\n");
+      std::fflush(stdout);
+      WaitForStdinEof();
+      const std::array<float, 2> g = board.read<std::array<float, 2>>("gains");
+      std::printf("%d %g %g\n", board.read<int32_t>("level"), g[0], g[1]);
       return 0;
     }
     if (mode == "event-set") {

@@ -67,6 +67,10 @@ def hold_lock_until(latest, entered, release):
     latest.update(fn, timeout=30)
 
 
+def add_ten(latest):
+    assert latest.update(lambda v: v + 10, timeout=30) == 2
+
+
 def board_writer(board, entry):
     board["rate"] = 250.0
     board.publish("gains", [1.0, 2.0, 3.0], timeout=30)
@@ -199,6 +203,23 @@ def test_publish_waits_for_a_writer_holding_the_lock_bounded(fork_ctx):
     assert join(p) == 0
     assert latest.read_versioned() == (6.0, 1)
     assert latest.publish(1.0, timeout=30) == 2
+
+
+def test_update_waiting_for_the_lock_runs_fn_once_it_gets_it(fork_ctx):
+    """A second writer's update() waits (GIL released) while another
+    process holds the writer lock, then runs fn on the value that writer
+    published."""
+    latest = shoal.Latest("d", (), 5.0)
+    entered, release = shoal.Event(), shoal.Event()
+    holder = start(fork_ctx, hold_lock_until, latest, entered, release)
+    assert entered.wait(30)
+    waiter = start(fork_ctx, add_ten, latest)
+    wait_blocked(waiter)  # asleep on the writer lock
+    assert latest.version == 0
+    release.set()
+    assert join(holder) == 0
+    assert join(waiter) == 0
+    assert latest.read_versioned() == (16.0, 2)
 
 
 # ----------------------------------------------------------- crashes
@@ -348,6 +369,29 @@ def test_cpp_latest_of_std_array_is_python_shape(name):
         p.stdin.close()
         p.wait(30)
     assert p.returncode == 0, p.stderr.read()
+
+
+def test_python_opens_a_cpp_blackboard_with_a_struct_key(name):
+    p = cpp_peer_start("board-serve", name, stdin=subprocess.PIPE)
+    try:
+        wait_line(p, "ready")
+        board = shoal.Blackboard.open(name)
+        assert board.keys() == ["level", "limits", "gains"]
+        assert board.types() == {"level": (np.dtype(np.int32), ()),
+                                 "limits": None,
+                                 "gains": (np.dtype(np.float32), (2,))}
+        assert board["level"] == 3
+        assert board["gains"].tolist() == [1.0, 2.0]
+        with pytest.raises(TypeError, match="'limits' holds .*Limits"):
+            board["limits"]
+        with pytest.raises(TypeError):
+            board["limits"] = 1.0
+        board["level"] = 9
+        board["gains"] = np.array([0.5, 4.0], np.float32)
+    finally:
+        out, err = p.communicate(timeout=30)  # closes stdin
+    assert p.returncode == 0, err
+    assert out == "9 0.5 4\n"  # "ready" was read by wait_line
 
 
 def test_cpp_reads_and_writes_a_python_blackboard(name):
