@@ -475,6 +475,17 @@ class PyLatest {
   std::shared_ptr<CellState> s_;
 };
 
+// The cell of a Latest region (checked against t's size).
+std::shared_ptr<CellState> AttachLatest(Region r, const ValueType& t) {
+  auto s = std::make_shared<CellState>();
+  s->cell = internal::LatestCell::Attach(
+      r.payload(), r.payload_size(), t.bytes(),
+      LatestTypeName(t) + " in " + r.description());
+  s->region = std::move(r);
+  s->type = t;
+  return s;
+}
+
 std::shared_ptr<CellState> NewLatest(const ValueType& t, py::handle initial,
                                      const std::optional<std::string>& name) {
   std::vector<unsigned char> init(t.bytes(), 0);
@@ -485,13 +496,7 @@ std::shared_ptr<CellState> NewLatest(const ValueType& t, py::handle initial,
                             RegionFor(name));
   internal::LatestCell::Construct(r.payload(), t.bytes(), init.data());
   r.PublishReady();
-  auto s = std::make_shared<CellState>();
-  s->cell = internal::LatestCell::Attach(r.payload(), r.payload_size(),
-                                         t.bytes(),
-                                         type_name + " in " + r.description());
-  s->region = std::move(r);
-  s->type = t;
-  return s;
+  return AttachLatest(std::move(r), t);
 }
 
 Region OpenRegion(std::string_view name, const RegionLayout& l) {
@@ -511,13 +516,7 @@ std::shared_ptr<CellState> OpenLatest(const ValueType& t, const Key& key) {
     throw InvalidRegion(std::string("Latest.open as ") + Describe(t) + " (" +
                         type_name + "): " + e.what());
   }
-  auto s = std::make_shared<CellState>();
-  s->cell = internal::LatestCell::Attach(r.payload(), r.payload_size(),
-                                         t.bytes(),
-                                         type_name + " in " + r.description());
-  s->region = std::move(r);
-  s->type = t;
-  return s;
+  return AttachLatest(std::move(r), t);
 }
 
 // ------------------------------------------------------------ Blackboard

@@ -6,6 +6,7 @@ import faulthandler
 import itertools
 import multiprocessing
 import os
+import re
 import select
 import signal
 import subprocess
@@ -192,3 +193,26 @@ def wait_line(proc, expected, timeout=30):
     out, err = proc.communicate(timeout=10)
     pytest.fail("never saw %r; lines %r, then stdout %r stderr %r"
                 % (expected, seen, out, err))
+
+
+def readme_python_block(after):
+    """README.md's first ```python block after the text `after`."""
+    with open(os.path.join(os.environ["SHOAL_REPO"], "README.md")) as f:
+        section = f.read().split(after, 1)[1]
+    m = re.search(r"```python\n(.*?)```", section, re.S)
+    assert m, "no python block after %r in README.md" % after
+    return m.group(1)
+
+
+def run_script(src, tmp_path, method):
+    """Runs `src` as a program with start method `method` (its
+    `if __name__ == "__main__":` block sets it); returns the completed
+    process (60 s bound)."""
+    if method == "spawn":
+        src = src.replace('if __name__ == "__main__":\n',
+                          'if __name__ == "__main__":\n'
+                          '    multiprocessing.set_start_method("spawn")\n')
+    script = tmp_path / "example.py"
+    script.write_text(src)
+    return subprocess.run([sys.executable, str(script)], capture_output=True,
+                          text=True, timeout=60)

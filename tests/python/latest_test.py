@@ -5,18 +5,17 @@ publish loop and inside the writer lock, bad input, bounded waits, Ctrl-C."""
 
 import os
 import pickle
-import re
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
 import shoal
-from conftest import (cpp_peer, cpp_peer_start, join, python_start, run,
-                      start, wait_blocked, wait_line)
+from conftest import (cpp_peer, cpp_peer_start, join, python_start,
+                      readme_python_block, run, run_script, start,
+                      wait_blocked, wait_line)
 
 SLACK_S = 3.0  # scheduling slack on any upper bound (a loaded machine)
 
@@ -494,31 +493,19 @@ def test_pickled_handles_reopen_the_same_state(name):
 # ----------------------------------------------------------- Ctrl-C
 
 
-def test_ctrl_c_interrupts_a_blocked_wait_newer():
+@pytest.mark.parametrize("make,wait", [
+    ("shoal.Latest('d')", "x.wait_newer(0)"),
+    ("shoal.Blackboard({'k': 1.0})", "x.wait_changed(0)"),
+])
+def test_ctrl_c_interrupts_a_blocked_wait(make, wait):
     p = python_start(
         "import shoal\n"
-        "latest = shoal.Latest('d')\n"
+        "x = %s\n"
         "print('ready', flush=True)\n"
         "try:\n"
-        "    latest.wait_newer(0)\n"
+        "    %s\n"
         "except KeyboardInterrupt:\n"
-        "    raise SystemExit(7)\n")
-    wait_line(p, "ready")
-    wait_blocked(p)
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == 7, (out, err)
-
-
-def test_ctrl_c_interrupts_a_blocked_wait_changed():
-    p = python_start(
-        "import shoal\n"
-        "board = shoal.Blackboard({'x': 1.0})\n"
-        "print('ready', flush=True)\n"
-        "try:\n"
-        "    board.wait_changed(0)\n"
-        "except KeyboardInterrupt:\n"
-        "    raise SystemExit(7)\n")
+        "    raise SystemExit(7)\n" % (make, wait))
     wait_line(p, "ready")
     wait_blocked(p)
     p.send_signal(signal.SIGINT)
@@ -531,19 +518,7 @@ def test_ctrl_c_interrupts_a_blocked_wait_changed():
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_readme_example_runs(tmp_path, method):
-    with open(os.path.join(os.environ["SHOAL_REPO"], "README.md")) as f:
-        text = f.read()
-    section = text.split("**Latest and Blackboard**", 1)[1]
-    m = re.search(r"```python\n(.*?)```", section, re.S)
-    assert m, "no python block in README's Latest and Blackboard section"
-    src = m.group(1)
-    if method == "spawn":
-        src = src.replace('if __name__ == "__main__":\n',
-                          'if __name__ == "__main__":\n'
-                          '    multiprocessing.set_start_method("spawn")\n')
-    script = tmp_path / "example.py"
-    script.write_text(src)
-    r = subprocess.run([sys.executable, str(script)], capture_output=True,
-                       text=True, timeout=60)
+    r = run_script(readme_python_block("**Latest and Blackboard**"), tmp_path,
+                   method)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "[1. 2.] 250.0\n"

@@ -4,32 +4,16 @@ under both start methods; shoal.__version__."""
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-
-def readme_example():
-    with open(os.path.join(os.environ["SHOAL_REPO"], "README.md")) as f:
-        text = f.read()
-    section = text.split("\n## From Python\n", 1)[1]
-    m = re.search(r"```python\n(.*?)```", section, re.S)
-    assert m, "no python block in README's From Python section"
-    return m.group(1)
+from conftest import readme_python_block, run_script
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_readme_example_prints_its_total(tmp_path, method):
-    src = readme_example()
-    if method == "spawn":
-        src = src.replace('if __name__ == "__main__":\n',
-                          'if __name__ == "__main__":\n'
-                          '    multiprocessing.set_start_method("spawn")\n')
-    script = tmp_path / "example.py"
-    script.write_text(src)
-    r = subprocess.run([sys.executable, str(script)], capture_output=True,
-                       text=True, timeout=60)
+    r = run_script(readme_python_block("\n## From Python\n"), tmp_path,
+                   method)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "495000000.0\n"
 
