@@ -81,6 +81,7 @@ TEST_P(BroadcastWaitTest, ASubscriberAndAQueueInOneSetWakeForAnotherProcess) {
   set.add(sub);
   EXPECT_TRUE(set.poll().empty());
   auto* step = NewShared<std::atomic<int>>(0);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(b); });  // the waiter sleeps
     Send(b, 7);
@@ -118,6 +119,7 @@ TEST_P(BroadcastWaitTest, NoPublishIsMissed) {
   Broadcast<uint64_t> b(1, BroadcastOptions{.slots = 2});
   Sub sub = b.subscribe();
   auto* taken = NewShared<std::atomic<uint64_t>>(0);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     for (uint64_t i = 0; i < kRounds; ++i) {
       AwaitInChild([&] { return taken->load() == i; });
@@ -149,6 +151,7 @@ TEST_P(BroadcastWaitTest, ClosedByAnotherProcessIsReadyAndReceiveSaysClosed) {
   ASSERT_EQ(set.poll().size(), 1u);
   EXPECT_EQ(sub.recv(seconds(1))[0], 1u);
   EXPECT_TRUE(set.poll().empty());
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(b); });
     b.close();
@@ -166,6 +169,7 @@ TEST_P(BroadcastWaitTest, ALappedOverwriteSubscriberIsReadyAndToldWhatItMissed) 
   Sub sub = b.subscribe({.when_behind = WhenBehind::kOverwrite});
   WaitSet set;
   set.add(sub);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     for (uint64_t i = 0; i < 10; ++i) Send(b, i);
   });
@@ -190,6 +194,7 @@ TEST_P(BroadcastWaitTest, APublisherKilledAtTheCursorDoesNotHideWhatFollows) {
   Broadcast<uint64_t> b(1, BroadcastOptions{.slots = 4});
   Sub sub = b.subscribe();
   auto* loaned = NewShared<std::atomic<int>>(0);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t holder = ForkChild([&] {
     auto loan = b.loan(1);
     loaned->store(1);
@@ -219,6 +224,7 @@ TEST_P(BroadcastWaitTest, GarbageAtTheCursorIsReadyAndReceiveThrows) {
   Sub sub = b.subscribe();
   WaitSet set;
   set.add(sub);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t peer = ForkChild([&] {
     AwaitInChild([&] { return Watched(b); });
     Send(b, 5);
@@ -250,6 +256,7 @@ TEST_P(BroadcastWaitTest, RandomGarbageFromAPeerNeverHangsOrCrashesTheWaiter) {
     (void)sub.recv(seconds(1));
     WaitSet set;
     set.add(sub);
+    SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
     const pid_t peer = ForkChild([&, round] {
       std::mt19937_64 rng(static_cast<uint64_t>(round) * 7919 + 1);
       auto* bytes = reinterpret_cast<unsigned char*>(b.region().payload());

@@ -31,6 +31,7 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 using shoal::testing::ForkChild;
 using shoal::testing::NewShared;
+using shoal::testing::SettleOtherThreads;
 using shoal::testing::WaitExitCode;
 
 // Handshakes in tests that are not about handshake_timeout get far more
@@ -76,6 +77,7 @@ TEST(ListenerWait, AClientFromAnotherProcessWakesTheWaitAndAcceptDoesNotBlock) {
   set.add(q);
   set.add(listener);
   EXPECT_TRUE(set.poll().empty());
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     Connection c = Client(address, "key", seconds(20));
     c.send<int>(5);
@@ -99,6 +101,7 @@ TEST(ListenerWait, WithoutAnAuthkeyAQueuedClientIsReady) {
   WaitSet set;
   set.add(listener);
   EXPECT_TRUE(set.poll().empty());
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     Connection c = Client(address, {}, seconds(20));
     c.send<int>(1);
@@ -124,6 +127,7 @@ TEST(ListenerWait, SixteenClientsSomeWithWrongKeysThroughAWaitSet) {
   std::vector<pid_t> kids;
   for (int i = 0; i < kClients; ++i) {
     if (bad(i)) ++bad_count;
+    SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
     kids.push_back(ForkChild([&, i]() -> int {
       try {
         Connection c =
@@ -210,6 +214,7 @@ TEST(ListenerWait, AKilledClientAndGarbageAreRefused) {
   WaitSet set;
   set.add(listener);
   auto* connected = NewShared<std::atomic<int>>(0);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t victim = ForkChild([&] {
     const int fd = RawConnect(address);
     CHILD_CHECK(fd >= 0);

@@ -107,6 +107,7 @@ TEST_P(WaitTest, AnItemPutByAnotherProcessWakesTheWaiter) {
   for (int i = 0; i < 8; ++i) qs.emplace_back(Small());
   WaitSet set;
   for (auto& q : qs) set.add(q);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(qs[5]); });  // the waiter sleeps
     qs[5].put(55);
@@ -127,6 +128,7 @@ TEST_P(WaitTest, AFullQueueBecomesWritableWhenAConsumerTakes) {
   WaitSet set;
   set.add(writable(q));
   EXPECT_TRUE(set.poll().empty());
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(q, /*write=*/true); });
     CHILD_CHECK(q.get() == 1);
@@ -147,6 +149,7 @@ TEST_P(WaitTest, AnEventSetByAnotherProcess) {
   set.add(q);
   set.add(*ev);
   EXPECT_TRUE(set.poll().empty());
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return go->load() == 1; });
     ev->set();
@@ -163,6 +166,7 @@ TEST_P(WaitTest, AnEventSetByAnotherProcess) {
 
 TEST_P(WaitTest, AProcessExitIsSeenThroughItsSentinel) {
   auto [r, w] = Pipe(false);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     w.close();
     try {
@@ -232,6 +236,7 @@ TEST_P(WaitTest, SixtyFourMixedObjectsFromFourProcesses) {
   auto* events = shoal::testing::NewSharedArray<Event>(kProcs);
   std::vector<pid_t> pids;
   for (int c = 0; c < kProcs; ++c) {
+    SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
     pids.push_back(ForkChild(
         [&, c] {
           for (auto& r : rd) r.close();
@@ -348,6 +353,7 @@ TEST_P(WaitTest, NoWakeUpsForItemsNobodyWaitsFor) {
   for (int i = 1; i < 64; ++i) set.add(qs[i]);  // qs[0] is not watched
   const uint32_t seq0 = RingOf(qs[0])->items_seq.load();
   const uint32_t watch0 = RingOf(qs[0])->read_watch_seq.load();
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(qs[63]); });
     const uint64_t before = internal::FutexWakeCalls();
@@ -374,6 +380,7 @@ TEST_P(WaitTest, NoWakeUpsForItemsNobodyWaitsFor) {
 TEST_P(WaitTest, AWriterKilledAtTheHeadDoesNotHideTheItemsBehindIt) {
   Channel<uint32_t> ch(1, 4);
   auto* loaned = NewShared<std::atomic<int>>(0);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t holder = ForkChild([&] {
     auto loan = ch.loan(1);
     loaned->store(1);
@@ -402,6 +409,7 @@ TEST_P(WaitTest, AWriterKilledAtTheHeadDoesNotHideTheItemsBehindIt) {
 // hangs, and the queue's own next call reports InvalidRegion.
 TEST_P(WaitTest, GarbageInAWaitedOnQueueIsReadyThenInvalidRegion) {
   Queue<uint32_t> good(Small()), bad(Small());
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t peer = ForkChild([&] {
     internal::RingData* d = RingOf(bad);
     // The head index far out of range.
@@ -423,6 +431,7 @@ TEST_P(WaitTest, GarbageWaiterCountsCostTheWaiterNothingButItsTimeout) {
   // item then.
   WaitSet set;
   set.add(q);
+  SettleOtherThreads();  // a WaitSet helper may be starting (fork_helpers.h)
   const pid_t child = ForkChild([&] {
     AwaitInChild([&] { return Watched(q); });
     RingOf(q)->readers_waiting.store(0);
