@@ -28,6 +28,12 @@
 //   next published block; the block returns to the writers when the View is
 //   destroyed or release()d. Nothing is copied on this path.
 //
+//   Batches: loan_many(k, n) claims up to k free blocks at once (at least
+//   one, blocking like loan for the first) as a LoanBatch; publish() makes
+//   them visible with one wake-up. receive_many(k) takes up to k published
+//   blocks as a ViewBatch, given back together. A process killed holding a
+//   batch loses its blocks, each counted by lost().
+//
 //   Copy API: send(span) copies into a block and publishes; recv() returns a
 //   std::vector<T>; recv(span) copies into the caller's buffer and returns
 //   the element count (shoal::BufferTooShort carrying the needed size when it
@@ -51,6 +57,7 @@
 #ifndef SHOAL_IPC_CHANNEL_H_
 #define SHOAL_IPC_CHANNEL_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -227,6 +234,95 @@ class Channel {
     std::size_t size_ = 0;
   };
 
+  // Up to `count` blocks loaned together (loan_many). Move-only. Blocks not
+  // published at destruction are skipped.
+  class LoanBatch {
+   public:
+    LoanBatch() = default;
+    LoanBatch(LoanBatch&& o) noexcept { *this = std::move(o); }
+    LoanBatch& operator=(LoanBatch&& o) noexcept {
+      if (this != &o) {
+        Abandon();
+        core_ = std::move(o.core_);
+        batch_ = o.batch_;
+        size_ = o.size_;
+        blocks_ = std::move(o.blocks_);
+        o.core_.reset();
+      }
+      return *this;
+    }
+    ~LoanBatch() { Abandon(); }
+
+    // Blocks in the batch (1..count asked for).
+    std::size_t count() const { return blocks_.size(); }
+    // Elements per block.
+    std::size_t size() const { return size_; }
+    std::span<T> block(std::size_t i) const {
+      return {reinterpret_cast<T*>(blocks_.at(i)), size_};
+    }
+    // Publishes the first `blocks` blocks (default: all), `size()` elements
+    // each, with one wake-up; the others are skipped.
+    void publish() { publish(count()); }
+    void publish(std::size_t blocks) {
+      if (!core_) throw ValueError("Channel::LoanBatch::publish: nothing loaned");
+      if (blocks > count()) {
+        throw ValueError("Channel::LoanBatch::publish: " +
+                         std::to_string(blocks) + " blocks exceed the batch of " +
+                         std::to_string(count()));
+      }
+      std::vector<uint32_t> sizes(blocks,
+                                  static_cast<uint32_t>(size_ * sizeof(T)));
+      core_->writer().PublishBatch(batch_, sizes);
+      core_.reset();
+    }
+    explicit operator bool() const { return core_ != nullptr; }
+
+   private:
+    friend class Channel;
+    void Abandon() {
+      if (core_) core_->writer().PublishBatch(batch_, {});
+      core_.reset();
+    }
+    std::shared_ptr<internal::ChannelCore> core_;
+    internal::RingBatch batch_;
+    std::size_t size_ = 0;
+    std::vector<std::byte*> blocks_;
+  };
+
+  // Up to `count` received blocks, read in place (receive_many). Move-only;
+  // gives every block back when destroyed or release()d.
+  class ViewBatch {
+   public:
+    ViewBatch() = default;
+    ViewBatch(ViewBatch&& o) noexcept { *this = std::move(o); }
+    ViewBatch& operator=(ViewBatch&& o) noexcept {
+      if (this != &o) {
+        release();
+        core_ = std::move(o.core_);
+        batch_ = o.batch_;
+        blocks_ = std::move(o.blocks_);
+        o.core_.reset();
+      }
+      return *this;
+    }
+    ~ViewBatch() { release(); }
+
+    std::size_t count() const { return blocks_.size(); }
+    std::span<const T> block(std::size_t i) const { return blocks_.at(i); }
+    explicit operator bool() const { return core_ != nullptr; }
+    void release() {
+      if (core_) core_->reader().ReleaseBatch(batch_);
+      core_.reset();
+      blocks_.clear();
+    }
+
+   private:
+    friend class Channel;
+    std::shared_ptr<internal::ChannelCore> core_;
+    internal::RingBatch batch_;
+    std::vector<std::span<const T>> blocks_;
+  };
+
   // A channel of `slots` blocks of up to `max_elements` values each.
   explicit Channel(std::size_t max_elements, uint32_t slots = 2,
                    const RegionOptions& region = {})
@@ -262,9 +358,61 @@ class Channel {
     return TryReceive(deadline, false);
   }
 
+  // --- zero-copy batches ---
+  // Between 1 and `count` free blocks of `n` elements each, claimed at once
+  // (blocking until the first is free; TimeoutError / Closed as loan).
+  LoanBatch loan_many(std::size_t count, std::size_t n,
+                      const Deadline& deadline = Deadline::Infinite()) {
+    if (n > max_elements_) {
+      throw ValueError("Channel.loan_many: " + std::to_string(n) +
+                       " elements exceed the block size of " +
+                       std::to_string(max_elements_));
+    }
+    LoanBatch b;
+    using S = internal::RingWriter::Status;
+    S s = core_->writer().ClaimBatch(BatchMax(count), &b.batch_, deadline);
+    if (s == S::kClosed) throw Closed("Channel: closed");
+    if (s != S::kOk) {
+      throw TimeoutError("Channel.loan_many: every slot still in use at the deadline");
+    }
+    b.core_ = core_;
+    b.size_ = n;
+    b.blocks_.reserve(b.batch_.count);
+    internal::RingClaim c = core_->ring().ClaimAt(b.batch_.first);
+    for (uint32_t i = 0; i < b.batch_.count; ++i) {
+      if (i > 0) c = core_->ring().NextClaim(c);
+      b.blocks_.push_back(c.data);
+    }
+    return b;
+  }
+  // Between 1 and `count` published blocks, taken at once (TimeoutError /
+  // Closed as receive).
+  ViewBatch receive_many(std::size_t count,
+                         const Deadline& deadline = Deadline::Infinite()) {
+    ViewBatch v;
+    using S = internal::RingReader::Status;
+    S s = core_->reader().ClaimBatch(BatchMax(count), &v.batch_, deadline);
+    if (s == S::kClosed) throw Closed("Channel: closed and drained");
+    if (s != S::kOk) {
+      throw TimeoutError("Channel.receive_many: nothing published before the deadline");
+    }
+    v.core_ = core_;
+    v.blocks_.reserve(v.batch_.count);
+    internal::RingClaim c = core_->ring().ClaimAt(v.batch_.first);
+    for (uint32_t i = 0; i < v.batch_.count; ++i) {
+      if (i > 0) c = core_->ring().NextClaim(c);
+      if (!internal::RingReader::IsItem(c)) continue;
+      const auto bytes = core_->Received(c, sizeof(T));
+      v.blocks_.emplace_back(reinterpret_cast<const T*>(bytes.data()),
+                             bytes.size() / sizeof(T));
+    }
+    return v;
+  }
+
   // --- copying ---
   void send(std::span<const T> data, const Deadline& deadline = Deadline()) {
     Loan w = loan(data.size(), deadline);
+    core_->writer().Announce(w.claim_);  // a reader may watch the copy
     if (!data.empty()) std::memcpy(w.data(), data.data(), data.size_bytes());
     w.publish();
   }
@@ -272,6 +420,7 @@ class Channel {
                 const Deadline& deadline = Deadline::Now()) {
     std::optional<Loan> w = try_loan(data.size(), deadline);
     if (!w) return false;
+    core_->writer().Announce(w->claim_);
     if (!data.empty()) std::memcpy(w->data(), data.data(), data.size_bytes());
     w->publish();
     return true;
@@ -314,6 +463,11 @@ class Channel {
   explicit Channel(std::shared_ptr<internal::ChannelCore> core)
       : core_(std::move(core)),
         max_elements_(core_->block_bytes() / sizeof(T)) {}
+
+  uint32_t BatchMax(std::size_t count) const {
+    if (count == 0) throw ValueError("Channel: a batch of 0 blocks");
+    return static_cast<uint32_t>(std::min<std::size_t>(count, slots()));
+  }
 
   static std::size_t BlockBytes(std::size_t max_elements) {
     if (max_elements == 0 || max_elements > (std::size_t{1} << 31) / sizeof(T)) {

@@ -41,6 +41,17 @@ struct QueueOptions {
   // never come. Off by default, as in Python: with producers that run one
   // after another, "no writer left" can be true between two of them.
   bool close_when_writers_gone = false;
+  // Declares that one process puts (single_producer) and/or one process gets
+  // (single_consumer): that side then keeps its ring index in its handle
+  // and claims slots without touching the shared index (a
+  // single-producer/single-consumer fast path). The first process to put
+  // (get) becomes the producer (consumer); another live process that puts
+  // (gets) gets shoal::RuntimeError, and the call puts (takes) nothing. Once
+  // that process has died or exited, the next one takes its place. Crash
+  // guarantees are those of any queue. One thread per side: several
+  // threads of the one process stay correct, without the fast path.
+  bool single_producer = false;
+  bool single_consumer = false;
 
   static constexpr std::size_t kDefaultMaxsize = 65536;
 };

@@ -161,6 +161,27 @@ std::string Hex64(uint64_t v) {
   return buf;
 }
 
+// A region whose layout hash is not the one the opener expects. The same
+// type name with another hash is the same structure in another shared layout
+// (a layout version bumped by a newer shoal, or another build or compiler):
+// "opened as X" with X the name it holds would not say that.
+[[noreturn]] void LayoutMismatch(const std::string& desc,
+                                 std::string_view held_type,
+                                 uint64_t held_hash,
+                                 const RegionLayout& expected) {
+  if (held_type == expected.type_name) {
+    Invalid(Cat(desc, " holds ", held_type,
+                " in a different shared layout than this program's ",
+                expected.type_name,
+                " (made by another version of shoal, or another build or "
+                "compiler; layout hash ",
+                Hex64(held_hash), " != ", Hex64(expected.hash), ")"));
+  }
+  Invalid(Cat(desc, " holds ", held_type, " but was opened as ",
+              expected.type_name, " (layout hash ", Hex64(held_hash), " != ",
+              Hex64(expected.hash), ")"));
+}
+
 std::string Octal(unsigned v) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "%04o", v);
@@ -396,10 +417,7 @@ std::shared_ptr<RegionMapping> MapAndValidate(int fd_in, RegionKind kind,
   std::string problem = CheckHeader(h, file_size);
   if (!problem.empty()) Invalid(Cat(desc, " ", problem));
   if (h.layout_hash != expected.hash) {
-    internal::Invalid(Cat(desc, " holds ", RegionHeaderTypeName(h),
-                          " but was opened as ", expected.type_name,
-                          " (layout hash ", Hex64(h.layout_hash),
-                          " != ", Hex64(expected.hash), ")"));
+    LayoutMismatch(desc, RegionHeaderTypeName(h), h.layout_hash, expected);
   }
 
   void* addr =
@@ -889,10 +907,8 @@ Region Region::Open(const RegionRef& ref, const RegionLayout& expected,
   if (auto m = internal::Lookup({ref.id[0], ref.id[1]})) {
     Region r(std::move(m));
     if (r.layout_hash() != expected.hash) {
-      internal::Invalid(Cat(r.description(), " holds ", r.type_name(),
-                            " but was opened as ", expected.type_name,
-                            " (layout hash ", internal::Hex64(r.layout_hash()),
-                            " != ", internal::Hex64(expected.hash), ")"));
+      internal::LayoutMismatch(r.description(), r.type_name(),
+                               r.layout_hash(), expected);
     }
     return r;
   }

@@ -35,7 +35,10 @@
 //   size (shorter than the header); magic ("not a shoal region"); version;
 //   header size; checksum; total size (absurd, or larger than the file);
 //   layout hash ("region 'x' holds shoal::Queue<int> but was opened as
-//   shoal::Queue<std::string>"); init state (the creator died or failed
+//   shoal::Queue<std::string>"; for the same type in another shared layout,
+//   e.g. from a shoal build whose queue layout version differs, "holds
+//   shoal::Queue<int> in a different shared layout than this program's
+//   shoal::Queue<int>"); init state (the creator died or failed
 //   while constructing, or did not finish within the timeout).
 //   Structures then reach their data only through `at<T>(offset, count)`,
 //   which checks bounds and alignment, so an offset read from shared memory

@@ -11,13 +11,18 @@
 //   w.array[:] = ...                         a.sum()           # view
 //   w.publish()     # readers see it         del a  # block back to writers
 //
-// Leases. receive() returns an array whose base is a capsule holding the
-// C++ View: the block stays leased while the array or any view derived from
-// it lives, and goes back to the writers when the last one is collected.
+// Leases. receive() returns an array whose base is a small block object
+// holding the C++ View: the block stays leased while the array or any view
+// derived from it lives, and goes back to the writers when the last one is
+// collected.
 // A Loan's arrays have the Loan as base; an unpublished Loan that is
 // collected gives its block back unseen (C++ Loan semantics). After
 // publish() the Loan's array is made read-only: the block now belongs to a
 // reader.
+//
+// Cost. One Python object per block on each side (the Loan, the block
+// object) with the C++ Loan/View built inside it (InlineHandle: no heap
+// allocation of its own), plus the numpy array.
 //
 // Fork. A child forked while this process holds a loan or a received block
 // inherits the objects but not the block: collecting them there gives
@@ -32,6 +37,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "python/common.h"
 #include "python/dtypes.h"
@@ -62,14 +68,48 @@ class ViewIface {
   virtual std::size_t size() const = 0;
 };
 
+// Room for a LoanIface / ViewIface implementation inside the object that
+// owns it (a Python Loan or block object, or a local), so that handing a
+// block over allocates nothing but the Python objects themselves.
+inline constexpr std::size_t kHandleRoom = 64;
+
+template <class Iface>
+class InlineHandle {
+ public:
+  InlineHandle() = default;
+  ~InlineHandle() { reset(); }
+  InlineHandle(const InlineHandle&) = delete;
+  InlineHandle& operator=(const InlineHandle&) = delete;
+
+  Iface* operator->() const { return p_; }
+  explicit operator bool() const { return p_ != nullptr; }
+  // Where ChannelIface builds the handle; set() records what it built.
+  void* room() { return room_; }
+  void set(Iface* p) { p_ = p; }
+  // Destroys the handle: an unpublished loan is given back unseen, a view
+  // released.
+  void reset() {
+    if (Iface* p = std::exchange(p_, nullptr)) p->~Iface();
+  }
+  // Drops the handle without destroying it: a forked child's copy of its
+  // parent's block, which only the parent gives back.
+  void forget() { p_ = nullptr; }
+
+ private:
+  alignas(std::max_align_t) unsigned char room_[kHandleRoom];
+  Iface* p_ = nullptr;
+};
+
 class ChannelIface {
  public:
   virtual ~ChannelIface() = default;
-  // nullptr: timed out. Throws Closed (closed) and ValueError (n too big).
-  virtual std::unique_ptr<LoanIface> Loan(std::size_t n,
-                                          const Deadline& d) = 0;
-  // nullptr: timed out. Throws Closed once closed and drained.
-  virtual std::unique_ptr<ViewIface> Receive(const Deadline& d) = 0;
+  // Builds the loan in `room` (InlineHandle::room()); nullptr: timed out.
+  // Throws Closed (closed) and ValueError (n too big).
+  virtual LoanIface* LoanInto(void* room, std::size_t n,
+                              const Deadline& d) = 0;
+  // Builds the view in `room`; nullptr: timed out. Throws Closed once
+  // closed and drained.
+  virtual ViewIface* ReceiveInto(void* room, const Deadline& d) = 0;
   virtual std::size_t qsize() const = 0;
   virtual std::size_t max_elements() const = 0;
   virtual uint32_t slots() const = 0;
@@ -108,15 +148,20 @@ class ChannelImpl final : public ChannelIface {
  public:
   explicit ChannelImpl(C c) : c_(std::move(c)) {}
 
-  std::unique_ptr<LoanIface> Loan(std::size_t n, const Deadline& d) override {
+  static_assert(sizeof(LoanImpl) <= kHandleRoom &&
+                alignof(LoanImpl) <= alignof(std::max_align_t));
+  static_assert(sizeof(ViewImpl) <= kHandleRoom &&
+                alignof(ViewImpl) <= alignof(std::max_align_t));
+
+  LoanIface* LoanInto(void* room, std::size_t n, const Deadline& d) override {
     std::optional<typename C::Loan> l = c_.try_loan(n, d);
     if (!l) {
       if (c_.closed()) throw Closed("Channel.loan: the channel is closed");
       return nullptr;
     }
-    return std::make_unique<LoanImpl>(std::move(*l));
+    return new (room) LoanImpl(std::move(*l));
   }
-  std::unique_ptr<ViewIface> Receive(const Deadline& d) override {
+  ViewIface* ReceiveInto(void* room, const Deadline& d) override {
     std::optional<typename C::View> v = c_.try_receive(d);
     if (!v && c_.closed()) {
       // Closed: one more look, for a block published before the close.
@@ -124,7 +169,7 @@ class ChannelImpl final : public ChannelIface {
       if (!v) throw Closed("Channel.receive: the channel is closed and drained");
     }
     if (!v) return nullptr;
-    return std::make_unique<ViewImpl>(std::move(*v));
+    return new (room) ViewImpl(std::move(*v));
   }
   std::size_t qsize() const override { return c_.qsize(); }
   std::size_t max_elements() const override { return c_.max_elements(); }
@@ -163,8 +208,9 @@ std::shared_ptr<ChannelIface> OpenChannel(char code, const Key& key) {
 
 struct LoanObject {
   PyObject_HEAD
-  std::shared_ptr<ChannelIface> ch;  // keeps the mapping while arrays live
-  std::unique_ptr<LoanIface> loan;   // null once published or abandoned
+  PyObject* owner;   // the Python Channel: keeps the mapping while arrays live
+  ChannelIface* ch;  // owner's channel
+  InlineHandle<LoanIface> loan;  // empty once published or abandoned
   char code;
   void* data;
   std::size_t size;
@@ -177,16 +223,19 @@ PyTypeObject* g_loan_type = nullptr;
 
 LoanObject* AsLoan(PyObject* o) { return reinterpret_cast<LoanObject*>(o); }
 
-py::object NewLoan(std::shared_ptr<ChannelIface> ch,
-                   std::unique_ptr<LoanIface> loan, char code) {
+// An empty Loan of channel `owner` (a Python Channel holding `ch`): the
+// loan is then claimed straight into it, and data/size set.
+py::object NewLoan(PyObject* owner, ChannelIface* ch, char code) {
   PyObject* o = g_loan_type->tp_alloc(g_loan_type, 0);
   if (o == nullptr) throw py::error_already_set();
   LoanObject* l = AsLoan(o);
-  new (&l->ch) std::shared_ptr<ChannelIface>(std::move(ch));
-  new (&l->loan) std::unique_ptr<LoanIface>(std::move(loan));
+  Py_INCREF(owner);
+  l->owner = owner;
+  l->ch = ch;
+  new (&l->loan) InlineHandle<LoanIface>();
   l->code = code;
-  l->data = l->loan->data();
-  l->size = l->loan->size();
+  l->data = nullptr;
+  l->size = 0;
   l->array_ref = nullptr;
   l->pid = internal::CachedPid();
   return py::reinterpret_steal<py::object>(o);
@@ -195,10 +244,10 @@ py::object NewLoan(std::shared_ptr<ChannelIface> ch,
 void LoanDealloc(PyObject* o) {
   LoanObject* l = AsLoan(o);
   if (l->pid != internal::CachedPid()) {
-    (void)l->loan.release();  // a forked child's copy: the parent's block
+    l->loan.forget();  // a forked child's copy: the parent's block
   }
-  l->loan.~unique_ptr();  // unpublished: given back unseen
-  l->ch.~shared_ptr();
+  l->loan.~InlineHandle();  // unpublished: given back unseen
+  Py_XDECREF(l->owner);
   Py_XDECREF(l->array_ref);
   PyTypeObject* type = Py_TYPE(o);
   type->tp_free(o);
@@ -213,7 +262,7 @@ py::object LoanArray(PyObject* self) {
     if (a != Py_None) return py::reinterpret_borrow<py::object>(a);
     Py_CLEAR(l->array_ref);
   }
-  py::object a = ArrayView(l->code, l->data, l->size, l->loan != nullptr,
+  py::object a = ArrayView(l->code, l->data, l->size, bool(l->loan),
                            self);
   l->array_ref = PyWeakref_NewRef(a.ptr(), nullptr);
   if (l->array_ref == nullptr) throw py::error_already_set();
@@ -243,7 +292,7 @@ void LoanPublish(PyObject* self, std::optional<std::size_t> n) {
 
 void LoanAbandon(PyObject* self) {
   LoanObject* l = AsLoan(self);
-  if (l->pid != internal::CachedPid()) (void)l->loan.release();  // the parent's block
+  if (l->pid != internal::CachedPid()) l->loan.forget();  // the parent's block
   l->loan.reset();  // given back unseen
   LoanFreeze(l);
 }
@@ -253,7 +302,7 @@ PyObject* LoanArrayGet(PyObject* self, void*) {
 }
 
 PyObject* LoanActiveGet(PyObject* self, void*) {
-  return PyBool_FromLong(AsLoan(self)->loan != nullptr);
+  return PyBool_FromLong(bool(AsLoan(self)->loan));
 }
 
 PyObject* LoanPublishMethod(PyObject* self, PyObject* const* args,
@@ -348,19 +397,56 @@ void RegisterLoanType(py::module_& m) {
   m.add_object("Loan", py::reinterpret_steal<py::object>(t));
 }
 
-// A received block, owned by its arrays' capsule.
-struct Lease {
-  std::unique_ptr<ViewIface> view;
+// A received block: the base of the arrays receive() returns. A plain
+// CPython object for the same reason as Loan; it holds the C++ View, so
+// the block is given back when the last array viewing it is collected.
+struct BlockObject {
+  PyObject_HEAD
+  InlineHandle<ViewIface> view;
   pid_t pid;  // the process that received it
 };
 
-void ReleaseView(PyObject* capsule) {
-  auto* lease =
-      static_cast<Lease*>(PyCapsule_GetPointer(capsule, "shoal.ChannelBlock"));
-  if (lease->pid != internal::CachedPid()) {
-    (void)lease->view.release();  // a forked child's copy: the parent's block
+PyTypeObject* g_block_type = nullptr;
+
+BlockObject* AsBlock(PyObject* o) { return reinterpret_cast<BlockObject*>(o); }
+
+py::object NewBlock() {
+  PyObject* o = g_block_type->tp_alloc(g_block_type, 0);
+  if (o == nullptr) throw py::error_already_set();
+  BlockObject* b = AsBlock(o);
+  new (&b->view) InlineHandle<ViewIface>();
+  b->pid = internal::CachedPid();
+  return py::reinterpret_steal<py::object>(o);
+}
+
+void BlockDealloc(PyObject* o) {
+  BlockObject* b = AsBlock(o);
+  if (b->pid != internal::CachedPid()) {
+    b->view.forget();  // a forked child's copy: the parent's block
   }
-  delete lease;
+  b->view.~InlineHandle();  // releases the block
+  PyTypeObject* type = Py_TYPE(o);
+  type->tp_free(o);
+  Py_DECREF(type);
+}
+
+void RegisterBlockType(py::module_& m) {
+  static PyType_Slot slots[] = {
+      {Py_tp_dealloc, reinterpret_cast<void*>(BlockDealloc)},
+      {Py_tp_doc, const_cast<char*>(
+                      "A block received from a Channel, leased to this "
+                      "process: the base of the arrays Channel.receive() "
+                      "returns. The block goes back to the writers when the "
+                      "last array viewing it is garbage-collected.")},
+      {0, nullptr},
+  };
+  static PyType_Spec spec = {"shoal.ChannelBlock", sizeof(BlockObject), 0,
+                             Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+                             slots};
+  PyObject* t = PyType_FromSpec(&spec);
+  if (t == nullptr) throw py::error_already_set();
+  g_block_type = reinterpret_cast<PyTypeObject*>(t);
+  m.add_object("ChannelBlock", py::reinterpret_steal<py::object>(t));
 }
 
 class PyChannel {
@@ -376,26 +462,31 @@ class PyChannel {
                  ? max_elements
                  : ch_->max_elements()) {}
 
-  py::object loan(std::optional<std::size_t> n, std::optional<double> timeout) {
+  // `self`: this channel's Python object (the Loan keeps it alive).
+  py::object loan(PyObject* self, std::optional<std::size_t> n,
+                  std::optional<double> timeout) {
     const std::size_t count = n.value_or(max_);
     CheckSize(count, "Channel.loan");
-    std::unique_ptr<LoanIface> l;
+    py::object out = NewLoan(self, ch_.get(), code_);
+    LoanObject* l = AsLoan(out.ptr());
     const bool done = WaitInSlices(
         DeadlineFrom(timeout), [&](const Deadline& d, bool) {
-          l = ch_->Loan(count, d);
-          return l != nullptr;
+          l->loan.set(ch_->LoanInto(l->loan.room(), count, d));
+          return bool(l->loan);
         });
     if (!done) {
       Raise(Errors().timeout,
             "Channel.loan: every slot still in use at the deadline");
     }
-    return NewLoan(ch_, std::move(l), code_);
+    l->data = l->loan->data();
+    l->size = l->loan->size();
+    return out;
   }
 
   void publish(py::handle array, std::optional<std::size_t> n) {
     py::object base = array.attr("base");
     if (!PyObject_TypeCheck(base.ptr(), g_loan_type) ||
-        AsLoan(base.ptr())->ch.get() != ch_.get()) {
+        AsLoan(base.ptr())->ch != ch_.get()) {
       Raise(PyExc_ValueError,
             "Channel.publish: the array is not a loan of this channel "
             "(publish the array loan(n).array returned, or call "
@@ -405,17 +496,16 @@ class PyChannel {
   }
 
   py::object receive(std::optional<double> timeout) {
-    std::unique_ptr<ViewIface> v = Take(timeout, "Channel.receive");
-    void* data = const_cast<void*>(v->data());
-    const std::size_t size = v->size();
-    auto owned = std::make_unique<Lease>(Lease{std::move(v), internal::CachedPid()});
-    py::capsule lease(owned.get(), "shoal.ChannelBlock", &ReleaseView);
-    (void)owned.release();  // the capsule's now
-    return ArrayView(code_, data, size, /*writable=*/false, lease);
+    py::object block = NewBlock();
+    InlineHandle<ViewIface>& v = AsBlock(block.ptr())->view;
+    Take(timeout, "Channel.receive", v);
+    return ArrayView(code_, const_cast<void*>(v->data()), v->size(),
+                     /*writable=*/false, block);
   }
 
   py::object recv(std::optional<double> timeout) {
-    std::unique_ptr<ViewIface> v = Take(timeout, "Channel.recv");
+    InlineHandle<ViewIface> v;
+    Take(timeout, "Channel.recv", v);
     py::object out = NewArray(code_, v->size());
     const std::size_t bytes = v->size() * ch_->itemsize();
     if (bytes) {
@@ -429,11 +519,11 @@ class PyChannel {
     py::object arr = ContiguousOf(code_, obj, "Channel.send");
     const std::size_t n = ArraySize(arr);
     CheckSize(n, "Channel.send");
-    std::unique_ptr<LoanIface> l;
+    InlineHandle<LoanIface> l;
     const bool done = WaitInSlices(
         DeadlineFrom(timeout), [&](const Deadline& d, bool) {
-          l = ch_->Loan(n, d);
-          return l != nullptr;
+          l.set(ch_->LoanInto(l.room(), n, d));
+          return bool(l);
         });
     if (!done) {
       Raise(Errors().timeout,
@@ -487,19 +577,18 @@ class PyChannel {
     }
   }
 
-  std::unique_ptr<ViewIface> Take(std::optional<double> timeout,
-                                  const char* what) {
-    std::unique_ptr<ViewIface> v;
+  // Receives the next block into `v`.
+  void Take(std::optional<double> timeout, const char* what,
+            InlineHandle<ViewIface>& v) {
     const bool done = WaitInSlices(
         DeadlineFrom(timeout), [&](const Deadline& d, bool) {
-          v = ch_->Receive(d);
-          return v != nullptr;
+          v.set(ch_->ReceiveInto(v.room(), d));
+          return bool(v);
         });
     if (!done) {
       Raise(Errors().timeout,
             std::string(what) + ": nothing published before the deadline");
     }
-    return v;
   }
 
   std::shared_ptr<ChannelIface> ch_;
@@ -520,7 +609,7 @@ PyObject* FastLoan(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
     ParseArgs("loan", args, nargs, kwnames, {"n", "timeout"}, 0, a);
     std::optional<std::size_t> n;
     if (a[0] != Py_None) n = py::handle(a[0]).cast<std::size_t>();
-    return SelfAs<PyChannel>(self)->loan(n, TimeoutArg(a[1]));
+    return SelfAs<PyChannel>(self)->loan(self, n, TimeoutArg(a[1]));
   });
 }
 
@@ -585,6 +674,7 @@ costs that one block: the others reclaim it (lost counts it).
 
 void RegisterChannels(py::module_& m) {
   RegisterLoanType(m);
+  RegisterBlockType(m);
 
   py::class_<PyChannel> ch(m, "Channel", kChannelDoc);
   ch.def(py::init([](py::handle dtype, std::size_t max_elements,

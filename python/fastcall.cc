@@ -1,6 +1,7 @@
 // Copyright 2026 The shoal Authors.
 #include "python/fastcall.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace shoal::python {
@@ -34,11 +35,12 @@ void ParseArgs(const char* fn, PyObject* const* args, Py_ssize_t nargs,
                                std::to_string(n) + " arguments (" +
                                std::to_string(nargs) + " given)");
   }
-  std::vector<bool> given(names.size(), false);
-  for (Py_ssize_t i = 0; i < nargs; ++i) {
-    out[i] = args[i];
-    given[i] = true;
-  }
+  for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+  // The common call passes everything by position: nothing to look up.
+  if (kwnames == nullptr && nargs >= required) return;
+  // Which slots were given, as bits (every caller has a handful of names).
+  uint32_t given = nargs >= 32 ? ~uint32_t{0}
+                               : (uint32_t{1} << nargs) - 1;
   const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
   for (Py_ssize_t k = 0; k < nkw; ++k) {
     const char* key = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
@@ -54,16 +56,16 @@ void ParseArgs(const char* fn, PyObject* const* args, Py_ssize_t nargs,
                                  "() got an unexpected keyword argument '" +
                                  key + "'");
     }
-    if (given[slot]) {
+    if (given & (uint32_t{1} << slot)) {
       Raise(PyExc_TypeError, std::string(fn) +
                                  "() got multiple values for argument '" +
                                  key + "'");
     }
     out[slot] = args[nargs + k];
-    given[slot] = true;
+    given |= uint32_t{1} << slot;
   }
   for (int i = 0; i < required; ++i) {
-    if (!given[i]) {
+    if (!(given & (uint32_t{1} << i))) {
       Raise(PyExc_TypeError, std::string(fn) +
                                  "() missing required argument '" +
                                  *(names.begin() + i) + "'");
@@ -71,14 +73,13 @@ void ParseArgs(const char* fn, PyObject* const* args, Py_ssize_t nargs,
   }
 }
 
-std::optional<double> TimeoutArg(PyObject* o) {
-  if (o == Py_None) return std::nullopt;
+std::optional<double> TimeoutArgSlow(PyObject* o) {
   const double t = PyFloat_AsDouble(o);
   if (t == -1.0 && PyErr_Occurred()) throw py::error_already_set();
   return t;
 }
 
-bool BoolArg(PyObject* o) {
+bool BoolArgSlow(PyObject* o) {
   const int r = PyObject_IsTrue(o);
   if (r < 0) throw py::error_already_set();
   return r != 0;

@@ -46,16 +46,27 @@ T* SelfAs(PyObject* self) {
 }
 
 // Fills out[i] (borrowed) from positional args then keywords named
-// names[i]; slots not given keep their defaults. Raises TypeError for
-// missing required (the first `required`) or unknown arguments.
+// names[i] (at most 32 names); slots not given keep their defaults.
+// Raises TypeError for missing required (the first `required`) or unknown
+// arguments.
 void ParseArgs(const char* fn, PyObject* const* args, Py_ssize_t nargs,
                PyObject* kwnames, std::initializer_list<const char*> names,
                int required, PyObject** out);
 
-// None -> nullopt, else a float (TypeError otherwise).
-std::optional<double> TimeoutArg(PyObject* o);
+// None -> nullopt, else a float (TypeError otherwise). Inline for the
+// common None and True/False: these run on every put/get/loan/receive.
+std::optional<double> TimeoutArgSlow(PyObject* o);
+inline std::optional<double> TimeoutArg(PyObject* o) {
+  if (o == Py_None) return std::nullopt;
+  return TimeoutArgSlow(o);
+}
 // Python truth (raises on error).
-bool BoolArg(PyObject* o);
+bool BoolArgSlow(PyObject* o);
+inline bool BoolArg(PyObject* o) {
+  if (o == Py_True) return true;
+  if (o == Py_False) return false;
+  return BoolArgSlow(o);
+}
 
 // Runs body() -> py::object and returns a new reference, or nullptr with
 // the Python error set.

@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <complex>
 #include <cstring>
 #include <map>
@@ -50,6 +51,7 @@
 #include "shoal/ipc/blackboard.h"
 #include "shoal/ipc/latest.h"
 #include "shoal/ipc/layout.h"
+#include "shoal/ipc/region.h"
 
 namespace shoal::python {
 namespace {
@@ -142,10 +144,10 @@ std::vector<std::size_t> ShapeFrom(py::handle shape) {
   return out;
 }
 
-// The numeric type a Blackboard table names, if Python can hold it: the
-// name parsed back into an element and a shape, then confirmed by the hash.
-std::optional<ValueType> ParseValueType(const Blackboard::KeyType& k) {
-  std::string_view name = k.type_name;
+// The numeric type a C++ type name stands for, if Python can hold it:
+// "double" or "std::array<...<double, 3>..., 2>" parsed back into an element
+// and a shape. The caller confirms it against the region's hash.
+std::optional<ValueType> ParseCxxType(std::string_view name, const char* what) {
   std::vector<std::size_t> dims;
   constexpr std::string_view kArray = "std::array<";
   while (name.substr(0, kArray.size()) == kArray && name.back() == '>') {
@@ -164,7 +166,7 @@ std::optional<ValueType> ParseValueType(const Blackboard::KeyType& k) {
     name = inner.substr(0, comma);
   }
   for (const char* c = kNumericCodes; *c; ++c) {
-    const bool same = WithType(*c, "Blackboard", false, [&](auto id) {
+    const bool same = WithType(*c, what, false, [&](auto id) {
       return internal::TypeName<typename decltype(id)::type>() == name;
     });
     if (!same) continue;
@@ -172,13 +174,20 @@ std::optional<ValueType> ParseValueType(const Blackboard::KeyType& k) {
       if (d == 0) return std::nullopt;
     }
     try {
-      ValueType t = MakeValueType(*c, dims, "Blackboard");
-      if (t.BoardHash() == k.type_hash && t.bytes() == k.value_size) return t;
+      return MakeValueType(*c, dims, what);
     } catch (const py::error_already_set&) {
       PyErr_Clear();
     }
     return std::nullopt;
   }
+  return std::nullopt;
+}
+
+// The numeric type a Blackboard table names, if Python can hold it: the
+// name parsed, then confirmed by the hash and the size.
+std::optional<ValueType> ParseValueType(const Blackboard::KeyType& k) {
+  std::optional<ValueType> t = ParseCxxType(k.type_name, "Blackboard");
+  if (t && t->BoardHash() == k.type_hash && t->bytes() == k.value_size) return t;
   return std::nullopt;
 }
 
@@ -519,6 +528,33 @@ std::shared_ptr<CellState> OpenLatest(const ValueType& t, const Key& key) {
   return AttachLatest(std::move(r), t);
 }
 
+// The type of the named Latest, read from its region's header: what
+// Latest.open(name) without a dtype opens it as. The open that follows
+// checks the layout hash, so a region replaced in between is refused.
+ValueType NamedLatestType(const std::string& name) {
+  const std::string full = internal::NormalizeRegionName(name);
+  for (const RegionInfo& info : ListRegions()) {
+    if (info.name != full || info.half_made) continue;
+    if (!info.valid) {
+      throw InvalidRegion("Latest.open: region '" + full + "' is not a valid shoal region: " +
+                          info.problem);
+    }
+    constexpr std::string_view kLatest = "shoal::Latest<";
+    const std::string_view type = info.type_name;
+    if (type.substr(0, kLatest.size()) != kLatest || type.back() != '>') {
+      throw InvalidRegion("Latest.open: region '" + full + "' holds " + info.type_name +
+                          ", not a shoal::Latest");
+    }
+    const std::string_view value =
+        type.substr(kLatest.size(), type.size() - kLatest.size() - 1);
+    if (std::optional<ValueType> t = ParseCxxType(value, "Latest.open")) return *t;
+    Raise(PyExc_TypeError, "Latest.open: region '" + full + "' holds " + info.type_name +
+                               ", whose value is not numbers or fixed-size arrays of "
+                               "numbers; Python cannot read it");
+  }
+  throw SystemError("no region named '" + full + "'", ENOENT);
+}
+
 // ------------------------------------------------------------ Blackboard
 
 class PyBlackboard {
@@ -703,7 +739,7 @@ One value in shared memory that writers replace and readers read without
 ever waiting for a writer: "latest value wins" (C++ shoal::Latest<T>; a
 shape (n, ...) is std::array<T, n>...: either end may be C++).
 
-    pose = shoal.Latest('d', (3,))     # name='pose': Latest.open('pose', 'd', (3,))
+    pose = shoal.Latest('d', (3,))     # name='pose': Latest.open('pose')
     pose.publish([1.0, 2.0, 0.5])      # version 1 (any process)
     a = pose.read()                    # a copy of the newest whole value
     a, v = pose.read_versioned()
@@ -753,14 +789,21 @@ void RegisterLatest(py::module_& m) {
   l.def_static(
        "open",
        [](const std::string& name, py::handle dtype, py::handle shape) {
+         if (dtype.is_none() && !shape.is_none()) {
+           Raise(PyExc_TypeError, "Latest.open: a shape needs a dtype");
+         }
          const ValueType t =
-             MakeValueType(CodeOfDtype(dtype), ShapeFrom(shape), "Latest.open");
+             dtype.is_none()
+                 ? NamedLatestType(name)
+                 : MakeValueType(CodeOfDtype(dtype), ShapeFrom(shape), "Latest.open");
          return new PyLatest(OpenLatest(t, std::string_view(name)));
        },
-       py::arg("name"), py::arg("dtype"), py::arg("shape") = py::tuple(),
-       "Latest.open(name, dtype, shape=()): the named Latest another process "
-       "created (Python or C++); shoal.InvalidRegion naming both types when "
-       "it holds another dtype or shape.")
+       py::arg("name"), py::arg("dtype") = py::none(), py::arg("shape") = py::none(),
+       "Latest.open(name, dtype=None, shape=None): the named Latest another "
+       "process created (Python or C++). Without a dtype, its type is read "
+       "from the region (numbers and fixed-size arrays of numbers; a C++ "
+       "struct is a TypeError); with one, shoal.InvalidRegion naming both "
+       "types when it holds another dtype or shape.")
       .def("publish", &PyLatest::publish, py::arg("value"),
            py::arg("timeout") = py::none(),
            "publish(value, timeout=None) -> version: makes value the newest. "

@@ -4,7 +4,7 @@
 // Array), through numpy's C API (one file, ndarray.cc, includes it).
 //
 // The array does not own its memory: its `base` is an object that does
-// (a Loan, a capsule holding a received block, an Array handle), so the
+// (a Loan, the object holding a received block, an Array handle), so the
 // memory stays mapped, and a received block stays leased, until the array
 // and every view of it are gone.
 #ifndef SHOAL_PYTHON_NDARRAY_H_

@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <span>
@@ -32,6 +33,9 @@ namespace {
 using Bytes = std::vector<std::byte>;
 using WriteFn = absl::FunctionRef<void(std::span<std::byte>)>;
 using ReadFn = absl::FunctionRef<void(std::span<const std::byte>)>;
+using SizeAtFn = absl::FunctionRef<std::size_t(std::size_t)>;
+using WriteAtFn = absl::FunctionRef<void(std::size_t, std::span<std::byte>)>;
+using ReadAtFn = absl::FunctionRef<void(std::size_t, std::span<const std::byte>)>;
 
 enum class Flavor { kQueue, kJoinable, kSimple };
 // The C++ item type on the other side: std::string or
@@ -56,6 +60,10 @@ class QueueIface {
   virtual QueueStatus Put(std::size_t size, WriteFn write,
                           const Deadline& d) = 0;
   virtual QueueStatus Get(ReadFn read, const Deadline& d) = 0;
+  virtual QueueStatus PutMany(std::size_t n, SizeAtFn size, WriteAtFn write,
+                              std::size_t* done, const Deadline& d) = 0;
+  virtual QueueStatus GetMany(std::size_t max, ReadAtFn read,
+                              std::size_t* done, const Deadline& d) = 0;
   virtual std::size_t qsize() const = 0;
   virtual std::size_t maxsize() const = 0;
   virtual void close() = 0;
@@ -77,6 +85,14 @@ class QueueImpl final : public QueueIface {
   }
   QueueStatus Get(ReadFn read, const Deadline& d) override {
     return q_.get_encoded(read, d);
+  }
+  QueueStatus PutMany(std::size_t n, SizeAtFn size, WriteAtFn write,
+                      std::size_t* done, const Deadline& d) override {
+    return q_.put_many_encoded(n, size, write, done, d);
+  }
+  QueueStatus GetMany(std::size_t max, ReadAtFn read, std::size_t* done,
+                      const Deadline& d) override {
+    return q_.get_many_encoded(max, read, done, d);
   }
   std::size_t qsize() const override { return q_.qsize(); }
   std::size_t maxsize() const override { return q_.maxsize(); }
@@ -187,6 +203,63 @@ class PyQueue {
       Raise(Errors().closed, "Queue.get: the queue is closed and drained");
     }
     return in.Take(raw_);
+  }
+
+  // Puts the items of `objs` in order, in batches; returns how many went in
+  // (all, unless the timeout passed or the queue was closed midway).
+  std::size_t put_many(py::iterable objs, bool block,
+                       std::optional<double> timeout) {
+    std::vector<std::unique_ptr<Outgoing>> out;
+    for (py::handle obj : objs) out.push_back(std::make_unique<Outgoing>(obj, raw_));
+    const std::size_t n = out.size();
+    std::size_t total = 0;
+    QueueStatus st = QueueStatus::kOk;
+    WaitInSlices(DeadlineFrom(block, timeout), [&](const Deadline& d, bool) {
+      std::size_t done = 0;
+      st = q_->PutMany(
+          n - total,
+          [&](std::size_t i) { return out[total + i]->encoded_size(); },
+          [&](std::size_t i, std::span<std::byte> dst) {
+            out[total + i]->WriteTo(dst);
+          },
+          &done, d);
+      total += done;
+      return total == n || st == QueueStatus::kClosed;
+    });
+    if (st == QueueStatus::kClosed && total == 0 && n > 0) {
+      Raise(Errors().closed, "Queue.put_many: the queue is closed");
+    }
+    return total;
+  }
+
+  // Between 1 and `max` items, as a list (shoal.Empty / shoal.Closed as
+  // get()).
+  py::list get_many(std::size_t max, bool block,
+                    std::optional<double> timeout) {
+    if (max == 0) Raise(PyExc_ValueError, "Queue.get_many: max must be >= 1");
+    const std::size_t cap = std::min<std::size_t>(max, 256);
+    std::vector<Incoming> in(cap);
+    std::size_t got = 0;
+    QueueStatus st = QueueStatus::kTimedOut;
+    const bool done = WaitInSlices(
+        DeadlineFrom(block, timeout), [&](const Deadline& d, bool gil_held) {
+          st = q_->GetMany(
+              cap,
+              [&](std::size_t i, std::span<const std::byte> b) {
+                in[i].Read(b, raw_, gil_held);
+              },
+              &got, d);
+          return st != QueueStatus::kTimedOut;
+        });
+    if (!done) Raise(Errors().empty, "Queue.get_many: the queue is empty");
+    if (st == QueueStatus::kClosed) {
+      Raise(Errors().closed, "Queue.get_many: the queue is closed and drained");
+    }
+    py::list items(got);
+    for (std::size_t i = 0; i < got; ++i) {
+      items[i] = in[i].Take(raw_);
+    }
+    return items;
   }
 
   void task_done() { q_->task_done(); }
@@ -432,6 +505,17 @@ void AddQueueMethods(C& c, const char* cls_name) {
   c.def("qsize", &PyQueue::qsize,
            "Items in the queue now (approximate while others operate).")
       .def("empty", &PyQueue::empty, "qsize() == 0 (approximate).")
+      .def("put_many", &PyQueue::put_many, py::arg("objs"),
+           py::arg("block") = true, py::arg("timeout") = py::none(),
+           "Adds the items of objs in order, several ring slots per claim "
+           "(one wake-up per batch); returns how many went in: all, unless "
+           "the timeout passed first (or the queue was closed midway). "
+           "shoal.Closed if closed before any went in. A shoal extension.")
+      .def("get_many", &PyQueue::get_many, py::arg("max"),
+           py::arg("block") = true, py::arg("timeout") = py::none(),
+           "Removes and returns between 1 and max of the oldest items, as a "
+           "list (as many as are there when the first arrives); shoal.Empty "
+           "/ shoal.Closed as get(). A shoal extension.")
       .def("full", &PyQueue::full, "qsize() >= maxsize (approximate).")
       .def("close", &PyQueue::close,
            "Closes the queue for every process: later puts raise "

@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <stdexcept>
 #include <vector>
 
@@ -15,6 +17,24 @@
 
 namespace shoal::shootout {
 namespace {
+
+// Nanoseconds process `pid` (0: this one) has run on a CPU: the first field
+// of /proc/<pid>/schedstat (updated at each tick and context switch, so a
+// reading may lag the truth by one tick). 0 when it cannot be read.
+uint64_t OnCpuNs(pid_t pid) {
+  char path[64];
+  if (pid == 0) {
+    std::snprintf(path, sizeof path, "/proc/self/schedstat");
+  } else {
+    std::snprintf(path, sizeof path, "/proc/%d/schedstat", static_cast<int>(pid));
+  }
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return 0;
+  unsigned long long ns = 0;
+  if (std::fscanf(f, "%llu", &ns) != 1) ns = 0;
+  std::fclose(f);
+  return ns;
+}
 
 // Polls `cond` (with short sleeps) until it holds, `until_ns` passes or
 // *abort is set.
@@ -51,6 +71,19 @@ bool PollAll(int subs, Cond cond, uint64_t until_ns, const std::atomic<uint32_t>
 
 }  // namespace
 
+void FanOutCtl::MarkReady(int k) {
+  reader[k].pid.store(getpid(), std::memory_order_relaxed);
+  reader[k].ready.store(1, std::memory_order_release);
+}
+
+uint64_t FanOutCtl::CpuNs(int subs) const {
+  uint64_t ns = OnCpuNs(0);
+  for (int k = 0; k < subs; ++k) {
+    if (const pid_t p = reader[k].pid.load(std::memory_order_relaxed); p > 0) ns += OnCpuNs(p);
+  }
+  return ns;
+}
+
 bool FanOutCtl::WaitReady(int subs, uint64_t until_ns,
                           const std::atomic<uint32_t>* abort) const {
   return PollAll(
@@ -79,7 +112,7 @@ namespace {
 template <class Receive>
 void ReceiveViews(Receive receive, std::size_t words, FanOutCtl* ctl, int k,
                   CheckFn check) {
-  ctl->reader[k].ready.store(1, std::memory_order_release);
+  ctl->MarkReady(k);
   try {
     for (uint64_t n = 0;;) {
       auto v = receive();
@@ -124,7 +157,7 @@ void ReceiveIceoryx(const std::string& name, const std::string& service, std::si
           bench::NowNs() + 30'000'000'000ull, nullptr)) {
     throw std::runtime_error("iceoryx: not subscribed within 30 s");
   }
-  ctl->reader[k].ready.store(1, std::memory_order_release);
+  ctl->MarkReady(k);
   PollWait w;
   for (uint64_t n = 0;;) {
     auto r = sub.take();
@@ -216,6 +249,7 @@ Outcome RunFanOut(const Config& cfg, const std::string& method, std::size_t size
     for (int rep = -1; rep < cfg.repeats; ++rep) {
       const uint64_t dur = RepeatNs(cfg, rep);
       const uint64_t first = seq;
+      const uint64_t cpu0 = ctl->CpuNs(subs);
       const uint64_t t0 = bench::NowNs();
       do {
         for (uint64_t k = 0; k < kFanOutAckEvery; ++k) publish(seq++);
@@ -224,6 +258,11 @@ Outcome RunFanOut(const Config& cfg, const std::string& method, std::size_t size
         throw std::runtime_error("a subscriber stopped acknowledging blocks");
       }
       const uint64_t t1 = bench::NowNs();
+      const uint64_t cpu1 = ctl->CpuNs(subs);
+      if (rep >= 0 && cpu1 > cpu0) {
+        ctl->cpu_ns.fetch_add(cpu1 - cpu0);
+        ctl->wall_ns.fetch_add(t1 - t0);
+      }
       if (rep >= 0 && sh->nsamples < kMaxSamples) {
         const auto n = static_cast<double>(seq - first);
         sh->samples[sh->nsamples++] = n / (static_cast<double>(t1 - t0) * 1e-9);
@@ -250,6 +289,9 @@ Outcome RunFanOut(const Config& cfg, const std::string& method, std::size_t size
     }));
   }
   Supervise(pids, sh, CaseTimeout(cfg), &out);
+  if (const uint64_t wall = ctl->wall_ns.load(); wall > 0) {
+    out.cpus_busy = static_cast<double>(ctl->cpu_ns.load()) / static_cast<double>(wall);
+  }
   if (out.status == "ok" && ctl->bad.load() != 0) {
     out.status = "mismatch";
     out.bad = ctl->bad.load();

@@ -45,9 +45,20 @@ struct FanOutCtl {
     std::atomic<uint64_t> acked{0};  // blocks received, every 64th
     std::atomic<uint32_t> ready{0};  // can receive (subscribed)
     std::atomic<uint32_t> done{0};   // saw the end (closed / stop marker)
+    std::atomic<int32_t> pid{0};     // its process, for CpuNs
   };
   PerReader reader[kFanOutMaxSubs];
   alignas(64) std::atomic<uint64_t> bad{0};
+  // On-CPU time of the writer and every subscriber summed over the measured
+  // repeats, and those repeats' wall time: their ratio is how many CPUs the
+  // case kept busy (a rate limited by the CPUs, or by waiting).
+  std::atomic<uint64_t> cpu_ns{0};
+  std::atomic<uint64_t> wall_ns{0};
+
+  // Subscriber k (in its own process) can receive.
+  void MarkReady(int k);
+  // The writer's own on-CPU nanoseconds plus those of subscribers 0..subs-1.
+  uint64_t CpuNs(int subs) const;
 
   void Ack(int k, uint64_t received) {
     if (received % kFanOutAckEvery == 0) {

@@ -154,11 +154,14 @@ struct Item<std::vector<uint64_t>> {
   }
 };
 
-template <template <class> class Q, class T>
+// kSpsc: declared single producer and single consumer (QueueOptions), the
+// path for a queue with one process on each side.
+template <template <class> class Q, class T, bool kSpsc = false>
 class QueueLink : public LinkBase {
  public:
   explicit QueueLink(const Spec& s) : buf_(s) {
     QueueOptions o;
+    o.single_producer = o.single_consumer = kSpsc;
     o.maxsize = s.round_trip ? 16 : s.depth;
     const uint64_t need = 2 * (o.maxsize + 2) * (s.size + 64);
     if (need > o.heap_bytes) o.heap_bytes = need;
@@ -185,6 +188,46 @@ class QueueLink : public LinkBase {
   Buffers buf_;
   std::vector<Q<T>> q_;
   std::vector<uint64_t> held_;
+};
+
+// shoal.queue.batch: a Queue<uint64_t> with one producer and one consumer
+// declared, moved with put_many / get_many of up to kBatch items (streams of
+// 8 B items). The producer hands over every kBatch items, and at once for a
+// control message, as floor.spsc.batch does; the consumer takes whatever is
+// published, up to kBatch, and checks every item.
+class QueueBatchLink : public LinkBase {
+ public:
+  static constexpr std::size_t kBatch = 64;
+  explicit QueueBatchLink(const Spec& s) {
+    if (s.size != 8 || s.round_trip) Fail("shoal.queue.batch: streams of 8 B items only");
+    QueueOptions o;
+    o.single_producer = o.single_consumer = true;
+    o.maxsize = s.depth;
+    q_.emplace(o);
+    out_.reserve(kBatch);
+  }
+  void Send(int, uint64_t seq) {
+    out_.push_back(seq);
+    if (out_.size() == kBatch || IsControl(seq)) {
+      if (q_->put_many(std::span<const uint64_t>(out_)) != out_.size()) {
+        Fail("shoal.queue.batch: put_many took fewer items than given");
+      }
+      out_.clear();
+    }
+  }
+  uint64_t Recv(int) {
+    if (next_ == have_) {
+      have_ = q_->get_many(std::span<uint64_t>(in_));
+      next_ = 0;
+    }
+    return in_[next_++];
+  }
+
+ private:
+  std::optional<Queue<uint64_t>> q_;
+  std::vector<uint64_t> out_;
+  std::array<uint64_t, kBatch> in_{};
+  std::size_t next_ = 0, have_ = 0;
 };
 
 // ------------------------------------------------------------ shoal.pipe

@@ -190,11 +190,11 @@ struct Method {
   std::string waits;  // kWaits*
 };
 
-template <template <class> class Q>
+template <template <class> class Q, bool kSpsc = false>
 Outcome RunQueue(bool rt, const Spec& s, const Config& c) {
-  if (s.size == 8) return RunLink<QueueLink<Q, uint64_t>>(rt, s, c);
-  if (s.size == 64) return RunLink<QueueLink<Q, std::array<uint64_t, 8>>>(rt, s, c);
-  return RunLink<QueueLink<Q, std::vector<uint64_t>>>(rt, s, c);
+  if (s.size == 8) return RunLink<QueueLink<Q, uint64_t, kSpsc>>(rt, s, c);
+  if (s.size == 64) return RunLink<QueueLink<Q, std::array<uint64_t, 8>, kSpsc>>(rt, s, c);
+  return RunLink<QueueLink<Q, std::vector<uint64_t>, kSpsc>>(rt, s, c);
 }
 
 std::string MqSkip(std::size_t size, std::string* kind) {
@@ -239,6 +239,21 @@ std::vector<Method> AllMethods() {
       "shoal::Queue<T>: uint64_t (8 B), std::array<uint64_t, 8> (64 B), "
       "std::vector<uint64_t> (larger)" + adaptive,
       RunQueue<Queue>);
+  add("shoal.queue.spsc", Family::kShoal, kWaitsAdaptive,
+      "shoal::Queue<T> declared single-producer / single-consumer "
+      "(QueueOptions), put / get, same item types" + adaptive,
+      RunQueue<Queue, true>)
+      .rtt = false;
+  add("shoal.queue.batch", Family::kShoal, kWaitsAdaptive,
+      "shoal::Queue<uint64_t> declared single-producer / single-consumer, "
+      "put_many / get_many of up to 64 items (8 B streams)" + adaptive,
+      RunLink<QueueBatchLink>)
+      .rtt = false;
+  m.back().skip = [](std::size_t size, std::string* kind) -> std::string {
+    if (size == 8) return "";
+    *kind = "unsupported";
+    return "batches are measured with 8 B items";
+  };
   add("shoal.simplequeue", Family::kShoal, kWaitsAdaptive,
       "shoal::SimpleQueue<T>, same item types" + adaptive, RunQueue<SimpleQueue>);
   add("shoal.pipe", Family::kShoal, kWaitsSleep,
@@ -732,8 +747,9 @@ int Main(int argc, char** argv) {
     }
   }
   // Fan-out: 1 writer -> 4 subscriber processes, each receiving every block
-  // (fanout.h: the same stamps and in-place checks in every row), and the
-  // single-reader Channel the Broadcast's 1 MiB rate is held against.
+  // (fanout.h: the same stamps and in-place checks in every row), the
+  // single-reader Channel the Broadcast's 1 MiB rate is held against, and a
+  // Broadcast to 1 subscriber (the Channel's process count).
   if (WorkloadOn(cfg, "fanout")) {
     struct FanOutCase {
       const char* method;
@@ -750,6 +766,9 @@ int Main(int argc, char** argv) {
         {"iceoryx", Family::kLib, kWaitsSleep, 1 << 20, 4},
         {"iceoryx.poll", Family::kLib, kWaitsPoll, 1 << 20, 4},
         {"shoal.channel.loan", Family::kShoal, kWaitsAdaptive, 1 << 20, 1},
+        // The same process count as the Channel: what fanning out costs a
+        // subscriber when the CPUs are not the limit.
+        {kBroadcastMethod, Family::kShoal, kWaitsAdaptive, 1 << 20, 1},
     };
     for (const FanOutCase& f : fan) {
       if (!Selected(cfg, f.method)) continue;

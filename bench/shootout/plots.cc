@@ -51,6 +51,7 @@ bool IsPoll(const std::string& method) { return Base(method) != method; }
 std::string ColourOf(const std::string& method) {
   static const std::map<std::string, std::string> kColours = {
       {"shoal.queue", "#0072b2"},         {"shoal.simplequeue", "#56b4e9"},
+      {"shoal.queue.spsc", "#2ca6a4"},    {"shoal.queue.batch", "#0b3d91"},
       {"shoal.pipe", "#6a3d9a"},          {"shoal.channel", "#009e73"},
       {"shoal.channel.loan", "#00c853"},  {"shoal.lock", "#0072b2"},
       {"shoal.value", "#009e73"},         {"shoal.pool", "#0072b2"},

@@ -68,6 +68,10 @@ struct Outcome {
   std::vector<double> samples;  // one per repeat, in the row's unit
   uint64_t messages = 0;        // messages / operations checked
   uint64_t bad = 0;             // stamps or totals that did not match
+  // Fan-out rows: on-CPU time of all the case's processes per second of its
+  // measured repeats (2.0 = two CPUs kept busy), 0 = not measured. Tells a
+  // rate limited by the CPUs from one limited by waiting.
+  double cpus_busy = 0;
 };
 
 struct Row {

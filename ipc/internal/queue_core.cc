@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -12,6 +13,37 @@ namespace shoal::internal {
 namespace {
 
 uint64_t RoundUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+// Gives a claimed batch back however the reading ends.
+struct ReleaseBatchOnExit {
+  RingReader& reader;
+  const RingBatch& batch;
+  ~ReleaseBatchOnExit() {
+    try {
+      reader.ReleaseBatch(batch);
+    } catch (...) {
+      // Only a corrupt ring can throw here; the read already reported it.
+    }
+  }
+};
+
+// memcpy of one raw item: the common small sizes as fixed-size copies (a
+// register move, not a library call).
+inline void CopyItem(std::byte* dst, const std::byte* src, std::size_t n) {
+  switch (n) {
+    case 4:
+      std::memcpy(dst, src, 4);
+      return;
+    case 8:
+      std::memcpy(dst, src, 8);
+      return;
+    case 16:
+      std::memcpy(dst, src, 16);
+      return;
+    default:
+      std::memcpy(dst, src, n);
+  }
+}
 
 }  // namespace
 
@@ -58,6 +90,7 @@ std::shared_ptr<QueueCore> QueueCore::Create(const QueueOptions& options,
   RingCore ring = RingCore::Create(region.payload() + ring_offset, ring_bytes,
                                    static_cast<uint32_t>(maxsize), inline_bytes);
   ring.set_close_on_writers_gone(options.close_when_writers_gone);
+  ring.set_single_sides(options.single_producer, options.single_consumer);
   if (heap_bytes > 0) {
     BlockHeap::Create(region.payload() + heap_offset, heap_bytes,
                       options.heap_bytes);
@@ -148,7 +181,44 @@ QueueCore::Result QueueCore::Put(std::size_t size, WriteFn write,
                      std::to_string(ring().inline_capacity()) +
                      ") and the queue has no heap");
   }
-  std::optional<uint64_t> block = heap_.Allocate(size, deadline);
+  // Claim the slot first and fill the heap block while holding it: a reader
+  // waiting for this slot then sees a live writer at work and keeps spinning
+  // through the copy instead of sleeping (ring_core.h, "Held slots"). Only
+  // with heap space at hand: a writer must never hold a slot while it waits
+  // for heap space (the blocks it waits for may sit behind its slot).
+  std::optional<uint64_t> block;
+  Status s;
+  if (size <= heap_.capacity()) {  // (larger: ValueError below, unclaimed)
+    s = writer_.Claim(&claim, deadline);
+    if (s == Status::kClosed) return Result::kClosed;
+    if (s != Status::kOk) return Result::kTimedOut;
+    try {
+      block = heap_.Allocate(size, Deadline::Now());
+    } catch (...) {
+      writer_.Abandon(claim);
+      throw;
+    }
+    if (block) {
+      claim.slot->block.Record(*block, size);  // freed if this process dies
+      writer_.Announce(claim);
+      try {
+        write(std::span<std::byte>(heap_.At(*block, size), size));
+      } catch (...) {
+        writer_.Abandon(claim);  // frees the block
+        throw;
+      }
+      if (counted) {
+        shared_->unfinished.fetch_add(1, std::memory_order_relaxed);
+        claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
+      }
+      writer_.Publish(claim, 0, kSlotBlock);
+      return Result::kOk;
+    }
+    // The heap is full (or its lock busy): give the slot back and wait for
+    // space without holding one.
+    writer_.Abandon(claim);
+  }
+  block = heap_.Allocate(size, deadline);
   if (!block) return Result::kTimedOut;
   try {
     write(std::span<std::byte>(heap_.At(*block, size), size));
@@ -156,7 +226,12 @@ QueueCore::Result QueueCore::Put(std::size_t size, WriteFn write,
     heap_.Free(*block, size);
     throw;
   }
-  Status s = writer_.Claim(&claim, deadline);
+  try {
+    s = writer_.Claim(&claim, deadline);
+  } catch (...) {
+    heap_.Free(*block, size);
+    throw;
+  }
   if (s != Status::kOk) {
     heap_.Free(*block, size);
     return s == Status::kClosed ? Result::kClosed : Result::kTimedOut;
@@ -167,6 +242,68 @@ QueueCore::Result QueueCore::Put(std::size_t size, WriteFn write,
     claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
   }
   writer_.Publish(claim, 0, kSlotBlock);
+  return Result::kOk;
+}
+
+QueueCore::Result QueueCore::PutMany(std::size_t n, SizeAtFn size,
+                                     WriteAtFn write,
+                                     const Deadline& deadline, bool counted,
+                                     std::size_t* done) {
+  using Status = RingWriter::Status;
+  *done = 0;
+  if (ring().closed()) return Result::kClosed;
+  const std::size_t inline_cap = ring().inline_capacity();
+  uint32_t sizes[kMaxBatch];
+  std::size_t i = 0;
+  while (i < n) {
+    // The next run of items that fit a slot each (one claim covers them;
+    // sizes first, so that no claimed slot goes unused).
+    std::size_t run = 0;
+    while (run < kMaxBatch && i + run < n) {
+      const std::size_t sz = size(i + run);
+      if (sz > inline_cap) break;
+      sizes[run++] = static_cast<uint32_t>(sz);
+    }
+    if (run == 0) {
+      const std::size_t item = i;
+      Result r = Put(
+          size(i), [&](std::span<std::byte> dst) { write(item, dst); },
+          deadline, counted);
+      if (r != Result::kOk) return r;
+      *done = ++i;
+      continue;
+    }
+    RingBatch batch;
+    Status s = writer_.ClaimBatch(static_cast<uint32_t>(run), &batch, deadline);
+    if (s == Status::kClosed) return Result::kClosed;
+    if (s != Status::kOk) return Result::kTimedOut;
+    RingClaim claim = ring().ClaimAt(batch.first);
+    uint32_t filled = 0;
+    try {
+      for (; filled < batch.count; ++filled) {
+        if (filled > 0) claim = ring().NextClaim(claim);
+        write(i + filled, std::span<std::byte>(claim.data, sizes[filled]));
+        if (counted) {
+          claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
+        }
+      }
+    } catch (...) {
+      if (counted) {
+        shared_->unfinished.fetch_add(filled, std::memory_order_relaxed);
+      }
+      // The items before the one that threw go out; it and the rest of the
+      // claim are skipped.
+      writer_.PublishBatch(batch, std::span<const uint32_t>(sizes, filled));
+      *done = i + filled;
+      throw;
+    }
+    if (counted) {
+      shared_->unfinished.fetch_add(filled, std::memory_order_relaxed);
+    }
+    writer_.PublishBatch(batch, std::span<const uint32_t>(sizes, filled));
+    i += filled;
+    *done = i;
+  }
   return Result::kOk;
 }
 
@@ -190,6 +327,112 @@ QueueCore::Result QueueCore::Get(ReadFn read, const Deadline& deadline) {
   read(reader_.PayloadOf(claim).Resolve(
       ring().InlineArea(claim), heap_.data(),
       [&] { return region_.description() + ": queue slot"; }));
+  return Result::kOk;
+}
+
+QueueCore::Result QueueCore::GetMany(std::size_t max, ReadAtFn read,
+                                     const Deadline& deadline,
+                                     std::size_t* done) {
+  using Status = RingReader::Status;
+  *done = 0;
+  if (max == 0) return Result::kOk;
+  RingBatch batch;
+  const uint32_t want =
+      static_cast<uint32_t>(std::min<std::size_t>(max, kMaxBatch));
+  // A batch can be all skips and losses after its first slot only, so the
+  // first claim always brings at least one item.
+  Status s = reader_.ClaimBatch(want, &batch, deadline);
+  if (s == Status::kClosed) return Result::kClosed;
+  if (s != Status::kOk) return Result::kTimedOut;
+  ReleaseBatchOnExit release{reader_, batch};
+  RingClaim claim = ring().ClaimAt(batch.first);
+  std::size_t got = 0;
+  for (uint32_t k = 0; k < batch.count; ++k) {
+    if (k > 0) claim = ring().NextClaim(claim);
+    if (!RingReader::IsItem(claim)) continue;
+    *done = got;
+    read(got, reader_.PayloadOf(claim).Resolve(
+                  ring().InlineArea(claim), heap_.data(),
+                  [&] { return region_.description() + ": queue slot"; }));
+    ++got;
+  }
+  *done = got;
+  return Result::kOk;
+}
+
+QueueCore::Result QueueCore::PutManyRaw(std::size_t n, std::size_t item_bytes,
+                                        const std::byte* src,
+                                        const Deadline& deadline, bool counted,
+                                        std::size_t* done) {
+  using Status = RingWriter::Status;
+  if (item_bytes > ring().inline_capacity()) {
+    return PutMany(
+        n, [&](std::size_t) { return item_bytes; },
+        [&](std::size_t i, std::span<std::byte> dst) {
+          std::memcpy(dst.data(), src + i * item_bytes, item_bytes);
+        },
+        deadline, counted, done);
+  }
+  *done = 0;
+  if (ring().closed()) return Result::kClosed;
+  std::size_t i = 0;
+  while (i < n) {
+    RingBatch batch;
+    Status s = writer_.ClaimBatch(
+        static_cast<uint32_t>(std::min<std::size_t>(n - i, kMaxBatch)), &batch,
+        deadline);
+    if (s == Status::kClosed) return Result::kClosed;
+    if (s != Status::kOk) return Result::kTimedOut;
+    RingClaim claim = ring().ClaimAt(batch.first);
+    for (uint32_t k = 0; k < batch.count; ++k) {
+      if (k > 0) claim = ring().NextClaim(claim);
+      CopyItem(claim.data, src + (i + k) * item_bytes, item_bytes);
+      if (counted) {
+        claim.slot->flags.store(kSlotCounted, std::memory_order_relaxed);
+      }
+    }
+    if (counted) {
+      shared_->unfinished.fetch_add(batch.count, std::memory_order_relaxed);
+    }
+    writer_.PublishBatch(batch, batch.count,
+                         static_cast<uint32_t>(item_bytes));
+    i += batch.count;
+    *done = i;
+  }
+  return Result::kOk;
+}
+
+QueueCore::Result QueueCore::GetManyRaw(std::size_t max,
+                                        std::size_t item_bytes,
+                                        std::byte* dst,
+                                        const Deadline& deadline,
+                                        std::size_t* done) {
+  using Status = RingReader::Status;
+  *done = 0;
+  if (max == 0) return Result::kOk;
+  RingBatch batch;
+  Status s = reader_.ClaimBatch(
+      static_cast<uint32_t>(std::min<std::size_t>(max, kMaxBatch)), &batch,
+      deadline);
+  if (s == Status::kClosed) return Result::kClosed;
+  if (s != Status::kOk) return Result::kTimedOut;
+  ReleaseBatchOnExit release{reader_, batch};
+  RingClaim claim = ring().ClaimAt(batch.first);
+  std::size_t got = 0;
+  for (uint32_t k = 0; k < batch.count; ++k) {
+    if (k > 0) claim = ring().NextClaim(claim);
+    if (!RingReader::IsItem(claim)) continue;
+    const BlockRef payload = reader_.PayloadOf(claim);
+    if (!payload.is_inline() || payload.length() != item_bytes) [[unlikely]] {
+      *done = got;
+      throw CodecError(region_.description() + ": an item of " +
+                       payload.Describe() + " where " +
+                       std::to_string(item_bytes) + " bytes were expected");
+    }
+    CopyItem(dst + got * item_bytes, claim.data, item_bytes);
+    ++got;
+  }
+  *done = got;
   return Result::kOk;
 }
 

@@ -56,6 +56,14 @@ class QueueCore final : private SlotReclaimer {
   enum class Result { kOk, kTimedOut, kClosed };
   using WriteFn = absl::FunctionRef<void(std::span<std::byte>)>;
   using ReadFn = absl::FunctionRef<void(std::span<const std::byte>)>;
+  // Batches: item i's encoded size, its encoding into `dst`, its bytes.
+  using SizeAtFn = absl::FunctionRef<std::size_t(std::size_t)>;
+  using WriteAtFn = absl::FunctionRef<void(std::size_t, std::span<std::byte>)>;
+  using ReadAtFn =
+      absl::FunctionRef<void(std::size_t, std::span<const std::byte>)>;
+  // The most slots one batch claims (the rest of a larger batch follows in
+  // further claims).
+  static constexpr uint32_t kMaxBatch = 256;
 
   // Creates a queue region laid out for `options`.
   static std::shared_ptr<QueueCore> Create(const QueueOptions& options,
@@ -72,6 +80,30 @@ class QueueCore final : private SlotReclaimer {
   // Takes the next item and hands its bytes to `read`. The item is consumed
   // even if `read` throws (the exception propagates).
   Result Get(ReadFn read, const Deadline& deadline);
+
+  // Puts items 0..n-1 in order, claiming up to kMaxBatch slots at a time and
+  // publishing each claim with one wake-up; items that need the heap go one
+  // by one (Put). *done is how many went in: n on kOk, fewer when the
+  // deadline passed (kTimedOut) or the queue closed (kClosed) first. If
+  // `write` throws for item i, the items before it are published, i and the
+  // rest of its claim are skipped, and the exception propagates (*done = i).
+  Result PutMany(std::size_t n, SizeAtFn size, WriteAtFn write,
+                 const Deadline& deadline, bool counted, std::size_t* done);
+  // Takes between 1 and `max` items (waiting for the first until the
+  // deadline) and hands item i's bytes to read(i, bytes); *done is the count.
+  // The items are consumed even if `read` throws (then *done is the index of
+  // the item that threw, and the exception propagates).
+  Result GetMany(std::size_t max, ReadAtFn read, const Deadline& deadline,
+                 std::size_t* done);
+  // The same for items whose encoding is their `item_bytes` raw bytes
+  // (trivially copyable T with the memcpy codec): copied straight between
+  // `src`/`dst` (n / max consecutive items) and the slots, no callback per
+  // item. An item of another size in the queue is a CodecError (consumed).
+  Result PutManyRaw(std::size_t n, std::size_t item_bytes,
+                    const std::byte* src, const Deadline& deadline,
+                    bool counted, std::size_t* done);
+  Result GetManyRaw(std::size_t max, std::size_t item_bytes, std::byte* dst,
+                    const Deadline& deadline, std::size_t* done);
 
   std::size_t qsize() const { return ring().size(); }
   std::size_t maxsize() const { return ring().capacity(); }

@@ -1,6 +1,9 @@
 // Copyright 2026 The shoal Authors.
 #include "shoal/ipc/internal/ring_core.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <climits>
 #include <new>
 #include <string>
@@ -18,6 +21,66 @@ using Status = RingCore::Status;
 constexpr uint64_t kMaxRingBytes = uint64_t{1} << 40;
 // The longest spin a shared ring policy may ask for (SaneRingSpinPolicy).
 constexpr uint32_t kMaxRingSpinNs = 10'000'000;
+
+// RingWaitLoop's held-slot hook for this ring core's claims (see "Held
+// slots" in the header): spins (yielding after kYieldAfterNs) while the slot
+// the caller waits on stays held by one live process other than the
+// caller's. Bounded by kHeldSpinNs and the deadline; never when spinning is
+// off (no sane policy, or its max_ns is 0).
+//
+// A waiter woken onto a slot in a held state it has not watched yet (a
+// writer announced the slot it now fills, or a reader holds it) watches it
+// once instead of sleeping through the copy; a holder that stays in that
+// state is slept on, not spun on again.
+struct HeldSlotSpin {
+  // The held slot state spun on last.
+  SlotWord watched;
+
+  static bool SpinningOn(SpinPolicy* spin) {
+    return spin != nullptr && spin->max_ns.load(std::memory_order_relaxed) != 0;
+  }
+  // Whether a waiter about to sleep on `blocker` should watch it instead.
+  bool Watches(SpinPolicy* spin, SlotWord blocker) const {
+    return SpinningOn(spin) && blocker.held() && blocker != watched;
+  }
+  // True when try_once stopped blocking (its status in *s).
+  template <class TryOnce>
+  bool Spin(SpinPolicy* spin, const Deadline& deadline, SlotWord* blocker,
+            Status* s, TryOnce& try_once) {
+    if (!SpinningOn(spin) || !blocker->held()) return false;
+    watched = *blocker;
+    const pid_t holder = blocker->pid();
+    if (holder == CachedPid() || IsProcessGone(holder)) return false;
+    int64_t limit = RingCore::kHeldSpinNs;
+    if (!deadline.infinite()) {
+      limit = std::min<int64_t>(limit, deadline.remaining().count());
+    }
+    const int64_t start = MonotonicNanos();
+    for (uint32_t i = 1;; ++i) {
+      CpuRelax();
+      *s = try_once(blocker);
+      if (*s != Status::kWouldBlock) return true;
+      if (!blocker->held() || blocker->pid() != holder) return false;
+      if ((i & 7) == 0) {
+        const int64_t spent = MonotonicNanos() - start;
+        if (spent >= limit) return false;
+        if (spent >= kYieldAfterNs) sched_yield();
+      }
+    }
+  }
+};
+
+// Moves `index` from somewhere in [from, to) to `to` (a batch claimed the
+// slots up to `to`); others may have helped it part of the way, or past.
+void AdvanceTo(SharedRingPos& index, RingPos from, RingPos to,
+               uint32_t capacity) {
+  RingPos cur = index.Load(std::memory_order_acquire);
+  while (RingPos::Distance(from, cur, capacity) >= 0 &&
+         RingPos::Distance(cur, to, capacity) > 0) {
+    if (index.Advance(cur, to)) return;
+    cur = index.Load(std::memory_order_acquire);
+  }
+}
 
 constexpr uint64_t HeaderBytes() {
   return (sizeof(RingData) + kRingAlign - 1) / kRingAlign * kRingAlign;
@@ -58,6 +121,27 @@ int RegisterIn(std::atomic<uint64_t>* table, int n,
   }
   overflow->store(1, std::memory_order_seq_cst);
   return -1;
+}
+
+// Makes this process the one on a declared single side (`slot` is
+// single_writer or single_reader); RuntimeError while another live process
+// is. Returns this process's pid.
+pid_t BecomeSingle(std::atomic<uint64_t>& slot, const char* side) {
+  const pid_t me = CachedPid();
+  const uint64_t mine = WriterEntry(me, CachedStartTime());
+  uint64_t cur = slot.load(std::memory_order_acquire);
+  while (cur != mine) {
+    if (cur != 0 && !WriterGone(cur)) {
+      throw RuntimeError(std::string("ring declared single-") + side +
+                         ": process " + std::to_string(cur >> 32) +
+                         " is its " + side + " (pid " + std::to_string(me) +
+                         " may not be a second one)");
+    }
+    if (slot.compare_exchange_strong(cur, mine, std::memory_order_seq_cst)) {
+      break;
+    }
+  }
+  return me;
 }
 
 }  // namespace
@@ -118,6 +202,9 @@ RingCore RingCore::Create(void* mem, std::size_t bytes, uint32_t capacity,
   d->closed.store(0, std::memory_order_relaxed);
   d->close_on_writers_gone.store(0, std::memory_order_relaxed);
   d->lost.store(0, std::memory_order_relaxed);
+  d->single_sides.store(0, std::memory_order_relaxed);
+  d->single_writer.store(0, std::memory_order_relaxed);
+  d->single_reader.store(0, std::memory_order_relaxed);
   d->writers_ever.store(0, std::memory_order_relaxed);
   d->writers_overflow.store(0, std::memory_order_relaxed);
   for (auto& w : d->writers) w.store(0, std::memory_order_relaxed);
@@ -170,13 +257,10 @@ void RingCore::ThrowCorrupt(const char* what) const {
                       ": shared memory corrupt");
 }
 
-RingSlot* RingCore::SlotAt(uint32_t index) const {
-  if (index >= capacity_) [[unlikely]] {
-    throw InvalidRegion("ring: index " + std::to_string(index) +
-                        " out of range (capacity " +
-                        std::to_string(capacity_) + "): shared memory corrupt");
-  }
-  return reinterpret_cast<RingSlot*>(slots_ + uint64_t{index} * stride_);
+void RingCore::ThrowBadIndex(uint32_t index) const {
+  throw InvalidRegion("ring: index " + std::to_string(index) +
+                      " out of range (capacity " + std::to_string(capacity_) +
+                      "): shared memory corrupt");
 }
 
 void RingCore::CheckLaps(int32_t laps_ahead, const char* index_name) const {
@@ -278,13 +362,34 @@ bool RingCore::HolderGone(SlotWord state) const {
   return true;
 }
 
-bool RingCore::RepairIfHolderGone(RingSlot* slot, SlotWord state) {
+bool RingCore::RepairIfHolderGone(uint32_t index, SlotWord state) {
   if (!state.held()) return false;
   const pid_t pid = state.pid();
   if (pid == CachedPid() || !HolderGone(state)) return false;
+  RingSlot* slot = SlotAt(index);
   if (!TakeOver(slot, state)) {
     return true;  // somebody else repaired it (or it moved on): retry
   }
+  RepairHeld(slot, state);
+  // The rest of the dead process's batch: the slots after this one it holds
+  // in the same phase (bounded by the ring's size). Each is judged again
+  // after its word is read: a new process with the reused pid registers
+  // before it claims, so a slot it claimed after the dead run is never
+  // taken for part of that run.
+  for (uint32_t n = 1; n < capacity_; ++n) {
+    index = index + 1 >= capacity_ ? 0 : index + 1;
+    slot = SlotAt(index);
+    const SlotWord next = slot->state.Load(std::memory_order_seq_cst);
+    if (!next.HeldBy(pid) || next.phase() != state.phase() ||
+        !HolderGone(next) || !TakeOver(slot, next)) {
+      break;
+    }
+    RepairHeld(slot, next);
+  }
+  return true;
+}
+
+void RingCore::RepairHeld(RingSlot* slot, SlotWord state) {
   if (state.is(P::kWriting)) {
     // The writer died before publishing: readers will skip and count it.
     slot->size.store(0, std::memory_order_relaxed);
@@ -305,7 +410,6 @@ bool RingCore::RepairIfHolderGone(RingSlot* slot, SlotWord state) {
       WakeWriters();
     }
   }
-  return true;
 }
 
 bool RingCore::TakeOverReadOf(pid_t pid, uint32_t index, RingClaim* claim) {
@@ -369,7 +473,8 @@ uint64_t RingCore::lost() const {
 // ---------------------------------------------------------------------------
 // RingWriter.
 
-Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
+Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker,
+                                bool hand_on) {
   RingData* d = core_.data_;
   const bool closing_ends_writes = !core_.options_.writes_after_close;
   if (closing_ends_writes && d->closed.load(std::memory_order_acquire)) {
@@ -379,6 +484,32 @@ Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
   // Registered before the first claim: a waiter that finds this process's
   // pid on a slot must find it in the registry too (see "Whose pid is it").
   if (registered_.pid() != me) Register();
+  if (d->single_sides.load(std::memory_order_relaxed) & kSingleWriter) {
+    if (single_.pid() != me) {
+      single_.set_pid(BecomeSingle(d->single_writer, "producer"));
+      single_.set_next(d->tail.Load(std::memory_order_acquire));
+    }
+    // The cached tail: nobody else moves it.
+    const RingPos pos = single_.next();
+    RingSlot* slot = core_.SlotAt(pos.index());
+    SlotWord state = slot->state.Load(std::memory_order_acquire);
+    if (state == SlotWord::EmptyAt(pos) &&
+        slot->state.CompareExchange(state, SlotWord::WritingAt(pos, me),
+                                    std::memory_order_seq_cst)) {
+      slot->flags.store(0, std::memory_order_relaxed);
+      const RingPos next = pos.Next(core_.capacity_);
+      single_.set_next(next);
+      d->tail.Store(next, std::memory_order_release);
+      *claim = core_.ClaimAt(slot, pos);
+      if (closing_ends_writes && d->closed.load(std::memory_order_seq_cst)) {
+        Abandon(*claim);
+        return Status::kClosed;
+      }
+      return Status::kOk;
+    }
+    // Full, or a dead predecessor's slots: the shared path below, which
+    // re-reads the tail.
+  }
   // Each retry means another writer claimed a slot meanwhile; a bound keeps
   // a corrupt ring (laps that never match) from looping forever here.
   for (uint64_t tries = 0;; ++tries) {
@@ -397,6 +528,9 @@ Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
       }
       slot->flags.store(0, std::memory_order_relaxed);
       d->tail.Advance(pos, pos.Next(core_.capacity_));
+      if (single_.pid() == me) {
+        single_.set_next(d->tail.Load(std::memory_order_acquire));
+      }
       *claim = core_.ClaimAt(slot, pos);
       // A Close() that raced with the claim: give the slot back as a skip
       // so a reader that already saw "closed and drained" stays right.
@@ -404,7 +538,7 @@ Status RingWriter::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
         Abandon(*claim);
         return Status::kClosed;
       }
-      WakeNextWriter();
+      if (hand_on) WakeNextWriter();
       return Status::kOk;
     }
     if (ahead >= 0) {
@@ -451,7 +585,7 @@ bool RingWriter::CheckBlocker(SlotWord blocker) {
   }
   RingData* d = core_.data_;
   const RingPos pos = d->tail.Load(std::memory_order_acquire);
-  return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
+  return core_.RepairIfHolderGone(pos.index(), blocker);
 }
 
 Status RingWriter::TryClaim(RingClaim* claim) {
@@ -468,25 +602,159 @@ Status RingWriter::Claim(RingClaim* claim, const Deadline& deadline) {
       [&](SlotWord blocker) {
         // The slot the writer waits for is the one at `tail`.
         const RingPos pos = d->tail.Load(std::memory_order_acquire);
-        return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
-      });
+        return core_.RepairIfHolderGone(pos.index(), blocker);
+      },
+      HeldSlotSpin{});
 }
 
-void RingWriter::Publish(const RingClaim& claim, uint32_t size,
-                         uint32_t flags) {
-  RingData* d = core_.data_;
+inline void RingWriter::MarkFull(const RingClaim& claim, uint32_t size,
+                                 uint32_t flags, std::memory_order order) {
   RingSlot* slot = claim.slot;
   slot->size.store(size, std::memory_order_relaxed);
   slot->flags.store(
       flags | (slot->flags.load(std::memory_order_relaxed) & ~kSlotRingFlags),
       std::memory_order_relaxed);
-  slot->state.Exchange(SlotWord::FullAt(claim.pos), std::memory_order_seq_cst);
+  if (order == std::memory_order_seq_cst) {
+    slot->state.Exchange(SlotWord::FullAt(claim.pos), order);
+  } else {
+    slot->state.Store(SlotWord::FullAt(claim.pos), order);
+  }
+}
+
+void RingWriter::Publish(const RingClaim& claim, uint32_t size,
+                         uint32_t flags) {
+  RingData* d = core_.data_;
+  MarkFull(claim, size, flags, std::memory_order_seq_cst);
   // Sleeping readers wait for the slot at `head`: only its publisher wakes
   // one (a reader that takes it wakes the next one if more are waiting, see
   // WakeNextReader). Publishing behind another writer's unfinished slot
   // wakes nobody: that writer will. This keeps producers free of FUTEX_WAKE
   // while consumers are busy (a woken consumer on a shared CPU preempts the
   // producer).
+  if (d->readers_waiting.load(std::memory_order_seq_cst) > 0 &&
+      d->head.Load(std::memory_order_seq_cst) == claim.pos) {
+    core_.WakeReaders();
+  }
+}
+
+template <class Ready, class Mine, class Claimed>
+void RingCore::ClaimRestOfBatch(uint32_t max, RingBatch* batch,
+                                SharedRingPos& index, CachedSide& single,
+                                Ready ready, Mine mine, Claimed claimed) {
+  const uint32_t cap = capacity_;
+  const RingPos first = batch->first;
+  RingPos pos = first;
+  batch->count = 1;
+  // One CAS per slot even for a declared single side: threads (or two
+  // handles) of that one process may claim at once, and a plain store could
+  // then hand one slot to two of them.
+  while (batch->count < max) {
+    const RingPos next = pos.Next(cap);
+    RingSlot* slot = SlotAt(next.index());
+    SlotWord state = slot->state.Load(std::memory_order_acquire);
+    if (state != ready(next) ||
+        !slot->state.CompareExchange(state, mine(next),
+                                     std::memory_order_seq_cst)) {
+      break;
+    }
+    claimed(slot);
+    pos = next;
+    ++batch->count;
+  }
+  if (batch->count > 1) {
+    AdvanceTo(index, first.Next(cap), pos.Next(cap), cap);
+    if (single.pid() == CachedPid()) single.set_next(pos.Next(cap));
+  }
+}
+
+Status RingWriter::TryClaimBatchOnce(uint32_t max, RingBatch* batch,
+                                     SlotWord* blocker) {
+  RingClaim first;
+  const Status s = TryClaimOnce(&first, blocker, /*hand_on=*/false);
+  if (s != Status::kOk) return s;
+  RingData* d = core_.data_;
+  const pid_t me = CachedPid();
+  batch->first = first.pos;
+  core_.ClaimRestOfBatch(
+      max, batch, d->tail, single_,
+      [](RingPos p) { return SlotWord::EmptyAt(p); },
+      [me](RingPos p) { return SlotWord::WritingAt(p, me); },
+      [](RingSlot* slot) { slot->flags.store(0, std::memory_order_relaxed); });
+  // A Close() that raced with the claims (see TryClaimOnce).
+  if (!core_.options_.writes_after_close &&
+      d->closed.load(std::memory_order_seq_cst)) {
+    PublishBatch(*batch, {});
+    return Status::kClosed;
+  }
+  WakeNextWriter();
+  return Status::kOk;
+}
+
+Status RingWriter::TryClaimBatch(uint32_t max, RingBatch* batch) {
+  SlotWord blocker;
+  return TryClaimBatchOnce(max == 0 ? 1 : max, batch, &blocker);
+}
+
+Status RingWriter::ClaimBatch(uint32_t max, RingBatch* batch,
+                              const Deadline& deadline) {
+  RingData* d = core_.data_;
+  if (max == 0) max = 1;
+  return RingWaitLoop<Status, SlotWord>(
+      d->space_seq, d->writers_waiting, &d->write_spin, deadline,
+      core_.options_.holder_death == HolderDeath::kRepairedByWaiters,
+      [&](SlotWord* blocker) {
+        return TryClaimBatchOnce(max, batch, blocker);
+      },
+      [&](SlotWord blocker) {
+        const RingPos pos = d->tail.Load(std::memory_order_acquire);
+        return core_.RepairIfHolderGone(pos.index(), blocker);
+      },
+      HeldSlotSpin{});
+}
+
+void RingWriter::PublishBatch(const RingBatch& batch,
+                              std::span<const uint32_t> sizes,
+                              uint32_t flags) {
+  PublishRun(
+      batch, static_cast<uint32_t>(sizes.size()),
+      [&](uint32_t i) { return sizes[i]; }, flags);
+}
+
+void RingWriter::PublishBatch(const RingBatch& batch, uint32_t published,
+                              uint32_t size, uint32_t flags) {
+  PublishRun(
+      batch, published, [size](uint32_t) { return size; }, flags);
+}
+
+template <class SizeOf>
+void RingWriter::PublishRun(const RingBatch& batch, uint32_t published,
+                            SizeOf size_of, uint32_t flags) {
+  RingData* d = core_.data_;
+  RingClaim claim = core_.ClaimAt(batch.first);
+  for (uint32_t i = 0; i < batch.count; ++i) {
+    // Release stores, and a seq_cst exchange for the last slot: it orders
+    // them all before the readers_waiting load below (see Publish).
+    const auto order = i + 1 == batch.count ? std::memory_order_seq_cst
+                                            : std::memory_order_release;
+    if (i < published) {
+      MarkFull(claim, size_of(i), flags, order);
+    } else {
+      core_.FreeBlockOf(claim.slot);
+      MarkFull(claim, 0, kSlotSkip, order);
+    }
+    if (i + 1 < batch.count) claim = core_.NextClaim(claim);
+  }
+  // Sleeping readers wait for the slot at `head`: wake one if it is one of
+  // ours (it hands the wake-up on, see WakeNextReader).
+  if (d->readers_waiting.load(std::memory_order_seq_cst) > 0) {
+    const int64_t at = RingPos::Distance(
+        batch.first, d->head.Load(std::memory_order_seq_cst), core_.capacity_);
+    if (at >= 0 && at < batch.count) core_.WakeReaders();
+  }
+}
+
+void RingWriter::Announce(const RingClaim& claim) {
+  RingData* d = core_.data_;
   if (d->readers_waiting.load(std::memory_order_seq_cst) > 0 &&
       d->head.Load(std::memory_order_seq_cst) == claim.pos) {
     core_.WakeReaders();
@@ -538,7 +806,8 @@ void RingWriter::Detach() {
 // ---------------------------------------------------------------------------
 // RingReader.
 
-Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
+Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker,
+                                bool hand_on) {
   RingData* d = core_.data_;
   const pid_t me = CachedPid();
   // As a writer: registered before the first claim (only where waiters
@@ -548,6 +817,35 @@ Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
                             ? RegisterIn(d->readers, kRingMaxReaders,
                                          &d->readers_overflow)
                             : -1);
+  }
+  if (d->single_sides.load(std::memory_order_relaxed) & kSingleReader) {
+    if (single_.pid() != me) {
+      single_.set_pid(BecomeSingle(d->single_reader, "consumer"));
+      single_.set_next(d->head.Load(std::memory_order_acquire));
+    }
+    // The cached head: nobody else moves it. Skips and losses are passed
+    // over here too; anything else goes the shared way below.
+    for (uint32_t n = 0; n < core_.capacity_; ++n) {
+      const RingPos pos = single_.next();
+      RingSlot* slot = core_.SlotAt(pos.index());
+      SlotWord state = slot->state.Load(std::memory_order_acquire);
+      if (state != SlotWord::FullAt(pos) ||
+          !slot->state.CompareExchange(state, SlotWord::ReadingAt(pos, me),
+                                       std::memory_order_seq_cst)) {
+        break;
+      }
+      const RingPos next = pos.Next(core_.capacity_);
+      single_.set_next(next);
+      d->head.Store(next, std::memory_order_release);
+      const uint32_t flags = slot->flags.load(std::memory_order_relaxed);
+      *claim = core_.ClaimAt(slot, pos);
+      if (flags & (kSlotLost | kSlotSkip)) {
+        if (flags & kSlotLost) core_.CountLost(flags);
+        Release(*claim);
+        continue;
+      }
+      return Status::kOk;
+    }
   }
   for (uint64_t tries = 0;; ++tries) {
     if (tries > core_.MaxTries()) {
@@ -564,6 +862,9 @@ Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
         continue;
       }
       d->head.Advance(pos, pos.Next(core_.capacity_));
+      if (single_.pid() == me) {
+        single_.set_next(d->head.Load(std::memory_order_acquire));
+      }
       const uint32_t flags = slot->flags.load(std::memory_order_relaxed);
       *claim = core_.ClaimAt(slot, pos);
       if (flags & (kSlotLost | kSlotSkip)) {
@@ -571,7 +872,7 @@ Status RingReader::TryClaimOnce(RingClaim* claim, SlotWord* blocker) {
         Release(*claim);
         continue;
       }
-      WakeNextReader();
+      if (hand_on) WakeNextReader();
       return Status::kOk;
     }
     if (ahead > 0 || (ahead == 0 && state.is(P::kReading))) {
@@ -633,7 +934,7 @@ bool RingReader::CheckBlocker(SlotWord blocker, bool* writers_gone) {
     return false;
   }
   const RingPos pos = d->head.Load(std::memory_order_acquire);
-  return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
+  return core_.RepairIfHolderGone(pos.index(), blocker);
 }
 
 Status RingReader::TryClaim(RingClaim* claim) {
@@ -643,13 +944,21 @@ Status RingReader::TryClaim(RingClaim* claim) {
 
 Status RingReader::Claim(RingClaim* claim, const Deadline& deadline,
                          bool may_spin) {
+  return ClaimWith(
+      [&](SlotWord* blocker) { return TryClaimOnce(claim, blocker); },
+      deadline, may_spin);
+}
+
+template <class TryOnce>
+Status RingReader::ClaimWith(TryOnce try_once, const Deadline& deadline,
+                             bool may_spin) {
   RingData* d = core_.data_;
   bool writers_gone = false;
   return RingWaitLoop<Status, SlotWord>(
       d->items_seq, d->readers_waiting, may_spin ? &d->read_spin : nullptr,
       deadline, core_.options_.holder_death == HolderDeath::kRepairedByWaiters,
       [&](SlotWord* blocker) {
-        Status s = TryClaimOnce(claim, blocker);
+        Status s = try_once(blocker);
         if (s == Status::kWouldBlock && writers_gone &&
             blocker->is(P::kEmpty)) {
           return Status::kClosed;  // drained, and nobody is left to write
@@ -664,8 +973,67 @@ Status RingReader::Claim(RingClaim* claim, const Deadline& deadline,
           return writers_gone;
         }
         const RingPos pos = d->head.Load(std::memory_order_acquire);
-        return core_.RepairIfHolderGone(core_.SlotAt(pos.index()), blocker);
+        return core_.RepairIfHolderGone(pos.index(), blocker);
+      },
+      HeldSlotSpin{});
+}
+
+Status RingReader::TryClaimBatchOnce(uint32_t max, RingBatch* batch,
+                                     SlotWord* blocker) {
+  RingClaim first;
+  const Status s = TryClaimOnce(&first, blocker, /*hand_on=*/false);
+  if (s != Status::kOk) return s;
+  RingData* d = core_.data_;
+  const pid_t me = CachedPid();
+  batch->first = first.pos;
+  core_.ClaimRestOfBatch(
+      max, batch, d->head, single_,
+      [](RingPos p) { return SlotWord::FullAt(p); },
+      [me](RingPos p) { return SlotWord::ReadingAt(p, me); },
+      [this](RingSlot* slot) {
+        const uint32_t flags = slot->flags.load(std::memory_order_relaxed);
+        if (flags & kSlotLost) core_.CountLost(flags);
       });
+  WakeNextReader();
+  return Status::kOk;
+}
+
+Status RingReader::TryClaimBatch(uint32_t max, RingBatch* batch) {
+  SlotWord blocker;
+  return TryClaimBatchOnce(max == 0 ? 1 : max, batch, &blocker);
+}
+
+Status RingReader::ClaimBatch(uint32_t max, RingBatch* batch,
+                              const Deadline& deadline, bool may_spin) {
+  if (max == 0) max = 1;
+  return ClaimWith(
+      [&](SlotWord* blocker) {
+        return TryClaimBatchOnce(max, batch, blocker);
+      },
+      deadline, may_spin);
+}
+
+void RingReader::ReleaseBatch(const RingBatch& batch) {
+  RingData* d = core_.data_;
+  RingClaim claim = core_.ClaimAt(batch.first);
+  for (uint32_t i = 0; i < batch.count; ++i) {
+    core_.FreeBlockOf(claim.slot);
+    const SlotWord released = SlotWord::ReleasedAt(claim.pos);
+    if (i + 1 == batch.count) {
+      claim.slot->state.Exchange(released, std::memory_order_seq_cst);
+    } else {
+      claim.slot->state.Store(released, std::memory_order_release);
+      claim = core_.NextClaim(claim);
+    }
+  }
+  // Sleeping writers wait for the slot at `tail` (see ReleaseSlot).
+  if (d->writers_waiting.load(std::memory_order_seq_cst) > 0) {
+    const int64_t at =
+        RingPos::Distance(batch.first.NextLap(),
+                          d->tail.Load(std::memory_order_seq_cst),
+                          core_.capacity_);
+    if (at >= 0 && at < batch.count) core_.WakeWriters();
+  }
 }
 
 void RingReader::Release(const RingClaim& claim) {

@@ -119,11 +119,39 @@
 //                         against the slot and its heap (block_ref.h).
 //   pids and writer-table entries are only ever passed to liveness checks.
 //
-// Designed for what comes next (not built): batches (put_many/get_many
-// claiming several consecutive slots, then one index update and one wake-up:
-// the claim, the publish and the wake decision are separate steps here);
-// a single-producer/single-consumer fast path with cached indices (state of
-// the RingWriter/RingReader handles, which are per process); a broadcast
+// Batches (RingBatch; Queue::put_many/get_many, Channel::loan_many/
+//   receive_many): a side claims the slot at its index as above, then the
+//   consecutive slots after it that are ready for it (one CAS each: the slot
+//   word stays the claim, so a dead batch holder is repaired slot by slot as
+//   any other), then moves its index once past all of them, fills them, and
+//   publishes (or releases) them with one wake decision. A waiter that
+//   repairs a dead holder's slot repairs the rest of its run of slots too,
+//   so a batch costs one liveness interval, not one per slot.
+//
+// Held slots: a waiter whose slot is being written (or read) by a live
+//   process keeps spinning past the adaptive spin, yielding, for at most
+//   kHeldSpinNs: a large copy (1 MiB: ~30-50 us) outlasts the adaptive spin
+//   (at most 20 us), and sleeping through it costs a FUTEX_WAKE and a
+//   context switch per message. Writers claim the slot before they copy a
+//   large payload and Announce() it (waking a reader that already sleeps
+//   for that slot, so that it watches the copy instead of sleeping through
+//   it), so that readers can see this. A waiter spins on a given held slot
+//   state once; if that holder stays, it sleeps.
+//
+// Single writer / single reader (declared by the creator, set_single_sides):
+//   the side's one process (pid + start time, recorded in the ring at its
+//   first claim) keeps its index in its handle (rigtorp's cached indices):
+//   it claims the slot at its cached position with one CAS and stores the
+//   index instead of loading it and moving it with a CAS, and hands no
+//   wake-up on to other writers (readers): there are none. Another live
+//   process claiming on a declared side gets shoal::RuntimeError; once the
+//   recorded process is gone, the next one takes its place (its slots are
+//   repaired as any dead holder's). The slot word stays the claim, so crash
+//   repair, close and wake-ups are those of the shared ring. One thread per
+//   side: two threads of the one process stay correct (the CAS decides) but
+//   lose the fast path.
+//
+// Designed for what comes next (not built): a broadcast
 // ring with one cursor per subscriber (a reader that owns its cursor instead
 // of sharing `head`).
 //
@@ -154,7 +182,12 @@
 
 namespace shoal::internal {
 
+class CachedSide;
+
 inline constexpr std::size_t kRingAlign = 64;
+// RingData::single_sides.
+inline constexpr uint32_t kSingleWriter = 1u << 0;
+inline constexpr uint32_t kSingleReader = 1u << 1;
 inline constexpr int kRingMaxWriters = 16;
 inline constexpr int kRingMaxReaders = 16;
 
@@ -204,6 +237,12 @@ struct RingData {
   alignas(kRingAlign) std::atomic<uint32_t> closed;
   std::atomic<uint32_t> close_on_writers_gone;  // see Writers gone
   std::atomic<uint64_t> lost;
+  // Declared single sides (kSingleWriter | kSingleReader, set at creation)
+  // and the process on each (pid << 32 | low 32 bits of its start time; 0 =
+  // none yet). Read together with `closed`, on the same line.
+  std::atomic<uint32_t> single_sides;
+  std::atomic<uint64_t> single_writer;
+  std::atomic<uint64_t> single_reader;
   // Writer registry (see "Writers gone"): entries are pid << 32 | low 32
   // bits of the process start time; 0 = free.
   alignas(kRingAlign) std::atomic<uint32_t> writers_ever;
@@ -226,6 +265,14 @@ struct RingClaim {
   RingSlot* slot = nullptr;
   RingPos pos;
   std::byte* data = nullptr;  // the inline payload area
+};
+
+// `count` consecutive slots from `first` claimed by this process with one
+// call (RingWriter::ClaimBatch, RingReader::ClaimBatch). RingCore::ClaimAt
+// and NextClaim walk them.
+struct RingBatch {
+  RingPos first;
+  uint32_t count = 0;
 };
 
 // What a ring asks of the owner of the memory its slots refer to: the queue
@@ -286,6 +333,14 @@ class RingCore {
   void set_close_on_writers_gone(bool on) {
     data_->close_on_writers_gone.store(on ? 1 : 0, std::memory_order_release);
   }
+  // Declares one writer process and/or one reader process (see "Single
+  // writer / single reader"). Shared: the creator sets it before anybody
+  // claims.
+  void set_single_sides(bool writer, bool reader) {
+    data_->single_sides.store((writer ? kSingleWriter : 0) |
+                                  (reader ? kSingleReader : 0),
+                              std::memory_order_release);
+  }
   // The longest a claim spins before sleeping (0: never spin). Shared.
   void set_max_spin(std::chrono::nanoseconds max) {
     SetMaxSpin(data_->read_spin, max);
@@ -312,6 +367,17 @@ class RingCore {
   // that keeps only the position (the pool's workers). Checks the index.
   RingClaim ClaimAt(RingPos pos) const {
     return ClaimAt(SlotAt(pos.index()), pos);
+  }
+
+  // The claim after `claim` in a batch (the next slot of the ring).
+  RingClaim NextClaim(const RingClaim& claim) const {
+    const RingPos next = claim.pos.Next(capacity_);
+    RingSlot* slot =
+        next.index() == 0
+            ? reinterpret_cast<RingSlot*>(slots_)
+            : reinterpret_cast<RingSlot*>(
+                  reinterpret_cast<std::byte*>(claim.slot) + stride_);
+    return ClaimAt(slot, next);
   }
 
   // Wakes every sleeping reader (they re-check, and sleep again if nothing
@@ -344,13 +410,20 @@ class RingCore {
   // How long a waiter waits on one slot before asking whether the process
   // holding it is still alive (kRepairedByWaiters).
   static constexpr auto kLivenessCheckInterval = std::chrono::milliseconds(50);
+  // The most a waiter spins on a slot a live process is writing or reading
+  // (see "Held slots"; a 16 MiB copy takes about this long).
+  static constexpr int64_t kHeldSpinNs = 2'000'000;
 
  private:
   friend class RingWriter;
   friend class RingReader;
 
   // Validation points (see the file comment).
-  RingSlot* SlotAt(uint32_t index) const;
+  RingSlot* SlotAt(uint32_t index) const {
+    if (index >= capacity_) [[unlikely]] ThrowBadIndex(index);
+    return reinterpret_cast<RingSlot*>(slots_ + uint64_t{index} * stride_);
+  }
+  [[noreturn]] void ThrowBadIndex(uint32_t index) const;
   void CheckLaps(int32_t laps_ahead, const char* index_name) const;
   uint64_t MaxTries() const { return uint64_t{4} * capacity_ + 64; }
   [[noreturn]] void ThrowCorrupt(const char* what) const;
@@ -358,9 +431,21 @@ class RingCore {
   RingClaim ClaimAt(RingSlot* slot, RingPos pos) const {
     return {slot, pos, reinterpret_cast<std::byte*>(slot) + sizeof(RingSlot)};
   }
-  // Repairs the slot if the process named in `state` is gone
-  // (kRepairedByWaiters). True when the caller should retry at once.
-  bool RepairIfHolderGone(RingSlot* slot, SlotWord state);
+  // The rest of a batch whose first slot (batch->first) the caller holds,
+  // for either side: claims the consecutive slots after it whose word is
+  // ready(pos), turning it into mine(pos), up to `max` slots in all, calls
+  // claimed(slot) for each, then moves `index` (and `single`'s cached index
+  // when this process is the declared side) past the run once.
+  template <class Ready, class Mine, class Claimed>
+  void ClaimRestOfBatch(uint32_t max, RingBatch* batch, SharedRingPos& index,
+                        CachedSide& single, Ready ready, Mine mine,
+                        Claimed claimed);
+  // Repairs the slot at `index` if the holder named in `state` is gone
+  // (kRepairedByWaiters, see HolderGone), and the slots after it that the
+  // same gone process holds in the same phase (the rest of its batch). True
+  // when the caller should retry at once.
+  bool RepairIfHolderGone(uint32_t index, SlotWord state);
+  void RepairHeld(RingSlot* slot, SlotWord state);
   // Whether the holder named in a WRITING or READING `state` is gone: its
   // pid is free, or now belongs to a process not registered on that side
   // (see "Whose pid is it").
@@ -419,6 +504,32 @@ class Registration {
   std::atomic<int> index_{-1};
 };
 
+// A declared single side's process-local state: the process this handle is
+// the side's one process for (0: none) and its cached index. Threads of one
+// process may share a handle: relaxed atomics keep that defined (the slot
+// CAS decides who claims; a thread with a stale index falls back to the
+// shared path), and cost nothing over plain loads and stores on x86-64.
+class CachedSide {
+ public:
+  CachedSide() = default;
+  CachedSide(const CachedSide& o) { *this = o; }
+  CachedSide& operator=(const CachedSide& o) {
+    pid_.store(o.pid(), std::memory_order_relaxed);
+    next_.store(o.next().raw(), std::memory_order_relaxed);
+    return *this;
+  }
+  pid_t pid() const { return pid_.load(std::memory_order_relaxed); }
+  void set_pid(pid_t pid) { pid_.store(pid, std::memory_order_relaxed); }
+  RingPos next() const {
+    return RingPos::FromRaw(next_.load(std::memory_order_relaxed));
+  }
+  void set_next(RingPos p) { next_.store(p.raw(), std::memory_order_relaxed); }
+
+ private:
+  std::atomic<pid_t> pid_{0};
+  std::atomic<uint64_t> next_{0};
+};
+
 // The writer side of a ring, for one process (keep one per process and ring:
 // it carries this process's writer registration). Cheap to move.
 class RingWriter {
@@ -432,6 +543,19 @@ class RingWriter {
   // (or Abandon). kClosed once Close() was called (see writes_after_close).
   Status TryClaim(RingClaim* claim);
   Status Claim(RingClaim* claim, const Deadline& deadline);
+  // Claims between 1 and `max` consecutive slots (blocking, like Claim, for
+  // the first; the others only if free at once). The caller fills them
+  // (core().ClaimAt(batch->first), NextClaim) and calls PublishBatch.
+  Status TryClaimBatch(uint32_t max, RingBatch* batch);
+  Status ClaimBatch(uint32_t max, RingBatch* batch, const Deadline& deadline);
+  // Publishes the first sizes.size() slots of `batch` with those inline
+  // sizes and `flags` (user bits set earlier are kept), and the rest as
+  // skips (freeing their blocks); one wake-up decision for all of them.
+  void PublishBatch(const RingBatch& batch, std::span<const uint32_t> sizes,
+                    uint32_t flags = kSlotInline);
+  // The same with one size for the first `published` slots.
+  void PublishBatch(const RingBatch& batch, uint32_t published, uint32_t size,
+                    uint32_t flags = kSlotInline);
   // Makes the slot visible to readers. `flags` says where the payload is
   // (user bits set earlier in claim.slot->flags are kept); a writer that
   // stores its payload in a heap block records it in claim.slot->block right
@@ -439,6 +563,11 @@ class RingWriter {
   // writer dies.
   void Publish(const RingClaim& claim, uint32_t size,
                uint32_t flags = kSlotInline);
+  // Before a long fill (a large copy): wakes a reader that sleeps waiting
+  // for this very slot, so that it watches the live writer fill it ("Held
+  // slots") and takes the item without a second wake-up. Costs a
+  // FUTEX_WAKE only when such a reader sleeps.
+  void Announce(const RingClaim& claim);
   // Publishes the slot as "skip" (readers pass over it) and frees its block:
   // for a writer that claimed a slot and then failed to produce its payload.
   void Abandon(const RingClaim& claim);
@@ -461,7 +590,16 @@ class RingWriter {
 
  private:
   // One attempt; on kWouldBlock, *blocker is the slot state that blocked.
-  Status TryClaimOnce(RingClaim* claim, SlotWord* blocker);
+  // `hand_on`: wake the next sleeping writer if it can proceed.
+  Status TryClaimOnce(RingClaim* claim, SlotWord* blocker,
+                      bool hand_on = true);
+  Status TryClaimBatchOnce(uint32_t max, RingBatch* batch, SlotWord* blocker);
+  template <class SizeOf>
+  void PublishRun(const RingBatch& batch, uint32_t published, SizeOf size_of,
+                  uint32_t flags);
+  // Sets the slot's size and flags and marks it FULL (no wake-up).
+  static void MarkFull(const RingClaim& claim, uint32_t size, uint32_t flags,
+                       std::memory_order order);
   void Register();
   // Called by a writer that just took the slot at tail: if writers sleep
   // and the next slot is already free, hand the wake-up on.
@@ -470,6 +608,9 @@ class RingWriter {
   RingCore core_;
   // The process this handle registered as a writer for, and where.
   Registration registered_;
+  // Single writer: the process this handle is the ring's writer for, and
+  // its cached tail.
+  CachedSide single_;
 };
 
 // The reader side of a ring. Cheap to copy.
@@ -487,9 +628,23 @@ class RingReader {
   Status TryClaim(RingClaim* claim);
   Status Claim(RingClaim* claim, const Deadline& deadline,
                bool may_spin = true);
+  // Claims between 1 and `max` consecutive published slots (blocking, like
+  // Claim, for the first). Slots after the first may be skips or lost items
+  // (IsItem false: lost ones are already counted); release the whole batch
+  // with ReleaseBatch.
+  Status TryClaimBatch(uint32_t max, RingBatch* batch);
+  Status ClaimBatch(uint32_t max, RingBatch* batch, const Deadline& deadline,
+                    bool may_spin = true);
+  // Whether a slot of a claimed batch holds an item (not a skip or a loss).
+  static bool IsItem(const RingClaim& claim) {
+    return (claim.slot->flags.load(std::memory_order_relaxed) &
+            (kSlotLost | kSlotSkip)) == 0;
+  }
   // Gives the slot back to the writers (and its heap block to the
   // reclaimer).
   void Release(const RingClaim& claim);
+  // Releases every slot of `batch`; one wake-up decision for all of them.
+  void ReleaseBatch(const RingBatch& batch);
 
   // Where the claimed slot's payload is, as published: a heap reference
   // (kSlotBlock) or an inline one. Read from shared memory: Resolve() it
@@ -508,7 +663,12 @@ class RingReader {
   const RingCore& core() const { return core_; }
 
  private:
-  Status TryClaimOnce(RingClaim* claim, SlotWord* blocker);
+  Status TryClaimOnce(RingClaim* claim, SlotWord* blocker,
+                      bool hand_on = true);
+  Status TryClaimBatchOnce(uint32_t max, RingBatch* batch, SlotWord* blocker);
+  // The wait of Claim and ClaimBatch around one attempt `try_once`.
+  template <class TryOnce>
+  Status ClaimWith(TryOnce try_once, const Deadline& deadline, bool may_spin);
   // Writers gone (see the file comment).
   bool AllWritersGone() const;
   // Called by a reader that just took the slot at head: if readers sleep
@@ -519,6 +679,9 @@ class RingReader {
   RingCore core_;
   // The process this handle registered as a reader for.
   Registration registered_;
+  // Single reader: the process this handle is the ring's reader for, and
+  // its cached head.
+  CachedSide single_;
 };
 
 // The spin policy, if it is sane: a ring's shared policy lives in shared
@@ -526,6 +689,19 @@ class RingReader {
 // which would make a 50 ms timeout return after seconds); a policy asking
 // for more than 10 ms is ignored and the waiter sleeps at once.
 SpinPolicy* SaneRingSpinPolicy(SpinPolicy* spin);
+
+// RingWaitLoop's default held-slot hook: never spins past the adaptive spin
+// (the broadcast ring's blocker names no holder to watch).
+struct NoHeldSpin {
+  template <class Blocker>
+  bool Watches(SpinPolicy*, const Blocker&) const {
+    return false;
+  }
+  template <class Blocker, class Status, class TryOnce>
+  bool Spin(SpinPolicy*, const Deadline&, Blocker*, Status*, TryOnce&) {
+    return false;
+  }
+};
 
 // The wait loop of a claim on a shared-memory ring: this ring core's two
 // sides and the broadcast ring's (broadcast_ring.h). Try, spin (a sane
@@ -536,10 +712,19 @@ SpinPolicy* SaneRingSpinPolicy(SpinPolicy* spin);
 // true for "look again at once" (it may throw: the registration is undone).
 // Without `liveness` the caller sleeps until woken (an owner repairs).
 // try_once(Blocker*) returns a Status with kWouldBlock and kTimedOut.
-template <class Status, class Blocker, class TryOnce, class Repair>
+// held_spin may spin on a blocker that a live process holds, past the
+// adaptive spin: held_spin.Spin(spin, deadline, &blocker, &s, try_once)
+// returns true when try_once stopped blocking (its status in s); it runs
+// after the adaptive spin, and again, unregistered, whenever
+// held_spin.Watches(spin, blocker) says a blocker the caller was about to
+// sleep on should be watched instead. This ring core's claims pass one for
+// their slots (see "Held slots" above); the broadcast ring takes NoHeldSpin.
+template <class Status, class Blocker, class TryOnce, class Repair,
+          class HeldSpin = NoHeldSpin>
 Status RingWaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
                     SpinPolicy* spin, const Deadline& deadline, bool liveness,
-                    TryOnce try_once, Repair repair) {
+                    TryOnce try_once, Repair repair,
+                    HeldSpin held_spin = HeldSpin{}) {
   Blocker blocker{};
   Status s = try_once(&blocker);
   if (s != Status::kWouldBlock) return s;
@@ -550,14 +735,19 @@ Status RingWaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
       })) {
     return s;
   }
+  if (held_spin.Spin(spin, deadline, &blocker, &s, try_once)) return s;
   Blocker last_blocker = blocker;
   auto blocked_since = Deadline::Clock::now();
   struct Registered {  // undone however an iteration ends
-    std::atomic<uint32_t>& waiters;
-    explicit Registered(std::atomic<uint32_t>& w) : waiters(w) {
-      waiters.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic<uint32_t>* waiters;
+    explicit Registered(std::atomic<uint32_t>& w) : waiters(&w) {
+      waiters->fetch_add(1, std::memory_order_seq_cst);
     }
-    ~Registered() { waiters.fetch_sub(1, std::memory_order_seq_cst); }
+    ~Registered() { Undo(); }
+    void Undo() {
+      if (waiters != nullptr) waiters->fetch_sub(1, std::memory_order_seq_cst);
+      waiters = nullptr;
+    }
   };
   for (;;) {
     Registered registered(waiters);
@@ -565,6 +755,11 @@ Status RingWaitLoop(std::atomic<uint32_t>& seq, std::atomic<uint32_t>& waiters,
     s = try_once(&blocker);
     if (s != Status::kWouldBlock) return s;
     if (deadline.expired()) return Status::kTimedOut;
+    if (held_spin.Watches(spin, blocker)) {
+      registered.Undo();  // a watcher is not asleep: nobody need wake it
+      if (held_spin.Spin(spin, deadline, &blocker, &s, try_once)) return s;
+      continue;
+    }
     if (!liveness) {
       FutexWait(&seq, observed, deadline);
       continue;

@@ -10,6 +10,8 @@
 //
 //   busy   less than `spin` after the last event: yield the CPU, then poll
 //          again (a reply is usually microseconds away while work flows);
+//          on quiet CPUs, with no other thread of the rank at work, poll
+//          with no system call and yield only once every kPollNs;
 //   idle   after that, sleep on a Doorbell between polls: 10 us, doubling up
 //          to `max_sleep` (1 ms by default). A local event (a task submitted
 //          on rank 0, a result finished on a worker) rings the doorbell and
@@ -43,6 +45,22 @@
 // (10 us doubling up to kCrowdedSleepNs) instead of yielding; then it
 // tries yielding again. On a quiet machine a yield returns in a few
 // microseconds and nothing changes.
+//
+// Why poll kPollNs between yields rather than yield at every poll: on the
+// reference machine a sched_yield() is a system call of ~1 us even when
+// nothing else wants the CPU, so a thread that yields at every poll sees a
+// message ~1-2 us late (bench/RESULTS.md "## mpi", the cost split of a
+// round trip: each MPI hop took 1.6-4.9 us against a 0.33 us MPI ping-pong
+// round trip). The catch: Open MPI binds each rank to one core, so a
+// rank's MPI thread shares it with the thread it hands work to (a rank's
+// task thread, rank 0's caller waiting for a result); a poller that does
+// not yield keeps that thread waiting. So after a pass that handed work to
+// such a thread (a task to a task thread, an outcome to a waiting caller)
+// the MPI thread yields at once (HandedOff), and it polls without yielding
+// only while no other thread of its rank has work (`alone`). Both only
+// while the CPUs are quiet (no slow yield for kQuietNs): with CPU-bound
+// processes next door they turned 0.1-0.3 ms round trips into 0.5-1.7 ms
+// (measured under `stress-ng --cpu 2`).
 //
 // An idle rank thus costs ~1,000 short polls per second (~2% of a core on
 // the reference machine: bench/RESULTS.md "## mpi" measures it).
@@ -105,6 +123,11 @@ class IdlePolicy {
   static constexpr int64_t kCrowdedNs = 100'000'000;
   // ... in steps of at most this long.
   static constexpr int64_t kCrowdedSleepNs = 50'000;
+  // While busy, how long a thread polls without a system call before it
+  // yields the CPU once (see the top of this file).
+  static constexpr int64_t kPollNs = 5'000;
+  // ... and only after this long without a slow yield (Quiet()).
+  static constexpr int64_t kQuietNs = 250'000'000;
 
   IdlePolicy(int64_t spin_ns, int64_t busy_ns, int64_t max_sleep_ns)
       : spin_ns_(spin_ns),
@@ -123,14 +146,20 @@ class IdlePolicy {
   // backoff, at most until `wake_by_ns` (a timer of the caller; 0: none).
   // `expecting`: work is out and its answer is due (tasks in flight): stay
   // busy for the longer window.
+  // `alone`: no other thread of this process is known to have work (a
+  // task running, a caller submitting), so polling without yielding takes
+  // the CPU from nobody of ours; otherwise yield at every poll.
   void Idle(Doorbell& bell, uint32_t seen, int64_t wake_by_ns = 0,
-            bool expecting = false) {
+            bool expecting = false, bool alone = false) {
     const int64_t now = shoal::internal::MonotonicNanos();
     int64_t step = sleep_ns_;
     if (now - last_ns_ < (expecting ? busy_ns_ : spin_ns_)) {
       if (!Crowded(now)) {
-        sched_yield();
-        NoteYield(now, shoal::internal::MonotonicNanos());
+        if (alone && Quiet(now) && now - last_yield_ns_ < kPollNs) {
+          shoal::internal::CpuRelax();
+          return;
+        }
+        Yield(now);
         return;
       }
       step = std::min(step, kCrowdedSleepNs);
@@ -142,6 +171,14 @@ class IdlePolicy {
     sleep_ns_ = std::min(sleep_ns_ * 2, max_sleep_ns_);
   }
 
+  // This pass handed work to a thread that may share the CPU with this one
+  // (a task thread, a caller waiting for its result): let it run now. Only
+  // while Quiet() (on crowded CPUs a yield may cost a whole time slice).
+  void HandedOff() {
+    const int64_t now = shoal::internal::MonotonicNanos();
+    if (Quiet(now)) Yield(now);
+  }
+
   // A sched_yield() that started at `before_ns` and returned at `after_ns`.
   void NoteYield(int64_t before_ns, int64_t after_ns) {
     if (after_ns - before_ns > kSlowYieldNs) {
@@ -150,14 +187,29 @@ class IdlePolicy {
   }
   // Whether the busy phase sleeps instead of yielding at `now_ns`.
   bool Crowded(int64_t now_ns) const { return now_ns < crowded_until_ns_; }
+  // Whether polling without yielding and HandedOff()'s yields are on: no
+  // slow yield for kQuietNs (on a crowded machine both cost milliseconds
+  // per round trip: a poller that keeps the CPU, or a yield that hands it
+  // to a CPU-bound thread, delays the very thread it waits for).
+  bool Quiet(int64_t now_ns) const {
+    return crowded_until_ns_ == 0 ||
+           now_ns >= crowded_until_ns_ - kCrowdedNs + kQuietNs;
+  }
 
  private:
+  void Yield(int64_t now) {
+    sched_yield();
+    last_yield_ns_ = shoal::internal::MonotonicNanos();
+    NoteYield(now, last_yield_ns_);
+  }
+
   int64_t spin_ns_;
   int64_t busy_ns_;
   int64_t max_sleep_ns_;
   int64_t last_ns_;
   int64_t sleep_ns_ = kFirstSleepNs;
   int64_t crowded_until_ns_ = 0;
+  int64_t last_yield_ns_ = 0;
 };
 
 }  // namespace shoal::mpi::internal

@@ -295,8 +295,10 @@ class Server {
     int64_t last_sent = last_from_0;
     ServeResult result;
     bool stop = false;
+    uint32_t last_seen = bell_.Snapshot() - 1;
     while (!stop) {
       const uint32_t seen = bell_.Snapshot();
+      const bool rung = seen != std::exchange(last_seen, seen);
       bool progress = false;
       // 1. Messages from rank 0.
       for (int k = 0; k < 64 && !stop; ++k) {
@@ -326,8 +328,11 @@ class Server {
                        e.what());
         }
       }
-      // 2. Finished results.
-      outbox_.TakeAll(batch_);
+      // 2. Finished results (each Post() rings the bell: no lock otherwise).
+      if (seen != taken_) {
+        outbox_.TakeAll(batch_);
+        taken_ = seen;
+      }
       for (Message& m : batch_) {
         Post(std::move(m));
         last_sent = MonotonicNanos();
@@ -367,6 +372,9 @@ class Server {
       if (stop) break;
       if (progress) {
         idle.Progress();
+        // The task thread (or a local pool's worker) shares this CPU.
+        if (handed_) idle.HandedOff();
+        handed_ = false;
       } else {
         // Wake in time for a heartbeat or the rank-0 check.
         const int64_t wake =
@@ -375,7 +383,10 @@ class Server {
                            last_from_0 + tuning_.rank_timeout_ns)
                 : 0;
         // With a session open, tasks come back to back: poll longer.
-        idle.Idle(bell_, seen, wake, /*expecting=*/!runners_.empty());
+        // Alone: no task running here, and no result posted since the
+        // last pass.
+        const bool alone = !rung && !Busy();
+        idle.Idle(bell_, seen, wake, /*expecting=*/!runners_.empty(), alone);
       }
     }
     // Tasks still running cannot be interrupted: leave them to _exit.
@@ -426,6 +437,8 @@ class Server {
                                " has no session " + std::to_string(s)))));
           return false;
         }
+        // A runner with nothing to do was waiting for this one: let it run.
+        if (it->second->inflight() == 0) handed_ = true;
         it->second->Run(p.header, std::move(b));
         return false;
       }
@@ -479,6 +492,8 @@ class Server {
     return true;
   }
 
+  uint32_t taken_ = ~0u;  // the bell's number at the last TakeAll
+  bool handed_ = false;   // this pass handed a task to an idle runner
   MPI_Comm comm_;
   int rank_;
   Tuning tuning_;

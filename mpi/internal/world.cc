@@ -366,6 +366,7 @@ void World::HandleResult(int from, const Parsed& p) {
   }
   InFlight f = std::move(it->second);
   inflight_.erase(it);
+  delivered_ = true;
   --ranks_[static_cast<std::size_t>(from)].inflight;
   if (!f.abandoned) {
     // Deliver first: when WaitIdle() returns, every future is done.
@@ -579,22 +580,49 @@ void World::Shutdown() {
 bool World::Loop() {
   TightTimers();
   IdlePolicy idle(tuning_.spin_ns, tuning_.busy_ns, tuning_.max_sleep_ns);
+  // A pass looks at the sessions (under mu_, which submitters take) only
+  // when something may have changed there: every change a caller makes
+  // rings the bell, credits free up only when results come in, and once
+  // per kLookEveryNs for good measure. A pass is then cheap, and a busy
+  // thread polling MPI keeps out of the submitters' way.
+  uint32_t looked = bell_.Snapshot() - 1;
+  int64_t looked_ns = 0;
+  bool received = true;
+  uint32_t last_seen = looked;
   for (;;) {
     const uint32_t seen = bell_.Snapshot();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) break;
+    const bool rung = seen != std::exchange(last_seen, seen);
+    int64_t now = MonotonicNanos();
+    bool progress = false;
+    if (seen != looked || received || now - looked_ns > kLookEveryNs) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) break;
+      }
+      progress = Dispatch();
+      looked = seen;
+      looked_ns = now;
     }
-    bool progress = Dispatch();
-    progress |= Receive();
+    delivered_ = false;
+    received = Receive();
+    progress |= received;
     progress |= ReapSends() || LargeSendPending(sends_);
-    const int64_t now = MonotonicNanos();
+    now = MonotonicNanos();
     CheckLiveness(now);
     if (progress) {
       idle.Progress();
+      // A caller may be waiting for what was delivered, on this CPU (when
+      // nothing else is out: a stream of results is not waited for one by
+      // one, and a yield per pass would slow it down).
+      if (delivered_ && inflight_.empty()) idle.HandedOff();
     } else {
       // Results are due while tasks are out: poll longer before sleeping.
-      idle.Idle(bell_, seen, 0, /*expecting=*/!inflight_.empty());
+      // Alone: no caller rang since the last pass (one that is submitting
+      // needs this CPU more than a poll does), and at most one task is out
+      // (with several, a caller consuming a stream of outcomes is woken
+      // for each and needs this CPU too; plain yields serve it better).
+      idle.Idle(bell_, seen, 0, /*expecting=*/!inflight_.empty(),
+                /*alone=*/!rung && inflight_.size() <= 1);
     }
   }
   Shutdown();

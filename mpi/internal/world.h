@@ -147,6 +147,8 @@ class World {
   // Runs until Stop(); then stops the workers and frees the communicator.
   // Returns true when MPI_Finalize may be called (no rank was lost).
   bool Loop();
+  // Loop() looks at the sessions at least this often, rung or not.
+  static constexpr int64_t kLookEveryNs = 1'000'000;
   // Any thread: ends Loop(). Tasks still pending or in flight fail with
   // BrokenPool. Returns at once; the MPI thread finishes on its own.
   void Stop();
@@ -224,6 +226,7 @@ class World {
   std::vector<Send> sends_;  // parallel to mpi_->requests
   std::vector<std::byte> rx_;
   bool any_lost_ = false;
+  bool delivered_ = false;  // this pass of Loop() delivered an outcome
 
   // Callback thread.
   std::mutex cb_mu_;

@@ -85,15 +85,24 @@ def main():
         if len(rs) != 9:
             errors.append("scaling: %s has %d rows, expected 9" % (m, len(rs)))
 
-    # Fan-out: shoal's Broadcast to 4 subscribers at 64 B and 1 MiB, and its
-    # 1 MiB reference (a single-reader Channel), when the method is listed.
+    # Fan-out: shoal's Broadcast to 4 subscribers at 64 B and 1 MiB, its
+    # 1 MiB reference (a single-reader Channel) and the Broadcast to 1
+    # subscriber (the reference's process count), when the method is listed;
+    # each says how many CPUs it kept busy (a number, or null when a repeat
+    # was too short for the kernel's accounting).
     fanout = {(r["method"], r["size"], r["consumers"]) for r in rows
               if r["workload"] == "fanout"}
     if "shoal.broadcast.loan" in listed:
         for want in [("shoal.broadcast.loan", 64, 4), ("shoal.broadcast.loan", 1 << 20, 4),
-                     ("shoal.channel.loan", 1 << 20, 1)]:
+                     ("shoal.channel.loan", 1 << 20, 1), ("shoal.broadcast.loan", 1 << 20, 1)]:
             if want not in fanout:
                 errors.append("fanout: no row %s %d B to %d" % want)
+    for r in rows:
+        if r["workload"] == "fanout" and r["status"] == "ok":
+            busy = r.get("cpus_busy", "missing")
+            if busy is not None and not (isinstance(busy, (int, float)) and 0 < busy < 1000):
+                errors.append("fanout: %s %d B to %d: cpus_busy %r" %
+                              (r["method"], r["size"], r["consumers"], busy))
 
     report = open(os.path.join(out, "report.md")).read()
     if not report:

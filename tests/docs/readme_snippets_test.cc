@@ -80,6 +80,25 @@ TEST(Readme, Queue) {
   wait(nullptr);
 }
 
+TEST(Readme, QueueBatches) {
+  shoal::Queue<int> q(shoal::QueueOptions{.single_producer = true,
+                                          .single_consumer = true});
+  if (fork() == 0) {
+    std::vector<int> v(64, 7);
+    _exit(q.put_many(v) == 64 ? 0 : 1);
+  }
+  std::vector<int> got = q.get_many(64, std::chrono::seconds(30));
+  ASSERT_GE(got.size(), 1u);
+  while (got.size() < 64) {  // the README's one get_many may take fewer
+    std::vector<int> more = q.get_many(64 - got.size(), std::chrono::seconds(30));
+    got.insert(got.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(got, std::vector<int>(64, 7));
+  int status = 0;
+  wait(&status);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST(Readme, JoinableQueue) {
   shoal::JoinableQueue<int> jobs;
   pid_t consumer = fork();

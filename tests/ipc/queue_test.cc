@@ -279,6 +279,36 @@ TEST(Queue, NamedQueueOpenedByAnotherProcess) {
   }
 }
 
+// A queue region made by a shoal whose queue layout version differs (the
+// same C++ type, another shared layout) is refused by name and by ref, and
+// the message says so instead of naming the same type twice.
+TEST(Queue, AQueueOfAnotherLayoutVersionIsRefused) {
+  const std::string name = "queue_test_v_" + std::to_string(getpid());
+  RegionOptions options;
+  options.kind = RegionKind::kNamed;
+  options.name = name;
+  const RegionLayout older = LayoutOf<Queue<int>>("queue", 2);
+  ASSERT_NE(older.hash, Queue<int>::Layout().hash);
+  Region region = Region::Create(4096, older, options);
+  const std::string expected =
+      "holds shoal::Queue<int> in a different shared layout than this "
+      "program's shoal::Queue<int> (made by another version of shoal";
+  for (int by_ref = 0; by_ref < 2; ++by_ref) {
+    try {
+      if (by_ref) {
+        Queue<int>::Open(region.ref());
+      } else {
+        Queue<int>::Open(name);
+      }
+      ADD_FAILURE() << "opened a queue of another layout version, by_ref="
+                    << by_ref;
+    } catch (const InvalidRegion& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(Queue, OpenByRefFromForkedChild) {
   Queue<int> q(8);
   RegionRef ref = q.ref();

@@ -277,7 +277,18 @@ TEST_F(CorruptHeaderTest, LayoutHash) {
       kStringLayout);
   h_->layout_hash ^= 1;
   Reseal();
-  ExpectOpenFails("but was opened as shoal::{anonymous}::Box<int>");
+  ExpectOpenFails(
+      "holds shoal::{anonymous}::Box<int> in a different shared layout than "
+      "this program's shoal::{anonymous}::Box<int> (made by another version "
+      "of shoal");
+}
+
+TEST_F(CorruptHeaderTest, LayoutVersionOfTheSameType) {
+  // What a build with another layout version of the same structure sees.
+  ExpectOpenFails(
+      "holds shoal::{anonymous}::Box<int> in a different shared layout than "
+      "this program's shoal::{anonymous}::Box<int>",
+      LayoutOf<Box<int>>("test", 2));
 }
 
 TEST_F(CorruptHeaderTest, InitStateFailed) {

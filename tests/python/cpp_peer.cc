@@ -34,6 +34,9 @@
 //   cpp_peer latest3-serve NAME                   creates the named
 //       Latest<std::array<double, 3>> holding {1.5, 2.5, 3.5}, publishes
 //       {4, 5, 6} (version 1), prints "ready", waits for stdin EOF
+//   cpp_peer latest-struct-serve NAME             creates the named
+//       Latest<Limits> (struct Limits {double lo, hi;}) holding {-1, 1},
+//       prints "ready", waits for stdin EOF
 //   cpp_peer board-update NAME                    opens a Blackboard with keys
 //       log_level (int32_t), rate (double), gains (std::array<double, 3>),
 //       prints "<log_level> <rate> <g0> <g1> <g2>", then publishes
@@ -264,6 +267,16 @@ int main(int argc, char** argv) {
       o.name = name;
       shoal::Latest<std::array<double, 3>> l({1.5, 2.5, 3.5}, o);
       l.publish({4.0, 5.0, 6.0});
+      std::printf("ready\n");
+      std::fflush(stdout);
+      WaitForStdinEof();
+      return 0;
+    }
+    if (mode == "latest-struct-serve") {
+      shoal::RegionOptions o;
+      o.kind = shoal::RegionKind::kNamed;
+      o.name = name;
+      shoal::Latest<Limits> l(Limits{-1.0, 1.0}, o);
       std::printf("ready\n");
       std::fflush(stdout);
       WaitForStdinEof();

@@ -70,6 +70,11 @@ def add_ten(latest):
     assert latest.update(lambda v: v + 10, timeout=30) == 2
 
 
+def republish_by_name(name):
+    found = shoal.Latest.open(name)
+    assert found.publish(found.read(), timeout=30) == 2
+
+
 def board_writer(board, entry):
     board["rate"] = 250.0
     board.publish("gains", [1.0, 2.0, 3.0], timeout=30)
@@ -359,11 +364,30 @@ def test_cpp_latest_of_std_array_is_python_shape(name):
         latest = shoal.Latest.open(name, "d", (3,))
         value, version = latest.read_versioned()
         assert version == 1 and value.tolist() == [4.0, 5.0, 6.0]
+        # Without a dtype: the type comes from the region C++ made.
+        found = shoal.Latest.open(name)
+        assert (found.dtype, found.shape) == (np.dtype(np.float64), (3,))
+        assert found.cxx_type == "std::array<double, 3>"
+        assert found.read().tolist() == [4.0, 5.0, 6.0]
         with pytest.raises(shoal.InvalidRegion,
                            match=r"std::array<double, 4>.*std::array<double, 3>"):
             shoal.Latest.open(name, "d", (4,))
         with pytest.raises(shoal.InvalidRegion, match=r"float32"):
             shoal.Latest.open(name, "f", (3,))
+    finally:
+        p.stdin.close()
+        p.wait(30)
+    assert p.returncode == 0, p.stderr.read()
+
+
+def test_a_cpp_latest_of_a_struct_cannot_be_opened_from_python(name):
+    p = cpp_peer_start("latest-struct-serve", name, stdin=subprocess.PIPE)
+    try:
+        wait_line(p, "ready")
+        with pytest.raises(TypeError, match=r"Latest<.*Limits>.*not numbers"):
+            shoal.Latest.open(name)
+        with pytest.raises(shoal.InvalidRegion, match=r"Limits"):
+            shoal.Latest.open(name, "d", (2,))  # the same bytes, another type
     finally:
         p.stdin.close()
         p.wait(30)
@@ -403,6 +427,26 @@ def test_cpp_reads_and_writes_a_python_blackboard(name):
     assert board.generation == 2
 
 
+@pytest.mark.parametrize("dtype,shape,value", [
+    ("d", (), 2.5),
+    ("l", (2, 3), [[1, 2, 3], [4, 5, -6]]),
+    ("F", (1,), [1 + 2j]),
+    ("?", (5,), [True, False, True, True, False]),
+    ("B", (2, 2), np.array([[0, 255], [7, 8]], np.uint8)),
+])
+def test_open_without_a_dtype_reads_the_type_from_the_region(ctx, name, dtype, shape,
+                                                             value):
+    made = shoal.Latest(dtype, shape, value, name=name)
+    found = shoal.Latest.open(name)
+    assert found.dtype == made.dtype and found.shape == made.shape
+    assert found.cxx_type == made.cxx_type
+    assert np.array_equal(found.read(), np.asarray(value, made.dtype))
+    assert found.publish(value) == made.version == 1
+    # In a child process too, by name alone.
+    assert run(ctx, republish_by_name, name) == 0
+    assert made.version == 2
+
+
 # ----------------------------------------------------------- bad input
 
 
@@ -418,7 +462,15 @@ def test_wrong_types_shapes_and_values_are_clear_errors(name):
         shoal.Latest.open(name, "i", (4,))
     with pytest.raises(shoal.Error):
         shoal.Latest.open(name + ".absent", "d")
+    with pytest.raises(shoal.Error, match="no region named"):
+        shoal.Latest.open(name + ".absent")
+    with pytest.raises(TypeError, match="a shape needs a dtype"):
+        shoal.Latest.open(name, shape=(2, 2))
     del keep
+    queue = shoal.Queue(name=name + ".q")
+    with pytest.raises(shoal.InvalidRegion, match=r"holds shoal::Queue.*not a shoal::Latest"):
+        shoal.Latest.open(name + ".q")
+    del queue
 
     a = shoal.Latest("d", (3,))
     with pytest.raises(ValueError, match=r"shape \(2,\).*float64 of shape \(3,\)"):

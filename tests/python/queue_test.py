@@ -79,6 +79,53 @@ def test_four_producers_each_item_exactly_once(fork_ctx):
         assert mine == sorted(mine)
 
 
+def put_many_numbered(q, n, first=0, batch=37):
+    for i in range(first, first + n, batch):
+        items = [(k, str(k)) for k in range(i, min(i + batch, first + n))]
+        assert q.put_many(items, timeout=30) == len(items)
+
+
+def test_put_many_get_many_in_batches_across_processes(fork_ctx):
+    q = shoal.Queue(128)
+    ps = [start(fork_ctx, put_many_numbered, q, 3000, k * 3000) for k in range(2)]
+    seen = []
+    while len(seen) < 6000:
+        got = q.get_many(50, timeout=30)
+        assert 1 <= len(got) <= 50
+        seen.extend(got)
+    for p in ps:
+        assert join(p) == 0
+    assert sorted(seen) == [(k, str(k)) for k in range(6000)]
+    for k in range(2):
+        mine = [s for s, _ in seen if k * 3000 <= s < (k + 1) * 3000]
+        assert mine == sorted(mine)
+    assert q.lost == 0
+
+
+def test_put_many_partial_on_timeout_and_get_many_bounds():
+    q = shoal.Queue(4)
+    t0 = time.monotonic()
+    assert q.put_many(range(10), timeout=0.1) == 4
+    assert 0.1 <= time.monotonic() - t0 < 2
+    assert q.put_many([], timeout=0) == 0
+    assert q.get_many(10) == [0, 1, 2, 3]
+    t0 = time.monotonic()
+    with pytest.raises(shoal.Empty):
+        q.get_many(3, timeout=0.1)
+    assert 0.1 <= time.monotonic() - t0 < 2
+    with pytest.raises(ValueError):
+        q.get_many(0)
+    q.put_many([b"x" * 100_000, np.arange(5), "s"])  # heap items keep order
+    got = q.get_many(3, timeout=5)
+    assert got[0] == b"x" * 100_000 and list(got[1]) == [0, 1, 2, 3, 4]
+    assert got[2] == "s"
+    q.close()
+    with pytest.raises(shoal.Closed):
+        q.put_many([1])
+    with pytest.raises(shoal.Closed):
+        q.get_many(3, timeout=1)
+
+
 def test_objects_roundtrip_exactly(fork_ctx):
     q = shoal.Queue()
     objs = [0, -1, 2**70, 1.5, "héllo", b"raw\x00bytes", bytearray(b"ba"),

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -551,6 +552,344 @@ TEST(RingCore, ReaderSeesClosedWhenEveryWriterIsGone) {
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(Get(ring.reader, &v, 5s), Status::kClosed);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, testing::kSchedulingSlack);
+}
+
+
+// ---------------------------------------------------------------- batches
+
+// Claims up to `max` slots, writes base, base+1, ... and publishes them.
+uint32_t PutBatch(RingWriter& w, uint64_t base, uint32_t max,
+                  Deadline d = Deadline()) {
+  RingBatch b;
+  if (w.ClaimBatch(max, &b, d) != Status::kOk) return 0;
+  std::vector<uint32_t> sizes(b.count, sizeof(uint64_t));
+  RingClaim c = w.core().ClaimAt(b.first);
+  for (uint32_t i = 0; i < b.count; ++i) {
+    if (i > 0) c = w.core().NextClaim(c);
+    const uint64_t v = base + i;
+    std::memcpy(c.data, &v, sizeof(v));
+  }
+  w.PublishBatch(b, sizes);
+  return b.count;
+}
+
+// Takes up to `max` slots; appends their items to *out; returns the slots.
+uint32_t GetBatch(RingReader& r, uint32_t max, std::vector<uint64_t>* out,
+                  Deadline d = Deadline()) {
+  RingBatch b;
+  if (r.ClaimBatch(max, &b, d) != Status::kOk) return 0;
+  RingClaim c = r.core().ClaimAt(b.first);
+  for (uint32_t i = 0; i < b.count; ++i) {
+    if (i > 0) c = r.core().NextClaim(c);
+    if (!RingReader::IsItem(c)) continue;
+    uint64_t v;
+    std::memcpy(&v, c.data, sizeof(v));
+    out->push_back(v);
+  }
+  r.ReleaseBatch(b);
+  return b.count;
+}
+
+TEST(RingCoreBatch, ClaimsWhatIsFreeInOrderAcrossWrapAround) {
+  SharedMapping mem(RingCore::BytesFor(5, 64));
+  Ring ring(mem, 5, 64);
+  std::vector<uint64_t> got;
+  uint64_t next = 0;
+  for (int round = 0; round < 7; ++round) {
+    // 3 then as many as are free (2 of 5), then none.
+    ASSERT_EQ(PutBatch(ring.writer, next, 3), 3u);
+    next += 3;
+    ASSERT_EQ(PutBatch(ring.writer, next, 8), 2u);
+    next += 2;
+    RingBatch b;
+    EXPECT_EQ(ring.writer.TryClaimBatch(4, &b), Status::kWouldBlock);
+    EXPECT_EQ(ring.core.size(), 5u);
+    EXPECT_EQ(GetBatch(ring.reader, 4, &got), 4u);
+    EXPECT_EQ(GetBatch(ring.reader, 4, &got), 1u);
+    EXPECT_EQ(ring.reader.TryClaimBatch(4, &b), Status::kWouldBlock);
+  }
+  ASSERT_EQ(got.size(), next);
+  for (uint64_t i = 0; i < next; ++i) ASSERT_EQ(got[i], i);
+}
+
+TEST(RingCoreBatch, UnpublishedRestOfABatchIsSkippedAndItsBlocksFreed) {
+  SharedMapping mem(RingCore::BytesFor(8, 64));
+  Recorder rec;
+  Ring ring(mem, 8, 64, RingOptions{.reclaimer = &rec});
+  RingBatch b;
+  ASSERT_EQ(ring.writer.ClaimBatch(4, &b, 1s), Status::kOk);
+  ASSERT_EQ(b.count, 4u);
+  RingClaim c = ring.core.ClaimAt(b.first);
+  for (uint64_t i = 0; i < 4; ++i) {
+    if (i > 0) c = ring.core.NextClaim(c);
+    std::memcpy(c.data, &i, sizeof(i));
+    if (i == 3) c.slot->block.Record(128, 8);
+  }
+  const uint32_t sizes[2] = {8, 8};
+  ring.writer.PublishBatch(b, sizes);  // items 0 and 1; 2 and 3 skipped
+  EXPECT_EQ(rec.freed, std::vector<BlockRef>{BlockRef::Heap(128, 8)});
+  ASSERT_TRUE(Put(ring.writer, 42));
+  std::vector<uint64_t> got;
+  while (GetBatch(ring.reader, 8, &got, Deadline::Now()) > 0) {
+  }
+  EXPECT_EQ(got, (std::vector<uint64_t>{0, 1, 42}));
+  EXPECT_EQ(ring.core.lost(), 0u);
+}
+
+TEST(RingCoreBatch, ReleasingABatchWakesASleepingWriter) {
+  SharedMapping mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64);
+  ring.core.set_max_spin(std::chrono::nanoseconds(0));
+  ASSERT_EQ(PutBatch(ring.writer, 0, 4), 4u);
+  std::atomic<int> put{0};
+  std::thread writer([&] { put = PutBatch(ring.writer, 4, 4, 10s); });
+  while (ring.core.data()->writers_waiting.load() == 0) {
+    std::this_thread::sleep_for(1ms);
+  }
+  std::vector<uint64_t> got;
+  EXPECT_EQ(GetBatch(ring.reader, 3, &got), 3u);
+  writer.join();
+  EXPECT_EQ(put.load(), 3);
+  while (GetBatch(ring.reader, 8, &got, Deadline::Now()) > 0) {
+  }
+  EXPECT_EQ(got, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6}));
+}
+
+TEST(RingCoreBatch, PublishingABatchWakesASleepingReader) {
+  SharedMapping mem(RingCore::BytesFor(8, 64));
+  Ring ring(mem, 8, 64);
+  ring.core.set_max_spin(std::chrono::nanoseconds(0));
+  std::vector<uint64_t> got;
+  std::thread reader([&] { GetBatch(ring.reader, 8, &got, 10s); });
+  while (ring.core.data()->readers_waiting.load() == 0) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(PutBatch(ring.writer, 10, 5), 5u);
+  reader.join();
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(got.front(), 10u);
+}
+
+// A writer killed with a claimed, unpublished batch: the reader repairs the
+// whole run in one liveness interval and lost() counts every slot of it.
+TEST(RingCoreBatch, DeadWritersBatchIsRepairedAtOnceAndCountedExactly) {
+  SharedMapping mem(RingCore::BytesFor(16, 64));
+  Recorder rec;
+  Ring ring(mem, 16, 64, RingOptions{.reclaimer = &rec});
+  ASSERT_EQ(PutBatch(ring.writer, 0, 2), 2u);
+  pid_t child = fork();
+  if (child == 0) {
+    RingBatch b;
+    if (ring.writer.TryClaimBatch(5, &b) != Status::kOk || b.count != 5) {
+      _exit(1);
+    }
+    raise(SIGKILL);
+    _exit(2);
+  }
+  int status;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  ASSERT_EQ(PutBatch(ring.writer, 100, 3), 3u);
+  std::vector<uint64_t> got;
+  auto t0 = std::chrono::steady_clock::now();
+  while (got.size() < 5) {
+    ASSERT_GT(GetBatch(ring.reader, 16, &got, 5s), 0u);
+  }
+  // One liveness interval for the five slots, not five.
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2 * RingCore::kLivenessCheckInterval + 1s);
+  EXPECT_EQ(got, (std::vector<uint64_t>{0, 1, 100, 101, 102}));
+  EXPECT_EQ(ring.core.lost(), 5u);
+  EXPECT_EQ(rec.lost.size(), 5u);
+}
+
+// A reader killed holding a batch: a writer blocked on the full ring repairs
+// the run and counts each item.
+TEST(RingCoreBatch, DeadReadersBatchIsRepairedByAWriterAndCountedExactly) {
+  SharedMapping mem(RingCore::BytesFor(4, 64));
+  Recorder rec;
+  Ring ring(mem, 4, 64, RingOptions{.reclaimer = &rec});
+  ASSERT_EQ(PutBatch(ring.writer, 0, 4), 4u);
+  pid_t child = fork();
+  if (child == 0) {
+    RingBatch b;
+    if (ring.reader.TryClaimBatch(3, &b) != Status::kOk || b.count != 3) {
+      _exit(1);
+    }
+    raise(SIGKILL);
+    _exit(2);
+  }
+  ASSERT_EQ(waitpid(child, nullptr, 0), child);
+  uint32_t put = 0;
+  while (put < 3) {
+    const uint32_t n = PutBatch(ring.writer, 10 + put, 3 - put, 5s);
+    ASSERT_GT(n, 0u);
+    put += n;
+  }
+  EXPECT_EQ(ring.core.lost(), 3u);
+  EXPECT_EQ(rec.lost.size(), 3u);
+  std::vector<uint64_t> got;
+  while (GetBatch(ring.reader, 8, &got, Deadline::Now()) > 0) {
+  }
+  EXPECT_EQ(got, (std::vector<uint64_t>{3, 10, 11, 12}));
+}
+
+TEST(RingCoreBatch, MpmcThreadsInBatchesExactlyOnce) {
+  constexpr int kThreads = 3;
+  constexpr uint64_t kPerThread = 20000;
+  SharedMapping mem(RingCore::BytesFor(64, 64));
+  Ring ring(mem, 64, 64);
+  std::vector<std::thread> threads;
+  std::vector<std::vector<uint64_t>> got(kThreads);
+  std::atomic<uint64_t> taken{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      uint64_t i = 0;
+      while (i < kPerThread) {
+        i += PutBatch(ring.writer, t * kPerThread + i,
+                      static_cast<uint32_t>(std::min<uint64_t>(1 + i % 17,
+                                                               kPerThread - i)),
+                      10s);
+      }
+    });
+    threads.emplace_back([&, t] {
+      while (taken.load() < kThreads * kPerThread) {
+        const std::size_t before = got[t].size();
+        GetBatch(ring.reader, 1 + t * 7, &got[t], 10ms);
+        taken += got[t].size() - before;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::vector<uint64_t> all;
+  for (auto& g : got) {
+    // Each reader sees each writer's items in order.
+    std::vector<uint64_t> last(kThreads, 0);
+    std::vector<bool> seen(kThreads, false);
+    for (uint64_t v : g) {
+      const uint64_t w = v / kPerThread;
+      if (seen[w]) {
+        EXPECT_GT(v, last[w]);
+      }
+      seen[w] = true;
+      last[w] = v;
+    }
+    all.insert(all.end(), g.begin(), g.end());
+  }
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), kThreads * kPerThread);
+  for (uint64_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], i);
+}
+
+TEST(RingCoreBatch, CloseEndsBatchClaimsAndDrainsBatches) {
+  SharedMapping mem(RingCore::BytesFor(8, 64));
+  Ring ring(mem, 8, 64);
+  ASSERT_EQ(PutBatch(ring.writer, 0, 3), 3u);
+  ring.core.Close();
+  RingBatch b;
+  EXPECT_EQ(ring.writer.TryClaimBatch(2, &b), Status::kClosed);
+  std::vector<uint64_t> got;
+  EXPECT_EQ(GetBatch(ring.reader, 8, &got, 1s), 3u);
+  EXPECT_EQ(ring.reader.ClaimBatch(8, &b, 1s), Status::kClosed);
+  EXPECT_EQ(got, (std::vector<uint64_t>{0, 1, 2}));
+}
+
+
+// ------------------------------------------------------------ held slots
+
+// A reader whose slot a live writer is filling keeps spinning instead of
+// registering as a sleeper (a large copy outlasts the adaptive spin). Each
+// trial holds the slot ~300 us, far past the adaptive spin's bound; a busy
+// machine can preempt the reader past the 2 ms bound, so the test only needs
+// some trials to show it, and skips when none could.
+TEST(RingCoreHeld, ReaderSpinsThroughALiveWritersFill) {
+  SharedMapping mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64);
+  int spun = 0;
+  for (int trial = 0; trial < 20; ++trial) {
+    RingClaim c;
+    ASSERT_EQ(ring.writer.TryClaim(&c), Status::kOk);
+    std::atomic<bool> started{false};
+    uint64_t v = 0;
+    std::thread reader([&] {
+      started = true;
+      ASSERT_EQ(Get(ring.reader, &v, 10s), Status::kOk);
+    });
+    while (!started) std::this_thread::yield();
+    bool slept = false;
+    const auto until = std::chrono::steady_clock::now() + 300us;
+    while (std::chrono::steady_clock::now() < until) {
+      slept |= ring.core.data()->readers_waiting.load() != 0;
+    }
+    const uint64_t x = 1000 + trial;
+    std::memcpy(c.data, &x, sizeof(x));
+    ring.writer.Publish(c, sizeof(x));
+    reader.join();
+    EXPECT_EQ(v, x);
+    if (!slept) ++spun;
+  }
+  if (spun == 0) GTEST_SKIP() << "the machine too busy for a reader to spin";
+  EXPECT_GT(spun, 0);
+}
+
+// A sleeping reader woken by Announce() watches the held slot, takes the
+// item once published, and a holder that never publishes still costs the
+// reader no more than its deadline.
+TEST(RingCoreHeld, AnnouncedSlotWakesTheSleeperWhichThenWatchesIt) {
+  SharedMapping mem(RingCore::BytesFor(4, 64));
+  Ring ring(mem, 4, 64);
+  for (int trial = 0; trial < 2; ++trial) {
+    const bool publish = trial == 0;
+    Status got = Status::kWouldBlock;
+    uint64_t v = 0;
+    const auto bound = publish ? 10s : 300ms;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread reader([&] { got = Get(ring.reader, &v, bound); });
+    ASSERT_TRUE(testing::WaitUntil(
+        [&] { return ring.core.data()->readers_waiting.load() > 0; },
+        std::chrono::milliseconds(10000)));
+    RingClaim c;
+    ASSERT_EQ(ring.writer.TryClaim(&c), Status::kOk);
+    ring.writer.Announce(c);
+    if (publish) {
+      const uint64_t x = 77;
+      std::memcpy(c.data, &x, sizeof(x));
+      ring.writer.Publish(c, sizeof(x));
+      reader.join();
+      EXPECT_EQ(got, Status::kOk);
+      EXPECT_EQ(v, 77u);
+    } else {
+      reader.join();
+      EXPECT_EQ(got, Status::kTimedOut);
+      const auto dt = std::chrono::steady_clock::now() - t0;
+      EXPECT_GE(dt, bound);
+      EXPECT_LT(dt, bound + 1s);
+      ring.writer.Abandon(c);
+    }
+  }
+}
+
+// Spinning on a held slot stays within the caller's deadline.
+TEST(RingCoreHeld, TimedClaimOnAHeldSlotReturnsInBound) {
+  SharedMapping mem(RingCore::BytesFor(2, 64));
+  Ring ring(mem, 2, 64);
+  pid_t child = fork();
+  if (child == 0) {
+    RingClaim c;
+    if (ring.writer.TryClaim(&c) != Status::kOk) _exit(1);
+    alarm(20);
+    for (;;) pause();
+  }
+  while (ring.core.size() == 0) std::this_thread::sleep_for(1ms);
+  uint64_t v;
+  for (auto bound : {1ms, 100ms}) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(Get(ring.reader, &v, bound), Status::kTimedOut);
+    const auto dt = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(dt, bound);
+    EXPECT_LT(dt, bound + 500ms);
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
 }
 
 TEST(RingCore, CorruptIndexIsAnErrorNotACrash) {
