@@ -13,9 +13,11 @@
 //                      its last view of the other's index and reads the
 //                      shared one only when that view says full or empty,
 //                      as in rigtorp's SPSCQueue), publishing every item;
-//                      copied in and out. At large sizes it is the
-//                      cross-process copy floor: every copying method moves
-//                      the bytes at least into shared memory and out again.
+//                      copied in and out; the ring holds at most 2 MiB,
+//                      so large messages stay in cache as a reused block
+//                      does. At large sizes it is the cross-process copy
+//                      floor: every copying method moves the bytes at least
+//                      into shared memory and out again.
 //   floor.spsc.batch   the same ring publishing its index every 64 items
 //                      (fewer when the ring holds fewer; the end-of-repeat
 //                      marker and a full or empty ring publish at once):
@@ -38,6 +40,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -56,16 +59,16 @@ class SpscRingLink : public LinkBase {
  public:
   explicit SpscRingLink(const Spec& s)
       : buf_(s),
-        depth_(s.round_trip ? 1 : static_cast<uint32_t>(s.depth)),
+        depth_(s.round_trip ? 1 : RingDepth(s)),
         batch_(std::max<uint32_t>(1, std::min<uint32_t>(kBatch, depth_ / 2))),
         // Items packed as a user's array would be (8 B items share cache
         // lines, as in rigtorp's ring); 64 B and larger start a line each.
         stride_(s.size < 64 ? (s.size + 7) / 8 * 8 : (s.size + 63) / 64 * 64) {
-    bytes_ = 2 * sizeof(Ctl) + 2 * stride_ * depth_;
+    bytes_ = kSlots + 2 * stride_ * depth_;
     mem_ = static_cast<char*>(bench::MapShared(bytes_));
     for (int d = 0; d < 2; ++d) new (ctl(d)) Ctl();
     // Touch the slots once: a floor should not pay first-touch page faults.
-    std::memset(mem_ + 2 * sizeof(Ctl), 0, 2 * stride_ * depth_);
+    std::memset(mem_ + kSlots, 0, 2 * stride_ * depth_);
   }
   ~SpscRingLink() { munmap(mem_, bytes_); }
 
@@ -127,6 +130,25 @@ class SpscRingLink : public LinkBase {
   struct Side {
     uint32_t pos = 0, published = 0, cached_other = 0;
   };
+  // A copying ring holds at most kRingBytes (but two slots at least): a
+  // method that reuses one hot block (shoal's heap, a kernel socket
+  // buffer) keeps its bytes in L2, and a floor that cycled through
+  // DepthFor()'s 16 MiB of 1 MiB slots ran from L3 and memory instead:
+  // shoal's Queue streamed 1 MiB at 1.7x that "floor". The zero-copy floor
+  // keeps the whole depth: it touches only the stamped words.
+  static constexpr std::size_t kRingBytes = std::size_t{2} << 20;
+  static uint32_t RingDepth(const Spec& s) {
+    if (!kCopy) return static_cast<uint32_t>(s.depth);
+    return static_cast<uint32_t>(std::clamp<std::size_t>(
+        kRingBytes / std::max<std::size_t>(s.size, 1), 2, s.depth));
+  }
+  // The slots start on a page of their own, as a heap block or a kernel
+  // buffer would: a slot 256 bytes into a page copies to and from the
+  // 16-byte-aligned user buffers with every page of source and destination
+  // at nearly the same offset (4 KiB aliasing), which slowed the floor's
+  // memcpy at 64 KiB and above below what socketpair achieved.
+  static constexpr std::size_t kSlots = 4096;
+  static_assert(2 * sizeof(Ctl) <= kSlots);
   static void Publish(std::atomic<uint32_t>& index, Side& me) {
     if (me.published != me.pos) {
       index.store(me.pos, std::memory_order_release);
@@ -144,7 +166,7 @@ class SpscRingLink : public LinkBase {
   }
   Ctl* ctl(int d) { return reinterpret_cast<Ctl*>(mem_ + d * sizeof(Ctl)); }
   char* Slot(int d, uint32_t i) {
-    return mem_ + 2 * sizeof(Ctl) + (d * depth_ + i % depth_) * stride_;
+    return mem_ + kSlots + (d * depth_ + i % depth_) * stride_;
   }
 
   Buffers buf_;

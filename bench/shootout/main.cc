@@ -328,8 +328,8 @@ std::vector<Method> AllMethods() {
       .stream = false;
   add("floor.spsc", Family::kFloor, kWaitsSpin,
       "streams: single-producer single-consumer ring in shared memory with "
-      "cached indices, publishing every item, copy in / copy out (the "
-      "streaming and copy floor)",
+      "cached indices, publishing every item, copy in / copy out, at most "
+      "2 MiB of slots (the streaming and copy floor)",
       RunLink<FloorSpscLink>)
       .rtt = false;
   add("floor.spsc.batch", Family::kFloor, kWaitsSpin,
