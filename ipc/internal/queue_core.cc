@@ -330,18 +330,19 @@ QueueCore::Result QueueCore::Get(ReadFn read, const Deadline& deadline) {
   return Result::kOk;
 }
 
-QueueCore::Result QueueCore::GetMany(std::size_t max, ReadAtFn read,
-                                     const Deadline& deadline,
-                                     std::size_t* done) {
+template <class Visit>
+QueueCore::Result QueueCore::VisitBatch(std::size_t max,
+                                        const Deadline& deadline,
+                                        std::size_t* done, Visit&& visit) {
   using Status = RingReader::Status;
   *done = 0;
   if (max == 0) return Result::kOk;
   RingBatch batch;
-  const uint32_t want =
-      static_cast<uint32_t>(std::min<std::size_t>(max, kMaxBatch));
   // A batch can be all skips and losses after its first slot only, so the
   // first claim always brings at least one item.
-  Status s = reader_.ClaimBatch(want, &batch, deadline);
+  const Status s = reader_.ClaimBatch(
+      static_cast<uint32_t>(std::min<std::size_t>(max, kMaxBatch)), &batch,
+      deadline);
   if (s == Status::kClosed) return Result::kClosed;
   if (s != Status::kOk) return Result::kTimedOut;
   ReleaseBatchOnExit release{reader_, batch};
@@ -351,13 +352,21 @@ QueueCore::Result QueueCore::GetMany(std::size_t max, ReadAtFn read,
     if (k > 0) claim = ring().NextClaim(claim);
     if (!RingReader::IsItem(claim)) continue;
     *done = got;
-    read(got, reader_.PayloadOf(claim).Resolve(
-                  ring().InlineArea(claim), heap_.data(),
-                  [&] { return region_.description() + ": queue slot"; }));
+    visit(got, claim);
     ++got;
   }
   *done = got;
   return Result::kOk;
+}
+
+QueueCore::Result QueueCore::GetMany(std::size_t max, ReadAtFn read,
+                                     const Deadline& deadline,
+                                     std::size_t* done) {
+  return VisitBatch(max, deadline, done, [&](std::size_t i, RingClaim claim) {
+    read(i, reader_.PayloadOf(claim).Resolve(
+                ring().InlineArea(claim), heap_.data(),
+                [&] { return region_.description() + ": queue slot"; }));
+  });
 }
 
 QueueCore::Result QueueCore::PutManyRaw(std::size_t n, std::size_t item_bytes,
@@ -407,33 +416,15 @@ QueueCore::Result QueueCore::GetManyRaw(std::size_t max,
                                         std::byte* dst,
                                         const Deadline& deadline,
                                         std::size_t* done) {
-  using Status = RingReader::Status;
-  *done = 0;
-  if (max == 0) return Result::kOk;
-  RingBatch batch;
-  Status s = reader_.ClaimBatch(
-      static_cast<uint32_t>(std::min<std::size_t>(max, kMaxBatch)), &batch,
-      deadline);
-  if (s == Status::kClosed) return Result::kClosed;
-  if (s != Status::kOk) return Result::kTimedOut;
-  ReleaseBatchOnExit release{reader_, batch};
-  RingClaim claim = ring().ClaimAt(batch.first);
-  std::size_t got = 0;
-  for (uint32_t k = 0; k < batch.count; ++k) {
-    if (k > 0) claim = ring().NextClaim(claim);
-    if (!RingReader::IsItem(claim)) continue;
+  return VisitBatch(max, deadline, done, [&](std::size_t i, RingClaim claim) {
     const BlockRef payload = reader_.PayloadOf(claim);
     if (!payload.is_inline() || payload.length() != item_bytes) [[unlikely]] {
-      *done = got;
       throw CodecError(region_.description() + ": an item of " +
                        payload.Describe() + " where " +
                        std::to_string(item_bytes) + " bytes were expected");
     }
-    CopyItem(dst + got * item_bytes, claim.data, item_bytes);
-    ++got;
-  }
-  *done = got;
-  return Result::kOk;
+    CopyItem(dst + i * item_bytes, claim.data, item_bytes);
+  });
 }
 
 void QueueCore::Uncount() {

@@ -133,6 +133,13 @@ class QueueCore final : private SlotReclaimer {
   void FreeBlock(BlockRef block) noexcept override;
   void ItemLost(uint32_t flags) noexcept override;
   void Uncount();
+  // GetMany's and GetManyRaw's common part: claims up to `max` slots (one
+  // wait for the first), calls visit(i, claim) for the i-th item among
+  // them (skipped and lost slots are passed over), releases the batch
+  // whatever happens. *done counts the items visit() returned from.
+  template <class Visit>
+  Result VisitBatch(std::size_t max, const Deadline& deadline,
+                    std::size_t* done, Visit&& visit);
 
   Region region_;
   QueueShared* shared_ = nullptr;
